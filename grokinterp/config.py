@@ -1,0 +1,227 @@
+"""The run configuration: one frozen, typed record of everything that defines a run.
+
+Every other value (vocabulary size, number of training pairs, ...) is derived from it by a
+property, never stored twice. Presets are the only place concrete hyperparameters appear.
+This module imports nothing heavy so that `grokinterp --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, fields
+from typing import Any, Literal
+
+from grokinterp.errors import UsageError
+
+OPERATIONS = ("add",)
+"""Names of the modular operations that `grokinterp.data.OPERATIONS` implements."""
+
+INITS = ("paper", "transformer_lens")
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Hyperparameters of one training run of a one-layer transformer on `(a op b) mod p`."""
+
+    preset: str
+    """Name of the preset the run started from (informational)."""
+    p: int
+    """The prime modulus. Inputs are `[a, b, =]` with `=` the token id `p`."""
+    train_frac: float
+    """Fraction of the p^2 pairs used for training (the rest is the test set)."""
+    d_model: int
+    """Width of the residual stream."""
+    n_heads: int
+    """Number of attention heads; `d_head = d_model // n_heads`."""
+    d_mlp: int
+    """Number of MLP neurons (ReLU)."""
+    init: Literal["paper", "transformer_lens"]
+    """`paper`: every matrix randn / sqrt(d_model), W_U randn / sqrt(d_vocab), as in Nanda et al.'s
+    code. `transformer_lens`: N(0, (0.8 / sqrt(d_model))^2) for every matrix. Biases start at 0."""
+    lr: float
+    """Peak learning rate of AdamW."""
+    weight_decay: float
+    """AdamW's decoupled weight decay (applied to every trained parameter)."""
+    beta1: float
+    """AdamW's first-moment decay."""
+    beta2: float
+    """AdamW's second-moment decay."""
+    warmup_steps: int
+    """Linear warm-up: the lr of step s (0-based) is lr * min((s + 1) / warmup_steps, 1), so unlike
+    the public code the first step already moves the weights."""
+    epochs: int
+    """Number of full-batch steps (one step per epoch)."""
+    save_every: int
+    """Checkpoint cadence in epochs; epoch 0 and the last epoch are always saved."""
+    seed: int
+    """Seed of the weight initialisation."""
+    data_seed: int
+    """Seed of the train/test split, separate from the weight seed."""
+    operation: str = "add"
+    """The modular operation; a key of `grokinterp.data.OPERATIONS`."""
+    adam_eps: float = 1e-8
+    """AdamW's epsilon."""
+
+    # ---- derived values -----------------------------------------------------------------------
+    @property
+    def d_head(self) -> int:
+        return self.d_model // self.n_heads
+
+    @property
+    def d_vocab(self) -> int:
+        """Input vocabulary: the p numbers and the `=` token."""
+        return self.p + 1
+
+    @property
+    def d_vocab_out(self) -> int:
+        """Output classes: the p residues."""
+        return self.p
+
+    @property
+    def n_ctx(self) -> int:
+        return 3
+
+    @property
+    def eq_token(self) -> int:
+        return self.p
+
+    @property
+    def n_pairs(self) -> int:
+        return self.p * self.p
+
+    @property
+    def n_train(self) -> int:
+        return int(self.train_frac * self.n_pairs)
+
+    @property
+    def save_epochs(self) -> list[int]:
+        """Epochs at which a checkpoint is written: 0, save_every, 2 * save_every, ..., epochs."""
+        return sorted(set(range(0, self.epochs, self.save_every)) | {self.epochs})
+
+    # ---- validation and (de)serialisation -----------------------------------------------------
+    def validate(self) -> RunConfig:
+        """Raise UsageError naming the first invalid field; return self when all is well."""
+        if not isinstance(self.p, int) or self.p < 3 or not is_prime(self.p):
+            raise UsageError(f"p must be a prime >= 3, got {self.p}")
+        if not 0.0 < self.train_frac < 1.0:
+            raise UsageError(f"train fraction must lie in (0, 1), got {self.train_frac}")
+        if not 1 <= self.n_train < self.n_pairs:
+            raise UsageError(
+                f"train fraction {self.train_frac} of {self.n_pairs} pairs leaves an empty split"
+            )
+        for name in ("epochs", "save_every", "d_model", "n_heads", "d_mlp", "warmup_steps"):
+            if getattr(self, name) <= 0:
+                raise UsageError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.d_model % self.n_heads:
+            raise UsageError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+        if self.lr <= 0 or self.weight_decay < 0 or self.adam_eps <= 0:
+            raise UsageError("lr and adam_eps must be positive and weight_decay non-negative")
+        if not (0.0 <= self.beta1 < 1.0 and 0.0 <= self.beta2 < 1.0):
+            raise UsageError(f"betas must lie in [0, 1), got ({self.beta1}, {self.beta2})")
+        if self.init not in INITS:
+            raise UsageError(f"unknown init {self.init!r}; choose one of {', '.join(INITS)}")
+        if self.operation not in OPERATIONS:
+            raise UsageError(
+                f"unknown operation {self.operation!r}; known: {', '.join(OPERATIONS)}"
+            )
+        return self
+
+    def replace(self, **changes: Any) -> RunConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format_version": FORMAT_VERSION, **dataclasses.asdict(self)}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        data = dict(data)
+        version = data.pop("format_version", None)
+        if version != FORMAT_VERSION:
+            raise UsageError(f"unsupported run config format version {version!r}")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise UsageError(f"unknown run config fields: {', '.join(unknown)}")
+        try:
+            return cls(**data).validate()
+        except TypeError as exc:  # a missing field
+            raise UsageError(f"incomplete run config: {exc}") from None
+
+    @classmethod
+    def from_json(cls, text: str) -> RunConfig:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"run config is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise UsageError("run config JSON must be an object")
+        return cls.from_dict(data)
+
+    def same_architecture(self, other: RunConfig) -> bool:
+        """True when both configs give parameters of the same shapes."""
+        keys = ("p", "d_model", "n_heads", "d_mlp")
+        return all(getattr(self, k) == getattr(other, k) for k in keys)
+
+
+def is_prime(n: int) -> bool:
+    if n < 2:
+        return False
+    return all(n % d for d in range(2, math.isqrt(n) + 1))
+
+
+PRESETS: dict[str, RunConfig] = {
+    # Nanda et al. (ICLR 2023), the canonical grokking run: see shared REFERENCE.md.
+    "canonical": RunConfig(
+        preset="canonical",
+        p=113,
+        train_frac=0.3,
+        d_model=128,
+        n_heads=4,
+        d_mlp=512,
+        init="paper",
+        lr=1e-3,
+        weight_decay=1.0,
+        beta1=0.9,
+        beta2=0.98,
+        warmup_steps=10,
+        epochs=40_000,
+        save_every=100,
+        seed=0,
+        data_seed=0,
+    ),
+    # Groks on a 2-core CPU in well under a minute (measured numbers in the README).
+    "small": RunConfig(
+        preset="small",
+        p=59,
+        train_frac=0.3,
+        d_model=64,
+        n_heads=4,
+        d_mlp=256,
+        init="paper",
+        lr=1e-2,
+        weight_decay=1.0,
+        beta1=0.9,
+        beta2=0.98,
+        warmup_steps=10,
+        epochs=3_000,
+        save_every=50,
+        seed=0,
+        data_seed=0,
+    ),
+}
+
+DEFAULT_PRESET = "small"
+
+
+def preset(name: str) -> RunConfig:
+    try:
+        return PRESETS[name]
+    except KeyError:
+        raise UsageError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}") from None

@@ -1,0 +1,5 @@
+"""Errors that the CLI turns into a one-line message and exit code 2 (never a traceback)."""
+
+
+class UsageError(Exception):
+    """A user mistake: bad flag values, a directory that holds another run, a bad file."""
