@@ -1,0 +1,32 @@
+"""grokinterp: train grokking transformers and watch the Fourier circuit form.
+
+The notebook API, one call each:
+
+    import grokinterp
+    run = grokinterp.open_run("checkpoints/small-seed0")   # config, epochs, metrics(), model()
+    grokinterp.train_runs([grokinterp.preset("small")], ["checkpoints/mine"])
+
+Names are imported lazily so that `grokinterp --help` does not pay for torch.
+"""
+
+from importlib import import_module
+
+_EXPORTS = {
+    "RunConfig": "grokinterp.config",
+    "preset": "grokinterp.config",
+    "PRESETS": "grokinterp.config",
+    "UsageError": "grokinterp.errors",
+    "open_run": "grokinterp.run",
+    "Run": "grokinterp.run",
+    "train_runs": "grokinterp.train",
+    "resume_runs": "grokinterp.train",
+    "GrokTransformer": "grokinterp.model",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'grokinterp' has no attribute {name!r}")

@@ -1,0 +1,179 @@
+"""The `grokinterp` command: a thin layer over the Python API.
+
+User mistakes end in one line on stderr and exit code 2; heavy modules (torch, TransformerLens)
+are imported only inside the command that needs them, so `--help` answers at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+from pathlib import Path
+
+from grokinterp.config import DEFAULT_PRESET, PRESETS, preset
+from grokinterp.errors import UsageError
+
+DEFAULT_RUNS_DIR = Path("checkpoints")
+
+# flag -> (RunConfig field, type, help)
+OVERRIDES = {
+    "--p": ("p", int, "prime modulus; inputs are [a, b, =] with = the token p"),
+    "--train-frac": ("train_frac", float, "fraction of the p^2 pairs used for training, in (0, 1)"),
+    "--epochs": ("epochs", int, "number of full-batch steps"),
+    "--lr": ("lr", float, "peak AdamW learning rate"),
+    "--weight-decay": ("weight_decay", float, "AdamW weight decay"),
+    "--seed": ("seed", int, "seed of the weight initialisation"),
+    "--data-seed": ("data_seed", int, "seed of the train/test split"),
+    "--save-every": ("save_every", int, "checkpoint every N epochs (0 and the last always saved)"),
+    "--d-model": ("d_model", int, "residual stream width"),
+    "--n-heads": ("n_heads", int, "attention heads (d_head = d_model / n_heads)"),
+    "--d-mlp": ("d_mlp", int, "MLP neurons"),
+    "--warmup-steps": ("warmup_steps", int, "steps of linear learning-rate warm-up"),
+    "--init": ("init", str, "weight init: paper (Nanda et al.) or transformer_lens"),
+}
+SWEEPS = {
+    "--seeds": ("seed", "seed", "sweep: several init seeds, e.g. 0-63 or 0,3,7"),
+    "--data-seeds": ("data_seed", "dseed", "sweep: several split seeds"),
+    "--weight-decays": ("weight_decay", "wd", "sweep: several weight decays, e.g. 0.3,1,3"),
+    "--train-fracs": ("train_frac", "frac", "sweep: several train fractions, e.g. 0.3,0.5"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit code 2
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _parse_list(text: str, kind: type) -> list:
+    """'0-3,7' -> [0, 1, 2, 3, 7] for ints; '0.3,1' -> [0.3, 1.0] for floats."""
+    values = []
+    try:
+        for part in text.split(","):
+            if kind is int and "-" in part.strip()[1:]:
+                low, high = part.split("-", 1)
+                values.extend(range(int(low), int(high) + 1))
+            else:
+                values.append(kind(part))
+    except ValueError:
+        raise UsageError(f"cannot read {text!r} as a list of {kind.__name__}s") from None
+    if not values:
+        raise UsageError(f"empty list {text!r}")
+    return values
+
+
+def _add_train(sub) -> None:
+    names = ", ".join(PRESETS)
+    parser = sub.add_parser(
+        "train",
+        help="train runs and write dense checkpoint series",
+        description=(
+            "Train a one-layer transformer on (a + b) mod p with full-batch AdamW and write a run "
+            "directory: config.json, split.json, metrics.csv (train/test loss and accuracy every "
+            "epoch) and checkpoints/epoch_NNNNNNN.safetensors. Start from a preset "
+            f"({names}; default {DEFAULT_PRESET}) and override any value by flag. Sweep flags "
+            "train several runs together as one batched model, one run directory each."
+        ),
+    )
+    parser.add_argument("--preset", default=DEFAULT_PRESET, help=f"one of {names}")
+    for flag, (_, kind, text) in OVERRIDES.items():
+        parser.add_argument(flag, type=kind, help=f"{text} (default: from the preset)")
+    for flag, (_, _, text) in SWEEPS.items():
+        parser.add_argument(flag, metavar="LIST", help=text)
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="run directory (default checkpoints/<preset>-seed<seed>); for a sweep, the folder "
+        "that receives one run directory per run (default checkpoints/)",
+    )
+    parser.add_argument(
+        "--device", default="auto", help="auto (CUDA when present), cpu or cuda (default auto)"
+    )
+    parser.add_argument(
+        "--engine",
+        default="fast",
+        help="fast: computes only the last position (default); hooked: the full hooked model",
+    )
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        nargs="+",
+        metavar="DIR",
+        help="continue killed runs from their last saved state (other settings come from DIR)",
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.set_defaults(handler=_train)
+
+
+def _run_plan(args) -> tuple[list, list[Path]]:
+    """The configs and run directories that the train flags ask for."""
+    base = preset(args.preset)
+    changes = {
+        field: getattr(args, flag[2:].replace("-", "_")) for flag, (field, *_) in OVERRIDES.items()
+    }
+    base = base.replace(**{k: v for k, v in changes.items() if v is not None})
+    swept = {}
+    for flag, (field, _, _) in SWEEPS.items():
+        text = getattr(args, flag[2:].replace("-", "_"))
+        if text is not None:
+            swept[flag] = _parse_list(text, type(getattr(base, field)))
+    cfgs, names = [], []
+    for combo in itertools.product(*swept.values()):
+        chosen = dict(zip(swept, combo, strict=True))
+        cfg = base.replace(**{SWEEPS[flag][0]: value for flag, value in chosen.items()})
+        name = f"{cfg.preset}-seed{cfg.seed}" + "".join(
+            f"-{SWEEPS[flag][1]}{value:g}" for flag, value in chosen.items() if flag != "--seeds"
+        )
+        cfgs.append(cfg.validate())
+        names.append(name)
+    if len(cfgs) == 1 and not swept:
+        return cfgs, [args.out or DEFAULT_RUNS_DIR / names[0]]
+    parent = args.out or DEFAULT_RUNS_DIR
+    return cfgs, [parent / name for name in names]
+
+
+def _train(args) -> None:
+    from grokinterp.train import resume_runs, train_runs
+
+    progress = not args.quiet
+    if args.resume:
+        resume_runs(args.resume, device=args.device, engine=args.engine, progress=progress)
+        done = args.resume
+    else:
+        cfgs, run_dirs = _run_plan(args)
+        train_runs(cfgs, run_dirs, device=args.device, engine=args.engine, progress=progress)
+        done = run_dirs
+    for run_dir in done:
+        print(f"wrote {run_dir}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="grokinterp",
+        description="Train grokking transformers on modular addition, keep dense checkpoint "
+        "series, and measure the Fourier circuit forming (Nanda et al., ICLR 2023).",
+    )
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
+    _add_train(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return 2
+    try:
+        args.handler(args)
+    except UsageError as exc:
+        print(f"grokinterp: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("grokinterp: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""The run directory on disk: every file written atomically, nothing ever unpickled.
+
+    RUN/config.json                 the RunConfig (JSON)
+    RUN/split.json                  {"train_indices": [...]}: sorted pair indices a * p + b
+    RUN/metrics.csv                 one row per epoch: losses (float64) and accuracies
+    RUN/checkpoints/epoch_0000100.safetensors
+                                    float32 weights with HookedTransformer names (+ bool mask);
+                                    metadata: epoch, the run config
+    RUN/state.safetensors           the latest full training state, for --resume
+
+A file is first written to a hidden temporary name in the same directory and then renamed, so a
+killed process leaves either the complete old file or the complete new one.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load, save
+from torch import Tensor
+
+from grokinterp.config import RunConfig
+from grokinterp.errors import UsageError
+
+CONFIG_FILE = "config.json"
+SPLIT_FILE = "split.json"
+METRICS_FILE = "metrics.csv"
+STATE_FILE = "state.safetensors"
+CHECKPOINT_DIR = "checkpoints"
+CHECKPOINT_FORMAT = "grokinterp-checkpoint-1"
+METRIC_COLUMNS = ("epoch", "train_loss", "test_loss", "train_acc", "test_acc", "test_acc_unseen")
+"""`test_acc_unseen`: accuracy on the test pairs (a, b) whose swap (b, a) is not in training."""
+_CHECKPOINT_NAME = re.compile(r"^epoch_(\d+)\.safetensors$")
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file and a rename."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def checkpoint_path(run_dir: Path, epoch: int) -> Path:
+    return Path(run_dir) / CHECKPOINT_DIR / f"epoch_{epoch:07d}.safetensors"
+
+
+def save_checkpoint(run_dir: Path, cfg: RunConfig, epoch: int, state: dict[str, Tensor]) -> Path:
+    path = checkpoint_path(run_dir, epoch)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    metadata = {"format": CHECKPOINT_FORMAT, "epoch": str(epoch), "config": cfg.to_json()}
+    atomic_write(path, save(state, metadata=metadata))
+    return path
+
+
+def list_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
+    """(epoch, path) of every complete checkpoint, by epoch. Temporary files are never listed."""
+    folder = Path(run_dir) / CHECKPOINT_DIR
+    if not folder.is_dir():
+        return []
+    found = []
+    for path in folder.iterdir():
+        match = _CHECKPOINT_NAME.match(path.name)
+        if match:
+            found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def _read_safetensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
+    try:
+        data = Path(path).read_bytes()
+        tensors = load(data)
+        header_len = int.from_bytes(data[:8], "little")
+        metadata = json.loads(data[8 : 8 + header_len]).get("__metadata__", {})
+    except (OSError, SafetensorError, ValueError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: not a readable safetensors file ({exc})") from None
+    return tensors, metadata
+
+
+def load_checkpoint(path: Path) -> tuple[dict[str, Tensor], int, RunConfig]:
+    """The state dict, epoch and run config stored in one checkpoint file."""
+    tensors, metadata = _read_safetensors(path)
+    if metadata.get("format") != CHECKPOINT_FORMAT:
+        raise UsageError(f"{path}: not a grokinterp checkpoint")
+    try:
+        cfg = RunConfig.from_json(metadata["config"])
+        epoch = int(metadata["epoch"])
+    except (KeyError, ValueError, UsageError) as exc:
+        raise UsageError(f"{path}: bad checkpoint metadata ({exc})") from None
+    return tensors, epoch, cfg
+
+
+def check_fresh_run_dir(run_dir: Path) -> None:
+    """Refuse a directory that already holds files: it may be another run."""
+    run_dir = Path(run_dir)
+    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+        what = "another run" if (run_dir / CONFIG_FILE).exists() else "other files"
+        raise UsageError(
+            f"{run_dir} already holds {what}; choose another --out, or --resume {run_dir}"
+        )
+
+
+def write_run_files(run_dir: Path, cfg: RunConfig, train_indices: Tensor) -> None:
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(run_dir / CONFIG_FILE, cfg.to_json().encode())
+    split = {"train_indices": [int(i) for i in train_indices]}
+    atomic_write(run_dir / SPLIT_FILE, json.dumps(split).encode())
+
+
+def read_config(run_dir: Path) -> RunConfig:
+    path = Path(run_dir) / CONFIG_FILE
+    try:
+        text = path.read_text()
+    except OSError:
+        raise UsageError(f"{path}: missing; is {run_dir} a grokinterp run directory?") from None
+    try:
+        return RunConfig.from_json(text)
+    except UsageError as exc:
+        raise UsageError(f"{path}: {exc}") from None
+
+
+def read_split(run_dir: Path) -> Tensor:
+    """The sorted train pair indices (int64) stored with the run."""
+    path = Path(run_dir) / SPLIT_FILE
+    try:
+        return torch.tensor(json.loads(path.read_text())["train_indices"], dtype=torch.int64)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"{path}: unreadable split ({exc})") from None
+
+
+def write_metrics(run_dir: Path, rows: np.ndarray) -> None:
+    """Rows of METRIC_COLUMNS (epoch first); floats written with full float64 precision."""
+    buffer = io.StringIO()
+    buffer.write(",".join(METRIC_COLUMNS) + "\n")
+    for row in rows:
+        buffer.write(f"{int(row[0])}," + ",".join(f"{x:.17g}" for x in row[1:]) + "\n")
+    atomic_write(Path(run_dir) / METRICS_FILE, buffer.getvalue().encode())
+
+
+def read_metrics_array(run_dir: Path) -> np.ndarray:
+    """metrics.csv as a float64 array of rows (empty when there is no file yet)."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.exists():
+        return np.empty((0, len(METRIC_COLUMNS)))
+    return np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2, dtype=np.float64)
+
+
+def save_state(run_dir: Path, step: int, tensors: dict[str, Tensor], finished: bool) -> None:
+    """The full training state (weights, AdamW moments, RNG) after `step` steps."""
+    metadata = {"format": "grokinterp-state-1", "step": str(step), "finished": str(finished)}
+    cpu = {name: t.detach().cpu().contiguous() for name, t in tensors.items()}
+    atomic_write(Path(run_dir) / STATE_FILE, save(cpu, metadata=metadata))
+
+
+def load_state(run_dir: Path) -> tuple[dict[str, Tensor], int, bool]:
+    path = Path(run_dir) / STATE_FILE
+    if not path.exists():
+        raise UsageError(f"{path}: missing; nothing to resume in {run_dir}")
+    tensors, metadata = _read_safetensors(path)
+    if metadata.get("format") != "grokinterp-state-1":
+        raise UsageError(f"{path}: not a grokinterp training state")
+    return tensors, int(metadata["step"]), metadata["finished"] == "True"

@@ -1,0 +1,242 @@
+"""The training loop: full-batch AdamW on one or many runs at once, with checkpoints and resume.
+
+Several runs of one architecture (a sweep over seeds, weight decay or train fraction) train as a
+single batched model: every parameter carries a leading run axis and the AdamW update is
+elementwise, so each run follows its own trajectory. A single run is the batch of one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from grokinterp import data, store
+from grokinterp.config import RunConfig
+from grokinterp.engine import last_position_logits
+from grokinterp.errors import UsageError
+from grokinterp.params import TRAINED, init_params, state_dict_of
+from grokinterp.progress import Progress
+
+DEVICES = ("auto", "cpu", "cuda")
+ENGINES = ("fast", "hooked")
+SHARED_FIELDS = ("p", "d_model", "n_heads", "d_mlp", "operation", "epochs", "save_every")
+SHARED_FIELDS += ("warmup_steps", "beta1", "beta2", "adam_eps")
+"""Fields that runs trained together must share; the rest (seeds, lr, weight decay, train
+fraction, init) may differ from run to run."""
+
+Logits = Callable[[dict[str, Tensor], Tensor, Tensor], Tensor]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name not in DEVICES:
+        raise UsageError(f"unknown device {name!r}; choose one of {', '.join(DEVICES)}")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda asked for, but torch sees no CUDA device")
+    return torch.device(name)
+
+
+def _hooked_logits(cfg: RunConfig, device: torch.device) -> Logits:
+    """The plain path: every run through the full hooked model, all positions, every hook."""
+    from torch.func import functional_call
+
+    from grokinterp.model import GrokTransformer
+
+    model = GrokTransformer(cfg).to(device)
+
+    def logits(params: dict[str, Tensor], a: Tensor, b: Tensor) -> Tensor:
+        eq = torch.full_like(a[0], cfg.eq_token)
+        per_run = []
+        for r in range(a.shape[0]):
+            tokens = torch.stack([a[r], b[r], eq], dim=1)
+            weights = {name: value[r] for name, value in params.items()}
+            per_run.append(functional_call(model, weights, (tokens,))[:, -1])
+        return torch.stack(per_run)
+
+    return logits
+
+
+@dataclass
+class _Split:
+    """One split of every run, padded to a common length; `mask` is 1 on real pairs, else 0."""
+
+    a: Tensor
+    b: Tensor
+    label: Tensor
+    mask: Tensor
+
+    @classmethod
+    def stack(cls, cfgs: Sequence[RunConfig], index_sets: Sequence[Tensor], device) -> _Split:
+        longest = max(len(ix) for ix in index_sets)
+        index = torch.zeros(len(cfgs), longest, dtype=torch.int64)
+        mask = torch.zeros(len(cfgs), longest, dtype=torch.float64)
+        for r, ix in enumerate(index_sets):
+            index[r, : len(ix)] = ix
+            mask[r, : len(ix)] = 1.0
+        p = cfgs[0].p
+        label = torch.stack([data.labels(cfg)[index[r]] for r, cfg in enumerate(cfgs)])
+        return cls(*(t.to(device) for t in (index // p, index % p, label, mask)))
+
+    def loss_and_accuracy(self, logits: Tensor) -> tuple[Tensor, Tensor]:
+        """Per-run mean cross-entropy in float64 and accuracy."""
+        log_probs = logits.double().log_softmax(dim=-1)
+        nll = -log_probs.gather(-1, self.label[..., None])[..., 0]
+        correct = (logits.argmax(dim=-1) == self.label).double()
+        count = self.mask.sum(dim=1)
+        return (nll * self.mask).sum(dim=1) / count, (correct * self.mask).sum(dim=1) / count
+
+
+def _adamw_(params, grads, m, v, t: int, lr: Tensor, wd: Tensor, cfg: RunConfig) -> None:
+    """One in-place AdamW step (PyTorch's formulation) with a per-run lr and weight decay."""
+    bias1, bias2 = 1 - cfg.beta1**t, 1 - cfg.beta2**t
+    for name in TRAINED:
+        param, grad = params[name], grads[name]
+        shape = (-1,) + (1,) * (param.dim() - 1)
+        run_lr, run_wd = lr.view(shape), wd.view(shape)
+        param.mul_(1 - run_lr * run_wd)
+        m[name].lerp_(grad, 1 - cfg.beta1)
+        v[name].mul_(cfg.beta2).addcmul_(grad, grad, value=1 - cfg.beta2)
+        denom = (v[name].sqrt() / math.sqrt(bias2)).add_(cfg.adam_eps)
+        param.sub_((run_lr / bias1) * m[name] / denom)
+
+
+def _check_batchable(cfgs: Sequence[RunConfig]) -> None:
+    for cfg in cfgs[1:]:
+        for field in SHARED_FIELDS:
+            if getattr(cfg, field) != getattr(cfgs[0], field):
+                raise UsageError(f"runs trained together must share {field}")
+
+
+def train_runs(
+    cfgs: Sequence[RunConfig],
+    run_dirs: Sequence[Path],
+    device: str = "auto",
+    engine: str = "fast",
+    progress: bool = True,
+) -> None:
+    """Train new runs, each into its own (new or empty) run directory."""
+    cfgs = [cfg.validate() for cfg in cfgs]
+    _check_batchable(cfgs)
+    torch_device = resolve_device(device)
+    if engine not in ENGINES:
+        raise UsageError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    for run_dir in run_dirs:
+        store.check_fresh_run_dir(run_dir)
+    splits = [data.train_indices(cfg) for cfg in cfgs]
+    for cfg, run_dir, split in zip(cfgs, run_dirs, splits, strict=True):
+        store.write_run_files(run_dir, cfg, split)
+    initial = [init_params(cfg) for cfg in cfgs]
+    params = {name: torch.stack([w[name] for w in initial]) for name in initial[0]}
+    moments = {
+        f"{kind}.{name}": torch.zeros_like(params[name]) for kind in "mv" for name in TRAINED
+    }
+    history = [np.empty((0, len(store.METRIC_COLUMNS))) for _ in cfgs]
+    _loop(cfgs, run_dirs, splits, params, moments, 0, history, torch_device, engine, progress)
+
+
+def resume_runs(
+    run_dirs: Sequence[Path], device: str = "auto", engine: str = "fast", progress: bool = True
+) -> None:
+    """Continue killed runs from their last saved state; the result equals an unbroken run."""
+    cfgs = [store.read_config(run_dir) for run_dir in run_dirs]
+    _check_batchable(cfgs)
+    torch_device = resolve_device(device)
+    if engine not in ENGINES:
+        raise UsageError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    states = [store.load_state(run_dir) for run_dir in run_dirs]
+    for run_dir, (_, step, finished) in zip(run_dirs, states, strict=True):
+        if finished:
+            raise UsageError(f"{run_dir} has already finished training")
+        if step != states[0][1]:
+            raise UsageError("runs resumed together must stop at the same step")
+    step = states[0][1]
+    params = {name: torch.stack([s[0][name] for s in states]) for name in init_params(cfgs[0])}
+    moments = {
+        key: torch.stack([s[0][key] for s in states]) for key in states[0][0] if key[1] == "."
+    }
+    torch.set_rng_state(states[0][0]["rng"])
+    splits = [store.read_split(run_dir) for run_dir in run_dirs]
+    history = [store.read_metrics_array(run_dir)[:step] for run_dir in run_dirs]
+    _loop(cfgs, run_dirs, splits, params, moments, step, history, torch_device, engine, progress)
+
+
+def _loop(cfgs, run_dirs, splits, params, moments, start, history, device, engine, progress):
+    cfg = cfgs[0]
+    params = {name: t.to(device) for name, t in params.items()}
+    for name in TRAINED:
+        params[name].requires_grad_(True)
+    m = {name: moments[f"m.{name}"].to(device) for name in TRAINED}
+    v = {name: moments[f"v.{name}"].to(device) for name in TRAINED}
+    lr = torch.tensor([c.lr for c in cfgs], device=device)
+    wd = torch.tensor([c.weight_decay for c in cfgs], device=device)
+    train = _Split.stack(cfgs, splits, device)
+    tests = [data.test_indices(c.p, s) for c, s in zip(cfgs, splits, strict=True)]
+    test = _Split.stack(cfgs, tests, device)
+    unseen_weight = _unseen_weights(cfgs, splits, tests, test.mask.shape[1]).to(device)
+    logits_fn = last_position_logits if engine == "fast" else _hooked_logits(cfg, device)
+
+    # metrics[e, r] = (train_loss, test_loss, train_acc, test_acc, test_acc_unseen) of the
+    # weights after e steps; filled on the device, copied to the host only at checkpoints.
+    metrics = torch.zeros(cfg.epochs + 1, len(cfgs), 5, dtype=torch.float64, device=device)
+    for r, rows in enumerate(history):
+        metrics[: len(rows), r] = torch.as_tensor(rows[:, 1:], dtype=torch.float64).to(device)
+
+    def record(epoch: int, train_logits: Tensor) -> None:
+        with torch.no_grad():
+            test_logits = logits_fn(params, test.a, test.b)
+            train_loss, train_acc = train.loss_and_accuracy(train_logits)
+            test_loss, test_acc = test.loss_and_accuracy(test_logits)
+            correct = (test_logits.argmax(dim=-1) == test.label).double()
+            unseen_acc = (correct * unseen_weight).sum(dim=1) / unseen_weight.sum(dim=1)
+            metrics[epoch] = torch.stack(
+                [train_loss, test_loss, train_acc, test_acc, unseen_acc], 1
+            )
+
+    def save(epoch: int, finished: bool) -> None:
+        rows = metrics[: epoch + 1].cpu().numpy()
+        state_cpu = {name: t.detach().cpu() for name, t in params.items()}
+        for r, (run_cfg, run_dir) in enumerate(zip(cfgs, run_dirs, strict=True)):
+            weights = {name: t[r] for name, t in state_cpu.items()}
+            store.save_checkpoint(run_dir, run_cfg, epoch, state_dict_of(run_cfg, weights))
+            epochs = np.arange(epoch + 1, dtype=np.float64)[:, None]
+            store.write_metrics(run_dir, np.concatenate([epochs, rows[:, r]], axis=1))
+            state = {**weights, "rng": torch.get_rng_state()}
+            state.update({f"m.{n}": m[n][r].detach().cpu() for n in TRAINED})
+            state.update({f"v.{n}": v[n][r].detach().cpu() for n in TRAINED})
+            store.save_state(run_dir, epoch, state, finished)
+
+    save_epochs = set(cfg.save_epochs)
+    bar = Progress(cfg.epochs, start, enabled=progress)
+    for step in range(start, cfg.epochs):
+        train_logits = logits_fn(params, train.a, train.b)
+        loss, _ = train.loss_and_accuracy(train_logits)
+        record(step, train_logits.detach())
+        if step in save_epochs and not (step == start and start > 0):
+            save(step, finished=False)
+        loss.sum().backward()
+        grads = {name: params[name].grad for name in TRAINED}
+        warmup = min((step + 1) / cfg.warmup_steps, 1.0)
+        with torch.no_grad():
+            _adamw_(params, grads, m, v, step + 1, lr * warmup, wd, cfg)
+        for name in TRAINED:
+            params[name].grad = None
+        bar.update(step + 1, metrics[step])
+    with torch.no_grad():
+        record(cfg.epochs, logits_fn(params, train.a, train.b))
+    save(cfg.epochs, finished=True)
+    bar.close(metrics[cfg.epochs])
+
+
+def _unseen_weights(cfgs, splits, tests, width: int) -> Tensor:
+    """Per test slot, 1 where the pair's swap is not a training pair, else 0 (float64)."""
+    weight = torch.zeros(len(cfgs), width, dtype=torch.float64)
+    for r, (cfg, split, test) in enumerate(zip(cfgs, splits, tests, strict=True)):
+        weight[r, : len(test)] = data.swap_unseen(cfg.p, split, test).double()
+    return weight

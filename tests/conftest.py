@@ -1,0 +1,26 @@
+"""Shared fixtures: a tiny config for quick checks and one trained small-preset run."""
+
+from __future__ import annotations
+
+import pytest
+
+from grokinterp.config import RunConfig, preset
+
+
+@pytest.fixture
+def tiny_cfg() -> RunConfig:
+    """A model small enough that a few dozen steps take well under a second."""
+    return preset("small").replace(
+        preset="tiny", p=11, train_frac=0.5, d_model=16, n_heads=2, d_mlp=32, epochs=40,
+        save_every=10,
+    )
+
+
+@pytest.fixture(scope="session")
+def small_run(tmp_path_factory):
+    """The small preset trained once for the whole session (about 30 s on 2 CPU cores)."""
+    from grokinterp.train import train_runs
+
+    run_dir = tmp_path_factory.mktemp("runs") / "small"
+    train_runs([preset("small")], [run_dir], progress=False)
+    return run_dir
