@@ -14,6 +14,7 @@ HookedTransformer state-dict names of `grokinterp.params`.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 from jaxtyping import Float, Int
@@ -27,12 +28,31 @@ def _gather_rows(table: Tensor, index: Int[Tensor, "run n"]) -> Tensor:
     return table.gather(1, expanded)
 
 
+class LastPosition(NamedTuple):
+    """What the model computes at the `=` position."""
+
+    pattern: Float[Tensor, "run n head 3"]
+    """Attention from `=` to positions a, b, `=` (hook_pattern[:, :, -1])."""
+    post: Float[Tensor, "run n d_mlp"]
+    """MLP neuron activations (hook_post[:, -1])."""
+    logits: Float[Tensor, "run n p"]
+
+
 def last_position_logits(
     params: dict[str, Float[Tensor, "run ..."]],
     a: Int[Tensor, "run n"],
     b: Int[Tensor, "run n"],
 ) -> Float[Tensor, "run n p"]:
     """Logits at the `=` position of the inputs `[a, b, =]` for every run and pair."""
+    return last_position(params, a, b).logits
+
+
+def last_position(
+    params: dict[str, Float[Tensor, "run ..."]],
+    a: Int[Tensor, "run n"],
+    b: Int[Tensor, "run n"],
+) -> LastPosition:
+    """Attention pattern, neuron activations and logits at `=` for every run and pair."""
     W_E, W_pos = params["embed.W_E"], params["pos_embed.W_pos"]
     W_Q, W_K, W_V = (params[f"blocks.0.attn.W_{x}"] for x in "QKV")
     b_Q, b_K, b_V = (params[f"blocks.0.attn.b_{x}"] for x in "QKV")
@@ -79,4 +99,5 @@ def last_position_logits(
     resid_post = (
         resid_mid + post @ params["blocks.0.mlp.W_out"] + params["blocks.0.mlp.b_out"][:, None]
     )
-    return resid_post @ params["unembed.W_U"] + params["unembed.b_U"][:, None]
+    logits = resid_post @ params["unembed.W_U"] + params["unembed.b_U"][:, None]
+    return LastPosition(pattern, post, logits)
