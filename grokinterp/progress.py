@@ -4,54 +4,46 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 
 from tqdm import tqdm
 
 LINES = 20
-"""How many plain progress lines a whole run prints when stderr is not a terminal."""
+"""How many plain progress lines a whole loop prints when stderr is not a terminal."""
 
 
 class Progress:
-    """Shows epoch, train and test loss. `values` are (train_loss, test_loss, train_acc,
-    test_acc, ...) per run; the first run's are shown. Reading them syncs a GPU, so it happens
-    only every `refresh` steps."""
+    """`update(position, describe)` advances to `position`; `describe()` builds the status text
+    and is called only when it is shown (on a GPU, reading values syncs the device)."""
 
-    def __init__(self, total: int, start: int = 0, enabled: bool = True, refresh: int = 50):
-        self.total, self.refresh, self.enabled = total, refresh, enabled
+    def __init__(
+        self, total: int, start: int = 0, enabled: bool = True, unit: str = "epoch", refresh=50
+    ):
+        self.total, self.unit, self.refresh, self.enabled = total, unit, refresh, enabled
         self.tty = sys.stderr.isatty()
         self.every = max(1, total // LINES)
+        self.last_line = start
         self.started = time.perf_counter()
-        self.bar = tqdm(
-            total=total, initial=start, unit="epoch", disable=not (enabled and self.tty)
-        )
+        show_bar = enabled and self.tty
+        self.bar = tqdm(total=total, initial=start, unit=unit, disable=not show_bar)
 
-    def update(self, epoch: int, values) -> None:
+    def update(self, position: int, describe: Callable[[], str]) -> None:
         if not self.enabled:
             return
         if self.tty:
-            self.bar.update(1)
-            if epoch % self.refresh == 0:
-                self.bar.set_postfix_str(self._describe(values), refresh=False)
-        elif epoch % self.every == 0:
-            self._line(epoch, values)
+            self.bar.update(position - self.bar.n)
+            if position % self.refresh == 0:
+                self.bar.set_postfix_str(describe(), refresh=False)
+        elif position - self.last_line >= self.every:
+            self._line(position, describe)
 
-    def close(self, values) -> None:
-        if self.enabled and not self.tty:
-            self._line(self.total, values)
+    def close(self, describe: Callable[[], str]) -> None:
+        if self.enabled and not self.tty and self.last_line < self.total:
+            self._line(self.total, describe)
         self.bar.close()
 
-    def _line(self, epoch: int, values) -> None:
+    def _line(self, position: int, describe: Callable[[], str]) -> None:
+        self.last_line = position
         elapsed = time.perf_counter() - self.started
-        print(
-            f"epoch {epoch}/{self.total}  {self._describe(values)}  [{elapsed:.0f}s]",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    @staticmethod
-    def _describe(values) -> str:
-        train_loss, test_loss, train_acc, test_acc = (float(x) for x in values[0, :4])
-        return (
-            f"train_loss {train_loss:.3g}  test_loss {test_loss:.3g}  "
-            f"train_acc {train_acc:.3f}  test_acc {test_acc:.3f}"
-        )
+        text = f"{self.unit} {position}/{self.total}  {describe()}  [{elapsed:.0f}s]"
+        print(text, file=sys.stderr, flush=True)

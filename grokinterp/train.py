@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -213,7 +214,7 @@ def _loop(cfgs, run_dirs, splits, params, moments, start, history, device, engin
             store.save_state(run_dir, epoch, state, finished)
 
     save_epochs = set(cfg.save_epochs)
-    bar = Progress(cfg.epochs, start, enabled=progress)
+    bar = Progress(cfg.epochs, start, enabled=progress, unit="epoch")
     for step in range(start, cfg.epochs):
         train_logits = logits_fn(params, train.a, train.b)
         loss, _ = train.loss_and_accuracy(train_logits)
@@ -227,11 +228,11 @@ def _loop(cfgs, run_dirs, splits, params, moments, start, history, device, engin
             _adamw_(params, grads, m, v, step + 1, lr * warmup, wd, cfg)
         for name in TRAINED:
             params[name].grad = None
-        bar.update(step + 1, metrics[step])
+        bar.update(step + 1, partial(_describe, metrics[step]))
     with torch.no_grad():
         record(cfg.epochs, logits_fn(params, train.a, train.b))
     save(cfg.epochs, finished=True)
-    bar.close(metrics[cfg.epochs])
+    bar.close(partial(_describe, metrics[cfg.epochs]))
 
 
 def _unseen_weights(cfgs, splits, tests, width: int) -> Tensor:
@@ -240,3 +241,12 @@ def _unseen_weights(cfgs, splits, tests, width: int) -> Tensor:
     for r, (cfg, split, test) in enumerate(zip(cfgs, splits, tests, strict=True)):
         weight[r, : len(test)] = data.swap_unseen(cfg.p, split, test).double()
     return weight
+
+
+def _describe(values: Tensor) -> str:
+    """Status text for the first run's metrics row."""
+    train_loss, test_loss, train_acc, test_acc = (float(x) for x in values[0, :4])
+    return (
+        f"train_loss {train_loss:.3g}  test_loss {test_loss:.3g}  "
+        f"train_acc {train_acc:.3f}  test_acc {test_acc:.3f}"
+    )

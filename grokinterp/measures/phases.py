@@ -1,0 +1,41 @@
+"""Locate the three phases (Nanda et al. 2023, section 5.3) from the measured series; see RULE."""
+
+from __future__ import annotations
+
+import numpy as np
+
+START_OF_FALL = 0.1
+END_OF_FALL = 0.9
+RULE = (
+    "Read at checkpoints, no epoch typed by hand. Memorisation ends at the first checkpoint where "
+    "train accuracy is 100%. The test loss then peaks and, once the circuit is complete, falls: "
+    "measured in log space from its peak (at or after the end of memorisation) down to its lowest "
+    "value, circuit formation ends at the first checkpoint after the peak that is 10% of the way "
+    "down, and cleanup ends at the first that is 90% of the way down. A run whose test loss never "
+    "falls below a tenth of its peak has not grokked, and those two boundaries are null."
+)
+
+
+def locate_phases(
+    epochs: np.ndarray, train_acc: np.ndarray, test_loss: np.ndarray
+) -> dict[str, int | None]:
+    phases: dict[str, int | None] = dict.fromkeys(
+        ("memorization_end", "circuit_formation_end", "cleanup_end")
+    )
+    memorised = np.flatnonzero(train_acc >= 1.0)
+    if not len(memorised):
+        return phases
+    start = memorised[0]
+    phases["memorization_end"] = int(epochs[start])
+    log_loss = np.log(test_loss)
+    peak = start + int(np.argmax(log_loss[start:]))
+    low = log_loss[peak:].min()
+    if log_loss[peak] - low < np.log(10):
+        return phases
+    progress = (log_loss[peak] - log_loss) / (log_loss[peak] - low)
+    after_peak = np.arange(len(epochs)) > peak
+    formed = np.flatnonzero(after_peak & (progress >= START_OF_FALL))[0]
+    cleaned = np.flatnonzero(after_peak & (progress >= END_OF_FALL))[0]
+    phases["circuit_formation_end"] = int(epochs[formed])
+    phases["cleanup_end"] = int(epochs[cleaned])
+    return phases
