@@ -30,6 +30,7 @@ from grokinterp.errors import UsageError
 from grokinterp.fourier import frequencies
 from grokinterp.measures import embedding, losses, neurons, phases, weights
 from grokinterp.measures.logits import logit_fve
+from grokinterp.params import param_shapes
 from grokinterp.progress import Progress
 from grokinterp.run import open_run
 
@@ -152,7 +153,7 @@ def excluded_loss_by_frequency(
     cfg: RunConfig, state: dict[str, torch.Tensor], train: torch.Tensor, keys: list[int]
 ) -> dict[str, float]:
     """Train loss with the directions of one key frequency removed, for each key frequency."""
-    floats = {name: t[None] for name, t in state.items() if t.dtype == torch.float32}
+    floats = {name: state[name][None] for name in param_shapes(cfg)}
     a, b = data.pair_operands(cfg.p)
     with torch.no_grad():
         logits = last_position(floats, a[None, train], b[None, train]).logits

@@ -147,6 +147,46 @@ def _train(args) -> None:
         print(f"wrote {run_dir}")
 
 
+def _add_analyze(sub) -> None:
+    parser = sub.add_parser(
+        "analyze",
+        help="measure every checkpoint of a run (Fourier features, restricted/excluded loss, ...)",
+        description=(
+            "Compute the progress measures of Nanda et al. (2023) at every complete checkpoint of "
+            "a run and write measures.csv (one row per checkpoint), neurons.safetensors and "
+            "summary.json (key frequencies, the three phases, final losses, neuron clusters). "
+            "Incremental: checkpoints already in the table are not measured again. Safe on a run "
+            "that is still training: only complete checkpoint files are read."
+        ),
+    )
+    parser.add_argument("--ckpt-dir", type=Path, required=True, metavar="RUN", help="run directory")
+    parser.add_argument(
+        "--out", type=Path, help="analysis directory (default analyses/<run-name>/)"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.set_defaults(handler=_analyze)
+
+
+def _analyze(args) -> None:
+    from grokinterp.analyze import Summary, analyze_run
+
+    out = analyze_run(args.ckpt_dir, args.out, progress=not args.quiet)
+    summary = Summary.load(out)
+    print(f"wrote {out}")
+    print(f"  checkpoints        {summary.n_checkpoints} (last epoch {summary.last_epoch})")
+    print(f"  key frequencies    {summary.key_frequencies}")
+    phases = ", ".join(f"{name} {epoch}" for name, epoch in summary.phases.items())
+    print(f"  phases             {phases}")
+    print(
+        f"  final loss         train {summary.final_train_loss:.3g}, "
+        f"test {summary.final_test_loss:.3g}"
+    )
+    print(
+        f"  neurons FVE > {summary.fve_threshold}  {summary.fve_share:.1%}, "
+        f"clusters {summary.cluster_sizes}"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="grokinterp",
@@ -155,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
     _add_train(sub)
+    _add_analyze(sub)
     return parser
 
 

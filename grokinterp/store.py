@@ -28,6 +28,7 @@ from torch import Tensor
 
 from grokinterp.config import RunConfig
 from grokinterp.errors import UsageError
+from grokinterp.params import IGNORE, MASK, param_shapes
 
 CONFIG_FILE = "config.json"
 SPLIT_FILE = "split.json"
@@ -91,7 +92,7 @@ def _read_safetensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
 
 
 def load_checkpoint(path: Path) -> tuple[dict[str, Tensor], int, RunConfig]:
-    """The state dict, epoch and run config stored in one checkpoint file."""
+    """The state dict (in HookedTransformer order), epoch and run config of one checkpoint."""
     tensors, metadata = _read_safetensors(path)
     if metadata.get("format") != CHECKPOINT_FORMAT:
         raise UsageError(f"{path}: not a grokinterp checkpoint")
@@ -100,7 +101,10 @@ def load_checkpoint(path: Path) -> tuple[dict[str, Tensor], int, RunConfig]:
         epoch = int(metadata["epoch"])
     except (KeyError, ValueError, UsageError) as exc:
         raise UsageError(f"{path}: bad checkpoint metadata ({exc})") from None
-    return tensors, epoch, cfg
+    expected = [*param_shapes(cfg), MASK, IGNORE]
+    if sorted(tensors) != sorted(expected):
+        raise UsageError(f"{path}: tensors do not match the model of its run config")
+    return {name: tensors[name] for name in expected}, epoch, cfg
 
 
 def check_fresh_run_dir(run_dir: Path) -> None:

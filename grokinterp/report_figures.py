@@ -1,0 +1,368 @@
+"""The report's figures: plain values in (the measures table, the summary, arrays), a Figure out.
+
+Every builder is pure, so a notebook can call it on its own. Epoch axes are in epochs (one
+full-batch step each), losses in nats; phases follow Nanda et al. 2023, section 5.
+Heavy arrays go out as float32, which plotly writes as compact base64 typed arrays.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from jaxtyping import Bool, Float, Int
+from plotly.subplots import make_subplots
+
+TEMPLATE = "plotly_white"
+HEIGHT = 430
+MAX_LINE_POINTS = 2000
+"""Line traces longer than this are subsampled evenly (the last epoch is always kept)."""
+MAX_HEATMAP_COLUMNS = 400
+MAX_SLIDER_FRAMES = 50
+
+PHASES = (
+    ("memorisation", "memorization_end", "rgba(31, 119, 180, 0.10)"),
+    ("circuit formation", "circuit_formation_end", "rgba(255, 127, 14, 0.13)"),
+    ("cleanup", "cleanup_end", "rgba(44, 160, 44, 0.13)"),
+)
+"""(label, summary key of the phase's last epoch, shading colour), in order (paper, section 5)."""
+
+
+class PhaseSpan(NamedTuple):
+    label: str
+    start: int
+    end: int
+
+
+def even_subsample(n: int, limit: int) -> Int[np.ndarray, " k"]:
+    """At most `limit` evenly spaced indices into range(n), always the first and the last."""
+    if n <= limit:
+        return np.arange(n)
+    return np.unique(np.round(np.linspace(0, n - 1, max(limit, 2))).astype(np.int64))
+
+
+def frequency_columns(measures: pd.DataFrame, prefix: str) -> list[tuple[int, str]]:
+    """(k, column) of the columns named `<prefix>.k<k>`, by frequency."""
+    pattern = re.compile(rf"^{re.escape(prefix)}\.k(\d+)$")
+    found = [(int(m.group(1)), c) for c in measures.columns if (m := pattern.match(c))]
+    return sorted(found)
+
+
+def phase_spans(phases: dict, first: int, last: int) -> list[PhaseSpan]:
+    """The phases to shade. A phase with no end (null) is still going on at the last epoch."""
+    spans, start = [], first
+    for label, key, _ in PHASES:
+        end = phases.get(key)
+        if end is None:
+            spans.append(PhaseSpan(f"{label} (not ended)", start, last))
+            break
+        spans.append(PhaseSpan(label, start, int(end)))
+        start = int(end)
+    return spans
+
+
+def _shade(fig: go.Figure, spans: list[PhaseSpan], subplots: bool = False) -> None:
+    colours = {label: colour for label, _, colour in PHASES}
+    for span in spans:
+        colour = colours[span.label.split(" (")[0]]
+        extra = {"row": "all", "col": 1} if subplots else {}
+        fig.add_vrect(
+            x0=span.start, x1=span.end, fillcolor=colour, line_width=0, layer="below", **extra
+        )
+        fig.add_annotation(
+            x=(span.start + span.end) / 2,
+            y=1.0,
+            xref="x",
+            yref="paper",
+            yanchor="bottom",
+            text=span.label,
+            showarrow=False,
+            font={"size": 11, "color": "#555"},
+        )
+
+
+def _epoch_lines(measures: pd.DataFrame, columns: dict[str, str], unit: str) -> list[go.Scatter]:
+    """One line per (legend name -> column) over epochs; hover shows epoch and value."""
+    keep = even_subsample(len(measures), MAX_LINE_POINTS)
+    epochs = measures["epoch"].to_numpy()[keep]
+    return [
+        go.Scatter(
+            x=epochs,
+            y=measures[column].to_numpy(np.float64)[keep],
+            name=name,
+            mode="lines",
+            hovertemplate=f"{name}<br>epoch %{{x}}<br>%{{y:.4g}} {unit}<extra></extra>",
+        )
+        for name, column in columns.items()
+    ]
+
+
+def _finish(fig: go.Figure, title: str, height: int = HEIGHT, **layout) -> go.Figure:
+    fig.update_layout(
+        template=TEMPLATE,
+        title={"text": title, "y": 0.98},
+        height=height,
+        margin={"t": 80, "r": 30, "b": 60, "l": 80},
+        legend={"orientation": "v"},
+        **layout,
+    )
+    return fig
+
+
+def loss_figure(measures: pd.DataFrame, phases: dict) -> go.Figure:
+    """Train and test loss on a log scale, phases shaded (paper, figure 1)."""
+    fig = go.Figure(_epoch_lines(measures, {"train": "train_loss", "test": "test_loss"}, "nats"))
+    _shade(fig, phase_spans(phases, int(measures.epoch.iloc[0]), int(measures.epoch.iloc[-1])))
+    fig.update_xaxes(title="epoch")
+    fig.update_yaxes(title="loss (nats)", type="log", exponentformat="power")
+    return _finish(fig, "Train and test loss")
+
+
+def progress_figure(measures: pd.DataFrame, phases: dict) -> go.Figure:
+    """Restricted and excluded loss with train and test loss: the progress measures (figure 7)."""
+    columns = {
+        "restricted loss (all pairs)": "restricted_loss",
+        "restricted loss (test pairs)": "restricted_loss_test",
+        "excluded loss (train pairs)": "excluded_loss",
+        "train loss": "train_loss",
+        "test loss": "test_loss",
+    }
+    fig = go.Figure(_epoch_lines(measures, columns, "nats"))
+    _shade(fig, phase_spans(phases, int(measures.epoch.iloc[0]), int(measures.epoch.iloc[-1])))
+    fig.update_xaxes(title="epoch")
+    fig.update_yaxes(title="loss (nats)", type="log", exponentformat="power")
+    return _finish(fig, "Progress measures: restricted and excluded loss")
+
+
+def weights_figure(measures: pd.DataFrame, phases: dict) -> go.Figure:
+    """Total weight norm, the Gini coefficients of the Fourier norms, and two circuit fractions."""
+    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06)
+    rows = [
+        ({"weight norm": "weight_norm"}, "sum of squared weights", ""),
+        ({"Gini of W_E": "gini_W_E", "Gini of W_L": "gini_W_L"}, "Gini coefficient", ""),
+        (
+            {"logit FVE (key frequencies)": "logit_fve", "neurons clustered": "fve_share"},
+            "fraction",
+            "",
+        ),
+    ]
+    for row, (columns, y_title, unit) in enumerate(rows, start=1):
+        for trace in _epoch_lines(measures, columns, unit):
+            fig.add_trace(trace, row=row, col=1)
+        fig.update_yaxes(title=y_title, row=row, col=1)
+    fig.update_xaxes(title="epoch", row=3, col=1)
+    _shade(
+        fig, phase_spans(phases, int(measures.epoch.iloc[0]), int(measures.epoch.iloc[-1])), True
+    )
+    return _finish(fig, "Weight norm, Fourier sparsity (Gini) and circuit fractions", 760)
+
+
+def _frequency_matrix(measures: pd.DataFrame, prefix: str) -> tuple[list[int], np.ndarray]:
+    """Frequencies and the [n_freq, n_ckpt] matrix of the `<prefix>.k<k>` columns."""
+    columns = frequency_columns(measures, prefix)
+    ks = [k for k, _ in columns]
+    return ks, measures[[c for _, c in columns]].to_numpy(np.float64).T
+
+
+def fourier_heatmap_figure(measures: pd.DataFrame) -> go.Figure:
+    """Fourier norm of W_E and of W_L per frequency (rows) and epoch (columns)."""
+    keep = even_subsample(len(measures), MAX_HEATMAP_COLUMNS)
+    epochs = measures["epoch"].to_numpy()[keep]
+    fig = make_subplots(
+        rows=2,
+        cols=1,
+        shared_xaxes=True,
+        vertical_spacing=0.1,
+        subplot_titles=("embedding W_E", "neuron-logit map W_L = W_U^T W_out^T"),
+    )
+    for row, prefix in enumerate(("W_E", "W_L"), start=1):
+        ks, matrix = _frequency_matrix(measures, prefix)
+        fig.add_trace(
+            go.Heatmap(
+                x=epochs,
+                y=np.array(ks),
+                z=matrix[:, keep].astype(np.float32),
+                coloraxis=f"coloraxis{row if row > 1 else ''}",
+                hovertemplate=f"{prefix}<br>epoch %{{x}}<br>frequency %{{y}}"
+                "<br>norm %{z:.4g}<extra></extra>",
+            ),
+            row=row,
+            col=1,
+        )
+        fig.update_yaxes(title="frequency k", row=row, col=1)
+    fig.update_xaxes(title="epoch", row=2, col=1)
+    colorbar = {"title": {"text": "Fourier norm"}, "len": 0.42}
+    return _finish(
+        fig,
+        "Fourier norms per frequency over training",
+        760,
+        coloraxis={"colorscale": "Viridis", "colorbar": {**colorbar, "y": 0.79}},
+        coloraxis2={"colorscale": "Viridis", "colorbar": {**colorbar, "y": 0.21}},
+    )
+
+
+def fourier_slider_figure(
+    measures: pd.DataFrame, key_frequencies: list[int], max_frames: int = MAX_SLIDER_FRAMES
+) -> go.Figure:
+    """Bars of W_E's per-frequency Fourier norms at one checkpoint, chosen with a slider.
+
+    One bar trace; each slider step restyles its heights (5 significant digits), which draws
+    faster than one hidden trace per checkpoint.
+    """
+    ks, matrix = _frequency_matrix(measures, "W_E")
+    frames = even_subsample(len(measures), max_frames)
+    epochs = measures["epoch"].to_numpy()
+    heights = [[float(f"{x:.5g}") for x in matrix[:, index]] for index in frames]
+    hover = "epoch {}<br>frequency %{{x}}<br>norm %{{y:.4g}}<extra></extra>"
+    fig = go.Figure(
+        go.Bar(
+            x=ks,
+            y=heights[-1],
+            marker_color=["#d62728" if k in set(key_frequencies) else "#1f77b4" for k in ks],
+            hovertemplate=hover.format(epochs[frames[-1]]),
+        )
+    )
+    steps = [
+        {
+            "label": str(epochs[index]),
+            "method": "restyle",
+            "args": [{"y": [y], "hovertemplate": hover.format(epochs[index])}, [0]],
+        }
+        for index, y in zip(frames, heights, strict=True)
+    ]
+    top = max(max(y, default=0.0) for y in heights)
+    fig.update_xaxes(title="frequency k", dtick=max(1, len(ks) // 14))
+    fig.update_yaxes(title="Fourier norm of W_E", range=[0, 1.05 * top if top > 0 else 1])
+    slider = {"active": len(frames) - 1, "steps": steps, "pad": {"t": 50}}
+    if len(frames) > 20:  # tick labels would overlap: show only the current epoch
+        slider["font"] = {"color": "rgba(0, 0, 0, 0)"}
+    current = {"prefix": "epoch ", "font": {"color": "#222", "size": 14}}
+    return _finish(
+        fig,
+        "Embedding Fourier norms at one checkpoint (red: key frequencies)",
+        500,
+        sliders=[slider | {"currentvalue": current}],
+    )
+
+
+def cluster_figure(measures: pd.DataFrame, key_frequencies: list[int], d_mlp: int) -> go.Figure:
+    """Neurons per key-frequency cluster over epochs, the rest summed (paper, section 4.3)."""
+    ks, counts = _frequency_matrix(measures, "cluster")
+    by_k = dict(zip(ks, counts, strict=True))
+    named = {f"k = {k}": by_k[k] for k in key_frequencies if k in by_k}
+    others = [by_k[k] for k in ks if k not in set(key_frequencies)]
+    named["other frequencies"] = np.sum(others, axis=0) if others else np.zeros(len(measures))
+    named["not clustered"] = d_mlp - counts.sum(axis=0)
+    table = pd.DataFrame({"epoch": measures["epoch"].to_numpy(), **named})
+    fig = go.Figure(_epoch_lines(table, {name: name for name in named}, "neurons"))
+    fig.update_xaxes(title="epoch")
+    fig.update_yaxes(title="neurons", rangemode="tozero")
+    return _finish(fig, "Neuron clusters: neurons whose dominant frequency explains > 85%")
+
+
+def neuron_fve_figure(
+    fve_by_frequency: Float[np.ndarray, "d_mlp n_freq"],
+    dominant_frequency: Int[np.ndarray, " d_mlp"],
+    fve: Float[np.ndarray, " d_mlp"],
+) -> go.Figure:
+    """Final FVE of each neuron by each frequency, neurons sorted by dominant frequency."""
+    order = np.lexsort((-fve, dominant_frequency))
+    n_freq = fve_by_frequency.shape[1]
+    fig = go.Figure(
+        go.Heatmap(
+            x=np.arange(1, n_freq + 1),
+            y=[f"neuron {i}" for i in order],
+            z=fve_by_frequency[order].astype(np.float32),
+            colorscale="Viridis",
+            zmin=0,
+            zmax=1,
+            colorbar={"title": {"text": "fraction of variance"}},
+            hovertemplate="%{y}<br>frequency %{x}<br>FVE %{z:.3f}<extra></extra>",
+        )
+    )
+    fig.update_xaxes(title="frequency k")
+    fig.update_yaxes(
+        title="neuron (sorted by dominant frequency)",
+        autorange="reversed",
+        showticklabels=len(order) <= 64,
+    )
+    return _finish(fig, "Final model: variance of each neuron explained by each frequency", 640)
+
+
+def attention_figure(coefficients: Float[np.ndarray, "p head"], names: list[str]) -> go.Figure:
+    """|Fourier coefficients| of the attention from `=` to a (averaged over b), per head.
+
+    The constant row holds the mean attention and dwarfs the rest, so the colour scale stops at
+    the largest non-constant coefficient; hover shows every signed value.
+    """
+    magnitude = np.abs(coefficients.T)
+    top = float(magnitude[:, 1:].max()) if magnitude.shape[1] > 1 else float(magnitude.max())
+    heads = [f"head {h}" for h in range(coefficients.shape[1])]
+    fig = go.Figure(
+        go.Heatmap(
+            x=names,
+            y=heads,
+            z=magnitude.astype(np.float32),
+            zmin=0,
+            zmax=top or None,
+            customdata=coefficients.T.astype(np.float32),
+            colorscale="Blues",
+            colorbar={"title": {"text": "|coefficient|"}},
+            hovertemplate="%{y}<br>%{x}<br>coefficient %{customdata:.4g}<extra></extra>",
+        )
+    )
+    fig.update_xaxes(title="Fourier basis row of the attention to a (function of a)")
+    fig.update_yaxes(title="attention head", autorange="reversed")
+    return _finish(
+        fig,
+        "Final model: attention from = to a in the Fourier basis (colour clipped at the "
+        "largest non-constant row)",
+        340,
+    )
+
+
+def logit_fit_figure(
+    fitted: Float[np.ndarray, " n"],
+    centred: Float[np.ndarray, " n"],
+    triples: Int[np.ndarray, "n 3"],
+    correct: Bool[np.ndarray, " n"],
+    fve: float,
+) -> go.Figure:
+    """True centred logits against the fit sum_k alpha_k cos(w_k (a + b - c)) (section 4.1)."""
+    fig = go.Figure()
+    for name, mask, colour in (
+        ("other classes c", ~correct, "rgba(120, 120, 120, 0.45)"),
+        ("correct class c = a + b mod p", correct, "rgba(214, 39, 40, 0.75)"),
+    ):
+        fig.add_scatter(
+            x=fitted[mask].astype(np.float32),
+            y=centred[mask].astype(np.float32),
+            customdata=triples[mask].astype(np.int16),
+            mode="markers",
+            name=name,
+            marker={"size": 4, "color": colour},
+            hovertemplate="a %{customdata[0]}, b %{customdata[1]}, c %{customdata[2]}"
+            "<br>fit %{x:.3f}<br>logit %{y:.3f}<extra></extra>",
+        )
+    if len(fitted):
+        low = float(min(fitted.min(), centred.min()))
+        high = float(max(fitted.max(), centred.max()))
+        fig.add_scatter(
+            x=[low, high],
+            y=[low, high],
+            mode="lines",
+            name="y = x",
+            hoverinfo="skip",
+            line={"color": "black", "width": 1, "dash": "dot"},
+        )
+    fig.update_xaxes(title="fitted sum_k alpha_k cos(w_k (a + b - c)) (nats)")
+    fig.update_yaxes(title="centred logit (nats)")
+    return _finish(
+        fig,
+        f"Final model: logits against the key-frequency cosines (fit explains {fve:.1%} "
+        "of the centred logit variance)",
+        560,
+    )

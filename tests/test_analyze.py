@@ -1,0 +1,156 @@
+"""The analysis of a grokked small-preset run, incremental re-runs, and bad input."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from grokinterp import analyze, store
+from grokinterp.analyze import Summary, analyze_run, load_measures
+from grokinterp.cli import main
+from grokinterp.config import preset
+from grokinterp.measures import embedding
+
+
+@pytest.fixture(scope="module")
+def small_analysis(small_run, tmp_path_factory):
+    return analyze_run(small_run, tmp_path_factory.mktemp("analyses") / "small", progress=False)
+
+
+def trend(table, start, end, column):
+    """Least-squares slope of a column over the checkpoints from `start` to `end` epochs."""
+    phase = table[(table["epoch"] >= start) & (table["epoch"] <= end)]
+    return np.polyfit(phase["epoch"], phase[column], 1)[0]
+
+
+def test_grokked_small_run_shows_the_paper_measures(small_analysis):
+    summary, table = Summary.load(small_analysis), load_measures(small_analysis)
+    p = summary.config["p"]
+    assert len(table) == len(preset("small").save_epochs) == summary.n_checkpoints
+
+    # a handful of key frequencies, and they are the embedding's largest peaks
+    keys = summary.key_frequencies
+    assert 2 <= len(keys) <= 8
+    final_norms = np.array([table[f"W_E.k{k}"].iloc[-1] for k in range(1, (p - 1) // 2 + 1)])
+    assert sorted(keys) == sorted((np.argsort(final_norms)[::-1][: len(keys)] + 1).tolist())
+    # most neurons sit in a frequency cluster, and the clusters are the key frequencies
+    assert summary.fve_share >= 0.5
+    in_keys = sum(n for k, n in summary.cluster_sizes.items() if int(k) in keys)
+    assert in_keys >= 0.9 * sum(summary.cluster_sizes.values())
+
+    # phases in order, inside the run
+    ph = summary.phases
+    assert 0 < ph["memorization_end"] < ph["circuit_formation_end"] < ph["cleanup_end"]
+    assert ph["cleanup_end"] <= summary.last_epoch
+
+    # restricted loss falls below a tenth of its start before test loss does
+    def first_below_tenth(column):
+        values = table[column].to_numpy()
+        return table["epoch"].to_numpy()[np.flatnonzero(values < values[0] / 10)[0]]
+
+    assert first_below_tenth("restricted_loss") < first_below_tenth("test_loss")
+    # excluded loss rises during circuit formation; weight norm falls in cleanup (least-squares
+    # trend over the phase: single checkpoints can sit on a loss spike)
+    mem, circ, clean = ph["memorization_end"], ph["circuit_formation_end"], ph["cleanup_end"]
+    assert trend(table, mem, circ, "excluded_loss") > 0
+    assert trend(table, circ, clean, "weight_norm") < 0
+    # the final logits are mostly the key cos(w(a+b-c)) terms; excluding keys breaks the model
+    assert summary.logit_fve_final > 0.8
+    assert summary.final_excluded_loss > np.log(p) > 100 * summary.final_train_loss
+
+
+def test_small_preset_groks_with_a_gap(small_run):
+    metrics = store.read_metrics_array(small_run)
+    epochs, train_acc, test_acc = metrics[:, 0], metrics[:, 3], metrics[:, 4]
+    memorised = epochs[np.flatnonzero(train_acc >= 1.0)[0]]
+    generalised = epochs[np.flatnonzero(test_acc >= 0.99)[0]]
+    assert generalised >= 5 * memorised
+
+
+def test_rerun_measures_only_new_checkpoints(small_run, small_analysis, tmp_path, monkeypatch):
+    growing = tmp_path / "run"
+    shutil.copytree(small_run, growing)
+    series = store.list_checkpoints(growing)
+    late = [path for epoch, path in series if epoch > 3500]
+    held_back = tmp_path / "later"
+    held_back.mkdir()
+    for path in late:
+        shutil.move(path, held_back / path.name)
+    out = tmp_path / "analysis"
+    analyze_run(growing, out, progress=False)
+    if Summary.load(out).key_frequencies != Summary.load(small_analysis).key_frequencies:
+        pytest.fail("precondition: the key frequencies at epoch 3500 equal the final ones")
+
+    measured = []
+    original = analyze.measure_checkpoints
+
+    def counting(cfg, states, train, keys):
+        measured.extend(len(states) * [None])
+        return original(cfg, states, train, keys)
+
+    monkeypatch.setattr(analyze, "measure_checkpoints", counting)
+    for path in held_back.iterdir():
+        shutil.move(path, growing / store.CHECKPOINT_DIR / path.name)
+    analyze_run(growing, out, progress=False)
+    assert len(measured) == len(late)
+    again, fresh = load_measures(out), load_measures(small_analysis)
+    assert list(again["epoch"]) == list(fresh["epoch"])
+    np.testing.assert_allclose(again.to_numpy(), fresh.to_numpy(), rtol=1e-6, atol=1e-12)
+
+
+def test_key_frequency_rule_matches_neuron_clusters(small_analysis):
+    summary = Summary.load(small_analysis)
+    from safetensors.torch import load_file
+
+    neurons = load_file(small_analysis / analyze.NEURONS_FILE)
+    final_fve = neurons["final_fve_by_frequency"]
+    big = final_fve.max(dim=1).values > 0.85
+    dominant = set((final_fve.argmax(dim=1)[big] + 1).tolist())
+    assert dominant <= set(summary.key_frequencies) | {0}
+    assert embedding.KEY_SHARE > 0
+
+
+def run_cli(args, capsys):
+    code = main(args)
+    err = capsys.readouterr().err.strip().splitlines()
+    return code, err
+
+
+def test_bad_inputs_get_one_line_and_overwrite_nothing(small_run, tiny_cfg, tmp_path, capsys):
+    out = tmp_path / "analysis"
+    out.mkdir()
+    (out / "summary.json").write_text("keep me")
+
+    empty = tmp_path / "empty"
+    store.write_run_files(empty, tiny_cfg, torch.arange(10))
+    code, err = run_cli(["analyze", "--ckpt-dir", str(empty), "--out", str(out), "--quiet"], capsys)
+    assert code == 2 and len(err) == 1 and "no checkpoints" in err[0] and "empty" in err[0]
+
+    broken = tmp_path / "broken"
+    shutil.copytree(small_run, broken)
+    victim = store.list_checkpoints(broken)[3][1]
+    victim.write_bytes(victim.read_bytes()[:1000])
+    code, err = run_cli(["analyze", "--ckpt-dir", str(broken), "--out", str(out), "--quiet"], capsys)
+    assert code == 2 and len(err) == 1 and victim.name in err[0]
+
+    mixed = tmp_path / "mixed"
+    shutil.copytree(small_run, mixed)
+    other = store.list_checkpoints(mixed)[5]
+    cfg = preset("small").replace(seed=99)
+    state = store.load_checkpoint(other[1])[0]
+    store.save_checkpoint(mixed, cfg, other[0], state)
+    code, err = run_cli(["analyze", "--ckpt-dir", str(mixed), "--out", str(out), "--quiet"], capsys)
+    assert code == 2 and len(err) == 1 and other[1].name in err[0] and "config" in err[0]
+
+    assert (out / "summary.json").read_text() == "keep me"
+    assert sorted(p.name for p in out.iterdir()) == ["summary.json"]
+
+
+def test_summary_json_has_the_documented_fields(small_analysis):
+    raw = json.loads((small_analysis / analyze.SUMMARY_FILE).read_text())
+    for field in ("key_frequencies", "phases", "final_train_loss", "final_test_loss"):
+        assert field in raw
+    assert set(raw["phases"]) == {"memorization_end", "circuit_formation_end", "cleanup_end"}
+    assert all(isinstance(k, int) for k in raw["key_frequencies"])

@@ -1,0 +1,507 @@
+"""The HTML report: self-contained, its numbers are the analysis table's, and it draws in Chromium.
+
+The analysis directory here is synthetic (random but plausible values with the schema that
+`grokinterp analyze` writes) beside a real tiny run, whose last checkpoint feeds the
+final-model figures. `write_fake_analysis` is reused by benchmarks/bench_report.py.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+import shutil
+import struct
+import subprocess
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from safetensors.numpy import save_file
+
+from grokinterp import report
+from grokinterp.config import RunConfig, preset
+from grokinterp.errors import UsageError
+from grokinterp.report_figures import even_subsample, phase_spans
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+FIGURE_TAG = re.compile(
+    r'<script type="application/json" class="grokinterp-figure" data-target="fig-(\w+)">'
+    r"(.*?)</script>",
+    re.S,
+)
+
+
+# ---- a synthetic analysis ---------------------------------------------------------------------
+def write_fake_analysis(
+    out: Path, run_dir: Path, cfg: RunConfig, epochs: list[int], keys: list[int], seed: int = 0
+) -> Path:
+    """measures.csv, neurons.safetensors and summary.json with the analysis schema."""
+    rng = np.random.default_rng(seed)
+    n, n_freq, d_mlp = len(epochs), (cfg.p - 1) // 2, cfg.d_mlp
+    t = np.asarray(epochs, dtype=np.float64) / max(epochs[-1], 1)
+    rise = lambda at, sharp=25.0: 1 / (1 + np.exp(-sharp * (t - at)))  # noqa: E731
+    noise = lambda: np.exp(rng.normal(0, 0.05, n))  # noqa: E731
+    chance = np.log(cfg.p)
+    ends = [epochs[int(f * (n - 1))] for f in (0.1, 0.5, 0.7)]
+    table = {
+        "epoch": epochs,
+        "train_loss": chance * np.exp(-60 * t) * noise() + 1e-7,
+        "test_loss": (chance + 2) * (1 - rise(0.6)) * noise() + 1e-6,
+        "restricted_loss": (chance + 1) * (1 - rise(0.45)) * noise() + 1e-6,
+        "restricted_loss_test": (chance + 1.2) * (1 - rise(0.47)) * noise() + 1e-6,
+        "excluded_loss": (0.1 + 8 * rise(0.3) * (1 - rise(0.8))) * noise(),
+        "logit_fve": 0.95 * rise(0.4),
+        "weight_norm": 800 * (1 - 0.6 * rise(0.6)) * noise(),
+        "gini_W_E": 0.2 + 0.6 * rise(0.5),
+        "gini_W_L": 0.25 + 0.55 * rise(0.55),
+        "fve_share": 0.85 * rise(0.4),
+    }
+    table["all_loss"] = 0.3 * table["train_loss"] + 0.7 * table["test_loss"]
+    table["train_acc"], table["test_acc"] = rise(0.05), rise(0.6)
+    final_clusters = {k: int(0.85 * d_mlp / max(len(keys), 1)) for k in keys}
+    for k in range(1, n_freq + 1):
+        grow = 5 * rise(0.4) if k in keys else 1 - 0.95 * rise(0.6)
+        table[f"W_E.k{k}"] = (grow + 0.05) * noise()
+        table[f"W_L.k{k}"] = 3 * (grow + 0.05) * noise()
+        table[f"cluster.k{k}"] = np.floor(final_clusters.get(k, 0) * rise(0.4)).astype(np.int64)
+    table["sq.embed.W_E"] = table["weight_norm"] / 4
+    out.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(table).to_csv(out / "measures.csv", index=False)
+
+    dominant = rng.integers(1, n_freq + 1, size=(n, d_mlp))
+    final_fve = rng.dirichlet(np.ones(n_freq), size=d_mlp).astype(np.float32)
+    final_fve[np.arange(d_mlp), dominant[-1] - 1] += 1.0
+    final_fve /= final_fve.sum(axis=1, keepdims=True)
+    fve = rng.uniform(0, 1, size=(n, d_mlp)).astype(np.float32)
+    fve[-1] = final_fve[np.arange(d_mlp), dominant[-1] - 1]
+    save_file(
+        {
+            "epochs": np.asarray(epochs, dtype=np.int64),
+            "dominant_frequency": dominant.astype(np.int64),
+            "fve": fve,
+            "final_fve_by_frequency": final_fve,
+        },
+        out / "neurons.safetensors",
+    )
+    summary = {
+        "run_name": out.name,
+        "run_dir": str(run_dir),
+        "config": cfg.to_dict(),
+        "key_frequencies": keys,
+        "key_frequency_rule": "distinct dominant neuron frequencies",
+        "phases": dict(
+            zip(("memorization_end", "circuit_formation_end", "cleanup_end"), ends, strict=True)
+        ),
+        "phase_rule": "synthetic",
+        "final_train_loss": float(table["train_loss"][-1]),
+        "final_test_loss": float(table["test_loss"][-1]),
+        "fve_threshold": 0.85,
+        "fve_share": float(table["fve_share"][-1]),
+        "cluster_sizes": {str(k): c for k, c in final_clusters.items()},
+        "unexplained_neurons": d_mlp - sum(final_clusters.values()),
+        "excluded_loss_by_frequency": {str(k): 1.0 + k for k in keys},
+        "logit_fve_final": float(table["logit_fve"][-1]),
+        "n_checkpoints": n,
+        "last_epoch": epochs[-1],
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    return out
+
+
+TINY = dict(p=11, train_frac=0.5, d_model=16, n_heads=2, d_mlp=32, epochs=20, save_every=10)
+
+
+@pytest.fixture(scope="module")
+def tiny_analysis(tmp_path_factory) -> Path:
+    from grokinterp.train import train_runs
+
+    root = tmp_path_factory.mktemp("report")
+    cfg = preset("small").replace(preset="tiny", **TINY)
+    train_runs([cfg], [root / "run"], progress=False)
+    # 100 checkpoints, so that the slider subsamples them; the run itself needs only its last
+    return write_fake_analysis(
+        root / "tiny-run", root / "run", cfg, list(range(0, 2000, 20)), [2, 5]
+    )
+
+
+@pytest.fixture(scope="module")
+def page(tiny_analysis, tmp_path_factory) -> tuple[Path, str]:
+    path = report.write_report(tiny_analysis, tmp_path_factory.mktemp("out") / "r.html")
+    return path, path.read_text()
+
+
+# ---- reading the page back --------------------------------------------------------------------
+def _decode(node):
+    """plotly's JSON with base64 typed arrays ({dtype, bdata, shape}) -> numpy arrays."""
+    if isinstance(node, dict) and "bdata" in node and "dtype" in node:
+        values = np.frombuffer(base64.b64decode(node["bdata"]), dtype=np.dtype(node["dtype"]))
+        shape = node.get("shape")
+        return values.reshape([int(s) for s in str(shape).split(",")]) if shape else values
+    if isinstance(node, dict):
+        return {k: _decode(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_decode(v) for v in node]
+    return node
+
+
+def figures_in(text: str) -> dict[str, dict]:
+    return {name: _decode(json.loads(payload)) for name, payload in FIGURE_TAG.findall(text)}
+
+
+def _traces(figure: dict) -> dict[str, dict]:
+    return {trace.get("name"): trace for trace in figure["data"]}
+
+
+# ---- the page is self-contained ---------------------------------------------------------------
+def test_page_loads_nothing_from_outside_and_inlines_plotly_once(page):
+    from plotly.offline import get_plotlyjs
+
+    _, text = page
+    bundle = get_plotlyjs()
+    assert text.count(bundle[:300]) == 1 and text.count("plotly.js v") == 1
+    assert re.search(r"<script[^>]*\bsrc\s*=", text, re.I) is None
+    assert re.search(r"<link\b", text, re.I) is None
+    own = text.replace(bundle, "")  # plotly.js names URLs in strings; the rest names none
+    assert re.search(r"https?://|//cdn|@import|url\(", own, re.I) is None
+    assert len(re.findall(r"<script>", own)) == 2  # plotly.js and the drawing script
+    assert set(figures_in(text)) == set(report.SECTIONS)
+
+
+def test_default_path_is_reports_run_name(tiny_analysis, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = report.write_report(tiny_analysis)
+    assert path == Path("reports") / "tiny-run.html" and path.is_file()
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no temp file left
+
+
+# ---- the numbers are the analysis table's -----------------------------------------------------
+def test_epoch_figures_hold_the_table(tiny_analysis, page):
+    figs = figures_in(page[1])
+    m = pd.read_csv(tiny_analysis / "measures.csv")
+    epochs = m.epoch.to_numpy()
+    wanted = {
+        "loss": {"train": "train_loss", "test": "test_loss"},
+        "progress": {
+            "restricted loss (all pairs)": "restricted_loss",
+            "restricted loss (test pairs)": "restricted_loss_test",
+            "excluded loss (train pairs)": "excluded_loss",
+            "train loss": "train_loss",
+            "test loss": "test_loss",
+        },
+        "weights": {
+            "weight norm": "weight_norm",
+            "Gini of W_E": "gini_W_E",
+            "Gini of W_L": "gini_W_L",
+            "logit FVE (key frequencies)": "logit_fve",
+            "neurons clustered": "fve_share",
+        },
+    }
+    for name, columns in wanted.items():
+        traces = _traces(figs[name])
+        assert set(traces) == set(columns)
+        for trace_name, column in columns.items():
+            np.testing.assert_array_equal(traces[trace_name]["x"], epochs)
+            np.testing.assert_array_equal(traces[trace_name]["y"], m[column].to_numpy())
+    assert figs["loss"]["layout"]["yaxis"]["type"] == "log"
+    assert figs["loss"]["layout"]["xaxis"]["title"]["text"] == "epoch"
+    assert figs["loss"]["layout"]["yaxis"]["title"]["text"] == "loss (nats)"
+    summary = json.loads((tiny_analysis / "summary.json").read_text())
+    shaded = [(s["x0"], s["x1"]) for s in figs["loss"]["layout"]["shapes"]]
+    ends = list(summary["phases"].values())
+    assert shaded == list(zip([0] + ends[:-1], ends, strict=True))
+
+
+def test_fourier_figures_hold_the_table(tiny_analysis, page):
+    figs = figures_in(page[1])
+    m = pd.read_csv(tiny_analysis / "measures.csv")
+    ks = np.arange(1, 6)
+    for trace, prefix in zip(figs["fourier_heatmap"]["data"], ("W_E", "W_L"), strict=True):
+        matrix = m[[f"{prefix}.k{k}" for k in ks]].to_numpy().T.astype(np.float32)
+        np.testing.assert_array_equal(trace["z"], matrix)
+        np.testing.assert_array_equal(trace["y"], ks)
+        np.testing.assert_array_equal(trace["x"], m.epoch.to_numpy())
+    (bar,) = figs["fourier_slider"]["data"]
+    steps = figs["fourier_slider"]["layout"]["sliders"][0]["steps"]
+    rows = [m.index[m.epoch == int(step["label"])][0] for step in steps]
+    assert len(steps) == 50 and rows[0] == 0 and rows[-1] == len(m) - 1
+    assert np.all(np.diff(rows) > 0)
+    for step, row in zip(steps, rows, strict=True):
+        want = m.loc[row, [f"W_E.k{k}" for k in ks]].to_numpy(np.float64)
+        np.testing.assert_allclose(step["args"][0]["y"][0], want, rtol=1e-4)  # 5 digits
+    assert bar["y"] == steps[-1]["args"][0]["y"][0] and bar["x"] == list(ks)
+
+
+def test_neuron_figures_hold_the_table(tiny_analysis, page):
+    from safetensors.numpy import load_file
+
+    figs = figures_in(page[1])
+    m = pd.read_csv(tiny_analysis / "measures.csv")
+    lines = _traces(figs["clusters"])
+    assert set(lines) == {"k = 2", "k = 5", "other frequencies", "not clustered"}
+    np.testing.assert_array_equal(lines["k = 5"]["y"], m["cluster.k5"].to_numpy())
+    clustered = m[[f"cluster.k{k}" for k in range(1, 6)]].sum(axis=1).to_numpy()
+    np.testing.assert_array_equal(lines["not clustered"]["y"], 32 - clustered)
+
+    neurons = load_file(tiny_analysis / "neurons.safetensors")
+    heat = figs["neuron_fve"]["data"][0]
+    order = [int(label.split()[-1]) for label in heat["y"]]
+    assert sorted(order) == list(range(32))
+    assert np.all(np.diff(neurons["dominant_frequency"][-1][order]) >= 0)
+    np.testing.assert_array_equal(heat["z"], neurons["final_fve_by_frequency"][order])
+
+
+def test_final_model_figures_match_the_hooked_model(tiny_analysis, page):
+    from grokinterp.fourier import basis, basis_names
+    from grokinterp.run import open_run
+
+    figs, p = figures_in(page[1]), 11
+    run = open_run(tiny_analysis.parent / "run")
+    model = run.model().double()
+    tokens = torch.stack(torch.meshgrid(torch.arange(p), torch.arange(p), indexing="ij"), -1)
+    tokens = torch.cat([tokens.reshape(-1, 2), torch.full((p * p, 1), p)], dim=1)
+    with torch.no_grad():
+        logits, cache = model.run_with_cache(tokens)
+    to_a = cache["blocks.0.attn.hook_pattern"][:, :, -1, 0].reshape(p, p, -1).mean(dim=1)
+    attention = figs["attention"]["data"][0]
+    assert attention["x"] == basis_names(p)
+    np.testing.assert_allclose(attention["customdata"], (basis(p) @ to_a).T.numpy(), atol=1e-6)
+
+    logits = logits[:, -1].reshape(p, p, p).numpy()
+    centred = logits - logits.mean(axis=-1, keepdims=True)
+    a, b, c = np.meshgrid(np.arange(p), np.arange(p), np.arange(p), indexing="ij")
+    design = np.stack([np.cos(2 * np.pi * k * (a + b - c) / p).ravel() for k in (2, 5)], 1)
+    alpha = np.linalg.lstsq(design, centred.ravel(), rcond=None)[0]
+    points = [t for t in figs["logit_fit"]["data"] if t["mode"] == "markers"]
+    assert sum(len(t["x"]) for t in points) == min(report.SCATTER_POINTS, p**3) + p * p
+    for trace in points:
+        ta, tb, tc = np.asarray(trace["customdata"], dtype=np.int64).T
+        np.testing.assert_allclose(trace["y"], centred[ta, tb, tc], atol=1e-5)
+        fit = sum(
+            w * np.cos(2 * np.pi * k * (ta + tb - tc) / p)
+            for w, k in zip(alpha, (2, 5), strict=True)
+        )
+        np.testing.assert_allclose(trace["x"], fit, atol=1e-5)
+        assert np.all(((ta + tb) % p == tc) == trace["name"].startswith("correct"))
+
+
+def test_logit_fit_agrees_with_the_analysis_measure(tiny_analysis):
+    from grokinterp.measures.logits import logit_fve
+
+    logits = torch.randn(
+        11, 11, 11, dtype=torch.float64, generator=torch.Generator().manual_seed(0)
+    )
+    logits += 3 * torch.cos(2 * torch.pi * 2 * torch.arange(11) / 11)  # some key structure
+    fit = report.fit_logit_cosines(logits, [2, 5])
+    assert fit.fve == pytest.approx(float(logit_fve(logits.reshape(1, 121, 11), 11, [2, 5])[0]))
+
+
+def test_report_of_a_real_analysis(tiny_analysis, tmp_path):
+    from grokinterp.analyze import analyze_run
+
+    analysis = analyze_run(tiny_analysis.parent / "run", tmp_path / "analysis", progress=False)
+    figs = figures_in(report.write_report(analysis, tmp_path / "r.html").read_text())
+    m = pd.read_csv(analysis / "measures.csv")
+    lines = _traces(figs["progress"])
+    np.testing.assert_array_equal(lines["excluded loss (train pairs)"]["y"], m.excluded_loss)
+    np.testing.assert_array_equal(_traces(figs["weights"])["weight norm"]["y"], m.weight_norm)
+
+
+def test_one_checkpoint_and_no_key_frequencies(tiny_analysis, tmp_path):
+    cfg = preset("small").replace(preset="tiny", **TINY)
+    one = write_fake_analysis(tmp_path / "one", tiny_analysis.parent / "run", cfg, [20], [])
+    figs = figures_in(report.write_report(one, tmp_path / "r.html").read_text())
+    assert set(_traces(figs["clusters"])) == {"other frequencies", "not clustered"}
+    assert len(figs["fourier_slider"]["layout"]["sliders"][0]["steps"]) == 1
+
+
+# ---- pure helpers ------------------------------------------------------------------------------
+def test_even_subsample_keeps_the_ends():
+    assert list(even_subsample(5, 50)) == [0, 1, 2, 3, 4]
+    picked = even_subsample(400, 50)
+    assert len(picked) <= 50 and picked[0] == 0 and picked[-1] == 399
+    assert np.ptp(np.diff(picked)) <= 1
+
+
+def test_phase_spans_with_unknown_ends():
+    done = {"memorization_end": 10, "circuit_formation_end": 50, "cleanup_end": 70}
+    assert [tuple(s) for s in phase_spans(done, 0, 100)] == [
+        ("memorisation", 0, 10),
+        ("circuit formation", 10, 50),
+        ("cleanup", 50, 70),
+    ]
+    ongoing = {"memorization_end": 10, "circuit_formation_end": None, "cleanup_end": None}
+    assert [s.label for s in phase_spans(ongoing, 0, 100)] == [
+        "memorisation",
+        "circuit formation (not ended)",
+    ]
+    assert phase_spans(ongoing, 0, 100)[-1].end == 100
+
+
+# ---- malformed analyses -------------------------------------------------------------------------
+def _break_csv_column(d: Path) -> None:
+    m = pd.read_csv(d / "measures.csv")
+    m.drop(columns=["W_L.k3"]).to_csv(d / "measures.csv", index=False)
+
+
+def _break_summary_key(d: Path) -> None:
+    summary = json.loads((d / "summary.json").read_text())
+    del summary["key_frequencies"]
+    (d / "summary.json").write_text(json.dumps(summary))
+
+
+def _break_neuron_shape(d: Path) -> None:
+    from safetensors.numpy import load_file
+
+    arrays = load_file(d / "neurons.safetensors")
+    arrays["fve"] = arrays["fve"][:, :5].copy()
+    save_file(arrays, d / "neurons.safetensors")
+
+
+@pytest.mark.parametrize(
+    "breakage, file, words",
+    [
+        (lambda d: (d / "summary.json").unlink(), "summary.json", "missing"),
+        (lambda d: (d / "summary.json").write_text("{oops"), "summary.json", "JSON"),
+        (_break_summary_key, "summary.json", "key_frequencies"),
+        (lambda d: (d / "measures.csv").unlink(), "measures.csv", "missing"),
+        (_break_csv_column, "measures.csv", "W_L.k3"),
+        (lambda d: (d / "neurons.safetensors").write_bytes(b"junk"), "neurons.safetensors", ""),
+        (_break_neuron_shape, "neurons.safetensors", "fve"),
+    ],
+)
+def test_malformed_analysis_names_the_file(tiny_analysis, tmp_path, breakage, file, words):
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_analysis, broken)
+    breakage(broken)
+    with pytest.raises(UsageError, match=re.escape(str(broken / file))) as caught:
+        report.write_report(broken, tmp_path / "out.html")
+    assert words in str(caught.value)
+    assert not (tmp_path / "out.html").exists()
+
+
+def test_missing_analysis_dir_and_run_dir(tiny_analysis, tmp_path):
+    with pytest.raises(UsageError, match="no such analysis directory"):
+        report.write_report(tmp_path / "nowhere")
+    moved = tmp_path / "moved"
+    shutil.copytree(tiny_analysis, moved)
+    summary = json.loads((moved / "summary.json").read_text())
+    (moved / "summary.json").write_text(json.dumps(summary | {"run_dir": str(tmp_path / "gone")}))
+    with pytest.raises(UsageError, match="run directory .*gone not found"):
+        report.write_report(moved, tmp_path / "out.html")
+    out = report.write_report(moved, tmp_path / "out.html", run_dir=tiny_analysis.parent / "run")
+    assert out.is_file()
+
+
+# ---- in a browser -------------------------------------------------------------------------------
+CATCH_ERRORS = """<script>window.__errors=[];
+window.addEventListener("error",function(e){window.__errors.push(String(e.message))});
+window.addEventListener("unhandledrejection",function(e){window.__errors.push(String(e.reason))});
+</script>"""
+CHECK_DRAWN = """<script>window.addEventListener("load",function(){
+function mark(){var plots=document.querySelectorAll(".js-plotly-plot"),drawn=0;
+plots.forEach(function(p){var svg=p.querySelector("svg.main-svg"),box=p.getBoundingClientRect();
+if(svg&&svg.childElementCount&&box.width>0&&box.height>0&&p.querySelector(".trace, image"))
+drawn++;});var out=document.createElement("pre");out.id="grokinterp-check";
+out.textContent=JSON.stringify({errors:window.__errors,plots:plots.length,drawn:drawn,
+drawn_ms:window.__drawnMs,resources:performance.getEntriesByType("resource").map(
+function(r){return r.name})});document.body.appendChild(out);}
+(window.grokinterpDrawn||Promise.reject("no grokinterpDrawn")).then(function(){
+window.__drawnMs=performance.now();mark();},function(e){window.__errors.push(String(e));mark();});
+});</script>"""
+
+
+def instrumented_copy(page_path: Path, out: Path) -> Path:
+    """The page with an error recorder first and a 'plots drawn' marker writer last."""
+    text = page_path.read_text()
+    text = text.replace("<head>", "<head>" + CATCH_ERRORS, 1)
+    out.write_text(text.replace("</body>", CHECK_DRAWN + "</body>", 1))
+    return out
+
+
+def chromium(args: list[str], profile: Path, timeout: float = 60) -> str:
+    command = [str(CHROMIUM), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def drawn_marker(dom: str) -> dict:
+    found = re.search(r'<pre id="grokinterp-check">(.*?)</pre>', dom, re.S)
+    assert found, "the page never finished drawing"
+    return json.loads(html.unescape(found.group(1)))
+
+
+def png_is_blank(path: Path) -> bool:
+    """True when every pixel of an 8-bit PNG has one colour.
+
+    Read without unfiltering: in a one-colour image every filtered scanline, past its first
+    pixel, repeats a single pixel's bytes whatever the filter (None, Sub, Up, Average, Paeth).
+    """
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    chunks, pos = {}, 8
+    while pos < len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        chunks.setdefault(kind, []).append(data[pos + 8 : pos + 8 + length])
+        pos += 12 + length
+    width, height, depth, colour = struct.unpack(">IIBB", chunks[b"IHDR"][0][:10])
+    assert depth == 8
+    bpp = {0: 1, 2: 3, 4: 2, 6: 4}[colour]
+    raw = np.frombuffer(zlib.decompress(b"".join(chunks[b"IDAT"])), dtype=np.uint8)
+    rows = raw.reshape(height, 1 + width * bpp)[:, 1 + bpp :].reshape(height, width - 1, bpp)
+    return bool(np.all(rows == rows[:, :1]))
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} missing (apt-get install chromium)")
+def test_page_draws_in_headless_chromium(page, tmp_path):
+    copy = instrumented_copy(page[0], tmp_path / "checked.html")
+    dom = chromium(["--virtual-time-budget=20000", "--dump-dom", copy.as_uri()], tmp_path / "a")
+    marker = drawn_marker(dom)
+    assert marker["errors"] == []
+    assert marker["plots"] == len(report.SECTIONS) == marker["drawn"]
+    assert marker["resources"] == []  # nothing fetched besides the page itself
+    shot = tmp_path / "shot.png"
+    args = ["--virtual-time-budget=20000", f"--screenshot={shot}", "--window-size=1200,3000"]
+    chromium([*args, page[0].as_uri()], tmp_path / "b")
+    assert not png_is_blank(shot)
+
+
+def test_blank_png_detector(tmp_path):
+    def png(pixels: np.ndarray) -> Path:
+        height, width, _ = pixels.shape
+        rows = b"".join(b"\x00" + pixels[y].tobytes() for y in range(height))
+        chunk = lambda kind, body: (  # noqa: E731
+            struct.pack(">I", len(body))
+            + kind
+            + body
+            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+        )
+        ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+        path = tmp_path / f"{pixels.sum()}.png"
+        path.write_bytes(
+            b"\x89PNG\r\n\x1a\n"
+            + chunk(b"IHDR", ihdr)
+            + chunk(b"IDAT", zlib.compress(rows))
+            + chunk(b"IEND", b"")
+        )
+        return path
+
+    white = np.full((4, 5, 3), 255, dtype=np.uint8)
+    assert png_is_blank(png(white))
+    white[2, 3] = 0
+    assert not png_is_blank(png(white))
