@@ -11,7 +11,13 @@ from grokinterp.config import RunConfig, preset
 def tiny_cfg() -> RunConfig:
     """A model small enough that a few dozen steps take well under a second."""
     return preset("small").replace(
-        preset="tiny", p=11, train_frac=0.5, d_model=16, n_heads=2, d_mlp=32, epochs=40,
+        preset="tiny",
+        p=11,
+        train_frac=0.5,
+        d_model=16,
+        n_heads=2,
+        d_mlp=32,
+        epochs=40,
         save_every=10,
     )
 

@@ -132,7 +132,9 @@ def test_bad_inputs_get_one_line_and_overwrite_nothing(small_run, tiny_cfg, tmp_
     shutil.copytree(small_run, broken)
     victim = store.list_checkpoints(broken)[3][1]
     victim.write_bytes(victim.read_bytes()[:1000])
-    code, err = run_cli(["analyze", "--ckpt-dir", str(broken), "--out", str(out), "--quiet"], capsys)
+    code, err = run_cli(
+        ["analyze", "--ckpt-dir", str(broken), "--out", str(out), "--quiet"], capsys
+    )
     assert code == 2 and len(err) == 1 and victim.name in err[0]
 
     mixed = tmp_path / "mixed"

@@ -13,7 +13,11 @@ def test_canonical_preset_is_the_paper_run():
     assert (cfg.d_model, cfg.n_heads, cfg.d_head, cfg.d_mlp) == (128, 4, 32, 512)
     assert (cfg.d_vocab, cfg.d_vocab_out, cfg.n_ctx, cfg.eq_token) == (114, 113, 3, 113)
     assert (cfg.lr, cfg.weight_decay, cfg.beta1, cfg.beta2, cfg.warmup_steps) == (
-        1e-3, 1.0, 0.9, 0.98, 10,
+        1e-3,
+        1.0,
+        0.9,
+        0.98,
+        10,
     )
     assert cfg.init == "paper"
     assert cfg.n_train == 3830 and cfg.n_pairs - cfg.n_train == 8939

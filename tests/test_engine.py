@@ -30,5 +30,7 @@ def test_batched_runs_equal_separate_runs():
     b = torch.randint(0, cfg.p, (3, 50), generator=gen)
     together = last_position_logits(stacked, a, b)
     for r, weights in enumerate(runs):
-        alone = last_position_logits({k: v[None] for k, v in weights.items()}, a[r, None], b[r, None])
+        alone = last_position_logits(
+            {k: v[None] for k, v in weights.items()}, a[r, None], b[r, None]
+        )
         assert ((together[r] - alone[0]).abs().max() / alone.abs().max()).item() < 1e-5

@@ -39,6 +39,4 @@ def test_transforms_invert_and_find_a_pure_frequency():
 
     grid = torch.randn(p, p, 2, dtype=torch.float64)
     F = fourier.basis(p)
-    torch.testing.assert_close(
-        fourier.transform_2d(grid)[..., 1], F @ grid[..., 1] @ F.T
-    )
+    torch.testing.assert_close(fourier.transform_2d(grid)[..., 1], F @ grid[..., 1] @ F.T)

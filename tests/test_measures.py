@@ -77,7 +77,12 @@ def test_cross_entropy_matches_a_direct_formula():
     logits = torch.randn(2, 30, P)
     labels = torch.randint(0, P, (30,))
     want = [
-        np.mean([np.log(np.exp(row.double().numpy()).sum()) - float(row[y]) for row, y in zip(r, labels, strict=True)])
+        np.mean(
+            [
+                np.log(np.exp(row.double().numpy()).sum()) - float(row[y])
+                for row, y in zip(r, labels, strict=True)
+            ]
+        )
         for r in logits
     ]
     np.testing.assert_allclose(losses.cross_entropy(logits, labels).numpy(), want, rtol=1e-12)
@@ -98,7 +103,10 @@ def test_weight_norm_is_a_direct_sum_of_squares():
     got = weights.sum_of_squares(state)
     for name, t in state.items():
         for c in range(3):
-            assert abs(got[name][c].item() - sum(v * v for v in t[c].flatten().double().tolist())) < 1e-9
+            assert (
+                abs(got[name][c].item() - sum(v * v for v in t[c].flatten().double().tolist()))
+                < 1e-9
+            )
 
 
 def test_phases_on_a_synthetic_series():

@@ -92,7 +92,9 @@ def test_hooks_and_cache():
     assert cache["blocks.0.mlp.hook_post"].shape == (10, 3, cfg.d_mlp)
     assert cache["blocks.0.attn.hook_z"].shape == (10, 3, cfg.n_heads, cfg.d_head)
     unembed = model.unembed
-    torch.testing.assert_close(cache["blocks.0.hook_resid_post"] @ unembed.W_U + unembed.b_U, logits)
+    torch.testing.assert_close(
+        cache["blocks.0.hook_resid_post"] @ unembed.W_U + unembed.b_U, logits
+    )
 
     def kill_mlp(post, hook):
         return torch.zeros_like(post)

@@ -1,0 +1,153 @@
+"""Training: determinism, resume after SIGKILL, engines and batched runs, and user errors."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from grokinterp import store
+from grokinterp.cli import main
+from grokinterp.config import preset
+from grokinterp.run import open_run
+from grokinterp.train import train_runs
+
+
+def final_weights(run_dir):
+    return open_run(run_dir).state_dict()
+
+
+def test_run_directory_is_complete(tiny_cfg, tmp_path):
+    train_runs([tiny_cfg], [tmp_path / "run"], progress=False)
+    run = open_run(tmp_path / "run")
+    assert run.config == tiny_cfg
+    assert run.epochs == tiny_cfg.save_epochs == [0, 10, 20, 30, 40]
+    metrics = run.metrics()
+    assert list(metrics.index) == list(range(41))
+    assert metrics["train_loss"].dtype == np.float64
+    assert len(run.train_indices) == tiny_cfg.n_train
+    model = run.model(epoch=20)
+    torch.testing.assert_close(model.embed.W_E, run.state_dict(index=2)["embed.W_E"])
+    # the metrics row of a checkpoint's epoch is that checkpoint's loss
+    from grokinterp.analyze import measure_checkpoints
+
+    table, _ = measure_checkpoints(tiny_cfg, [run.state_dict(epoch=20)], run.train_indices, [1])
+    assert abs(table["train_loss"][0] - metrics.loc[20, "train_loss"]) < 1e-6
+
+
+def test_training_is_deterministic(tiny_cfg, tmp_path):
+    for name in ("a", "b"):
+        train_runs([tiny_cfg], [tmp_path / name], progress=False)
+    first, second = final_weights(tmp_path / "a"), final_weights(tmp_path / "b")
+    assert all(torch.equal(first[k], second[k]) for k in first)
+
+
+def test_fast_engine_trains_like_the_hooked_model(tiny_cfg, tmp_path):
+    cfg = tiny_cfg.replace(epochs=100, save_every=100)
+    train_runs([cfg], [tmp_path / "fast"], progress=False, engine="fast")
+    train_runs([cfg], [tmp_path / "hooked"], progress=False, engine="hooked")
+    fast, hooked = final_weights(tmp_path / "fast"), final_weights(tmp_path / "hooked")
+    for name in fast:
+        if fast[name].is_floating_point():
+            torch.testing.assert_close(fast[name], hooked[name], rtol=1e-4, atol=1e-5)
+
+
+def test_batched_sweep_equals_single_runs(tiny_cfg, tmp_path):
+    cfgs = [
+        tiny_cfg.replace(seed=1),
+        tiny_cfg.replace(seed=2, weight_decay=0.3),
+        tiny_cfg.replace(seed=3, train_frac=0.7, data_seed=5),
+    ]
+    train_runs(cfgs, [tmp_path / f"together{i}" for i in range(3)], progress=False)
+    for i, cfg in enumerate(cfgs):
+        train_runs([cfg], [tmp_path / f"alone{i}"], progress=False)
+        together, alone = (
+            final_weights(tmp_path / f"together{i}"),
+            final_weights(tmp_path / f"alone{i}"),
+        )
+        for name in alone:
+            if alone[name].is_floating_point():
+                torch.testing.assert_close(together[name], alone[name], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(
+            store.read_metrics_array(tmp_path / f"together{i}"),
+            store.read_metrics_array(tmp_path / f"alone{i}"),
+            rtol=1e-4,
+            atol=1e-6,
+        )
+
+
+def test_resume_after_sigkill_is_bit_identical(tmp_path):
+    cfg_args = ["--p", "23", "--d-model", "32", "--d-mlp", "64", "--epochs", "600"]
+    cfg_args += ["--save-every", "20", "--quiet"]
+    command = [sys.executable, "-m", "grokinterp.cli", "train", *cfg_args]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    subprocess.run([*command, "--out", str(tmp_path / "whole")], check=True, env=env)
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([*command, "--out", str(killed)], env=env)
+    deadline = time.time() + 60
+    while len(store.list_checkpoints(killed)) < 4 and time.time() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    _, step, finished = store.load_state(killed)
+    assert not finished and 0 < step < 600, "the kill must land mid-training"
+
+    resumed = subprocess.run(
+        [sys.executable, "-m", "grokinterp.cli", "train", "--resume", str(killed), "--quiet"],
+        env=env,
+    )
+    assert resumed.returncode == 0
+    whole, again = final_weights(tmp_path / "whole"), final_weights(killed)
+    assert all(torch.equal(whole[k], again[k]) for k in whole)
+    assert np.array_equal(
+        store.read_metrics_array(tmp_path / "whole"), store.read_metrics_array(killed)
+    )
+    assert [e for e, _ in store.list_checkpoints(killed)] == preset("small").replace(
+        epochs=600, save_every=20
+    ).save_epochs
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--p", "91"], "prime"),
+        (["--p", "2"], "prime"),
+        (["--train-frac", "1.2"], "train fraction"),
+        (["--train-frac", "0"], "train fraction"),
+        (["--epochs", "0"], "epochs"),
+        (["--device", "tpu"], "device"),
+        (["--preset", "huge"], "preset"),
+        (["--engine", "turbo"], "engine"),
+        (["--seeds", "x-y"], "list"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(args, words, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), *args]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and words in err[0]
+    assert not out.exists()
+
+
+def test_directory_holding_another_run_is_refused(tiny_cfg, tmp_path, capsys):
+    out = tmp_path / "run"
+    train_runs([tiny_cfg], [out], progress=False)
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
+    assert main(["train", "--out", str(out), "--epochs", "5"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "another run" in err[0]
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before
+
+
+def test_cli_sweep_names_runs(tmp_path, capsys):
+    args = ["train", "--p", "11", "--d-model", "16", "--n-heads", "2", "--d-mlp", "16"]
+    args += ["--epochs", "5", "--seeds", "0-1", "--weight-decays", "0.5,1", "--out", str(tmp_path)]
+    assert main([*args, "--quiet"]) == 0
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["small-seed0-wd0.5", "small-seed0-wd1", "small-seed1-wd0.5", "small-seed1-wd1"]
+    assert open_run(tmp_path / "small-seed1-wd0.5").config.weight_decay == 0.5
