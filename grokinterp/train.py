@@ -44,7 +44,7 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def _hooked_logits(cfg: RunConfig, device: torch.device) -> Logits:
+def hooked_logits(cfg: RunConfig, device: torch.device) -> Logits:
     """The plain path: every run through the full hooked model, all positions, every hook."""
     from torch.func import functional_call
 
@@ -65,7 +65,7 @@ def _hooked_logits(cfg: RunConfig, device: torch.device) -> Logits:
 
 
 @dataclass
-class _Split:
+class TrainSplit:
     """One split of every run, padded to a common length; `mask` is 1 on real pairs, else 0."""
 
     a: Tensor
@@ -74,7 +74,7 @@ class _Split:
     mask: Tensor
 
     @classmethod
-    def stack(cls, cfgs: Sequence[RunConfig], index_sets: Sequence[Tensor], device) -> _Split:
+    def stack(cls, cfgs: Sequence[RunConfig], index_sets: Sequence[Tensor], device) -> TrainSplit:
         longest = max(len(ix) for ix in index_sets)
         index = torch.zeros(len(cfgs), longest, dtype=torch.int64)
         mask = torch.zeros(len(cfgs), longest, dtype=torch.float64)
@@ -106,6 +106,19 @@ def _adamw_(params, grads, m, v, t: int, lr: Tensor, wd: Tensor, cfg: RunConfig)
         v[name].mul_(cfg.beta2).addcmul_(grad, grad, value=1 - cfg.beta2)
         denom = (v[name].sqrt() / math.sqrt(bias2)).add_(cfg.adam_eps)
         param.sub_((run_lr / bias1) * m[name] / denom)
+
+
+def train_step(params, m, v, train: TrainSplit, logits: Tensor, step: int, lr, wd, cfg) -> None:
+    """Step `step` (0-based) of every run: backward from `logits` (computed on `train` with
+    `params`), then AdamW with the warmed-up learning rate."""
+    loss, _ = train.loss_and_accuracy(logits)
+    loss.sum().backward()
+    grads = {name: params[name].grad for name in TRAINED}
+    warmup = min((step + 1) / cfg.warmup_steps, 1.0)
+    with torch.no_grad():
+        _adamw_(params, grads, m, v, step + 1, lr * warmup, wd, cfg)
+    for name in TRAINED:
+        params[name].grad = None
 
 
 def _check_batchable(cfgs: Sequence[RunConfig]) -> None:
@@ -177,11 +190,11 @@ def _loop(cfgs, run_dirs, splits, params, moments, start, history, device, engin
     v = {name: moments[f"v.{name}"].to(device) for name in TRAINED}
     lr = torch.tensor([c.lr for c in cfgs], device=device)
     wd = torch.tensor([c.weight_decay for c in cfgs], device=device)
-    train = _Split.stack(cfgs, splits, device)
+    train = TrainSplit.stack(cfgs, splits, device)
     tests = [data.test_indices(c.p, s) for c, s in zip(cfgs, splits, strict=True)]
-    test = _Split.stack(cfgs, tests, device)
+    test = TrainSplit.stack(cfgs, tests, device)
     unseen_weight = _unseen_weights(cfgs, splits, tests, test.mask.shape[1]).to(device)
-    logits_fn = last_position_logits if engine == "fast" else _hooked_logits(cfg, device)
+    logits_fn = last_position_logits if engine == "fast" else hooked_logits(cfg, device)
 
     # metrics[e, r] = (train_loss, test_loss, train_acc, test_acc, test_acc_unseen) of the
     # weights after e steps; filled on the device, copied to the host only at checkpoints.
@@ -217,17 +230,10 @@ def _loop(cfgs, run_dirs, splits, params, moments, start, history, device, engin
     bar = Progress(cfg.epochs, start, enabled=progress, unit="epoch")
     for step in range(start, cfg.epochs):
         train_logits = logits_fn(params, train.a, train.b)
-        loss, _ = train.loss_and_accuracy(train_logits)
         record(step, train_logits.detach())
         if step in save_epochs and not (step == start and start > 0):
             save(step, finished=False)
-        loss.sum().backward()
-        grads = {name: params[name].grad for name in TRAINED}
-        warmup = min((step + 1) / cfg.warmup_steps, 1.0)
-        with torch.no_grad():
-            _adamw_(params, grads, m, v, step + 1, lr * warmup, wd, cfg)
-        for name in TRAINED:
-            params[name].grad = None
+        train_step(params, m, v, train, train_logits, step, lr, wd, cfg)
         bar.update(step + 1, partial(_describe, metrics[step]))
     with torch.no_grad():
         record(cfg.epochs, logits_fn(params, train.a, train.b))

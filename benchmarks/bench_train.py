@@ -1,0 +1,117 @@
+"""Training speed: the plain hooked loop, the fast engine, and the batched engine, side by side.
+
+    python benchmarks/bench_train.py [--steps 30] [--runs 8] [--preset canonical]
+
+Prints one table: milliseconds per full-batch training step (forward, backward, AdamW; no
+evaluation), steps per second, speed-up over the hooked loop, and the share of the FLOP floor,
+the step's matmul FLOPs at the matmul rate this machine reaches in the same process. A second
+table times whole epochs as `grokinterp train` runs them (the step plus the test-set evaluation
+logged every epoch) and projects the preset's full run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from grokinterp import data
+from grokinterp.config import preset
+from grokinterp.engine import last_position_logits
+from grokinterp.params import TRAINED, init_params
+from grokinterp.train import TrainSplit, hooked_logits, train_runs, train_step
+
+
+def matmul_rate(n: int, k: int, m: int, repeats: int = 50) -> float:
+    """FLOP/s of an [n, k] x [k, m] float32 matmul, the shape that dominates a step."""
+    x, w = torch.randn(n, k), torch.randn(k, m)
+    for _ in range(5):
+        x @ w
+    start = time.perf_counter()
+    for _ in range(repeats):
+        x @ w
+    return 2 * n * k * m * repeats / (time.perf_counter() - start)
+
+
+def step_flops(cfg) -> float:
+    """Matmul FLOPs of one fast step: per training pair, W_O, W_in, W_out and W_U forward
+    (the per-token tables are p rows, negligible), times 3 for forward plus backward."""
+    d, m, p = cfg.d_model, cfg.d_mlp, cfg.p
+    return 3 * 2 * cfg.n_train * (d * d + 2 * d * m + d * p)
+
+
+def time_steps(cfgs, engine: str, steps: int) -> float:
+    """Seconds per training step of the runs `cfgs` trained together."""
+    device = torch.device("cpu")
+    initial = [init_params(cfg) for cfg in cfgs]
+    params = {name: torch.stack([w[name] for w in initial]) for name in initial[0]}
+    for name in TRAINED:
+        params[name].requires_grad_(True)
+    m = {name: torch.zeros_like(params[name]) for name in TRAINED}
+    v = {name: torch.zeros_like(params[name]) for name in TRAINED}
+    split = TrainSplit.stack(cfgs, [data.train_indices(cfg) for cfg in cfgs], device)
+    logits_fn = last_position_logits if engine == "fast" else hooked_logits(cfgs[0], device)
+    lr = torch.tensor([cfg.lr for cfg in cfgs])
+    wd = torch.tensor([cfg.weight_decay for cfg in cfgs])
+    for step in range(steps + 3):
+        if step == 3:
+            start = time.perf_counter()
+        logits = logits_fn(params, split.a, split.b)
+        train_step(params, m, v, split, logits, step, lr, wd, cfgs[0])
+    return (time.perf_counter() - start) / steps
+
+
+def time_epochs(cfg, epochs: int) -> float:
+    """Seconds per epoch of `grokinterp train` (fast engine, evaluation and saving included)."""
+    short = cfg.replace(epochs=epochs, save_every=cfg.save_every)
+    with tempfile.TemporaryDirectory() as folder:
+        start = time.perf_counter()
+        train_runs([short], [Path(folder) / "run"], progress=False)
+        return (time.perf_counter() - start) / epochs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", default="canonical")
+    parser.add_argument("--steps", type=int, default=30, help="timed steps per engine")
+    parser.add_argument("--runs", type=int, default=8, help="runs in the batched measurement")
+    args = parser.parse_args()
+    cfg = preset(args.preset)
+    threads = torch.get_num_threads()
+    rate = matmul_rate(cfg.n_train, cfg.d_model, cfg.d_mlp)
+    floor = step_flops(cfg) / rate
+    print(f"preset {args.preset}, {threads} torch threads, torch {torch.__version__}")
+    print(f"matmul rate {rate / 1e9:.0f} GFLOP/s; step {step_flops(cfg) / 1e9:.2f} GFLOP")
+    print(f"FLOP floor {floor * 1e3:.1f} ms/step\n")
+
+    hooked = time_steps([cfg], "hooked", max(args.steps // 3, 5))
+    fast = time_steps([cfg], "fast", args.steps)
+    batch = [cfg.replace(seed=s, data_seed=s) for s in range(args.runs)]
+    batched = time_steps(batch, "fast", max(args.steps // 3, 5)) / args.runs
+    header = f"{'engine':<26}{'ms/step':>9}{'steps/s':>9}{'vs hooked':>11}{'floor/time':>12}"
+    print(header)
+    print("-" * len(header))
+    for name, seconds in (
+        ("hooked (plain loop)", hooked),
+        ("fast", fast),
+        (f"batched, per run of {args.runs}", batched),
+    ):
+        print(
+            f"{name:<26}{seconds * 1e3:>9.1f}{1 / seconds:>9.1f}"
+            f"{hooked / seconds:>10.2f}x{floor / seconds:>11.0%}"
+        )
+
+    per_epoch = time_epochs(cfg, max(args.steps * 3, 100))
+    print(
+        f"\nwhole epochs (step + test evaluation + saving), fast engine: {per_epoch * 1e3:.1f} ms"
+    )
+    print(
+        f"projected {cfg.epochs:,}-epoch {args.preset} run: {per_epoch * cfg.epochs / 60:.1f} min"
+    )
+
+
+if __name__ == "__main__":
+    main()
