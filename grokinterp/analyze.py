@@ -261,7 +261,7 @@ def _summarise(run, table: pd.DataFrame, final_fve, keys, final_state, train) ->
     }
     return Summary(
         run_name=run.name,
-        run_dir=str(run.path.resolve()),
+        run_dir=str(run.path),
         config=asdict(cfg),
         key_frequencies=keys,
         key_frequency_rule=(

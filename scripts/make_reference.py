@@ -1,0 +1,64 @@
+"""Regenerate the shipped canonical reference run in one command:
+
+    python scripts/make_reference.py            # about 75 min on a 2-core CPU (README)
+
+1. trains the `canonical` preset into checkpoints/canonical-seed0/ (resumes a killed run, skips a
+   finished one);
+2. analyses all of its checkpoints into analyses/canonical-seed0/;
+3. copies a compact reference into checkpoints/reference-canonical/ (config, split, metrics, and
+   the checkpoints at the detected phase boundaries and the last epoch) and the full analysis into
+   analyses/reference-canonical/, pointing at the compact run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from grokinterp import store
+from grokinterp.analyze import SUMMARY_FILE, Summary, analyze_run
+from grokinterp.config import preset
+from grokinterp.train import resume_runs, train_runs
+
+REFERENCE = "reference-canonical"
+
+
+def ensure_trained(run_dir: Path) -> None:
+    if not run_dir.exists():
+        train_runs([preset("canonical")], [run_dir])
+    elif not store.load_state(run_dir)[2]:
+        resume_runs([run_dir])
+
+
+def export(run_dir: Path, analysis_dir: Path, root: Path) -> None:
+    summary = Summary.load(analysis_dir)
+    keep = {e for e in summary.phases.values() if e is not None} | {summary.last_epoch}
+    compact, compact_analysis = root / "checkpoints" / REFERENCE, root / "analyses" / REFERENCE
+    for folder in (compact, compact_analysis):
+        shutil.rmtree(folder, ignore_errors=True)
+    (compact / store.CHECKPOINT_DIR).mkdir(parents=True)
+    for name in (store.CONFIG_FILE, store.SPLIT_FILE, store.METRICS_FILE):
+        shutil.copy2(run_dir / name, compact / name)
+    for epoch in sorted(keep):
+        shutil.copy2(store.checkpoint_path(run_dir, epoch), store.checkpoint_path(compact, epoch))
+    shutil.copytree(analysis_dir, compact_analysis)
+    raw = json.loads((compact_analysis / SUMMARY_FILE).read_text())
+    raw["run_dir"] = f"checkpoints/{REFERENCE}"
+    (compact_analysis / SUMMARY_FILE).write_text(json.dumps(raw, indent=2))
+    print(f"kept epochs {sorted(keep)} in {compact}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run", type=Path, default=Path("checkpoints/canonical-seed0"))
+    parser.add_argument("--root", type=Path, default=Path("."), help="repository root")
+    args = parser.parse_args()
+    ensure_trained(args.run)
+    analysis_dir = analyze_run(args.run, args.root / "analyses" / args.run.name)
+    export(args.run, analysis_dir, args.root)
+
+
+if __name__ == "__main__":
+    main()
