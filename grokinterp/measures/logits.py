@@ -25,7 +25,7 @@ def logit_fve(logits: Float[Tensor, "ckpt pairs p"], p: int, keys: list[int]) ->
     explained = torch.zeros(logits.shape[0], dtype=torch.float64)
     for k in keys:
         w = 2 * math.pi * k / p
-        inner = torch.einsum("n,cnq,q->c", torch.cos(w * total), centred, torch.cos(w * c))
-        inner += torch.einsum("n,cnq,q->c", torch.sin(w * total), centred, torch.sin(w * c))
+        inner = (centred @ torch.cos(w * c)) @ torch.cos(w * total)
+        inner += (centred @ torch.sin(w * c)) @ torch.sin(w * total)
         explained += inner.pow(2) / (p**3 / 2)
     return explained / centred.pow(2).sum(dim=(1, 2))
