@@ -5,6 +5,8 @@ The notebook API, one call each:
     import grokinterp
     run = grokinterp.open_run("checkpoints/small-seed0")   # config, epochs, metrics(), model()
     grokinterp.train_runs([grokinterp.preset("small")], ["checkpoints/mine"])
+    table = grokinterp.load_measures("analyses/small-seed0")      # one row per checkpoint
+    summary = grokinterp.Summary.load("analyses/small-seed0")     # key frequencies, phases, ...
 
 Names are imported lazily so that `grokinterp --help` does not pay for torch.
 """
@@ -21,6 +23,11 @@ _EXPORTS = {
     "train_runs": "grokinterp.train",
     "resume_runs": "grokinterp.train",
     "GrokTransformer": "grokinterp.model",
+    "analyze_run": "grokinterp.analyze",
+    "load_measures": "grokinterp.analyze",
+    "Summary": "grokinterp.analyze",
+    "write_report": "grokinterp.report",
+    "load_analysis": "grokinterp.report",
 }
 
 __all__ = sorted(_EXPORTS)

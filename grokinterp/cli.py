@@ -164,6 +164,9 @@ def _add_analyze(sub) -> None:
         "--out", type=Path, help="analysis directory (default analyses/<run-name>/)"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.add_argument(
+        "--report", action="store_true", help="also write the HTML report (reports/<run-name>.html)"
+    )
     parser.set_defaults(handler=_analyze)
 
 
@@ -173,6 +176,10 @@ def _analyze(args) -> None:
     out = analyze_run(args.ckpt_dir, args.out, progress=not args.quiet)
     summary = Summary.load(out)
     print(f"wrote {out}")
+    if args.report:
+        from grokinterp.report import write_report
+
+        print(f"wrote {write_report(out, run_dir=args.ckpt_dir)}")
     print(f"  checkpoints        {summary.n_checkpoints} (last epoch {summary.last_epoch})")
     print(f"  key frequencies    {summary.key_frequencies}")
     phases = ", ".join(f"{name} {epoch}" for name, epoch in summary.phases.items())
@@ -187,6 +194,34 @@ def _analyze(args) -> None:
     )
 
 
+def _add_report(sub) -> None:
+    parser = sub.add_parser(
+        "report",
+        help="write the interactive HTML report of an analysed run",
+        description=(
+            "Build one self-contained HTML page (plotly.js inlined, works offline) from a run's "
+            "analysis: losses with the three phases shaded, restricted/excluded loss, weight norm "
+            "and Gini, Fourier norms of the embedding over epochs, neuron clusters, and the final "
+            "model's attention and logits in the Fourier basis. Run `grokinterp analyze` first."
+        ),
+    )
+    parser.add_argument("--ckpt-dir", type=Path, required=True, metavar="RUN", help="run directory")
+    parser.add_argument(
+        "--analysis", type=Path, help="analysis directory (default analyses/<run-name>/)"
+    )
+    parser.add_argument("--out", type=Path, help="HTML file (default reports/<run-name>.html)")
+    parser.set_defaults(handler=_report)
+
+
+def _report(args) -> None:
+    from grokinterp.analyze import DEFAULT_ANALYSES_DIR
+    from grokinterp.report import write_report
+    from grokinterp.run import open_run
+
+    analysis_dir = args.analysis or DEFAULT_ANALYSES_DIR / open_run(args.ckpt_dir).name
+    print(f"wrote {write_report(analysis_dir, args.out, run_dir=args.ckpt_dir)}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="grokinterp",
@@ -196,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
     _add_train(sub)
     _add_analyze(sub)
+    _add_report(sub)
     return parser
 
 

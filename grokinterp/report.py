@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import torch
 from jaxtyping import Float
 from torch import Tensor
@@ -33,20 +34,10 @@ from grokinterp.errors import UsageError
 DEFAULT_REPORTS_DIR = Path("reports")
 MEASURES_FILE, NEURONS_FILE, SUMMARY_FILE = "measures.csv", "neurons.safetensors", "summary.json"
 MEASURE_COLUMNS = (
-    "epoch",
-    "train_loss",
-    "test_loss",
-    "restricted_loss",
-    "restricted_loss_test",
-    "excluded_loss",
-    "logit_fve",
-    "weight_norm",
-    "gini_W_E",
-    "gini_W_L",
-    "fve_share",
-)
+    "epoch", "train_loss", "test_loss", "restricted_loss", "restricted_loss_test",
+    "excluded_loss", "logit_fve", "weight_norm", "gini_W_E", "gini_W_L", "fve_share",
+)  # fmt: skip
 """Columns the report draws, besides `W_E.k<k>`, `W_L.k<k>` and `cluster.k<k>` for every k."""
-NEURON_ARRAYS = ("epochs", "dominant_frequency", "fve", "final_fve_by_frequency")
 SCATTER_POINTS, SCATTER_CORRECT = 2400, 600
 """Logit scatter: random (a, b, c) triples, plus triples whose c is the right answer."""
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
@@ -84,8 +75,6 @@ def _read_summary(path: Path) -> tuple[dict[str, Any], RunConfig]:
     for key, kind in (("config", dict), ("key_frequencies", list), ("phases", dict)):
         if not isinstance(summary.get(key), kind):
             raise _fail(path, f"`{key}` missing or not a {kind.__name__}")
-    if not all(isinstance(k, int) for k in summary["key_frequencies"]):
-        raise _fail(path, "`key_frequencies` must be a list of integers")
     ends = [summary["phases"].get(key) for _, key, _ in rf.PHASES]
     known = [end for end in ends if end is not None]
     if not all(isinstance(end, int) for end in known) or known != sorted(known):
@@ -94,6 +83,11 @@ def _read_summary(path: Path) -> tuple[dict[str, Any], RunConfig]:
         config = RunConfig.from_dict({"format_version": FORMAT_VERSION, **summary["config"]})
     except UsageError as exc:
         raise _fail(path, f"bad `config`: {exc}") from None
+    keys = summary["key_frequencies"]
+    if len(set(keys)) != len(keys) or not all(
+        isinstance(k, int) and 1 <= k <= (config.p - 1) // 2 for k in keys
+    ):
+        raise _fail(path, f"`key_frequencies` must be distinct integers in 1..(p-1)/2, got {keys}")
     return summary, config
 
 
@@ -185,25 +179,29 @@ def attention_to_a_fourier(params: dict[str, Tensor], p: int) -> Float[Tensor, "
 
 
 def fit_logit_cosines(logits: Float[Tensor, "p p p"], key_frequencies: list[int]) -> LogitFit:
-    """Least-squares alpha_k of logits[a, b, c] ~ sum_k alpha_k cos(2 pi k (a + b - c) / p)."""
+    """Least-squares alpha_k of logits[a, b, c] ~ sum_k alpha_k cos(2 pi k (a + b - c) / p).
+
+    The logits are centred over c (softmax ignores that shift). For distinct k in 1..(p-1)/2 the
+    cosines are orthogonal over the p^3 grid, each of squared norm p^3 / 2, so each alpha_k is a
+    projection and one cosine at a time is in memory.
+    """
     p = logits.shape[0]
-    centred = logits - logits.mean(dim=-1, keepdim=True)
-    x = torch.arange(p)
-    shift = (x[:, None, None] + x[None, :, None] - x[None, None, :]).double()
-    if key_frequencies:
-        cosines = torch.stack([torch.cos(2 * math.pi * k * shift / p) for k in key_frequencies])
-        design = cosines.reshape(len(key_frequencies), -1).T
-        alpha = torch.linalg.lstsq(design, centred.reshape(-1, 1)).solution[:, 0]
-        fitted = torch.einsum("k,kabc->abc", alpha, cosines)
-    else:
-        alpha, fitted = torch.zeros(0, dtype=logits.dtype), torch.zeros_like(centred)
+    centred = logits.double() - logits.double().mean(dim=-1, keepdim=True)
+    x = torch.arange(p, dtype=torch.float64)
+    shift = x[:, None, None] + x[None, :, None] - x[None, None, :]
+    fitted = torch.zeros_like(centred)
+    alpha = torch.zeros(len(key_frequencies), dtype=torch.float64)
+    for i, k in enumerate(key_frequencies):
+        cosine = torch.cos(2 * math.pi * k * shift / p)
+        alpha[i] = (centred * cosine).sum() / (p**3 / 2)
+        fitted += alpha[i] * cosine
     fve = 1.0 - float((centred - fitted).pow(2).sum() / centred.pow(2).sum().clamp_min(1e-300))
     return LogitFit(centred, fitted, alpha, fve)
 
 
 def final_model_figures(
     params: dict[str, Tensor], p: int, key_frequencies: list[int]
-) -> dict[str, Any]:
+) -> dict[str, go.Figure]:
     """The attention and logit-fit figures of one model (weights with HookedTransformer names)."""
     from grokinterp.fourier import basis_names
 
@@ -234,9 +232,10 @@ def _final_params(analysis: Analysis, run_dir: str | Path | None) -> dict[str, T
         if not isinstance(given, str):
             raise _fail(summary_path, "no `run_dir`, and none was given")
         # a relative path is taken from the working directory, else from the repository root
-        tries = [Path(given)] + [analysis.path.parent.parent / given] * (
-            not Path(given).is_absolute()
-        )
+        given_path = Path(given)
+        tries = [given_path]
+        if not given_path.is_absolute():
+            tries.append(analysis.path.parent.parent / given_path)
         found = [path for path in tries if path.is_dir()]
         if not found:
             raise _fail(
@@ -273,11 +272,11 @@ SECTIONS = {
 }
 STYLE = """body{font-family:system-ui,sans-serif;margin:0 auto;max-width:1150px;padding:1em 2em;
 color:#222}table{border-collapse:collapse;margin:.4em 0 1em}td,th{border:1px solid #ccc;
-padding:2px 8px;text-align:left;font-size:14px}section{margin:2em 0}p.note{color:#555}
+padding:2px 8px;text-align:left;font-size:14px}section{margin:2em 0}.note{color:#555}
 .columns{display:flex;gap:2em;flex-wrap:wrap}.columns>div{max-width:420px}"""
 
 
-def build_figures(analysis: Analysis, run_dir: str | Path | None = None) -> dict[str, Any]:
+def build_figures(analysis: Analysis, run_dir: str | Path | None = None) -> dict[str, go.Figure]:
     """Every figure of the report, by section name, in page order."""
     m, s, cfg = analysis.measures, analysis.summary, analysis.config
     keys, neurons = s["key_frequencies"], analysis.neurons
@@ -309,6 +308,10 @@ def _table(rows: list[tuple[Any, ...]], head: tuple[str, ...] = ()) -> str:
     return "<table>" + top + "".join(f"<tr>{cells(row, 'td')}</tr>" for row in rows) + "</table>"
 
 
+def _details(title: str, text: Any) -> str:
+    return f"<details class=note><summary>{title}</summary>{_fmt(text)}</details>"
+
+
 def _header(analysis: Analysis) -> str:
     """Run name, headline numbers, phases, clusters and the run config, as HTML tables."""
     s, cfg, m = analysis.summary, analysis.config, analysis.measures
@@ -329,7 +332,7 @@ def _header(analysis: Analysis) -> str:
     ]
     spans = rf.phase_spans(s["phases"], int(m.epoch.iloc[0]), int(m.epoch.iloc[-1]))
     phases = [(span.label, f"{span.start} to {span.end}") for span in spans]
-    clusters = [(f"k = {k}", n) for k, n in (get("cluster_sizes") or {}).items()]
+    clusters = [(f"k = {k}", n) for k, n in (get("cluster_sizes") or {}).items()] or [("none", "")]
     excluded = [(f"k = {k}", v) for k, v in (get("excluded_loss_by_frequency") or {}).items()]
     fields = [(k, v) for k, v in cfg.to_dict().items() if k != "format_version"]
     half = (len(fields) + 1) // 2
@@ -341,8 +344,10 @@ def _header(analysis: Analysis) -> str:
         + column(
             "<h3>Phases</h3>",
             _table(phases, ("phase", "epochs")),
-            f"<p class=note>rule: {_fmt(get('phase_rule'))}</p><h3>Key frequencies</h3>",
-            f"<p class=note>rule: {_fmt(get('key_frequency_rule'))}</p>",
+            _details("how the phases are found", get("phase_rule")),
+            "<h3>Key frequencies</h3>",
+            f"<p>{_fmt(', '.join(map(str, s['key_frequencies'])) or 'none')}</p>",
+            _details("how they are chosen", get("key_frequency_rule")),
         )
         + column(
             "<h3>Neuron clusters</h3>",
@@ -355,7 +360,7 @@ def _header(analysis: Analysis) -> str:
     )
 
 
-def render_html(analysis: Analysis, figures: dict[str, Any]) -> str:
+def render_html(analysis: Analysis, figures: dict[str, go.Figure]) -> str:
     """The whole page: plotly.js inlined once, one JSON payload per figure, no external file."""
     from plotly.offline import get_plotlyjs
 

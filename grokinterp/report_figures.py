@@ -64,9 +64,11 @@ def phase_spans(phases: dict, first: int, last: int) -> list[PhaseSpan]:
     return spans
 
 
-def _shade(fig: go.Figure, spans: list[PhaseSpan], subplots: bool = False) -> None:
+def _shade(fig: go.Figure, measures: pd.DataFrame, phases: dict, subplots: bool = False) -> None:
+    """Shade each phase over the epoch axis (every subplot) and name it above the plot."""
     colours = {label: colour for label, _, colour in PHASES}
-    for span in spans:
+    epochs = measures["epoch"]
+    for span in phase_spans(phases, int(epochs.iloc[0]), int(epochs.iloc[-1])):
         colour = colours[span.label.split(" (")[0]]
         extra = {"row": "all", "col": 1} if subplots else {}
         fig.add_vrect(
@@ -115,7 +117,7 @@ def _finish(fig: go.Figure, title: str, height: int = HEIGHT, **layout) -> go.Fi
 def loss_figure(measures: pd.DataFrame, phases: dict) -> go.Figure:
     """Train and test loss on a log scale, phases shaded (paper, figure 1)."""
     fig = go.Figure(_epoch_lines(measures, {"train": "train_loss", "test": "test_loss"}, "nats"))
-    _shade(fig, phase_spans(phases, int(measures.epoch.iloc[0]), int(measures.epoch.iloc[-1])))
+    _shade(fig, measures, phases)
     fig.update_xaxes(title="epoch")
     fig.update_yaxes(title="loss (nats)", type="log", exponentformat="power")
     return _finish(fig, "Train and test loss")
@@ -131,7 +133,7 @@ def progress_figure(measures: pd.DataFrame, phases: dict) -> go.Figure:
         "test loss": "test_loss",
     }
     fig = go.Figure(_epoch_lines(measures, columns, "nats"))
-    _shade(fig, phase_spans(phases, int(measures.epoch.iloc[0]), int(measures.epoch.iloc[-1])))
+    _shade(fig, measures, phases)
     fig.update_xaxes(title="epoch")
     fig.update_yaxes(title="loss (nats)", type="log", exponentformat="power")
     return _finish(fig, "Progress measures: restricted and excluded loss")
@@ -140,23 +142,20 @@ def progress_figure(measures: pd.DataFrame, phases: dict) -> go.Figure:
 def weights_figure(measures: pd.DataFrame, phases: dict) -> go.Figure:
     """Total weight norm, the Gini coefficients of the Fourier norms, and two circuit fractions."""
     fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06)
-    rows = [
-        ({"weight norm": "weight_norm"}, "sum of squared weights", ""),
-        ({"Gini of W_E": "gini_W_E", "Gini of W_L": "gini_W_L"}, "Gini coefficient", ""),
-        (
-            {"logit FVE (key frequencies)": "logit_fve", "neurons clustered": "fve_share"},
-            "fraction",
-            "",
-        ),
-    ]
-    for row, (columns, y_title, unit) in enumerate(rows, start=1):
-        for trace in _epoch_lines(measures, columns, unit):
+    rows = {
+        "sum of squared weights": {"weight norm": "weight_norm"},
+        "Gini coefficient": {"Gini of W_E": "gini_W_E", "Gini of W_L": "gini_W_L"},
+        "fraction (0 to 1)": {
+            "logit FVE (key frequencies)": "logit_fve",
+            "neurons clustered": "fve_share",
+        },
+    }
+    for row, (y_title, columns) in enumerate(rows.items(), start=1):
+        for trace in _epoch_lines(measures, columns, ""):
             fig.add_trace(trace, row=row, col=1)
         fig.update_yaxes(title=y_title, row=row, col=1)
     fig.update_xaxes(title="epoch", row=3, col=1)
-    _shade(
-        fig, phase_spans(phases, int(measures.epoch.iloc[0]), int(measures.epoch.iloc[-1])), True
-    )
+    _shade(fig, measures, phases, subplots=True)
     return _finish(fig, "Weight norm, Fourier sparsity (Gini) and circuit fractions", 760)
 
 

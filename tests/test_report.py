@@ -38,6 +38,7 @@ CHROMIUM_FLAGS = (
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
+    "--disable-dev-shm-usage",
 )
 FIGURE_TAG = re.compile(
     r'<script type="application/json" class="grokinterp-figure" data-target="fig-(\w+)">'
@@ -364,6 +365,11 @@ def _break_summary_key(d: Path) -> None:
     (d / "summary.json").write_text(json.dumps(summary))
 
 
+def _bad_key_frequency(d: Path) -> None:
+    summary = json.loads((d / "summary.json").read_text())
+    (d / "summary.json").write_text(json.dumps(summary | {"key_frequencies": [2, 6]}))
+
+
 def _break_neuron_shape(d: Path) -> None:
     from safetensors.numpy import load_file
 
@@ -378,6 +384,7 @@ def _break_neuron_shape(d: Path) -> None:
         (lambda d: (d / "summary.json").unlink(), "summary.json", "missing"),
         (lambda d: (d / "summary.json").write_text("{oops"), "summary.json", "JSON"),
         (_break_summary_key, "summary.json", "key_frequencies"),
+        (_bad_key_frequency, "summary.json", "1..(p-1)/2"),
         (lambda d: (d / "measures.csv").unlink(), "measures.csv", "missing"),
         (_break_csv_column, "measures.csv", "W_L.k3"),
         (lambda d: (d / "neurons.safetensors").write_bytes(b"junk"), "neurons.safetensors", ""),
