@@ -45,7 +45,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 
-def _parse_list(text: str, kind: type) -> list:
+def parse_list(text: str, kind: type) -> list:
     """'0-3,7' -> [0, 1, 2, 3, 7] for ints; '0.3,1' -> [0.3, 1.0] for floats."""
     values = []
     try:
@@ -116,7 +116,7 @@ def _run_plan(args) -> tuple[list, list[Path]]:
     for flag, (field, _, _) in SWEEPS.items():
         text = getattr(args, flag[2:].replace("-", "_"))
         if text is not None:
-            swept[flag] = _parse_list(text, type(getattr(base, field)))
+            swept[flag] = parse_list(text, type(getattr(base, field)))
     cfgs, names = [], []
     for combo in itertools.product(*swept.values()):
         chosen = dict(zip(swept, combo, strict=True))
