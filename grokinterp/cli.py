@@ -76,8 +76,9 @@ def _add_train(sub) -> None:
         ),
     )
     parser.add_argument("--preset", default=DEFAULT_PRESET, help=f"one of {names}")
-    for flag, (_, kind, text) in OVERRIDES.items():
-        parser.add_argument(flag, type=kind, help=f"{text} (default: from the preset)")
+    for flag, (field, kind, text) in OVERRIDES.items():
+        defaults = ", ".join(f"{name} {getattr(cfg, field)}" for name, cfg in PRESETS.items())
+        parser.add_argument(flag, type=kind, help=f"{text} (preset: {defaults})")
     for flag, (_, _, text) in SWEEPS.items():
         parser.add_argument(flag, metavar="LIST", help=text)
     parser.add_argument(
