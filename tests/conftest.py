@@ -30,3 +30,11 @@ def small_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("runs") / "small"
     train_runs([preset("small")], [run_dir], progress=False)
     return run_dir
+
+
+@pytest.fixture(scope="session")
+def small_analysis(small_run, tmp_path_factory):
+    """The analysis of `small_run`."""
+    from grokinterp.analyze import analyze_run
+
+    return analyze_run(small_run, tmp_path_factory.mktemp("analyses") / "small", progress=False)

@@ -14,11 +14,6 @@ from grokinterp.config import preset
 from grokinterp.measures import embedding
 
 
-@pytest.fixture(scope="module")
-def small_analysis(small_run, tmp_path_factory):
-    return analyze_run(small_run, tmp_path_factory.mktemp("analyses") / "small", progress=False)
-
-
 def trend(table, start, end, column):
     """Least-squares slope of a column over the checkpoints from `start` to `end` epochs."""
     phase = table[(table["epoch"] >= start) & (table["epoch"] <= end)]

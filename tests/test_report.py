@@ -488,6 +488,19 @@ def test_page_draws_in_headless_chromium(page, tmp_path):
     assert not png_is_blank(shot)
 
 
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} missing (apt-get install chromium)")
+def test_report_of_the_grokked_small_run_draws(small_run, small_analysis, tmp_path):
+    path = report.write_report(small_analysis, tmp_path / "small.html", run_dir=small_run)
+    figs = figures_in(path.read_text())
+    table = pd.read_csv(small_analysis / "measures.csv")
+    lines = _traces(figs["progress"])
+    np.testing.assert_array_equal(lines["restricted loss (all pairs)"]["y"], table.restricted_loss)
+    copy = instrumented_copy(path, tmp_path / "checked.html")
+    dom = chromium(["--virtual-time-budget=20000", "--dump-dom", copy.as_uri()], tmp_path / "a")
+    marker = drawn_marker(dom)
+    assert marker["errors"] == [] and marker["plots"] == marker["drawn"] == len(report.SECTIONS)
+
+
 def test_blank_png_detector(tmp_path):
     def png(pixels: np.ndarray) -> Path:
         height, width, _ = pixels.shape
