@@ -177,10 +177,6 @@ def _analyze(args) -> None:
     out = analyze_run(args.ckpt_dir, args.out, progress=not args.quiet)
     summary = Summary.load(out)
     print(f"wrote {out}")
-    if args.report:
-        from grokinterp.report import write_report
-
-        print(f"wrote {write_report(out, run_dir=args.ckpt_dir)}")
     print(f"  checkpoints        {summary.n_checkpoints} (last epoch {summary.last_epoch})")
     print(f"  key frequencies    {summary.key_frequencies}")
     phases = ", ".join(f"{name} {epoch}" for name, epoch in summary.phases.items())
@@ -193,6 +189,10 @@ def _analyze(args) -> None:
         f"  neurons FVE > {summary.fve_threshold}  {summary.fve_share:.1%}, "
         f"clusters {summary.cluster_sizes}"
     )
+    if args.report:
+        from grokinterp.report import write_report
+
+        print(f"wrote {write_report(out, run_dir=args.ckpt_dir)}")
 
 
 def _add_report(sub) -> None:
