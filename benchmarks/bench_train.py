@@ -22,7 +22,7 @@ from grokinterp import data
 from grokinterp.config import preset
 from grokinterp.engine import last_position_logits
 from grokinterp.params import TRAINED, init_params
-from grokinterp.train import TrainSplit, hooked_logits, train_runs, train_step
+from grokinterp.train import Split, hooked_logits, train_runs, train_step
 
 
 def matmul_rate(n: int, k: int, m: int, repeats: int = 50) -> float:
@@ -52,15 +52,15 @@ def time_steps(cfgs, engine: str, steps: int) -> float:
         params[name].requires_grad_(True)
     m = {name: torch.zeros_like(params[name]) for name in TRAINED}
     v = {name: torch.zeros_like(params[name]) for name in TRAINED}
-    split = TrainSplit.stack(cfgs, [data.train_indices(cfg) for cfg in cfgs], device)
+    split = Split.stack(cfgs, [data.train_indices(cfg) for cfg in cfgs], device)
     logits_fn = last_position_logits if engine == "fast" else hooked_logits(cfgs[0], device)
     lr = torch.tensor([cfg.lr for cfg in cfgs])
     wd = torch.tensor([cfg.weight_decay for cfg in cfgs])
     for step in range(steps + 3):
         if step == 3:
             start = time.perf_counter()
-        logits = logits_fn(params, split.a, split.b)
-        train_step(params, m, v, split, logits, step, lr, wd, cfgs[0])
+        loss, _ = split.loss_and_accuracy(logits_fn(params, split.a, split.b))
+        train_step(params, m, v, loss, step, lr, wd, cfgs[0])
     return (time.perf_counter() - start) / steps
 
 

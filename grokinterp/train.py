@@ -34,6 +34,12 @@ fraction, init) may differ from run to run."""
 Logits = Callable[[dict[str, Tensor], Tensor, Tensor], Tensor]
 
 
+def _resolve_options(device: str, engine: str) -> torch.device:
+    if engine not in ENGINES:
+        raise UsageError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    return resolve_device(device)
+
+
 def resolve_device(name: str) -> torch.device:
     if name not in DEVICES:
         raise UsageError(f"unknown device {name!r}; choose one of {', '.join(DEVICES)}")
@@ -65,7 +71,7 @@ def hooked_logits(cfg: RunConfig, device: torch.device) -> Logits:
 
 
 @dataclass
-class TrainSplit:
+class Split:
     """One split of every run, padded to a common length; `mask` is 1 on real pairs, else 0."""
 
     a: Tensor
@@ -74,7 +80,7 @@ class TrainSplit:
     mask: Tensor
 
     @classmethod
-    def stack(cls, cfgs: Sequence[RunConfig], index_sets: Sequence[Tensor], device) -> TrainSplit:
+    def stack(cls, cfgs: Sequence[RunConfig], index_sets: Sequence[Tensor], device) -> Split:
         longest = max(len(ix) for ix in index_sets)
         index = torch.zeros(len(cfgs), longest, dtype=torch.int64)
         mask = torch.zeros(len(cfgs), longest, dtype=torch.float64)
@@ -108,10 +114,9 @@ def _adamw_(params, grads, m, v, t: int, lr: Tensor, wd: Tensor, cfg: RunConfig)
         param.sub_((run_lr / bias1) * m[name] / denom)
 
 
-def train_step(params, m, v, train: TrainSplit, logits: Tensor, step: int, lr, wd, cfg) -> None:
-    """Step `step` (0-based) of every run: backward from `logits` (computed on `train` with
-    `params`), then AdamW with the warmed-up learning rate."""
-    loss, _ = train.loss_and_accuracy(logits)
+def train_step(params, m, v, loss: Tensor, step: int, lr, wd, cfg) -> None:
+    """Step `step` (0-based) of every run: backward from the per-run training `loss` of
+    `params`, then AdamW with the warmed-up learning rate."""
     loss.sum().backward()
     grads = {name: params[name].grad for name in TRAINED}
     warmup = min((step + 1) / cfg.warmup_steps, 1.0)
@@ -138,9 +143,7 @@ def train_runs(
     """Train new runs, each into its own (new or empty) run directory."""
     cfgs = [cfg.validate() for cfg in cfgs]
     _check_batchable(cfgs)
-    torch_device = resolve_device(device)
-    if engine not in ENGINES:
-        raise UsageError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    torch_device = _resolve_options(device, engine)
     for run_dir in run_dirs:
         store.check_fresh_run_dir(run_dir)
     splits = [data.train_indices(cfg) for cfg in cfgs]
@@ -161,9 +164,7 @@ def resume_runs(
     """Continue killed runs from their last saved state; the result equals an unbroken run."""
     cfgs = [store.read_config(run_dir) for run_dir in run_dirs]
     _check_batchable(cfgs)
-    torch_device = resolve_device(device)
-    if engine not in ENGINES:
-        raise UsageError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    torch_device = _resolve_options(device, engine)
     states = [store.load_state(run_dir) for run_dir in run_dirs]
     for run_dir, (_, step, finished) in zip(run_dirs, states, strict=True):
         if finished:
@@ -190,9 +191,9 @@ def _loop(cfgs, run_dirs, splits, params, moments, start, history, device, engin
     v = {name: moments[f"v.{name}"].to(device) for name in TRAINED}
     lr = torch.tensor([c.lr for c in cfgs], device=device)
     wd = torch.tensor([c.weight_decay for c in cfgs], device=device)
-    train = TrainSplit.stack(cfgs, splits, device)
+    train = Split.stack(cfgs, splits, device)
     tests = [data.test_indices(c.p, s) for c, s in zip(cfgs, splits, strict=True)]
-    test = TrainSplit.stack(cfgs, tests, device)
+    test = Split.stack(cfgs, tests, device)
     unseen_weight = _unseen_weights(cfgs, splits, tests, test.mask.shape[1]).to(device)
     logits_fn = last_position_logits if engine == "fast" else hooked_logits(cfg, device)
 
@@ -202,10 +203,9 @@ def _loop(cfgs, run_dirs, splits, params, moments, start, history, device, engin
     for r, rows in enumerate(history):
         metrics[: len(rows), r] = torch.as_tensor(rows[:, 1:], dtype=torch.float64).to(device)
 
-    def record(epoch: int, train_logits: Tensor) -> None:
+    def record(epoch: int, train_loss: Tensor, train_acc: Tensor) -> None:
         with torch.no_grad():
             test_logits = logits_fn(params, test.a, test.b)
-            train_loss, train_acc = train.loss_and_accuracy(train_logits)
             test_loss, test_acc = test.loss_and_accuracy(test_logits)
             correct = (test_logits.argmax(dim=-1) == test.label).double()
             unseen_acc = (correct * unseen_weight).sum(dim=1) / unseen_weight.sum(dim=1)
@@ -229,14 +229,14 @@ def _loop(cfgs, run_dirs, splits, params, moments, start, history, device, engin
     save_epochs = set(cfg.save_epochs)
     bar = Progress(cfg.epochs, start, enabled=progress, unit="epoch")
     for step in range(start, cfg.epochs):
-        train_logits = logits_fn(params, train.a, train.b)
-        record(step, train_logits.detach())
+        loss, accuracy = train.loss_and_accuracy(logits_fn(params, train.a, train.b))
+        record(step, loss.detach(), accuracy)
         if step in save_epochs and not (step == start and start > 0):
             save(step, finished=False)
-        train_step(params, m, v, train, train_logits, step, lr, wd, cfg)
+        train_step(params, m, v, loss, step, lr, wd, cfg)
         bar.update(step + 1, partial(_describe, metrics[step]))
     with torch.no_grad():
-        record(cfg.epochs, logits_fn(params, train.a, train.b))
+        record(cfg.epochs, *train.loss_and_accuracy(logits_fn(params, train.a, train.b)))
     save(cfg.epochs, finished=True)
     bar.close(partial(_describe, metrics[cfg.epochs]))
 
