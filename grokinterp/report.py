@@ -15,21 +15,19 @@ from __future__ import annotations
 
 import html
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
-import torch
-from jaxtyping import Float
 from torch import Tensor
 
 from grokinterp import report_figures as rf
 from grokinterp.config import FORMAT_VERSION, RunConfig
 from grokinterp.errors import UsageError
+from grokinterp.measures.final_model import attention_to_a_fourier, fit_logit_cosines, model_at_eq
 
 DEFAULT_REPORTS_DIR = Path("reports")
 MEASURES_FILE, NEURONS_FILE, SUMMARY_FILE = "measures.csv", "neurons.safetensors", "summary.json"
@@ -152,60 +150,13 @@ def load_analysis(analysis_dir: str | Path) -> Analysis:
 
 
 # ---- the final model ----------------------------------------------------------------------------
-class LogitFit(NamedTuple):
-    """Centred logits (mean over c removed) and their least-squares fit by key-frequency cosines."""
-
-    centred: Float[Tensor, "p p p"]
-    fitted: Float[Tensor, "p p p"]
-    alpha: Float[Tensor, " key"]
-    fve: float
-
-
-def _all_pairs(params: dict[str, Tensor], p: int):
-    from grokinterp.data import pair_operands
-    from grokinterp.engine import last_position
-
-    a, b = pair_operands(p)
-    batched = {k: v.double()[None] for k, v in params.items() if v.is_floating_point()}
-    return last_position(batched, a[None], b[None])
-
-
-def attention_to_a_fourier(params: dict[str, Tensor], p: int) -> Float[Tensor, "p head"]:
-    """Attention from `=` to a, as a function of a (averaged over b), in the Fourier basis."""
-    from grokinterp.fourier import transform
-
-    pattern = _all_pairs(params, p).pattern[0, :, :, 0]  # [pair, head], pair = a * p + b
-    return transform(pattern.reshape(p, p, -1).mean(dim=1))
-
-
-def fit_logit_cosines(logits: Float[Tensor, "p p p"], key_frequencies: list[int]) -> LogitFit:
-    """Least-squares alpha_k of logits[a, b, c] ~ sum_k alpha_k cos(2 pi k (a + b - c) / p).
-
-    The logits are centred over c (softmax ignores that shift). For distinct k in 1..(p-1)/2 the
-    cosines are orthogonal over the p^3 grid, each of squared norm p^3 / 2, so each alpha_k is a
-    projection and one cosine at a time is in memory.
-    """
-    p = logits.shape[0]
-    centred = logits.double() - logits.double().mean(dim=-1, keepdim=True)
-    x = torch.arange(p, dtype=torch.float64)
-    shift = x[:, None, None] + x[None, :, None] - x[None, None, :]
-    fitted = torch.zeros_like(centred)
-    alpha = torch.zeros(len(key_frequencies), dtype=torch.float64)
-    for i, k in enumerate(key_frequencies):
-        cosine = torch.cos(2 * math.pi * k * shift / p)
-        alpha[i] = (centred * cosine).sum() / (p**3 / 2)
-        fitted += alpha[i] * cosine
-    fve = 1.0 - float((centred - fitted).pow(2).sum() / centred.pow(2).sum().clamp_min(1e-300))
-    return LogitFit(centred, fitted, alpha, fve)
-
-
 def final_model_figures(
     params: dict[str, Tensor], p: int, key_frequencies: list[int]
 ) -> dict[str, go.Figure]:
     """The attention and logit-fit figures of one model (weights with HookedTransformer names)."""
     from grokinterp.fourier import basis_names
 
-    fit = fit_logit_cosines(_all_pairs(params, p).logits[0].reshape(p, p, p), key_frequencies)
+    fit = fit_logit_cosines(model_at_eq(params, p).logits[0].reshape(p, p, p), key_frequencies)
     rng = np.random.default_rng(0)
     chosen = rng.choice(p**3, size=min(SCATTER_POINTS, p**3), replace=False)
     pairs = rng.choice(p * p, size=min(SCATTER_CORRECT, p * p), replace=False)

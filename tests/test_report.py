@@ -301,13 +301,14 @@ def test_final_model_figures_match_the_hooked_model(tiny_analysis, page):
 
 
 def test_logit_fit_agrees_with_the_analysis_measure(tiny_analysis):
+    from grokinterp.measures.final_model import fit_logit_cosines
     from grokinterp.measures.logits import logit_fve
 
     logits = torch.randn(
         11, 11, 11, dtype=torch.float64, generator=torch.Generator().manual_seed(0)
     )
     logits += 3 * torch.cos(2 * torch.pi * 2 * torch.arange(11) / 11)  # some key structure
-    fit = report.fit_logit_cosines(logits, [2, 5])
+    fit = fit_logit_cosines(logits, [2, 5])
     assert fit.fve == pytest.approx(float(logit_fve(logits.reshape(1, 121, 11), 11, [2, 5])[0]))
 
 

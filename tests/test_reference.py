@@ -1,0 +1,85 @@
+"""Regression tests on the shipped canonical reference run (checkpoints/reference-canonical).
+
+They measure the shipped checkpoints again and compare with what `scripts/make_reference.py`
+recorded, and with the key frequencies typed below, so that no change to the model, the engine or
+the analysis can silently move them. Losses are compared with a relative tolerance of 1e-3: the
+final losses are ~1e-7 nats, computed in float64 from float32 logits, and another BLAS build may
+round the logits differently; frequencies, cluster sizes and FVE share must match exactly.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grokinterp.analyze import Summary, load_measures, measure_checkpoints
+from grokinterp.measures import embedding, neurons
+from grokinterp.run import open_run
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE_RUN = ROOT / "checkpoints" / "reference-canonical"
+REFERENCE_ANALYSIS = ROOT / "analyses" / "reference-canonical"
+LOSS_RTOL = 1e-3
+
+CANONICAL_KEY_FREQUENCIES = [4, 32, 43, 46, 54]
+"""Recorded from the reference run's summary.json when it was made."""
+
+
+@pytest.fixture(scope="module")
+def reference():
+    summary = Summary.load(REFERENCE_ANALYSIS)
+    return summary, load_measures(REFERENCE_ANALYSIS), open_run(REFERENCE_RUN)
+
+
+def measure(run, epoch, keys):
+    table, fve = measure_checkpoints(
+        run.config, [run.state_dict(epoch=epoch)], run.train_indices, keys
+    )
+    return table.iloc[0], fve
+
+
+def test_final_checkpoint_reproduces_recorded_measures(reference):
+    summary, table, run = reference
+    assert summary.key_frequencies == CANONICAL_KEY_FREQUENCIES
+    state = run.state_dict(epoch=summary.last_epoch)
+    norms = embedding.embedding_norms(state["embed.W_E"][None], run.config.p)[0]
+    assert embedding.key_frequencies(norms) == CANONICAL_KEY_FREQUENCIES
+
+    row, fve_by_frequency = measure(run, summary.last_epoch, summary.key_frequencies)
+    _, _, counts = neurons.cluster_sizes(fve_by_frequency)
+    clusters = {str(k + 1): int(n) for k, n in enumerate(counts[0]) if n}
+    assert clusters == summary.cluster_sizes
+    assert row["fve_share"] == summary.fve_share
+    recorded = table.iloc[-1]
+    for column in ("train_loss", "test_loss", "restricted_loss", "excluded_loss", "logit_fve"):
+        assert row[column] == pytest.approx(recorded[column], rel=LOSS_RTOL), column
+
+
+def test_phase_boundary_checkpoints_reproduce_the_phase_ordering(reference):
+    summary, table, run = reference
+    phases = summary.phases
+    mem, circ, clean = (
+        phases[k] for k in ("memorization_end", "circuit_formation_end", "cleanup_end")
+    )
+    assert 0 < mem < circ < clean <= summary.last_epoch
+    assert set(run.epochs) >= {mem, circ, clean, summary.last_epoch}
+    rows = {epoch: measure(run, epoch, summary.key_frequencies)[0] for epoch in (mem, circ, clean)}
+    for epoch, row in rows.items():
+        recorded = table.loc[table["epoch"] == epoch].iloc[0]
+        for column in (
+            "train_loss",
+            "test_loss",
+            "restricted_loss",
+            "excluded_loss",
+            "weight_norm",
+        ):
+            assert row[column] == pytest.approx(recorded[column], rel=LOSS_RTOL), (epoch, column)
+    # memorised but not generalised at the end of memorisation; generalised after cleanup
+    assert rows[mem]["train_acc"] == 1.0 and rows[mem]["test_acc"] < 0.5
+    assert rows[clean]["test_acc"] > 0.99
+    # the circuit forms before the model generalises: restricted below test loss at circ
+    assert rows[circ]["restricted_loss"] < rows[circ]["test_loss"]
+    # excluded loss has risen through circuit formation; the weights shrank in cleanup
+    assert rows[circ]["excluded_loss"] > rows[mem]["excluded_loss"]
+    assert rows[clean]["weight_norm"] < rows[circ]["weight_norm"]
+    assert np.all(np.diff(table["epoch"]) > 0)
