@@ -13,6 +13,15 @@ from grokinterp.cli import main
 from grokinterp.config import preset
 from grokinterp.measures import embedding
 
+SMALL_KEY_FREQUENCIES = [3, 20]
+"""Recorded from the small preset (seed 0, data seed 0) on this project's 2-core CPU. Training on
+a CPU is deterministic run to run, but grokking amplifies rounding differences, so a machine whose
+BLAS rounds differently may land on other frequencies: then re-record, and say so."""
+
+
+def test_small_preset_key_frequencies_are_the_recorded_ones(small_analysis):
+    assert Summary.load(small_analysis).key_frequencies == SMALL_KEY_FREQUENCIES
+
 
 def trend(table, start, end, column):
     """Least-squares slope of a column over the checkpoints from `start` to `end` epochs."""
