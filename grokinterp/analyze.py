@@ -80,12 +80,19 @@ class Summary:
     """Train loss with one key frequency's directions removed, final checkpoint."""
     n_checkpoints: int
     last_epoch: int
+    checks: dict
+    """The paper's qualitative claims, measured (`measures.phases.paper_checks`)."""
 
     @classmethod
     def load(cls, analysis_dir: str | Path) -> Summary:
-        path = Path(analysis_dir) / SUMMARY_FILE
+        """The summary of an analysis directory."""
+        return cls.read(Path(analysis_dir) / SUMMARY_FILE)
+
+    @classmethod
+    def read(cls, path: str | Path) -> Summary:
+        """A summary JSON file (`summary.json`, or a copy such as analyses/seeds/*.json)."""
         try:
-            raw = json.loads(path.read_text())
+            raw = json.loads(Path(path).read_text())
             return cls(**{f.name: raw[f.name] for f in fields(cls)})
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise UsageError(f"{path}: not a readable analysis summary ({exc})") from None
@@ -282,6 +289,7 @@ def _summarise(run, table: pd.DataFrame, final_fve, keys, final_state, train) ->
         excluded_loss_by_frequency=excluded_loss_by_frequency(cfg, final_state, train, keys),
         n_checkpoints=len(table),
         last_epoch=int(epochs[-1]),
+        checks=phases.paper_checks(table, located),
     )
 
 
