@@ -116,10 +116,7 @@ def measure_checkpoints(
     [ckpt, d_mlp, n_freq].
     """
     p = cfg.p
-    floats = {
-        name: torch.stack([s[name] for s in states]) for name in states[0] if name[-4:] != "mask"
-    }
-    floats.pop("blocks.0.attn.IGNORE")
+    floats = {name: torch.stack([s[name] for s in states]) for name in param_shapes(cfg)}
     a, b = data.pair_operands(p)
     with torch.no_grad():
         out = last_position(floats, a.expand(len(states), -1), b.expand(len(states), -1))
@@ -163,14 +160,12 @@ def excluded_loss_by_frequency(
     floats = {name: state[name][None] for name in param_shapes(cfg)}
     a, b = data.pair_operands(cfg.p)
     with torch.no_grad():
-        logits = last_position(floats, a[None, train], b[None, train]).logits
+        logits = last_position(floats, a[None], b[None]).logits
     labels = data.labels(cfg)[train]
     result = {}
     for k in keys:
-        directions = losses.key_directions(cfg.p, [k])[train]
-        result[str(k)] = float(
-            losses.cross_entropy(losses.excluded_logits(logits, directions), labels)
-        )
+        excluded = losses.excluded_logits(logits, losses.key_directions(cfg.p, [k]))[:, train]
+        result[str(k)] = float(losses.cross_entropy(excluded, labels))
     return result
 
 

@@ -160,3 +160,26 @@ def test_summary_json_has_the_documented_fields(small_analysis):
         assert field in raw
     assert set(raw["phases"]) == {"memorization_end", "circuit_formation_end", "cleanup_end"}
     assert all(isinstance(k, int) for k in raw["key_frequencies"])
+
+
+def test_excluded_loss_by_frequency_matches_a_direct_computation(small_run, small_analysis):
+    """Project one frequency out of the hooked model's logits over all p^2 pairs (numpy)."""
+    from grokinterp import data
+    from grokinterp.run import open_run
+
+    summary = Summary.load(small_analysis)
+    run = open_run(small_run)
+    p, train = run.config.p, run.train_indices.numpy()
+    with torch.no_grad():
+        logits = run.model()(data.all_tokens(p))[:, -1].double().numpy()
+    a, b = np.divmod(np.arange(p * p), p)
+    labels = (a + b) % p
+    for k in summary.key_frequencies:
+        basis = np.stack([np.cos(2 * np.pi * k * (a + b) / p), np.sin(2 * np.pi * k * (a + b) / p)])
+        basis /= np.linalg.norm(basis, axis=1, keepdims=True)
+        kept = logits - basis.T @ (basis @ logits)
+        shifted = kept[train] - kept[train].max(axis=1, keepdims=True)
+        log_probs = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        want = -log_probs[np.arange(len(train)), labels[train]].mean()
+        assert summary.excluded_loss_by_frequency[str(k)] == pytest.approx(want, rel=1e-3)
+        assert want > summary.final_train_loss
