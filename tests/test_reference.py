@@ -21,7 +21,7 @@ REFERENCE_RUN = ROOT / "checkpoints" / "reference-canonical"
 REFERENCE_ANALYSIS = ROOT / "analyses" / "reference-canonical"
 LOSS_RTOL = 1e-3
 
-CANONICAL_KEY_FREQUENCIES = [4, 32, 43, 46, 54]
+CANONICAL_KEY_FREQUENCIES = [1, 8, 21]
 """Recorded from the reference run's summary.json when it was made."""
 
 
