@@ -172,7 +172,7 @@ def excluded_loss_by_frequency(
 def _load_series(run_dir: Path, cfg: RunConfig, series: list[tuple[int, Path]]):
     for epoch, path in series:
         state, stored_epoch, stored_cfg = store.load_checkpoint(path)
-        if stored_cfg != cfg:
+        if stored_cfg.replace(epochs=cfg.epochs) != cfg:  # a run may be trained on longer
             raise UsageError(f"{path}: checkpoint of a different run config than {run_dir}")
         if stored_epoch != epoch:
             raise UsageError(f"{path}: file name says epoch {epoch}, metadata says {stored_epoch}")

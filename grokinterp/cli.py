@@ -100,7 +100,8 @@ def _add_train(sub) -> None:
         type=Path,
         nargs="+",
         metavar="DIR",
-        help="continue killed runs from their last saved state (other settings come from DIR)",
+        help="continue killed runs from their last saved state (other settings come from DIR); "
+        "with --epochs N, train finished runs on to N epochs",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.set_defaults(handler=_train)
@@ -138,7 +139,7 @@ def _train(args) -> None:
 
     progress = not args.quiet
     if args.resume:
-        resume_runs(args.resume, device=args.device, engine=args.engine, progress=progress)
+        resume_runs(args.resume, args.device, args.engine, progress=progress, epochs=args.epochs)
         done = args.resume
     else:
         cfgs, run_dirs = _run_plan(args)

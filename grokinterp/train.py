@@ -159,19 +159,32 @@ def train_runs(
 
 
 def resume_runs(
-    run_dirs: Sequence[Path], device: str = "auto", engine: str = "fast", progress: bool = True
+    run_dirs: Sequence[Path],
+    device: str = "auto",
+    engine: str = "fast",
+    progress: bool = True,
+    epochs: int | None = None,
 ) -> None:
-    """Continue killed runs from their last saved state; the result equals an unbroken run."""
+    """Continue killed runs from their last saved state; the result equals an unbroken run.
+
+    With `epochs` larger than the runs' own, a run (finished or not) is trained on to that many
+    epochs; its config.json then records the new count, the only field that may change."""
     cfgs = [store.read_config(run_dir) for run_dir in run_dirs]
     _check_batchable(cfgs)
     torch_device = _resolve_options(device, engine)
     states = [store.load_state(run_dir) for run_dir in run_dirs]
-    for run_dir, (_, step, finished) in zip(run_dirs, states, strict=True):
-        if finished:
-            raise UsageError(f"{run_dir} has already finished training")
-        if step != states[0][1]:
-            raise UsageError("runs resumed together must stop at the same step")
     step = states[0][1]
+    if epochs is not None and epochs <= step:
+        raise UsageError(f"--epochs {epochs} is not beyond the saved step {step}")
+    for run_dir, (_, run_step, finished) in zip(run_dirs, states, strict=True):
+        if finished and epochs is None:
+            raise UsageError(f"{run_dir} has already finished training; --epochs N trains on")
+        if run_step != step:
+            raise UsageError("runs resumed together must stop at the same step")
+    if epochs is not None:
+        cfgs = [cfg.replace(epochs=epochs).validate() for cfg in cfgs]
+        for cfg, run_dir in zip(cfgs, run_dirs, strict=True):
+            store.atomic_write(Path(run_dir) / store.CONFIG_FILE, cfg.to_json().encode())
     params = {name: torch.stack([s[0][name] for s in states]) for name in init_params(cfgs[0])}
     moments = {
         key: torch.stack([s[0][key] for s in states]) for key in states[0][0] if key[1] == "."

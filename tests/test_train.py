@@ -151,3 +151,17 @@ def test_cli_sweep_names_runs(tmp_path, capsys):
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names == ["small-seed0-wd0.5", "small-seed0-wd1", "small-seed1-wd0.5", "small-seed1-wd1"]
     assert open_run(tmp_path / "small-seed1-wd0.5").config.weight_decay == 0.5
+
+
+def test_training_on_longer_equals_a_longer_run(tiny_cfg, tmp_path, capsys):
+    train_runs([tiny_cfg.replace(epochs=40)], [tmp_path / "long"], progress=False)
+    train_runs([tiny_cfg.replace(epochs=20)], [tmp_path / "short"], progress=False)
+    assert main(["train", "--resume", str(tmp_path / "short"), "--quiet"]) == 2
+    assert "already finished" in capsys.readouterr().err
+    assert main(["train", "--resume", str(tmp_path / "short"), "--epochs", "40", "--quiet"]) == 0
+    long, extended = final_weights(tmp_path / "long"), final_weights(tmp_path / "short")
+    assert all(torch.equal(long[k], extended[k]) for k in long)
+    assert open_run(tmp_path / "short").epochs == open_run(tmp_path / "long").epochs
+    np.testing.assert_array_equal(
+        store.read_metrics_array(tmp_path / "long"), store.read_metrics_array(tmp_path / "short")
+    )
