@@ -149,7 +149,7 @@ def main() -> None:
         "claim",
         "paper",
         f"reference run ({ref.last_epoch:,} epochs)",
-        f"{len(seeds)} seeds ({seeds[0].last_epoch:,} epochs)" if seeds else "seeds",
+        f"{len(seeds)} seeds ({_range([s.last_epoch for s in seeds], ep)} epochs)",
     )
     print("| " + " | ".join(head) + " |")
     print("|" + " --- |" * len(head))
