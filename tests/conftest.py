@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from grokinterp.config import RunConfig, preset
+
+
+@pytest.fixture(autouse=True)
+def seeded_torch():
+    """Every test sees the same global torch RNG, so random test inputs are reproducible."""
+    torch.manual_seed(0)
 
 
 @pytest.fixture

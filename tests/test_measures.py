@@ -34,10 +34,10 @@ def test_embedding_built_from_known_frequencies():
 
 
 def test_neuron_logit_map_is_wu_transpose_wout_transpose():
-    W_out, W_U = torch.randn(1, 6, 4), torch.randn(1, 4, P)
-    torch.testing.assert_close(
-        embedding.neuron_logit_map(W_out, W_U)[0], (W_U[0].T @ W_out[0].T).double()
-    )
+    gen = torch.Generator().manual_seed(0)
+    W_out, W_U = torch.randn(1, 6, 4, generator=gen), torch.randn(1, 4, P, generator=gen)
+    want = W_U[0].double().T @ W_out[0].double().T
+    torch.testing.assert_close(embedding.neuron_logit_map(W_out, W_U)[0], want)
 
 
 def test_pure_cos_neuron_has_fve_one_and_mixed_neuron_splits():
