@@ -179,7 +179,7 @@ def is_prime(n: int) -> bool:
 # Nanda et al. (ICLR 2023), the canonical grokking run: see shared REFERENCE.md.
 _CANONICAL = RunConfig(
     preset="canonical",
-    p=113,
+    p=113,  # the canonical preset
     train_frac=0.3,
     d_model=128,
     n_heads=4,
