@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
@@ -53,7 +52,6 @@ def main() -> None:
 
 
 def _row(seed: int, summary: Summary) -> dict:
-    raw = asdict(summary)
     return {
         "seed": seed,
         "key_frequencies": " ".join(map(str, summary.key_frequencies)),
@@ -62,9 +60,9 @@ def _row(seed: int, summary: Summary) -> dict:
         "unexplained_neurons": summary.unexplained_neurons,
         "fve_share": summary.fve_share,
         **summary.phases,
-        "final_train_loss": raw["final_train_loss"],
-        "final_test_loss": raw["final_test_loss"],
-        "logit_fve_final": raw["logit_fve_final"],
+        "final_train_loss": summary.final_train_loss,
+        "final_test_loss": summary.final_test_loss,
+        "logit_fve_final": summary.logit_fve_final,
     }
 
 

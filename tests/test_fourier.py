@@ -37,6 +37,6 @@ def test_transforms_invert_and_find_a_pure_frequency():
     torch.testing.assert_close(norms[3], signal.norm())
     assert norms.sum() - norms[3] < 1e-9
 
-    grid = torch.randn(p, p, 2, dtype=torch.float64)
+    grid = torch.randn(3, p, p, 2, dtype=torch.float64)
     F = fourier.basis(p)
-    torch.testing.assert_close(fourier.transform_2d(grid)[..., 1], F @ grid[..., 1] @ F.T)
+    torch.testing.assert_close(fourier.transform_2d(grid)[2, ..., 1], F @ grid[2, ..., 1] @ F.T)

@@ -22,12 +22,8 @@ def frequency_fve(
 ) -> Float[Tensor, "ckpt d_mlp n_freq"]:
     """Fraction of each neuron's centred variance over all p^2 inputs explained by frequency k
     (column k - 1). A neuron that never varies gets 0 everywhere."""
-    n_ckpt, d_mlp = post.shape[0], post.shape[-1]
-    F = fourier.basis(p, post.dtype).to(post.device)
-    # F A F^T as two plain matmuls (a three-operand einsum is much slower here)
-    over_a = F @ post.reshape(n_ckpt, p, p * d_mlp)  # [ckpt, i, (b m)]
-    over_b = F @ over_a.reshape(n_ckpt * p, p, d_mlp)  # [(ckpt i), j, m]
-    squares = over_b.reshape(n_ckpt, p, p, d_mlp).pow(2)
+    activations = post.reshape(post.shape[0], p, p, post.shape[-1])
+    squares = fourier.transform_2d(activations).pow(2)
     total = squares.sum(dim=(1, 2)) - squares[:, 0, 0]
     rows = torch.tensor([[0, 2 * k - 1, 2 * k] for k in fourier.frequencies(p)])
     per_frequency = squares[:, rows[:, :, None], rows[:, None, :]].sum(dim=(2, 3))
