@@ -1,172 +1,143 @@
 """Measure every checkpoint of a run: `grokinterp analyze --ckpt-dir RUN`.
 
-Writes into the analysis directory (default `analyses/<run-name>/`):
-- `measures.csv`: one row per checkpoint, one column per measure (see COLUMNS_DOC);
-- `neurons.safetensors`: `epochs` int64 [ckpt], `dominant_frequency` int64 [ckpt, d_mlp],
-  `fve` float32 [ckpt, d_mlp], `final_fve_by_frequency` float32 [d_mlp, n_freq];
-- `summary.json`: key frequencies, phases, final losses, neuron clusters (see `Summary`).
-The key frequencies come from the last checkpoint; restricted and excluded loss use them at every
-checkpoint. Re-running analyses only checkpoints not yet in the table, unless the key frequencies
-changed, in which case everything is measured again.
+Writes the analysis directory (default `analyses/<run-name>/`, format in
+`grokinterp.analysis_format`). The measures of the circuit are taken in the task's basis (the
+Fourier basis for a + b and a - b, the characters of Z_p^* for a * b and a / b); the key
+components come from the last checkpoint, and restricted and excluded loss use them at every
+checkpoint. A task with no known basis gets the measures that need none (losses, accuracy, weight
+norm, phases by the loss curves), and the summary lists the others as not applicable.
+
+Re-running measures only what is new: a stored row is reused only when its checkpoint's digest,
+the run's config and split, the basis and the key components are all unchanged.
 """
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, fields
+import hashlib
+from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save
 
 from grokinterp import data, store
+from grokinterp.analysis_format import (
+    BASIS_MEASURES,
+    DEFAULT_ANALYSES_DIR,
+    Summary,
+    load_measures,
+    load_neurons,
+    write_analysis,
+)
+from grokinterp.bases import Basis
 from grokinterp.config import RunConfig
 from grokinterp.engine import last_position
 from grokinterp.errors import UsageError
-from grokinterp.fourier import frequencies
 from grokinterp.measures import embedding, losses, neurons, phases, weights
 from grokinterp.measures.logits import logit_fve
 from grokinterp.params import param_shapes
 from grokinterp.progress import Progress
 from grokinterp.run import open_run
+from grokinterp.tasks import Task, task_of
 
-DEFAULT_ANALYSES_DIR = Path("analyses")
-MEASURES_FILE, NEURONS_FILE, SUMMARY_FILE = "measures.csv", "neurons.safetensors", "summary.json"
+__all__ = ["Summary", "analyze_run", "load_measures", "measure_checkpoints"]
+
 CHUNK = 8
-"""Checkpoints measured together (memory ~ CHUNK * p^2 * d_mlp floats)."""
-
-COLUMNS_DOC = """\
-epoch                   checkpoint epoch
-train_loss, test_loss, all_loss   cross-entropy (float64, nats) on the train, test and all pairs
-train_acc, test_acc     accuracy
-restricted_loss         loss on all pairs of the logits kept to the key-frequency directions
-restricted_loss_test    the same on the test pairs
-excluded_loss           loss on the train pairs with the key-frequency directions removed
-logit_fve               share of logit variance explained by the key cos(w(a+b-c)) terms
-weight_norm             sum of squared weights over all parameters
-sq.<parameter>          sum of squares of one parameter (HookedTransformer name)
-gini_W_E, gini_W_L      Gini coefficient of the per-frequency Fourier norms of W_E and W_L
-W_E.k<k>, W_L.k<k>      Fourier norm of frequency k of W_E (number tokens) and of W_L
-fve_share               share of neurons whose dominant frequency explains > 0.85 of variance
-cluster.k<k>            number of such neurons whose dominant frequency is k"""
+"""Checkpoints measured together (memory ~ CHUNK * pairs * d_mlp floats)."""
 
 
-@dataclass(frozen=True)
-class Summary:
-    """The headline results of one analysed run (`summary.json`)."""
-
-    run_name: str
-    run_dir: str
-    config: dict
-    key_frequencies: list[int]
-    key_frequency_rule: str
-    phases: dict[str, int | None]
-    phase_rule: str
-    final_train_loss: float
-    final_test_loss: float
-    final_restricted_loss: float
-    final_excluded_loss: float
-    logit_fve_final: float
-    fve_threshold: float
-    fve_share: float
-    cluster_sizes: dict[str, int]
-    """Neurons with FVE above the threshold, by dominant frequency (keys are str(k))."""
-    unexplained_neurons: int
-    excluded_loss_by_frequency: dict[str, float]
-    """Train loss with one key frequency's directions removed, final checkpoint."""
-    n_checkpoints: int
-    last_epoch: int
-    checks: dict
-    """The paper's qualitative claims, measured (`measures.phases.paper_checks`)."""
-
-    @classmethod
-    def load(cls, analysis_dir: str | Path) -> Summary:
-        """The summary of an analysis directory."""
-        return cls.read(Path(analysis_dir) / SUMMARY_FILE)
-
-    @classmethod
-    def read(cls, path: str | Path) -> Summary:
-        """A summary JSON file (`summary.json`, or a copy such as analyses/seeds/*.json)."""
-        try:
-            raw = json.loads(Path(path).read_text())
-            return cls(**{f.name: raw[f.name] for f in fields(cls)})
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise UsageError(f"{path}: not a readable analysis summary ({exc})") from None
+def default_basis(cfg: RunConfig, name: str | None = None) -> Basis | None:
+    """The run's basis by name (default: its task's first), or None for a task with none."""
+    task = task_of(cfg)
+    return task.basis(name) if task.bases or name else None
 
 
-def load_measures(analysis_dir: str | Path) -> pd.DataFrame:
-    """The measures table of an analysed run, one row per checkpoint."""
-    path = Path(analysis_dir) / MEASURES_FILE
-    try:
-        return pd.read_csv(path)
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{path}: not a readable measures table ({exc})") from None
+def _logits_on_domain(cfg: RunConfig, floats: dict[str, torch.Tensor], task: Task):
+    n, domain = task.n_elements, task.domain
+    ckpts = next(iter(floats.values())).shape[0]
+    with torch.no_grad():
+        return last_position(
+            floats, (domain // n).expand(ckpts, -1), (domain % n).expand(ckpts, -1)
+        )
 
 
 def measure_checkpoints(
-    cfg: RunConfig, states: list[dict[str, torch.Tensor]], train: torch.Tensor, keys: list[int]
-) -> tuple[pd.DataFrame, torch.Tensor]:
-    """Every per-checkpoint measure of a batch of state dicts of one run.
+    cfg: RunConfig,
+    states: list[dict[str, torch.Tensor]],
+    train: torch.Tensor,
+    keys: list,
+    basis: Basis | None = None,
+) -> tuple[pd.DataFrame, torch.Tensor | None]:
+    """Every per-checkpoint measure of a batch of state dicts of one run, in `basis` (default
+    the task's own; None and a task without one: the basis-free measures only).
 
-    Returns the table rows (no epoch column) and the neurons' FVE by frequency
-    [ckpt, d_mlp, n_freq].
-    """
-    p = cfg.p
+    Returns the table rows (no epoch column) and the neurons' FVE by component
+    [ckpt, d_mlp, spectrum] (None without a basis)."""
+    task = task_of(cfg)
+    basis = basis or default_basis(cfg)
     floats = {name: torch.stack([s[name] for s in states]) for name in param_shapes(cfg)}
-    a, b = data.pair_operands(p)
-    with torch.no_grad():
-        out = last_position(floats, a.expand(len(states), -1), b.expand(len(states), -1))
-    labels = data.labels(cfg)
-    test = data.test_indices(p, train)
-    directions = losses.key_directions(p, keys)
-    restricted = losses.restricted_logits(out.logits, directions)
-    excluded = losses.excluded_logits(out.logits, directions)[:, train]
+    out = _logits_on_domain(cfg, floats, task)
+    labels = task.labels
+    train_at = task.positions(train)
+    test_at = task.positions(data.test_indices(task, train))
     columns = {
-        "train_loss": losses.cross_entropy(out.logits[:, train], labels[train]),
-        "test_loss": losses.cross_entropy(out.logits[:, test], labels[test]),
+        "train_loss": losses.cross_entropy(out.logits[:, train_at], labels[train_at]),
+        "test_loss": losses.cross_entropy(out.logits[:, test_at], labels[test_at]),
         "all_loss": losses.cross_entropy(out.logits, labels),
-        "train_acc": losses.accuracy(out.logits[:, train], labels[train]),
-        "test_acc": losses.accuracy(out.logits[:, test], labels[test]),
-        "restricted_loss": losses.cross_entropy(restricted, labels),
-        "restricted_loss_test": losses.cross_entropy(restricted[:, test], labels[test]),
-        "excluded_loss": losses.cross_entropy(excluded, labels[train]),
-        "logit_fve": logit_fve(out.logits, p, keys),
+        "train_acc": losses.accuracy(out.logits[:, train_at], labels[train_at]),
+        "test_acc": losses.accuracy(out.logits[:, test_at], labels[test_at]),
     }
     squares = weights.sum_of_squares(floats)
     columns["weight_norm"] = sum(squares.values())
     columns |= {f"sq.{name}": value for name, value in squares.items()}
-    W_E = embedding.embedding_norms(floats["embed.W_E"], p)
-    W_L = embedding.fourier_frequency_norms(
-        embedding.neuron_logit_map(floats["blocks.0.mlp.W_out"], floats["unembed.W_U"])
-    )
-    columns |= {"gini_W_E": weights.gini(W_E), "gini_W_L": weights.gini(W_L)}
-    fve_by_frequency = neurons.frequency_fve(out.post, p)
-    _, fve, counts = neurons.cluster_sizes(fve_by_frequency)
-    columns["fve_share"] = (fve > neurons.FVE_THRESHOLD).double().mean(dim=1)
-    for k in frequencies(p):
-        columns |= {f"W_E.k{k}": W_E[:, k - 1], f"W_L.k{k}": W_L[:, k - 1]}
-    columns |= {f"cluster.k{k}": counts[:, k - 1] for k in frequencies(p)}
-    return pd.DataFrame({name: value.numpy() for name, value in columns.items()}), fve_by_frequency
+    fve_by_component = None
+    if basis is not None:
+        directions = losses.key_directions(task, basis, keys)
+        restricted = losses.restricted_logits(out.logits, directions)
+        excluded = losses.excluded_logits(out.logits, directions)[:, train_at]
+        columns |= {
+            "restricted_loss": losses.cross_entropy(restricted, labels),
+            "restricted_loss_test": losses.cross_entropy(restricted[:, test_at], labels[test_at]),
+            "excluded_loss": losses.cross_entropy(excluded, labels[train_at]),
+            "logit_fve": logit_fve(out.logits, task, basis, keys),
+        }
+        W_E = embedding.embedding_norms(floats["embed.W_E"], basis)
+        W_L = basis.component_norms(
+            embedding.neuron_logit_map(floats["blocks.0.mlp.W_out"], floats["unembed.W_U"])
+        )
+        columns |= {"gini_W_E": weights.gini(W_E), "gini_W_L": weights.gini(W_L)}
+        fve_by_component = neurons.component_fve(out.post, task, basis)
+        _, fve, counts = neurons.cluster_sizes(fve_by_component)
+        columns["fve_share"] = (fve > neurons.FVE_THRESHOLD).double().mean(dim=1)
+        for j, component in enumerate(basis.spectrum):
+            columns |= {f"W_E.{component.name}": W_E[:, j], f"W_L.{component.name}": W_L[:, j]}
+        columns |= {f"cluster.{c.name}": counts[:, j] for j, c in enumerate(basis.spectrum)}
+    table = pd.DataFrame({name: value.numpy() for name, value in columns.items()})
+    return table, fve_by_component
 
 
-def excluded_loss_by_frequency(
-    cfg: RunConfig, state: dict[str, torch.Tensor], train: torch.Tensor, keys: list[int]
+def excluded_loss_by_component(
+    cfg: RunConfig, state: dict[str, torch.Tensor], train: torch.Tensor, keys: list, basis: Basis
 ) -> dict[str, float]:
-    """Train loss with the directions of one key frequency removed, for each key frequency."""
+    """Train loss with the directions of one key component removed, for each key component."""
+    task = task_of(cfg)
     floats = {name: state[name][None] for name in param_shapes(cfg)}
-    a, b = data.pair_operands(cfg.p)
-    with torch.no_grad():
-        logits = last_position(floats, a[None], b[None]).logits
-    labels = data.labels(cfg)[train]
+    logits = _logits_on_domain(cfg, floats, task).logits
+    train_at = task.positions(train)
     result = {}
-    for k in keys:
-        excluded = losses.excluded_logits(logits, losses.key_directions(cfg.p, [k]))[:, train]
-        result[str(k)] = float(losses.cross_entropy(excluded, labels))
+    for key in keys:
+        directions = losses.key_directions(task, basis, [key])
+        excluded = losses.excluded_logits(logits, directions)[:, train_at]
+        result[str(key)] = float(losses.cross_entropy(excluded, task.labels[train_at]))
     return result
+
+
+def run_fingerprint(cfg: RunConfig, train: torch.Tensor) -> str:
+    """sha256 of the run's config (its epoch count aside: a run may be trained on) and split."""
+    text = cfg.replace(epochs=1).to_json() + ",".join(map(str, train.tolist()))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _load_series(run_dir: Path, cfg: RunConfig, series: list[tuple[int, Path]]):
@@ -181,7 +152,7 @@ def _load_series(run_dir: Path, cfg: RunConfig, series: list[tuple[int, Path]]):
 
 @dataclass
 class _Measured:
-    """Measured checkpoints: table rows and per-neuron dominant frequency and FVE, by epoch."""
+    """Measured checkpoints: table rows and per-neuron dominant component and FVE, by epoch."""
 
     table: pd.DataFrame
     dominant: torch.Tensor
@@ -203,101 +174,154 @@ class _Measured:
 
 
 def analyze_run(
-    run_dir: str | Path, out_dir: str | Path | None = None, progress: bool = True
+    run_dir: str | Path,
+    out_dir: str | Path | None = None,
+    progress: bool = True,
+    basis_name: str | None = None,
 ) -> Path:
     """Measure every complete checkpoint of a run and write the analysis directory."""
     run = open_run(run_dir)
     cfg, train = run.config, run.train_indices
+    basis = default_basis(cfg, basis_name)
     series = store.list_checkpoints(run.path)
     if not series:
         raise UsageError(f"{run.path / store.CHECKPOINT_DIR}: no checkpoints to analyse")
     out = Path(out_dir) if out_dir is not None else DEFAULT_ANALYSES_DIR / run.name
     final_epoch, final_state = next(_load_series(run.path, cfg, series[-1:]))
-    final_norms = embedding.embedding_norms(final_state["embed.W_E"][None], cfg.p)[0]
-    keys = embedding.key_frequencies(final_norms)
+    keys = []
+    if basis is not None:
+        final_norms = embedding.embedding_norms(final_state["embed.W_E"][None], basis)[0]
+        keys = embedding.key_components(final_norms, basis)
+    digests = {epoch: store.checkpoint_digest(path) for epoch, path in series}
+    identity = (run_fingerprint(cfg, train), basis and basis.title, keys)
 
-    measured, final_fve = _previous(out, keys, cfg.d_mlp)
+    measured, final_fve = _previous(out, identity, digests, cfg.d_mlp)
     done = set(measured.table["epoch"].tolist())
     todo = [(epoch, path) for epoch, path in series if epoch not in done]
     bar = Progress(len(todo), enabled=progress, unit="checkpoint")
     for start in range(0, len(todo), CHUNK):
         chunk = list(_load_series(run.path, cfg, todo[start : start + CHUNK]))
-        table, fve_by_frequency = measure_checkpoints(cfg, [s for _, s in chunk], train, keys)
+        table, fve_by_component = measure_checkpoints(
+            cfg, [s for _, s in chunk], train, keys, basis
+        )
         table.insert(0, "epoch", [epoch for epoch, _ in chunk])
-        dominant, fve, _ = neurons.cluster_sizes(fve_by_frequency)
+        if fve_by_component is None:
+            dominant = torch.zeros(len(chunk), cfg.d_mlp, dtype=torch.int64)
+            fve = torch.zeros(len(chunk), cfg.d_mlp)
+        else:
+            dominant, fve, _ = neurons.cluster_sizes(fve_by_component)
+            if chunk[-1][0] == final_epoch:
+                final_fve = fve_by_component[-1]
         measured = measured.extend(_Measured(table, dominant, fve))
-        if chunk[-1][0] == final_epoch:
-            final_fve = fve_by_frequency[-1]
         bar.update(start + len(chunk), partial(str, f"epoch {chunk[-1][0]}"))
     bar.close(lambda: f"{len(series)} checkpoints measured")
 
-    summary = _summarise(run, measured.table, final_fve, keys, final_state, train)
-    _write(out, measured, final_fve, summary)
+    summary = _summarise(run, measured.table, basis, keys, final_state, train, digests)
+    arrays = {}
+    if basis is not None:
+        arrays = {
+            "epochs": torch.tensor(measured.table["epoch"].to_numpy(), dtype=torch.int64),
+            "dominant_frequency": measured.dominant.to(torch.int64),
+            "fve": measured.fve.to(torch.float32),
+            "final_fve_by_frequency": final_fve.to(torch.float32),
+        }
+    write_analysis(out, measured.table, arrays, summary)
     return out
 
 
-def _previous(out: Path, keys: list[int], d_mlp: int) -> tuple[_Measured, torch.Tensor | None]:
-    """What an earlier analysis with the same key frequencies measured, or nothing."""
+def _previous(out: Path, identity, digests: dict, d_mlp: int):
+    """The rows of an earlier analysis of the same run, basis and key components whose
+    checkpoints are unchanged (same digest), with its final FVE table; else nothing."""
+    empty = _Measured.empty(d_mlp), None
     try:
-        if Summary.load(out).key_frequencies != keys:
-            return _Measured.empty(d_mlp), None
-        stored = load_file(out / NEURONS_FILE)
+        summary = Summary.load(out)
+        basis_title = summary.basis["title"] if summary.basis else None
+        if (summary.run_fingerprint, basis_title, summary.key_components) != identity:
+            return empty
         table = load_measures(out)
-        if not torch.equal(stored["epochs"], torch.tensor(table["epoch"].to_numpy())):
-            return _Measured.empty(d_mlp), None
-    except (UsageError, OSError, KeyError, SafetensorError):
-        return _Measured.empty(d_mlp), None
-    measured = _Measured(table, stored["dominant_frequency"], stored["fve"])
-    return measured, stored["final_fve_by_frequency"]
+        stored = load_neurons(out)
+    except UsageError:
+        return empty
+    epochs = table["epoch"].to_numpy()
+    recorded = summary.checkpoint_digests
+    same = np.array(
+        [bool(digests.get(int(e))) and recorded.get(str(e)) == digests[int(e)] for e in epochs],
+        dtype=bool,
+    )
+    if not same.any():
+        return empty
+    if stored:
+        if not torch.equal(stored["epochs"], torch.tensor(epochs)):
+            return empty
+        keep = torch.from_numpy(same)
+        measured = _Measured(
+            table[same].reset_index(drop=True),
+            stored["dominant_frequency"][keep],
+            stored["fve"][keep],
+        )
+        final = stored["final_fve_by_frequency"] if same[-1] else None
+        return measured, final
+    zeros = torch.zeros(int(same.sum()), d_mlp)
+    return _Measured(table[same].reset_index(drop=True), zeros.long(), zeros), None
 
 
-def _summarise(run, table: pd.DataFrame, final_fve, keys, final_state, train) -> Summary:
-    cfg = run.config
+def _summarise(run, table, basis, keys, final_state, train, digests) -> Summary:
+    cfg, task = run.config, task_of(run.config)
     final = table.iloc[-1]
     epochs = table["epoch"].to_numpy()
     located = phases.locate_phases(
         epochs, table["train_acc"].to_numpy(), table["test_loss"].to_numpy()
     )
-    clusters = {
-        str(k): int(final[f"cluster.k{k}"]) for k in frequencies(cfg.p) if final[f"cluster.k{k}"]
-    }
+    with_basis = basis is not None
+    clusters = {}
+    if with_basis:
+        clusters = {
+            str(c.key): int(final[f"cluster.{c.name}"])
+            for c in basis.spectrum
+            if final[f"cluster.{c.name}"]
+        }
+    value = lambda column: float(final[column]) if with_basis else None  # noqa: E731
+    missing = "" if with_basis else f"{task.formula} has no known basis"
     return Summary(
         run_name=run.name,
         run_dir=str(run.path),
+        run_dir_abs=str(run.path.resolve()),
         config=asdict(cfg),
-        key_frequencies=keys,
+        task={
+            "name": task.name,
+            "formula": task.formula,
+            "commutative": task.commutative,
+            "n_pairs": task.n_pairs,
+        },
+        basis={"name": basis.name, "title": basis.title, "kind": basis.kind}
+        if with_basis
+        else None,
+        key_components=keys,
         key_frequency_rule=(
-            f"frequencies holding at least {embedding.KEY_SHARE:.0%} of the squared Fourier norm "
-            "of the final embedding W_E (number tokens, constant row excluded)"
-        ),
+            f"components holding at least {embedding.KEY_SHARE:.0%} of the squared norm of the "
+            f"final embedding W_E (element tokens) over the {basis.title}, trivial components "
+            "(the constant) excluded"
+        )
+        if with_basis
+        else None,
+        not_applicable=dict.fromkeys(BASIS_MEASURES, missing) if missing else {},
         phases=located,
         phase_rule=phases.RULE,
         final_train_loss=float(final["train_loss"]),
         final_test_loss=float(final["test_loss"]),
-        final_restricted_loss=float(final["restricted_loss"]),
-        final_excluded_loss=float(final["excluded_loss"]),
-        logit_fve_final=float(final["logit_fve"]),
+        final_restricted_loss=value("restricted_loss"),
+        final_excluded_loss=value("excluded_loss"),
+        logit_fve_final=value("logit_fve"),
         fve_threshold=neurons.FVE_THRESHOLD,
-        fve_share=float(final["fve_share"]),
+        fve_share=value("fve_share"),
         cluster_sizes=clusters,
-        unexplained_neurons=cfg.d_mlp - sum(clusters.values()),
-        excluded_loss_by_frequency=excluded_loss_by_frequency(cfg, final_state, train, keys),
+        unexplained_neurons=cfg.d_mlp - sum(clusters.values()) if with_basis else None,
+        excluded_loss_by_component=excluded_loss_by_component(cfg, final_state, train, keys, basis)
+        if with_basis
+        else {},
         n_checkpoints=len(table),
         last_epoch=int(epochs[-1]),
         checks=phases.paper_checks(table, located),
+        checkpoint_digests={str(e): digests[int(e)] for e in epochs if digests.get(int(e))},
+        run_fingerprint=run_fingerprint(cfg, train),
     )
-
-
-def _write(out: Path, measured: _Measured, final_fve: torch.Tensor, summary: Summary) -> None:
-    """Write the three files, each atomically; nothing is written before all is measured."""
-    out.mkdir(parents=True, exist_ok=True)
-    tensors = {
-        "epochs": torch.tensor(measured.table["epoch"].to_numpy(), dtype=torch.int64),
-        "dominant_frequency": measured.dominant.to(torch.int64).contiguous(),
-        "fve": measured.fve.to(torch.float32).contiguous(),
-        "final_fve_by_frequency": final_fve.to(torch.float32).contiguous(),
-    }
-    store.atomic_write(out / NEURONS_FILE, save(tensors))
-    csv = measured.table.to_csv(index=False, float_format="%.10g")
-    store.atomic_write(out / MEASURES_FILE, csv.encode())
-    store.atomic_write(out / SUMMARY_FILE, json.dumps(asdict(summary), indent=2).encode())

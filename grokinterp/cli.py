@@ -31,6 +31,7 @@ OVERRIDES = {
     "--d-mlp": ("d_mlp", int, "MLP neurons"),
     "--warmup-steps": ("warmup_steps", int, "steps of linear learning-rate warm-up"),
     "--init": ("init", str, "weight init: paper (Nanda et al.) or transformer_lens"),
+    "--operation": ("operation", str, "the operation mod p (see the list above)"),
 }
 SWEEPS = {
     "--seeds": ("seed", "seed", "sweep: several init seeds, e.g. 0-63 or 0,3,7"),
@@ -62,18 +63,30 @@ def parse_list(text: str, kind: type) -> list:
     return values
 
 
+def _operations_text() -> str:
+    from grokinterp.tasks.modular import GROUPS, OPERATIONS
+
+    lines = []
+    for name, operation in OPERATIONS.items():
+        basis = GROUPS[operation.group][1][0] if operation.group else "no known basis"
+        lines.append(f"  {name:<11} ({operation.formula}) mod p   [{basis}]")
+    return "operations (--operation NAME; analysis basis in brackets):\n" + "\n".join(lines)
+
+
 def _add_train(sub) -> None:
     names = ", ".join(PRESETS)
     parser = sub.add_parser(
         "train",
         help="train runs and write dense checkpoint series",
         description=(
-            "Train a one-layer transformer on (a + b) mod p with full-batch AdamW and write a run "
+            "Train a one-layer transformer on (a op b) mod p with full-batch AdamW and write a run "
             "directory: config.json, split.json, metrics.csv (train/test loss and accuracy every "
             "epoch) and checkpoints/epoch_NNNNNNN.safetensors. Start from a preset "
             f"({names}; default {DEFAULT_PRESET}) and override any value by flag. Sweep flags "
             "train several runs together as one batched model, one run directory each."
         ),
+        epilog=_operations_text(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--preset", default=DEFAULT_PRESET, help=f"one of {names}")
     for flag, (field, kind, text) in OVERRIDES.items():
@@ -84,7 +97,8 @@ def _add_train(sub) -> None:
     parser.add_argument(
         "--out",
         type=Path,
-        help="run directory (default checkpoints/<preset>-seed<seed>); for a sweep, the folder "
+        help="run directory (default checkpoints/<preset>[-<operation>]-seed<seed>); for a sweep, "
+        "the folder "
         "that receives one run directory per run (default checkpoints/)",
     )
     parser.add_argument(
@@ -123,7 +137,8 @@ def _run_plan(args) -> tuple[list, list[Path]]:
     for combo in itertools.product(*swept.values()):
         chosen = dict(zip(swept, combo, strict=True))
         cfg = base.replace(**{SWEEPS[flag][0]: value for flag, value in chosen.items()})
-        name = f"{cfg.preset}-seed{cfg.seed}" + "".join(
+        task = "" if cfg.operation == "add" else f"-{cfg.operation}"
+        name = f"{cfg.preset}{task}-seed{cfg.seed}" + "".join(
             f"-{SWEEPS[flag][1]}{value:g}" for flag, value in chosen.items() if flag != "--seeds"
         )
         cfgs.append(cfg.validate())
@@ -167,6 +182,11 @@ def _add_analyze(sub) -> None:
     )
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.add_argument(
+        "--basis",
+        help="basis of the circuit measures (default: the task's own: fourier for add and sub, "
+        "dlog for mul and div); one that does not belong to the task is refused",
+    )
+    parser.add_argument(
         "--report", action="store_true", help="also write the HTML report (reports/<run-name>.html)"
     )
     parser.set_defaults(handler=_analyze)
@@ -175,21 +195,30 @@ def _add_analyze(sub) -> None:
 def _analyze(args) -> None:
     from grokinterp.analyze import Summary, analyze_run
 
-    out = analyze_run(args.ckpt_dir, args.out, progress=not args.quiet)
+    out = analyze_run(args.ckpt_dir, args.out, progress=not args.quiet, basis_name=args.basis)
     summary = Summary.load(out)
     print(f"wrote {out}")
+    print(f"  task               {summary.task['formula']}")
     print(f"  checkpoints        {summary.n_checkpoints} (last epoch {summary.last_epoch})")
-    print(f"  key frequencies    {summary.key_frequencies}")
+    if summary.basis is None:
+        print(f"  not applicable     {', '.join(summary.not_applicable)} (no known basis)")
+    else:
+        print(f"  basis              {summary.basis['title']}")
+        print(
+            f"  key {summary.basis['kind']}s{' ' * (14 - len(summary.basis['kind']))}"
+            f"{summary.key_components}"
+        )
     phases = ", ".join(f"{name} {epoch}" for name, epoch in summary.phases.items())
     print(f"  phases             {phases}")
     print(
         f"  final loss         train {summary.final_train_loss:.3g}, "
         f"test {summary.final_test_loss:.3g}"
     )
-    print(
-        f"  neurons FVE > {summary.fve_threshold}  {summary.fve_share:.1%}, "
-        f"clusters {summary.cluster_sizes}"
-    )
+    if summary.fve_share is not None:
+        print(
+            f"  neurons FVE > {summary.fve_threshold}  {summary.fve_share:.1%}, "
+            f"clusters {summary.cluster_sizes}"
+        )
     if args.report:
         from grokinterp.report import write_report
 
@@ -216,7 +245,7 @@ def _add_report(sub) -> None:
 
 
 def _report(args) -> None:
-    from grokinterp.analyze import DEFAULT_ANALYSES_DIR
+    from grokinterp.analysis_format import DEFAULT_ANALYSES_DIR
     from grokinterp.report import write_report
     from grokinterp.run import open_run
 
@@ -227,8 +256,8 @@ def _report(args) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="grokinterp",
-        description="Train grokking transformers on modular addition, keep dense checkpoint "
-        "series, and measure the Fourier circuit forming (Nanda et al., ICLR 2023).",
+        description="Train grokking transformers on modular arithmetic, keep dense checkpoint "
+        "series, and measure the circuit forming in the task's basis (Nanda et al., ICLR 2023).",
     )
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_Parser)
     _add_train(sub)

@@ -15,9 +15,6 @@ from typing import Any, Literal
 
 from grokinterp.errors import UsageError
 
-OPERATIONS = ("add",)
-"""Names of the modular operations that `grokinterp.data.OPERATIONS` implements."""
-
 INITS = ("paper", "transformer_lens")
 
 FORMAT_VERSION = 1
@@ -62,7 +59,8 @@ class RunConfig:
     data_seed: int
     """Seed of the train/test split, separate from the weight seed."""
     operation: str = "add"
-    """The modular operation; a key of `grokinterp.data.OPERATIONS`."""
+    """The operation mod p, a key of `grokinterp.tasks.modular.OPERATIONS` (`add`, `sub`, `mul`,
+    `div`, polynomials): its label table and domain define the task (`grokinterp.tasks`)."""
     adam_eps: float = 1e-8
     """AdamW's epsilon."""
 
@@ -91,7 +89,10 @@ class RunConfig:
 
     @property
     def n_pairs(self) -> int:
-        return self.p * self.p
+        """Pairs (a, b) in the operation's domain (p^2 for addition)."""
+        from grokinterp.tasks.modular import domain_size
+
+        return domain_size(self.operation, self.p)
 
     @property
     def n_train(self) -> int:
@@ -105,13 +106,24 @@ class RunConfig:
     # ---- validation and (de)serialisation -----------------------------------------------------
     def validate(self) -> RunConfig:
         """Raise UsageError naming the first invalid field; return self when all is well."""
+        from grokinterp.tasks.modular import OPERATIONS
+
+        if self.operation not in OPERATIONS:
+            raise UsageError(
+                f"unknown operation {self.operation!r}; known: {', '.join(OPERATIONS)}"
+            )
         if not isinstance(self.p, int) or self.p < 3 or not is_prime(self.p):
             raise UsageError(f"p must be a prime >= 3, got {self.p}")
+        for name in ("train_frac", "lr", "weight_decay", "beta1", "beta2", "adam_eps"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not math.isfinite(value):
+                raise UsageError(f"{name} must be a finite number, got {value}")
         if not 0.0 < self.train_frac < 1.0:
             raise UsageError(f"train fraction must lie in (0, 1), got {self.train_frac}")
         if not 1 <= self.n_train < self.n_pairs:
             raise UsageError(
-                f"train fraction {self.train_frac} of {self.n_pairs} pairs leaves an empty split"
+                f"train fraction {self.train_frac} of the {self.n_pairs} pairs of operation "
+                f"{self.operation!r} mod {self.p} leaves an empty split"
             )
         for name in ("epochs", "save_every", "d_model", "n_heads", "d_mlp", "warmup_steps"):
             if getattr(self, name) <= 0:
@@ -124,10 +136,6 @@ class RunConfig:
             raise UsageError(f"betas must lie in [0, 1), got ({self.beta1}, {self.beta2})")
         if self.init not in INITS:
             raise UsageError(f"unknown init {self.init!r}; choose one of {', '.join(INITS)}")
-        if self.operation not in OPERATIONS:
-            raise UsageError(
-                f"unknown operation {self.operation!r}; known: {', '.join(OPERATIONS)}"
-            )
         return self
 
     def replace(self, **changes: Any) -> RunConfig:

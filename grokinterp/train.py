@@ -23,6 +23,7 @@ from grokinterp.engine import last_position_logits
 from grokinterp.errors import UsageError
 from grokinterp.params import TRAINED, init_params, state_dict_of
 from grokinterp.progress import Progress
+from grokinterp.tasks import task_of
 
 DEVICES = ("auto", "cpu", "cuda")
 ENGINES = ("fast", "hooked")
@@ -205,7 +206,7 @@ def _loop(cfgs, run_dirs, splits, params, moments, start, history, device, engin
     lr = torch.tensor([c.lr for c in cfgs], device=device)
     wd = torch.tensor([c.weight_decay for c in cfgs], device=device)
     train = Split.stack(cfgs, splits, device)
-    tests = [data.test_indices(c.p, s) for c, s in zip(cfgs, splits, strict=True)]
+    tests = [data.test_indices(task_of(c), s) for c, s in zip(cfgs, splits, strict=True)]
     test = Split.stack(cfgs, tests, device)
     unseen_weight = _unseen_weights(cfgs, splits, tests, test.mask.shape[1]).to(device)
     logits_fn = last_position_logits if engine == "fast" else hooked_logits(cfg, device)
@@ -255,10 +256,11 @@ def _loop(cfgs, run_dirs, splits, params, moments, start, history, device, engin
 
 
 def _unseen_weights(cfgs, splits, tests, width: int) -> Tensor:
-    """Per test slot, 1 where the pair's swap is not a training pair, else 0 (float64)."""
+    """Per test slot, 1 where the pair's answer cannot be read off a training pair by swapping
+    its operands (`Task.swap_unseen`), else 0 (float64)."""
     weight = torch.zeros(len(cfgs), width, dtype=torch.float64)
     for r, (cfg, split, test) in enumerate(zip(cfgs, splits, tests, strict=True)):
-        weight[r, : len(test)] = data.swap_unseen(cfg.p, split, test).double()
+        weight[r, : len(test)] = task_of(cfg).swap_unseen(split, test).double()
     return weight
 
 

@@ -2,6 +2,7 @@ import torch
 
 from grokinterp import data
 from grokinterp.config import preset
+from grokinterp.tasks import task_of
 
 
 def test_all_pairs_and_labels_match_a_loop():
@@ -16,7 +17,7 @@ def test_all_pairs_and_labels_match_a_loop():
 def test_split_sizes_disjoint_and_covering():
     cfg = preset("canonical")
     train = data.train_indices(cfg)
-    test = data.test_indices(cfg.p, train)
+    test = data.test_indices(task_of(cfg), train)
     assert len(train) == 3830 and len(test) == 8939
     assert len(set(train.tolist()) | set(test.tolist())) == cfg.p**2
     assert not set(train.tolist()) & set(test.tolist())
@@ -34,6 +35,6 @@ def test_swap_unseen_matches_a_loop():
     p = 5
     train = torch.tensor([0 * p + 1, 2 * p + 3, 4 * p + 4])
     pairs = torch.arange(p * p)
-    got = data.swap_unseen(p, train, pairs).tolist()
+    got = task_of(preset("small").replace(p=p)).swap_unseen(train, pairs).tolist()
     trained = {(0, 1), (2, 3), (4, 4)}
     assert got == [(b, a) not in trained for a in range(p) for b in range(p)]

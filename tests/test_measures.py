@@ -1,20 +1,28 @@
-"""Each progress measure against a closed form or a hand-built case."""
+"""Each progress measure against a closed form or a hand-built case, in the task's basis."""
 
 import math
 
 import numpy as np
+import pytest
 import torch
 
-from grokinterp import data, fourier
+from grokinterp.bases.dlog import discrete_log
+from grokinterp.bases.fourier import fourier_basis
 from grokinterp.config import preset
+from grokinterp.errors import UsageError
 from grokinterp.measures import embedding, losses, neurons, phases, weights
-from grokinterp.measures.logits import logit_fve
+from grokinterp.measures.logits import fit_logits, logit_fve
+from grokinterp.tasks import task_of
 
 P = 17
 
 
-def cos_sin(k, x, p=P):
-    return torch.cos(2 * math.pi * k * x / p), torch.sin(2 * math.pi * k * x / p)
+def task(operation="add", p=P):
+    return task_of(preset("small").replace(p=p, operation=operation))
+
+
+def cos_sin(k, x, n=P):
+    return torch.cos(2 * math.pi * k * x / n), torch.sin(2 * math.pi * k * x / n)
 
 
 def test_embedding_built_from_known_frequencies():
@@ -25,12 +33,36 @@ def test_embedding_built_from_known_frequencies():
     c7, _ = cos_sin(7, x)
     W_E[:P, 0], W_E[:P, 1], W_E[:P, 2] = 2 * c3, s3, c7
     W_E[P] = 100.0  # the `=` token must be ignored
-    norms = embedding.embedding_norms(W_E[None], P)[0]
+    basis = task().basis()
+    norms = embedding.embedding_norms(W_E[None], basis)[0]
     # ||2 cos||^2 + ||sin||^2 over P residues = 4 P/2 + P/2; ||cos||^2 = P/2
     want = torch.zeros(P // 2, dtype=torch.float64)
     want[2], want[6] = math.sqrt(2.5 * P), math.sqrt(P / 2)
     torch.testing.assert_close(norms, want)
-    assert embedding.key_frequencies(norms) == [3, 7]
+    assert embedding.key_components(norms, basis) == [3, 7]
+
+
+def test_multiplicative_embedding_has_exactly_its_characters_as_key_frequencies():
+    """W_E built from cos/sin of w_k log x (w_k = 2 pi k / (p - 1)) for k = 2 and 5: in the
+    discrete-log basis exactly those frequencies, with closed-form norms; in the additive Fourier
+    basis the same embedding is spread over many frequencies."""
+    mul = task("mul")
+    log = discrete_log(P)[1:].double()
+    W_E = torch.zeros(P + 1, 4, dtype=torch.float64)
+    c2, s2 = cos_sin(2, log, P - 1)
+    c5, _ = cos_sin(5, log, P - 1)
+    W_E[1:P, 0], W_E[1:P, 1], W_E[1:P, 2] = 2 * c2, s2, c5
+    W_E[0], W_E[P] = 50.0, 100.0  # the zero residue is a trivial component; `=` is dropped
+    basis = mul.basis()
+    norms = embedding.embedding_norms(W_E[None], basis)[0]
+    n = P - 1
+    want = torch.zeros(n // 2, dtype=torch.float64)
+    want[1], want[4] = math.sqrt(2.5 * n), math.sqrt(n / 2)
+    torch.testing.assert_close(norms, want)
+    assert embedding.key_components(norms, basis) == [2, 5]
+    additive = embedding.embedding_norms(W_E[None, :, :], fourier_basis(P))[0]
+    assert (additive.pow(2) / additive.pow(2).sum() > 0.01).sum() > 4
+    assert weights.gini(norms[None]) > weights.gini(additive[None]) + 0.3
 
 
 def test_neuron_logit_map_is_wu_transpose_wout_transpose():
@@ -41,12 +73,13 @@ def test_neuron_logit_map_is_wu_transpose_wout_transpose():
 
 
 def test_pure_cos_neuron_has_fve_one_and_mixed_neuron_splits():
-    a, b = data.pair_operands(P)
+    add = task()
+    a, b = add.domain // P, add.domain % P
     c5, _ = cos_sin(5, a + b)
     c2a, _ = cos_sin(2, a)
     _, s6b = cos_sin(6, b)
     post = torch.stack([c5, c2a + s6b, torch.zeros_like(c5)], dim=1)[None]
-    fve = neurons.frequency_fve(post, P)[0]
+    fve = neurons.component_fve(post, add, add.basis())[0]
     assert abs(fve[0, 4].item() - 1) < 1e-9 and fve[0].sum().item() < 1 + 1e-9
     # cos(2a) + sin(6b): half the variance at frequency 2, half at 6
     torch.testing.assert_close(fve[1, [1, 5]], torch.tensor([0.5, 0.5]))
@@ -55,22 +88,84 @@ def test_pure_cos_neuron_has_fve_one_and_mixed_neuron_splits():
     assert dominant[0, 0] == 5 and counts[0, 4] == 1 and counts.sum() == 1
 
 
-def test_restricted_and_excluded_loss_of_a_pure_key_frequency_model():
-    a, b = data.pair_operands(P)
-    c = torch.arange(P)
-    keys = [2, 5]
-    s = (a + b)[:, None] - c[None]
-    logits = sum(torch.cos(2 * math.pi * k * s.double() / P) for k in keys)[None] * 8.0
-    labels = (a + b) % P
-    directions = losses.key_directions(P, keys)
+def test_neuron_on_the_multiplicative_clock_clusters_in_the_dlog_basis():
+    mul = task("mul")
+    log = discrete_log(P)
+    a, b = mul.domain // P, mul.domain % P
+    c3, _ = cos_sin(3, log[a] + log[b], P - 1)
+    fve = neurons.component_fve(c3[None, :, None], mul, mul.basis())[0, 0]
+    assert abs(fve[2].item() - 1) < 1e-9 and fve.sum().item() < 1 + 1e-9
+
+
+def clock_logits(tsk, keys, scale, answer_of, n, zero_class=None):
+    """scale * sum_k cos(w_k (s - t)) with w_k = 2 pi k / n, s the answer's and t the class's
+    position on the clock; class `zero_class` (outside the clock) gets logit 0."""
+    s = answer_of(tsk.domain // P, tsk.domain % P).double()[:, None]
+    t = torch.arange(P, dtype=torch.float64)[None]
+    if zero_class is not None:
+        t = discrete_log(P).double()[None]
+    logits = sum(torch.cos(2 * math.pi * k * (s - t) / n) for k in keys) * scale
+    if zero_class is not None:
+        logits[:, zero_class] = 0.0
+    return logits[None]
+
+
+@pytest.mark.parametrize(
+    ("operation", "answer_of", "n", "zero_class"),
+    [
+        ("add", lambda a, b: a + b, P, None),
+        ("sub", lambda a, b: a - b, P, None),
+        ("mul", lambda a, b: discrete_log(P)[a] + discrete_log(P)[b], P - 1, 0),
+    ],
+)
+def test_restricted_and_excluded_loss_of_a_pure_clock_model(operation, answer_of, n, zero_class):
+    """A model whose logits are the clock of its task's basis: restricted loss equals its loss,
+    excluded loss is the closed form, the logit FVE is 1. Excluded logits are 0 for every class
+    (the clock part lies in the key directions; its mean over the pairs is 0), so the excluded
+    loss is ln(number of classes) = ln p, also for a * b, where the class 0 off the clock has
+    logit 0 (with logit z it would be ln(p - 1 + e^z))."""
+    tsk, keys = task(operation), [2, 5]
+    basis = tsk.basis()
+    logits = clock_logits(tsk, keys, 8.0, answer_of, n, zero_class)
+    labels = tsk.labels
+    assert torch.equal(logits[0].argmax(dim=-1), labels)
+    directions = losses.key_directions(tsk, basis, keys)
     torch.testing.assert_close(directions.T @ directions, torch.eye(4, dtype=torch.float64))
     full = losses.cross_entropy(logits, labels)
     restricted = losses.cross_entropy(losses.restricted_logits(logits, directions), labels)
     excluded = losses.cross_entropy(losses.excluded_logits(logits, directions), labels)
     torch.testing.assert_close(restricted, full)
     assert abs(excluded.item() - math.log(P)) < 1e-9
-    assert abs(logit_fve(logits, P, keys).item() - 1) < 1e-9
-    assert logit_fve(logits, P, [1]).item() < 1e-9
+    assert abs(logit_fve(logits, tsk, basis, keys).item() - 1) < 1e-9
+    assert logit_fve(logits, tsk, basis, [1]).item() < 1e-9
+    assert abs(fit_logits(logits[0], tsk, basis, keys).fve - 1) < 1e-9
+
+
+def test_excluded_loss_closed_form_with_a_class_off_the_clock():
+    """a * b with the class 0 (never an answer) at logit z: excluded loss ln(p - 1 + e^z)."""
+    mul, keys, z = task("mul"), [1, 4], -3.0
+    log = discrete_log(P)
+    logits = clock_logits(mul, keys, 6.0, lambda a, b: log[a] + log[b], P - 1, 0)
+    logits[..., 0] = z
+    directions = losses.key_directions(mul, mul.basis(), keys)
+    excluded = losses.cross_entropy(losses.excluded_logits(logits, directions), mul.labels)
+    assert abs(excluded.item() - math.log(P - 1 + math.exp(z))) < 1e-9
+
+
+def test_no_measure_accepts_a_basis_of_another_task():
+    mul, add = task("mul"), task("add")
+    logits = torch.zeros(1, mul.n_pairs, P)
+    post = torch.zeros(1, mul.n_pairs, 3)
+    with pytest.raises(UsageError, match="does not belong"):
+        losses.key_directions(mul, add.basis(), [1])
+    with pytest.raises(UsageError, match="does not belong"):
+        logit_fve(logits, mul, add.basis(), [1])
+    with pytest.raises(UsageError, match="does not belong"):
+        neurons.component_fve(post, mul, add.basis())
+    with pytest.raises(UsageError, match="does not belong"):
+        mul.basis("fourier")
+    with pytest.raises(UsageError, match="no known basis"):
+        task("a2_b2").basis()
 
 
 def test_cross_entropy_matches_a_direct_formula():
@@ -127,6 +222,6 @@ def test_phases_on_a_synthetic_series():
 
 def test_key_directions_follow_the_config_modulus():
     cfg = preset("small")
-    directions = losses.key_directions(cfg.p, [1])
+    tsk = task_of(cfg)
+    directions = losses.key_directions(tsk, tsk.basis(), [1])
     assert directions.shape == (cfg.p**2, 2)
-    assert fourier.frequencies(cfg.p)[-1] == (cfg.p - 1) // 2

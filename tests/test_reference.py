@@ -15,6 +15,7 @@ import pytest
 from grokinterp.analyze import Summary, load_measures, measure_checkpoints
 from grokinterp.measures import embedding, neurons
 from grokinterp.run import open_run
+from grokinterp.tasks import task_of
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_RUN = ROOT / "checkpoints" / "reference-canonical"
@@ -42,8 +43,9 @@ def test_final_checkpoint_reproduces_recorded_measures(reference):
     summary, table, run = reference
     assert summary.key_frequencies == CANONICAL_KEY_FREQUENCIES
     state = run.state_dict(epoch=summary.last_epoch)
-    norms = embedding.embedding_norms(state["embed.W_E"][None], run.config.p)[0]
-    assert embedding.key_frequencies(norms) == CANONICAL_KEY_FREQUENCIES
+    basis = task_of(run.config).basis()
+    norms = embedding.embedding_norms(state["embed.W_E"][None], basis)[0]
+    assert embedding.key_components(norms, basis) == CANONICAL_KEY_FREQUENCIES
 
     row, fve_by_frequency = measure(run, summary.last_epoch, summary.key_frequencies)
     _, _, counts = neurons.cluster_sizes(fve_by_frequency)

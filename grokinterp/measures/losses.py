@@ -1,61 +1,63 @@
-"""Restricted and excluded loss (Nanda et al. 2023, section 5.2).
+"""Restricted and excluded loss (Nanda et al. 2023, section 5.2), in the task's basis.
 
-The logits at `=` are, for each output c, a function of (a, b). The generalising circuit writes
-them through the directions cos(w_k (a + b)) and sin(w_k (a + b)) of the key frequencies
-(w_k = 2 pi k / p). Restricted loss keeps only those directions (plus each output's mean over
-inputs, the constant term); excluded loss removes them and keeps everything else.
+The logits at `=` are, for each output c, a function of the pair (a, b) over the task's domain.
+The generalising circuit writes them through the key components evaluated at the answer: for
+addition cos(w_k (a + b)) and sin(w_k (a + b)), for a - b the same at a - b, for multiplication
+the characters at a * b, i.e. cos and sin of w_k (log a + log b). In general, the rows phi_r of the
+key components of the basis, as functions phi_r(label(a, b)) of the pair. Restricted loss keeps
+only those directions (plus each output's mean over the pairs, the constant term); excluded loss
+removes them and keeps everything else.
 """
 
 from __future__ import annotations
-
-import math
 
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from grokinterp.bases import Basis
+from grokinterp.tasks import Task, require_basis
 
-def key_directions(p: int, keys: list[int]) -> Float[Tensor, "pairs two_k"]:
-    """Orthonormal columns cos(w_k (a + b)), sin(w_k (a + b)) over the p^2 pairs (index a*p+b)."""
-    index = torch.arange(p * p, dtype=torch.float64)
-    total = index // p + index % p
-    columns = []
-    for k in keys:
-        angle = 2 * math.pi * k * total / p
-        columns += [torch.cos(angle), torch.sin(angle)]
-    if not columns:
-        return torch.zeros(p * p, 0, dtype=torch.float64)
-    directions = torch.stack(columns, dim=1)
-    return directions / directions.norm(dim=0)
+
+def key_directions(task: Task, basis: Basis, keys: list) -> Float[Tensor, "pairs r"]:
+    """Orthonormal columns over the domain pairs spanning phi_r(label(a, b)) for the rows r of
+    the key components (float64; for addition, cos/sin of w_k (a + b), already orthogonal)."""
+    require_basis(task, basis)
+    rows = basis.rows_of(keys)
+    if not rows:
+        return torch.zeros(task.n_pairs, 0, dtype=torch.float64)
+    spanning = basis.matrix[rows][:, task.labels].T  # [pairs, r]
+    directions, _ = torch.linalg.qr(spanning)
+    return directions
 
 
 def project(
-    logits: Float[Tensor, "ckpt pairs p"], directions: Float[Tensor, "pairs two_k"]
+    logits: Float[Tensor, "ckpt pairs classes"], directions: Float[Tensor, "pairs r"]
 ) -> Tensor:
-    """The part of each output's logits (as a function over all pairs) in the given directions."""
+    """The part of each output's logits (as a function over the pairs) in the given directions."""
     return torch.einsum("nk,ckp->cnp", directions, torch.einsum("nk,cnp->ckp", directions, logits))
 
 
 def restricted_logits(logits: Tensor, directions: Tensor) -> Tensor:
-    """Each output's mean over the pairs plus its key-frequency part (float64)."""
+    """Each output's mean over the pairs plus its key-component part (float64)."""
     logits = logits.double()
     return logits.mean(dim=1, keepdim=True) + project(logits, directions)
 
 
 def excluded_logits(logits: Tensor, directions: Tensor) -> Tensor:
-    """The logits with their key-frequency part removed (float64). The projection is over all p^2
-    pairs; select the train pairs afterwards (the paper evaluates excluded loss on them)."""
+    """The logits with their key-component part removed (float64). The projection is over all
+    domain pairs; select the train pairs afterwards (the paper evaluates excluded loss on them)."""
     logits = logits.double()
     return logits - project(logits, directions)
 
 
 def cross_entropy(
-    logits: Float[Tensor, "ckpt n p"], labels: Int[Tensor, " n"]
+    logits: Float[Tensor, "ckpt n classes"], labels: Int[Tensor, " n"]
 ) -> Float[Tensor, " ckpt"]:
     """Mean cross-entropy per checkpoint, computed in float64."""
     log_probs = logits.double().log_softmax(dim=-1)
     return -log_probs.gather(-1, labels.expand(logits.shape[0], -1)[..., None]).mean(dim=(1, 2))
 
 
-def accuracy(logits: Float[Tensor, "ckpt n p"], labels: Int[Tensor, " n"]) -> Tensor:
+def accuracy(logits: Float[Tensor, "ckpt n classes"], labels: Int[Tensor, " n"]) -> Tensor:
     return (logits.argmax(dim=-1) == labels).double().mean(dim=1)

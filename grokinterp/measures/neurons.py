@@ -1,9 +1,13 @@
-"""Neuron frequency clustering (Nanda et al. 2023, section 5.1).
+"""Neuron clustering by basis component (Nanda et al. 2023, section 5.1).
 
-Each MLP neuron's activation at `=` is a function of (a, b). Its 2D Fourier transform F A F^T
-splits the centred variance into terms; the terms of frequency k are the products of
-{const, cos k, sin k} with each other, except const x const. A neuron belongs to the frequency that
-explains the largest fraction of its variance (FVE); the paper counts neurons with FVE > 0.85.
+Each MLP neuron's activation at `=` is a function of (a, b) over the task's domain, the product
+of the two operand sets. Its 2D transform A M B^T (A, B: the task's basis restricted to each
+operand set) splits its energy into products of rows. Component K explains the products of
+{trivial rows} u K with each other, except trivial x trivial (for the Fourier basis: the
+const/cos k/sin k products minus const x const, the paper's rule); the denominator is the energy
+outside trivial x trivial, the neuron's centred variance when the constant is the only trivial row.
+A neuron belongs to the component that explains the largest fraction (FVE); the paper counts
+neurons with FVE > 0.85.
 """
 
 from __future__ import annotations
@@ -12,34 +16,54 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-from grokinterp import fourier
+from grokinterp.bases import Basis
+from grokinterp.bases.base import transform_2d
+from grokinterp.tasks import Task, require_basis
 
 FVE_THRESHOLD = 0.85
 
 
-def frequency_fve(
-    post: Float[Tensor, "ckpt pairs d_mlp"], p: int
-) -> Float[Tensor, "ckpt d_mlp n_freq"]:
-    """Fraction of each neuron's centred variance over all p^2 inputs explained by frequency k
-    (column k - 1). A neuron that never varies gets 0 everywhere."""
-    activations = post.reshape(post.shape[0], p, p, post.shape[-1])
-    squares = fourier.transform_2d(activations).pow(2)
-    total = squares.sum(dim=(1, 2)) - squares[:, 0, 0]
-    rows = torch.tensor([[0, 2 * k - 1, 2 * k] for k in fourier.frequencies(p)])
-    per_frequency = squares[:, rows[:, :, None], rows[:, None, :]].sum(dim=(2, 3))
-    explained = per_frequency - squares[:, None, 0, 0]  # [ckpt, n_freq, d_mlp]
+def _rows_per_component(basis: Basis) -> Tensor:
+    """[spectrum, width]: each component's rows plus the trivial rows, padded with `basis.n` (an
+    index of an all-zero row appended to the squares)."""
+    trivial = basis.trivial_rows()
+    sets = [trivial + list(c.rows) for c in basis.spectrum]
+    width = max(len(rows) for rows in sets)
+    return torch.tensor([rows + [basis.n] * (width - len(rows)) for rows in sets])
+
+
+def component_fve(
+    post: Float[Tensor, "ckpt pairs d_mlp"], task: Task, basis: Basis
+) -> Float[Tensor, "ckpt d_mlp spectrum"]:
+    """Fraction of each neuron's energy (trivial x trivial left out) over the domain explained
+    by each spectrum component. A neuron that never varies gets 0 everywhere."""
+    require_basis(task, basis)
+    operands_a, operands_b = task.operands
+    basis_a, basis_b = basis.restricted(operands_a), basis.restricted(operands_b)
+    if [c.key for c in basis_a.spectrum] != [c.key for c in basis_b.spectrum]:
+        raise ValueError(f"{basis.title}: operand bases with different components")
+    grid = post.reshape(post.shape[0], len(operands_a), len(operands_b), post.shape[-1])
+    squares = torch.nn.functional.pad(
+        transform_2d(grid, basis_a, basis_b).pow(2), (0, 0, 0, 1, 0, 1)
+    )
+    trivial_a, trivial_b = basis_a.trivial_rows(), basis_b.trivial_rows()
+    baseline = squares[:, trivial_a][:, :, trivial_b].sum(dim=(1, 2))  # [ckpt, d_mlp]
+    total = squares.sum(dim=(1, 2)) - baseline
+    rows_a, rows_b = _rows_per_component(basis_a), _rows_per_component(basis_b)
+    per_component = squares[:, rows_a[:, :, None], rows_b[:, None, :]].sum(dim=(2, 3))
+    explained = per_component - baseline[:, None]  # [ckpt, spectrum, d_mlp]
     fve = explained / total[:, None].clamp_min(torch.finfo(total.dtype).tiny)
     return fve.where(total[:, None] > 0, 0.0).transpose(1, 2)
 
 
 def cluster_sizes(
-    fve_by_frequency: Float[Tensor, "ckpt d_mlp n_freq"], threshold: float = FVE_THRESHOLD
+    fve_by_component: Float[Tensor, "ckpt d_mlp spectrum"], threshold: float = FVE_THRESHOLD
 ) -> tuple[Tensor, Tensor, Tensor]:
-    """(dominant frequency (1-based) and its FVE per neuron, and per checkpoint the count of
-    neurons with FVE > threshold whose dominant frequency is k, column k - 1)."""
-    fve, dominant = fve_by_frequency.max(dim=-1)
+    """(the dominant component's 1-based position in the spectrum, which is the frequency k for
+    the Fourier and discrete-log bases, and its FVE, per neuron; and per checkpoint the count of
+    neurons with FVE > threshold whose dominant component is at position j + 1, column j)."""
+    fve, dominant = fve_by_component.max(dim=-1)
     clustered = fve > threshold
-    n_freq = fve_by_frequency.shape[-1]
-    counts = torch.zeros(fve.shape[0], n_freq, dtype=torch.int64)
+    counts = torch.zeros(fve.shape[0], fve_by_component.shape[-1], dtype=torch.int64)
     counts.scatter_add_(1, dominant, clustered.long())
     return dominant + 1, fve, counts

@@ -42,14 +42,17 @@ def locate_phases(
 
 
 def first_below_tenth(epochs: np.ndarray, values: np.ndarray) -> int | None:
-    """The first epoch at which a loss is below a tenth of its value at the first checkpoint."""
+    """The first epoch at which a loss is below a tenth of its value at the first checkpoint
+    (None for a measure that does not apply)."""
+    if values is None:
+        return None
     below = np.flatnonzero(values < values[0] / 10)
     return int(epochs[below[0]]) if len(below) else None
 
 
 def trend(epochs: np.ndarray, values: np.ndarray, start: int | None, end: int | None):
     """Least-squares slope (per epoch) of a measure over the checkpoints in [start, end]."""
-    if start is None or end is None:
+    if start is None or end is None or values is None:
         return None
     inside = (epochs >= start) & (epochs <= end)
     if inside.sum() < 2:
@@ -63,17 +66,16 @@ def paper_checks(table, phases: dict[str, int | None]) -> dict[str, float | int 
     falls in cleanup. Slopes are least-squares trends over the phase (single checkpoints can sit
     on a loss spike)."""
     epochs = table["epoch"].to_numpy()
+    column = lambda name: table[name].to_numpy() if name in table else None  # noqa: E731
     mem, circ, clean = (
         phases[k] for k in ("memorization_end", "circuit_formation_end", "cleanup_end")
     )
     return {
         "initial_loss": float(table["all_loss"].iloc[0]),
-        "restricted_loss_below_tenth": first_below_tenth(
-            epochs, table["restricted_loss"].to_numpy()
-        ),
+        "restricted_loss_below_tenth": first_below_tenth(epochs, column("restricted_loss")),
         "test_loss_below_tenth": first_below_tenth(epochs, table["test_loss"].to_numpy()),
         "excluded_loss_slope_in_circuit_formation": trend(
-            epochs, table["excluded_loss"].to_numpy(), mem, circ
+            epochs, column("excluded_loss"), mem, circ
         ),
         "weight_norm_slope_in_cleanup": trend(epochs, table["weight_norm"].to_numpy(), circ, clean),
     }

@@ -1,0 +1,286 @@
+"""The analysis directory `analyses/<run>/`: its one reader and one writer.
+
+    measures.csv         one row per checkpoint, one column per measure (COLUMNS_DOC)
+    neurons.safetensors  `epochs` int64 [ckpt], `dominant_frequency` int64 [ckpt, d_mlp] (the
+                         dominant component's 1-based position in the basis spectrum: the
+                         frequency k for the Fourier and discrete-log bases), `fve` float32
+                         [ckpt, d_mlp], `final_fve_by_frequency` float32 [d_mlp, spectrum]
+                         (absent when the task has no basis)
+    summary.json         `Summary`: task, basis, key components, phases, final values, checks
+
+Every file is written atomically, and only after everything has been measured. Summaries of
+format 1 (addition only, before tasks and bases) are read as addition in the Fourier basis.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from grokinterp.config import FORMAT_VERSION as CONFIG_VERSION
+from grokinterp.config import RunConfig
+from grokinterp.errors import UsageError
+from grokinterp.store import atomic_write
+
+MEASURES_FILE, NEURONS_FILE, SUMMARY_FILE = "measures.csv", "neurons.safetensors", "summary.json"
+FORMAT_VERSION = 2
+DEFAULT_ANALYSES_DIR = Path("analyses")
+
+COLUMNS_DOC = """\
+epoch                   checkpoint epoch
+train_loss, test_loss, all_loss   cross-entropy (float64, nats) on the train, test and domain pairs
+train_acc, test_acc     accuracy
+weight_norm             sum of squared weights over all parameters
+sq.<parameter>          sum of squares of one parameter (HookedTransformer name)
+In the task's basis (absent for a task with no known basis), <c> a spectrum component (k<k>):
+restricted_loss         loss on the domain pairs of the logits kept to the key components
+restricted_loss_test    the same on the test pairs
+excluded_loss           loss on the train pairs with the key components removed
+logit_fve               share of logit variance explained by the key kernels (cos(w(a+b-c)))
+gini_W_E, gini_W_L      Gini coefficient of the per-component norms of W_E and W_L
+W_E.<c>, W_L.<c>        norm of component c of W_E (element tokens) and of W_L
+fve_share               share of neurons whose dominant component explains > 0.85 of variance
+cluster.<c>             number of such neurons whose dominant component is c"""
+
+BASIS_MEASURES = (
+    "restricted and excluded loss",
+    "logit FVE",
+    "key components",
+    "embedding and W_L spectra",
+    "neuron clusters",
+)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The headline results of one analysed run (`summary.json`)."""
+
+    run_name: str
+    run_dir: str
+    """Where the run directory was when analysed (as given, and resolved in `run_dir_abs`)."""
+    config: dict
+    task: dict
+    """name, formula, commutative, n_pairs."""
+    basis: dict | None
+    """name, title, kind (`frequency` or `irrep`); None when the task has no known basis."""
+    key_components: list
+    """Keys of the key components (frequencies as ints); [] without a basis."""
+    key_frequency_rule: str | None
+    not_applicable: dict[str, str]
+    """Measures that do not apply to this run, with the reason."""
+    phases: dict[str, int | None]
+    phase_rule: str
+    final_train_loss: float
+    final_test_loss: float
+    final_restricted_loss: float | None
+    final_excluded_loss: float | None
+    logit_fve_final: float | None
+    fve_threshold: float
+    fve_share: float | None
+    cluster_sizes: dict[str, int]
+    """Neurons with FVE above the threshold, by dominant component (keys are str(key))."""
+    unexplained_neurons: int | None
+    excluded_loss_by_component: dict[str, float]
+    """Train loss with one key component's directions removed, final checkpoint."""
+    n_checkpoints: int
+    last_epoch: int
+    checks: dict
+    """The paper's qualitative claims, measured (`measures.phases.paper_checks`)."""
+    checkpoint_digests: dict[str, str] = field(default_factory=dict)
+    """epoch -> the checkpoint's digest, for every measured row (reuse only when unchanged)."""
+    run_fingerprint: str = ""
+    """Digest of the run's config and split (`grokinterp.store.run_fingerprint`)."""
+    run_dir_abs: str = ""
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def key_frequencies(self) -> list:
+        """The key components when the basis's components are frequencies, else []."""
+        return self.key_components if self.basis and self.basis["kind"] == "frequency" else []
+
+    @classmethod
+    def load(cls, analysis_dir: str | Path) -> Summary:
+        """The summary of an analysis directory."""
+        return cls.read(Path(analysis_dir) / SUMMARY_FILE)
+
+    @classmethod
+    def read(cls, path: str | Path) -> Summary:
+        """A summary JSON file (`summary.json`, or a copy such as analyses/seeds/*.json)."""
+        try:
+            raw = json.loads(Path(path).read_text())
+        except OSError:
+            raise UsageError(f"{path}: missing; run `grokinterp analyze` first") from None
+        except ValueError as exc:
+            raise UsageError(f"{path}: not valid JSON ({exc})") from None
+        try:
+            if raw.get("format_version", 1) == 1:
+                raw = _upgrade_format_1(raw)
+            names = {f.name for f in fields(cls)}
+            return cls(**{name: raw[name] for name in names if name in raw})
+        except (AttributeError, KeyError, TypeError) as exc:
+            raise UsageError(f"{path}: not a readable analysis summary ({exc})") from None
+
+    def write(self, analysis_dir: Path) -> None:
+        atomic_write(Path(analysis_dir) / SUMMARY_FILE, json.dumps(asdict(self), indent=2).encode())
+
+
+def _upgrade_format_1(raw: dict) -> dict:
+    """A format-1 summary (modular addition, Fourier basis) in today's fields."""
+    p = raw["config"]["p"]
+    raw = dict(raw)
+    raw["key_components"] = raw.pop("key_frequencies")
+    raw["excluded_loss_by_component"] = raw.pop("excluded_loss_by_frequency")
+    raw["task"] = {"name": "add", "formula": f"(a + b) mod {p}", "commutative": True}
+    raw["task"]["n_pairs"] = p * p
+    title = f"additive Fourier basis of Z_{p}"
+    raw["basis"] = {"name": "fourier", "title": title, "kind": "frequency"}
+    raw["not_applicable"] = {}
+    return raw
+
+
+def load_measures(analysis_dir: str | Path) -> pd.DataFrame:
+    """The measures table of an analysed run, one row per checkpoint."""
+    path = Path(analysis_dir) / MEASURES_FILE
+    try:
+        return pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: not a readable measures table ({exc})") from None
+
+
+def load_neurons(analysis_dir: str | Path) -> dict[str, torch.Tensor]:
+    """The arrays of neurons.safetensors ({} when the task has no basis and there is no file)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(analysis_dir) / NEURONS_FILE
+    if not path.exists():
+        return {}
+    try:
+        return load_file(path)
+    except (OSError, SafetensorError, ValueError) as exc:
+        raise UsageError(f"{path}: not a readable safetensors file ({exc})") from None
+
+
+def write_analysis(
+    out: Path, table: pd.DataFrame, neurons: dict[str, torch.Tensor], summary: Summary
+) -> None:
+    """Write the three files, each atomically (no neurons file without a basis)."""
+    from safetensors.torch import save
+
+    out.mkdir(parents=True, exist_ok=True)
+    if neurons:
+        atomic_write(out / NEURONS_FILE, save({k: v.contiguous() for k, v in neurons.items()}))
+    else:
+        (out / NEURONS_FILE).unlink(missing_ok=True)
+    csv = table.to_csv(index=False, float_format="%.10g")
+    atomic_write(out / MEASURES_FILE, csv.encode())
+    summary.write(out)
+
+
+# ---- the checked reader of the report -----------------------------------------------------------
+@dataclass(frozen=True)
+class Analysis:
+    """The files of an analysis directory, read and checked against each other."""
+
+    path: Path
+    summary: Summary
+    config: RunConfig
+    measures: pd.DataFrame
+    neurons: dict[str, np.ndarray]
+
+    @property
+    def run_name(self) -> str:
+        return Path(self.summary.run_name or "").name or self.path.resolve().name
+
+
+def _fail(path: Path, problem: str) -> UsageError:
+    return UsageError(f"{path}: {problem}")
+
+
+def _check_summary(path: Path, summary: Summary) -> RunConfig:
+    ends = [summary.phases.get(k) for k in ("memorization_end", "circuit_formation_end")]
+    ends.append(summary.phases.get("cleanup_end"))
+    known = [end for end in ends if end is not None]
+    if not all(isinstance(end, int) for end in known) or known != sorted(known):
+        raise _fail(path, f"`phases` must hold increasing integer epochs or null, got {ends}")
+    if not isinstance(summary.config, dict):
+        raise _fail(path, "`config` missing or not a dict")
+    try:
+        config = RunConfig.from_dict({"format_version": CONFIG_VERSION, **summary.config})
+    except UsageError as exc:
+        raise _fail(path, f"bad `config`: {exc}") from None
+    keys = summary.key_components
+    if not isinstance(keys, list) or len(set(map(str, keys))) != len(keys):
+        raise _fail(path, f"`key_components` must be a list of distinct keys, got {keys}")
+    return config
+
+
+def spectrum_columns(measures: pd.DataFrame, prefix: str) -> list[str]:
+    """The `<prefix>.<component>` columns, in table order."""
+    return [c for c in measures.columns if c.startswith(prefix + ".")]
+
+
+def _check_measures(path: Path, measures: pd.DataFrame, with_basis: bool) -> pd.DataFrame:
+    needed = ["epoch", "train_loss", "test_loss", "weight_norm"]
+    if with_basis:
+        needed += ["restricted_loss", "restricted_loss_test", "excluded_loss", "logit_fve"]
+        needed += ["gini_W_E", "gini_W_L", "fve_share"]
+    missing = [column for column in needed if column not in measures.columns]
+    if missing:
+        raise _fail(path, f"missing columns {', '.join(missing[:5])}" + " ..." * (len(missing) > 5))
+    if measures.empty:
+        raise _fail(path, "holds no checkpoint rows")
+    numeric = [c for c in measures.columns]
+    if not all(pd.api.types.is_numeric_dtype(measures[c]) for c in numeric):
+        raise _fail(path, "holds non-numeric values")
+    epochs = measures["epoch"].to_numpy()
+    if np.any(epochs != np.round(epochs)) or np.any(np.diff(epochs) <= 0):
+        raise _fail(path, "`epoch` must be increasing integers")
+    return measures.assign(epoch=measures["epoch"].astype(np.int64))
+
+
+def _check_neurons(path: Path, arrays: dict, n_ckpt: int, d_mlp: int, n_spec: int) -> dict:
+    shapes = {
+        "epochs": (n_ckpt,),
+        "dominant_frequency": (n_ckpt, d_mlp),
+        "fve": (n_ckpt, d_mlp),
+        "final_fve_by_frequency": (d_mlp, n_spec),
+    }
+    for name, shape in shapes.items():
+        if name not in arrays:
+            raise _fail(path, f"no array `{name}`" if arrays else "missing")
+        if tuple(arrays[name].shape) != shape:
+            raise _fail(path, f"`{name}` has shape {tuple(arrays[name].shape)}, expected {shape}")
+    return {name: arrays[name].numpy() for name in shapes}
+
+
+def load_analysis(analysis_dir: str | Path) -> Analysis:
+    """Read an analysis directory; any missing or malformed file raises UsageError naming it."""
+    path = Path(analysis_dir)
+    if not path.is_dir():
+        raise UsageError(f"{path}: no such analysis directory; run `grokinterp analyze` first")
+    summary = Summary.load(path)
+    config = _check_summary(path / SUMMARY_FILE, summary)
+    try:
+        raw = pd.read_csv(path / MEASURES_FILE)
+    except OSError:
+        raise _fail(path / MEASURES_FILE, "missing; run `grokinterp analyze` first") from None
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise _fail(path / MEASURES_FILE, f"not a readable CSV table ({exc})") from None
+    measures = _check_measures(path / MEASURES_FILE, raw, summary.basis is not None)
+    neurons: dict[str, Any] = {}
+    if summary.basis is not None:
+        n_spec = len(spectrum_columns(measures, "W_E"))
+        if n_spec == 0 or len(spectrum_columns(measures, "cluster")) != n_spec:
+            raise _fail(path / MEASURES_FILE, "missing the W_E.<c> and cluster.<c> columns")
+        arrays = load_neurons(path)
+        neurons = _check_neurons(path / NEURONS_FILE, arrays, len(measures), config.d_mlp, n_spec)
+        if not np.array_equal(neurons["epochs"], measures["epoch"].to_numpy()):
+            raise _fail(path / NEURONS_FILE, f"`epochs` differ from those of {MEASURES_FILE}")
+    return Analysis(path, summary, config, measures, neurons)
