@@ -1,4 +1,4 @@
-"""The run directory on disk: every file written atomically, nothing ever unpickled.
+"""The run directory on disk: every file written atomically or appended safely, never unpickled.
 
     RUN/config.json                 the RunConfig (JSON)
     RUN/split.json                  {"train_indices": [...]}: sorted pair indices a * p + b
@@ -10,11 +10,16 @@
 
 A file is first written to a hidden temporary name in the same directory and then renamed, so a
 killed process leaves either the complete old file or the complete new one.
+
+metrics.csv is the exception: it is created with its header alone, and each checkpoint appends
+the rows since the previous one (one write, flushed and fsynced before the state is saved), so
+its cost stays linear in the run's length. A killed process may leave a torn last line; readers
+take only newline-terminated lines, and --resume first cuts the file back to the rows its saved
+state covers, then appends from there.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
@@ -38,6 +43,7 @@ CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_FORMAT = "grokinterp-checkpoint-1"
 METRIC_COLUMNS = ("epoch", "train_loss", "test_loss", "train_acc", "test_acc", "test_acc_unseen")
 """`test_acc_unseen`: accuracy on the test pairs (a, b) whose swap (b, a) is not in training."""
+_METRICS_HEADER = (",".join(METRIC_COLUMNS) + "\n").encode()
 _CHECKPOINT_NAME = re.compile(r"^epoch_(\d+)\.safetensors$")
 
 
@@ -123,6 +129,7 @@ def write_run_files(run_dir: Path, cfg: RunConfig, train_indices: Tensor) -> Non
     atomic_write(run_dir / CONFIG_FILE, cfg.to_json().encode())
     split = {"train_indices": [int(i) for i in train_indices]}
     atomic_write(run_dir / SPLIT_FILE, json.dumps(split).encode())
+    atomic_write(run_dir / METRICS_FILE, _METRICS_HEADER)
 
 
 def read_config(run_dir: Path) -> RunConfig:
@@ -146,21 +153,66 @@ def read_split(run_dir: Path) -> Tensor:
         raise UsageError(f"{path}: unreadable split ({exc})") from None
 
 
-def write_metrics(run_dir: Path, rows: np.ndarray) -> None:
-    """Rows of METRIC_COLUMNS (epoch first); floats written with full float64 precision."""
-    buffer = io.StringIO()
-    buffer.write(",".join(METRIC_COLUMNS) + "\n")
-    for row in rows:
-        buffer.write(f"{int(row[0])}," + ",".join(f"{x:.17g}" for x in row[1:]) + "\n")
-    atomic_write(Path(run_dir) / METRICS_FILE, buffer.getvalue().encode())
+def append_metrics(run_dir: Path, rows: np.ndarray) -> None:
+    """Append rows of METRIC_COLUMNS (float64, epoch first) to metrics.csv in one write, flushed
+    and fsynced; losses and accuracies keep full float64 precision (%.17g)."""
+    path = Path(run_dir) / METRICS_FILE
+    text = "".join(
+        f"{int(epoch)}," + ",".join(f"{x:.17g}" for x in values) + "\n"
+        for epoch, *values in rows.tolist()
+    )
+    if not path.exists():  # never created here: the header comes from write_run_files
+        raise UsageError(f"{path}: missing; was the run directory changed?")
+    with open(path, "ab") as handle:
+        handle.write(text.encode())
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _metrics_lines(path: Path) -> list[bytes]:
+    """The complete lines of metrics.csv, header first, without their newlines; [] when there is
+    no file yet. A last line with no newline (a row being appended, or torn by a crash) is left
+    out, so no reader ever sees a partial row."""
+    try:
+        lines = path.read_bytes().split(b"\n")[:-1]
+    except FileNotFoundError:
+        return []
+    if lines and lines[0] + b"\n" != _METRICS_HEADER:
+        raise UsageError(f"{path}: not a grokinterp metrics file (header {lines[0][:80]!r})")
+    return lines
+
+
+def _parse_metrics(path: Path, rows: list[bytes]) -> np.ndarray:
+    """Complete metrics lines (no header) as a float64 array, one row per line."""
+    if not rows:
+        return np.empty((0, len(METRIC_COLUMNS)))
+    try:
+        return np.loadtxt(rows, delimiter=",", ndmin=2, dtype=np.float64)
+    except ValueError as exc:
+        raise UsageError(f"{path}: unreadable metrics ({exc})") from None
 
 
 def read_metrics_array(run_dir: Path) -> np.ndarray:
-    """metrics.csv as a float64 array of rows (empty when there is no file yet)."""
+    """The complete rows of metrics.csv as float64, shape (rows, len(METRIC_COLUMNS)), epoch
+    first; empty when there is no file yet. Safe while the run is still appending."""
     path = Path(run_dir) / METRICS_FILE
-    if not path.exists():
-        return np.empty((0, len(METRIC_COLUMNS)))
-    return np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2, dtype=np.float64)
+    return _parse_metrics(path, _metrics_lines(path)[1:])
+
+
+def truncate_metrics(run_dir: Path, rows: int) -> np.ndarray:
+    """Cut metrics.csv back to its header and the rows of epochs 0 .. rows - 1, those that a
+    saved state at step `rows` covers, and return them (float64). Rows written after that state,
+    complete or torn, are dropped: the resumed run appends them again."""
+    path = Path(run_dir) / METRICS_FILE
+    lines = _metrics_lines(path)
+    kept = _parse_metrics(path, lines[1 : rows + 1])
+    if not lines or not np.array_equal(kept[:, 0], np.arange(rows)):
+        raise UsageError(f"{path}: lacks the header or the {rows} rows that the saved state covers")
+    with open(path, "r+b") as handle:
+        handle.truncate(sum(len(line) + 1 for line in lines[: rows + 1]))
+        handle.flush()
+        os.fsync(handle.fileno())
+    return kept
 
 
 def save_state(run_dir: Path, step: int, tensors: dict[str, Tensor], finished: bool) -> None:
