@@ -1,14 +1,18 @@
+import hashlib
 import io
 import os
 
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save
 
 from grokinterp import store
+from grokinterp.cli import main
 from grokinterp.errors import UsageError
 from grokinterp.params import init_params, state_dict_of
 from grokinterp.run import open_run
+from grokinterp.train import train_runs
 
 
 def test_checkpoint_round_trip_is_exact(tiny_cfg, tmp_path):
@@ -115,3 +119,65 @@ def test_truncation_keeps_the_rows_of_the_saved_state(tiny_cfg, tmp_path):
     assert (tmp_path / store.METRICS_FILE).read_bytes() == whole_file(rows[:12])
     store.append_metrics(tmp_path, rows[12:])
     assert (tmp_path / store.METRICS_FILE).read_bytes() == whole_file(rows)
+
+
+def flip_tensor_bytes(path, count: int = 64) -> None:
+    """Invert `count` bytes in the middle of the tensor data, after the JSON header."""
+    data = bytearray(path.read_bytes())
+    start = 8 + int.from_bytes(data[:8], "little")
+    middle = (start + len(data)) // 2
+    for i in range(middle, middle + count):
+        data[i] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_checkpoint_digest_is_the_sha256_of_the_tensors(tiny_cfg, tmp_path, monkeypatch):
+    state = state_dict_of(tiny_cfg, init_params(tiny_cfg))
+    path = store.save_checkpoint(tmp_path, tiny_cfg, 10, state)
+    hasher = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name]
+        dtype = {torch.float32: "F32", torch.bool: "BOOL"}[tensor.dtype]
+        shape = ",".join(str(n) for n in tensor.shape)
+        hasher.update(f"{name}\0{dtype}\0{shape}\0".encode() + tensor.numpy().tobytes())
+    monkeypatch.setattr(store, "load", None)  # the digest comes from the header alone
+    assert store.checkpoint_digest(path) == hasher.hexdigest()
+
+
+def test_flipped_bytes_are_caught(tiny_cfg, tmp_path):
+    state = state_dict_of(tiny_cfg, init_params(tiny_cfg))
+    path = store.save_checkpoint(tmp_path, tiny_cfg, 10, state)
+    flip_tensor_bytes(path)
+    with pytest.raises(UsageError, match=f"{path.name}: checksum mismatch"):
+        store.load_checkpoint(path)
+    store.save_state(tmp_path, 10, {"w": torch.randn(40, 8), "rng": torch.get_rng_state()}, False)
+    flip_tensor_bytes(tmp_path / store.STATE_FILE)
+    with pytest.raises(UsageError, match=f"{store.STATE_FILE}: checksum mismatch"):
+        store.load_state(tmp_path)
+
+
+def test_format_1_files_without_digest_still_load(tiny_cfg, tmp_path):
+    state = state_dict_of(tiny_cfg, init_params(tiny_cfg))
+    path = store.checkpoint_path(tmp_path, 30)
+    path.parent.mkdir()
+    legacy = {"format": "grokinterp-checkpoint-1", "epoch": "30", "config": tiny_cfg.to_json()}
+    path.write_bytes(save(state, metadata=legacy))
+    loaded, epoch, cfg = store.load_checkpoint(path)
+    assert epoch == 30 and cfg == tiny_cfg
+    assert all(torch.equal(loaded[name], state[name]) for name in state)
+    assert store.checkpoint_digest(path) is None
+    legacy = {"format": "grokinterp-state-1", "step": "30", "finished": "False"}
+    (tmp_path / store.STATE_FILE).write_bytes(save({"w": torch.ones(3)}, metadata=legacy))
+    tensors, step, finished = store.load_state(tmp_path)
+    assert torch.equal(tensors["w"], torch.ones(3)) and step == 30 and not finished
+
+
+def test_analyze_refuses_a_corrupt_checkpoint(tiny_cfg, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    train_runs([tiny_cfg], [run_dir], progress=False)
+    last = store.list_checkpoints(run_dir)[-1][1]
+    flip_tensor_bytes(last)
+    args = ["analyze", "--ckpt-dir", str(run_dir), "--out", str(tmp_path / "analysis"), "--quiet"]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and str(last) in err[0] and "checksum mismatch" in err[0]
