@@ -51,11 +51,10 @@ class Run:
         return store.read_split(self.path)
 
     def metrics(self) -> pd.DataFrame:
-        """Per-epoch losses (float64) and accuracies, indexed by epoch."""
-        path = self.path / store.METRICS_FILE
-        if not path.exists():
-            return pd.DataFrame(columns=list(store.METRIC_COLUMNS)).set_index("epoch")
-        return pd.read_csv(path, dtype={"epoch": "int64"}).set_index("epoch")
+        """Per-epoch losses and accuracies (float64), indexed by epoch (int64); only complete
+        rows, so it is safe on a run that is still training."""
+        table = pd.DataFrame(store.read_metrics_array(self.path), columns=store.METRIC_COLUMNS)
+        return table.astype({"epoch": "int64"}).set_index("epoch")
 
     def checkpoint_path(self, epoch: int | None = None, index: int | None = None) -> Path:
         """The checkpoint at `epoch`, or at position `index` of the series (default: the last)."""

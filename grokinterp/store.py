@@ -1,20 +1,31 @@
-"""The run directory on disk: every file written atomically, nothing ever unpickled.
+"""The run directory on disk: every file written atomically or appended safely, never unpickled.
 
     RUN/config.json                 the RunConfig (JSON)
     RUN/split.json                  {"train_indices": [...]}: sorted pair indices a * p + b
     RUN/metrics.csv                 one row per epoch: losses (float64) and accuracies
     RUN/checkpoints/epoch_0000100.safetensors
                                     float32 weights with HookedTransformer names (+ bool mask);
-                                    metadata: epoch, the run config
-    RUN/state.safetensors           the latest full training state, for --resume
+                                    metadata: epoch, the run config, the tensors' sha256
+    RUN/state.safetensors           the latest full training state, for --resume (with the
+                                    tensors' sha256 too)
 
 A file is first written to a hidden temporary name in the same directory and then renamed, so a
 killed process leaves either the complete old file or the complete new one.
+
+metrics.csv is the exception: it is created with its header alone, and each checkpoint appends
+the rows since the previous one (one write, flushed and fsynced before the state is saved), so
+its cost stays linear in the run's length. A killed process may leave a torn last line; readers
+take only newline-terminated lines, and --resume first cuts the file back to the rows its saved
+state covers, then appends from there.
+
+safetensors has no checksum of its own, so checkpoints and the state carry one in their metadata
+(`tensors_sha256`, see `tensor_digest`); every load verifies it and refuses a corrupt file.
+Format-1 checkpoints and states, written before the digest, still load unverified.
 """
 
 from __future__ import annotations
 
-import io
+import hashlib
 import json
 import os
 import re
@@ -35,9 +46,15 @@ SPLIT_FILE = "split.json"
 METRICS_FILE = "metrics.csv"
 STATE_FILE = "state.safetensors"
 CHECKPOINT_DIR = "checkpoints"
-CHECKPOINT_FORMAT = "grokinterp-checkpoint-1"
+CHECKPOINT_FORMAT = "grokinterp-checkpoint-2"
+STATE_FORMAT = "grokinterp-state-2"
+DIGEST_KEY = "tensors_sha256"
+"""Metadata key of the tensors' digest, in format-2 checkpoints and states (not in format 1)."""
+_CHECKPOINT_FORMATS = (CHECKPOINT_FORMAT, "grokinterp-checkpoint-1")
+_STATE_FORMATS = (STATE_FORMAT, "grokinterp-state-1")
 METRIC_COLUMNS = ("epoch", "train_loss", "test_loss", "train_acc", "test_acc", "test_acc_unseen")
 """`test_acc_unseen`: accuracy on the test pairs (a, b) whose swap (b, a) is not in training."""
+_METRICS_HEADER = (",".join(METRIC_COLUMNS) + "\n").encode()
 _CHECKPOINT_NAME = re.compile(r"^epoch_(\d+)\.safetensors$")
 
 
@@ -59,11 +76,38 @@ def checkpoint_path(run_dir: Path, epoch: int) -> Path:
     return Path(run_dir) / CHECKPOINT_DIR / f"epoch_{epoch:07d}.safetensors"
 
 
+def tensor_digest(header: dict, body: bytes | memoryview) -> str:
+    """The hex sha256 of the tensors of a safetensors file, given its JSON header and the bytes
+    after it: for each tensor in sorted name order, its name, dtype (safetensors' spelling, e.g.
+    F32, BOOL) and shape (e.g. 113,128; empty for a scalar), each followed by a NUL byte, then its
+    raw little-endian bytes."""
+    hasher = hashlib.sha256()
+    for name in sorted(header.keys() - {"__metadata__"}):
+        entry = header[name]
+        shape = ",".join(str(n) for n in entry["shape"])
+        hasher.update(f"{name}\0{entry['dtype']}\0{shape}\0".encode())
+        start, end = entry["data_offsets"]
+        hasher.update(body[start:end])
+    return hasher.hexdigest()
+
+
+def _split_header(data: bytes) -> tuple[dict, memoryview]:
+    """The JSON header of a safetensors file's bytes, and the tensor bytes after it."""
+    length = int.from_bytes(data[:8], "little")
+    return json.loads(data[8 : 8 + length]), memoryview(data)[8 + length :]
+
+
+def _with_digest(tensors: dict[str, Tensor], metadata: dict[str, str]) -> bytes:
+    """`tensors` as safetensors bytes, with `metadata` and the digest of the tensors."""
+    digest = tensor_digest(*_split_header(save(tensors)))
+    return save(tensors, metadata={**metadata, DIGEST_KEY: digest})
+
+
 def save_checkpoint(run_dir: Path, cfg: RunConfig, epoch: int, state: dict[str, Tensor]) -> Path:
     path = checkpoint_path(run_dir, epoch)
     path.parent.mkdir(parents=True, exist_ok=True)
     metadata = {"format": CHECKPOINT_FORMAT, "epoch": str(epoch), "config": cfg.to_json()}
-    atomic_write(path, save(state, metadata=metadata))
+    atomic_write(path, _with_digest(state, metadata))
     return path
 
 
@@ -80,22 +124,45 @@ def list_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
     return sorted(found)
 
 
-def _read_safetensors(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
+def _read_safetensors(
+    path: Path, formats: tuple[str, ...], what: str
+) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """Tensors and metadata of a file whose format is one of `formats`, the first of which
+    carries a digest that must match the tensors."""
     try:
         data = Path(path).read_bytes()
         tensors = load(data)
-        header_len = int.from_bytes(data[:8], "little")
-        metadata = json.loads(data[8 : 8 + header_len]).get("__metadata__", {})
-    except (OSError, SafetensorError, ValueError, UnicodeDecodeError) as exc:
+        header, body = _split_header(data)
+    except (OSError, SafetensorError, ValueError) as exc:
         raise UsageError(f"{path}: not a readable safetensors file ({exc})") from None
+    metadata = header.get("__metadata__", {})
+    if metadata.get("format") not in formats:
+        raise UsageError(f"{path}: not a {what}")
+    if metadata["format"] == formats[0] and metadata.get(DIGEST_KEY) != tensor_digest(header, body):
+        raise UsageError(f"{path}: checksum mismatch, the file is corrupt")
     return tensors, metadata
 
 
-def load_checkpoint(path: Path) -> tuple[dict[str, Tensor], int, RunConfig]:
-    """The state dict (in HookedTransformer order), epoch and run config of one checkpoint."""
-    tensors, metadata = _read_safetensors(path)
-    if metadata.get("format") != CHECKPOINT_FORMAT:
+def checkpoint_digest(path: Path) -> str | None:
+    """The tensor digest (hex sha256, see `tensor_digest`) stored in a checkpoint, or None for
+    a format-1 checkpoint. Reads the header only, not the tensors, and verifies nothing."""
+    try:
+        with open(path, "rb") as handle:
+            length = int.from_bytes(handle.read(8), "little")
+            if length > os.fstat(handle.fileno()).st_size:
+                raise ValueError("header longer than the file")
+            metadata = json.loads(handle.read(length)).get("__metadata__", {})
+    except (OSError, ValueError, AttributeError) as exc:
+        raise UsageError(f"{path}: not a readable safetensors file ({exc})") from None
+    if metadata.get("format") not in _CHECKPOINT_FORMATS:
         raise UsageError(f"{path}: not a grokinterp checkpoint")
+    return metadata.get(DIGEST_KEY)
+
+
+def load_checkpoint(path: Path) -> tuple[dict[str, Tensor], int, RunConfig]:
+    """The state dict (in HookedTransformer order), epoch and run config of one checkpoint,
+    after checking the tensors against their digest (format 2)."""
+    tensors, metadata = _read_safetensors(path, _CHECKPOINT_FORMATS, "grokinterp checkpoint")
     try:
         cfg = RunConfig.from_json(metadata["config"])
         epoch = int(metadata["epoch"])
@@ -123,6 +190,7 @@ def write_run_files(run_dir: Path, cfg: RunConfig, train_indices: Tensor) -> Non
     atomic_write(run_dir / CONFIG_FILE, cfg.to_json().encode())
     split = {"train_indices": [int(i) for i in train_indices]}
     atomic_write(run_dir / SPLIT_FILE, json.dumps(split).encode())
+    atomic_write(run_dir / METRICS_FILE, _METRICS_HEADER)
 
 
 def read_config(run_dir: Path) -> RunConfig:
@@ -146,35 +214,79 @@ def read_split(run_dir: Path) -> Tensor:
         raise UsageError(f"{path}: unreadable split ({exc})") from None
 
 
-def write_metrics(run_dir: Path, rows: np.ndarray) -> None:
-    """Rows of METRIC_COLUMNS (epoch first); floats written with full float64 precision."""
-    buffer = io.StringIO()
-    buffer.write(",".join(METRIC_COLUMNS) + "\n")
-    for row in rows:
-        buffer.write(f"{int(row[0])}," + ",".join(f"{x:.17g}" for x in row[1:]) + "\n")
-    atomic_write(Path(run_dir) / METRICS_FILE, buffer.getvalue().encode())
+def append_metrics(run_dir: Path, rows: np.ndarray) -> None:
+    """Append rows of METRIC_COLUMNS (float64, epoch first) to metrics.csv in one write, flushed
+    and fsynced; losses and accuracies keep full float64 precision (%.17g)."""
+    path = Path(run_dir) / METRICS_FILE
+    text = "".join(
+        f"{int(epoch)}," + ",".join(f"{x:.17g}" for x in values) + "\n"
+        for epoch, *values in rows.tolist()
+    )
+    if not path.exists():  # never created here: the header comes from write_run_files
+        raise UsageError(f"{path}: missing; was the run directory changed?")
+    with open(path, "ab") as handle:
+        handle.write(text.encode())
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _metrics_lines(path: Path) -> list[bytes]:
+    """The complete lines of metrics.csv, header first, without their newlines; [] when there is
+    no file yet. A last line with no newline (a row being appended, or torn by a crash) is left
+    out, so no reader ever sees a partial row."""
+    try:
+        lines = path.read_bytes().split(b"\n")[:-1]
+    except FileNotFoundError:
+        return []
+    if lines and lines[0] + b"\n" != _METRICS_HEADER:
+        raise UsageError(f"{path}: not a grokinterp metrics file (header {lines[0][:80]!r})")
+    return lines
+
+
+def _parse_metrics(path: Path, rows: list[bytes]) -> np.ndarray:
+    """Complete metrics lines (no header) as a float64 array, one row per line."""
+    if not rows:
+        return np.empty((0, len(METRIC_COLUMNS)))
+    try:
+        return np.loadtxt(rows, delimiter=",", ndmin=2, dtype=np.float64)
+    except ValueError as exc:
+        raise UsageError(f"{path}: unreadable metrics ({exc})") from None
 
 
 def read_metrics_array(run_dir: Path) -> np.ndarray:
-    """metrics.csv as a float64 array of rows (empty when there is no file yet)."""
+    """The complete rows of metrics.csv as float64, shape (rows, len(METRIC_COLUMNS)), epoch
+    first; empty when there is no file yet. Safe while the run is still appending."""
     path = Path(run_dir) / METRICS_FILE
-    if not path.exists():
-        return np.empty((0, len(METRIC_COLUMNS)))
-    return np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2, dtype=np.float64)
+    return _parse_metrics(path, _metrics_lines(path)[1:])
+
+
+def truncate_metrics(run_dir: Path, rows: int) -> np.ndarray:
+    """Cut metrics.csv back to its header and the rows of epochs 0 .. rows - 1, those that a
+    saved state at step `rows` covers, and return them (float64). Rows written after that state,
+    complete or torn, are dropped: the resumed run appends them again."""
+    path = Path(run_dir) / METRICS_FILE
+    lines = _metrics_lines(path)
+    kept = _parse_metrics(path, lines[1 : rows + 1])
+    if not lines or not np.array_equal(kept[:, 0], np.arange(rows)):
+        raise UsageError(f"{path}: lacks the header or the {rows} rows that the saved state covers")
+    with open(path, "r+b") as handle:
+        handle.truncate(sum(len(line) + 1 for line in lines[: rows + 1]))
+        handle.flush()
+        os.fsync(handle.fileno())
+    return kept
 
 
 def save_state(run_dir: Path, step: int, tensors: dict[str, Tensor], finished: bool) -> None:
     """The full training state (weights, AdamW moments, RNG) after `step` steps."""
-    metadata = {"format": "grokinterp-state-1", "step": str(step), "finished": str(finished)}
+    metadata = {"format": STATE_FORMAT, "step": str(step), "finished": str(finished)}
     cpu = {name: t.detach().cpu().contiguous() for name, t in tensors.items()}
-    atomic_write(Path(run_dir) / STATE_FILE, save(cpu, metadata=metadata))
+    atomic_write(Path(run_dir) / STATE_FILE, _with_digest(cpu, metadata))
 
 
 def load_state(run_dir: Path) -> tuple[dict[str, Tensor], int, bool]:
+    """The saved training state (checked against its digest), its step and whether it is final."""
     path = Path(run_dir) / STATE_FILE
     if not path.exists():
         raise UsageError(f"{path}: missing; nothing to resume in {run_dir}")
-    tensors, metadata = _read_safetensors(path)
-    if metadata.get("format") != "grokinterp-state-1":
-        raise UsageError(f"{path}: not a grokinterp training state")
+    tensors, metadata = _read_safetensors(path, _STATE_FORMATS, "grokinterp training state")
     return tensors, int(metadata["step"]), metadata["finished"] == "True"

@@ -192,7 +192,7 @@ def resume_runs(
     }
     torch.set_rng_state(states[0][0]["rng"])
     splits = [store.read_split(run_dir) for run_dir in run_dirs]
-    history = [store.read_metrics_array(run_dir)[:step] for run_dir in run_dirs]
+    history = [store.truncate_metrics(run_dir, step) for run_dir in run_dirs]
     _loop(cfgs, run_dirs, splits, params, moments, step, history, torch_device, engine, progress)
 
 
@@ -227,18 +227,22 @@ def _loop(cfgs, run_dirs, splits, params, moments, start, history, device, engin
                 [train_loss, test_loss, train_acc, test_acc, unseen_acc], 1
             )
 
+    written = start  # metrics rows in each metrics.csv: the history, cut to `start` on resume
+
     def save(epoch: int, finished: bool) -> None:
-        rows = metrics[: epoch + 1].cpu().numpy()
+        nonlocal written
+        rows = metrics[written : epoch + 1].cpu().numpy()
+        epochs = np.arange(written, epoch + 1, dtype=np.float64)[:, None]
         state_cpu = {name: t.detach().cpu() for name, t in params.items()}
         for r, (run_cfg, run_dir) in enumerate(zip(cfgs, run_dirs, strict=True)):
             weights = {name: t[r] for name, t in state_cpu.items()}
             store.save_checkpoint(run_dir, run_cfg, epoch, state_dict_of(run_cfg, weights))
-            epochs = np.arange(epoch + 1, dtype=np.float64)[:, None]
-            store.write_metrics(run_dir, np.concatenate([epochs, rows[:, r]], axis=1))
+            store.append_metrics(run_dir, np.concatenate([epochs, rows[:, r]], axis=1))
             state = {**weights, "rng": torch.get_rng_state()}
             state.update({f"m.{n}": m[n][r].detach().cpu() for n in TRAINED})
             state.update({f"v.{n}": v[n][r].detach().cpu() for n in TRAINED})
             store.save_state(run_dir, epoch, state, finished)
+        written = epoch + 1
 
     save_epochs = set(cfg.save_epochs)
     bar = Progress(cfg.epochs, start, enabled=progress, unit="epoch")

@@ -14,7 +14,7 @@ from grokinterp import store
 from grokinterp.cli import main
 from grokinterp.config import preset
 from grokinterp.run import open_run
-from grokinterp.train import train_runs
+from grokinterp.train import resume_runs, train_runs
 
 
 def final_weights(run_dir):
@@ -104,12 +104,35 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path):
     assert resumed.returncode == 0
     whole, again = final_weights(tmp_path / "whole"), final_weights(killed)
     assert all(torch.equal(whole[k], again[k]) for k in whole)
-    assert np.array_equal(
-        store.read_metrics_array(tmp_path / "whole"), store.read_metrics_array(killed)
-    )
+    metrics = [run / store.METRICS_FILE for run in (tmp_path / "whole", killed)]
+    assert metrics[0].read_bytes() == metrics[1].read_bytes()
     assert [e for e, _ in store.list_checkpoints(killed)] == preset("small").replace(
         epochs=600, save_every=20
     ).save_epochs
+
+
+def test_resume_after_a_kill_mid_append_equals_an_unbroken_run(tiny_cfg, tmp_path, monkeypatch):
+    train_runs([tiny_cfg], [tmp_path / "whole"], progress=False)
+    killed = tmp_path / "killed"
+    save_state = store.save_state
+
+    def die_at_30(run_dir, step, tensors, finished):  # metrics of epoch 30 out, its state not
+        if step == 30:
+            raise KeyboardInterrupt
+        save_state(run_dir, step, tensors, finished)
+
+    monkeypatch.setattr(store, "save_state", die_at_30)
+    with pytest.raises(KeyboardInterrupt):
+        train_runs([tiny_cfg], [killed], progress=False)
+    monkeypatch.undo()
+    path = killed / store.METRICS_FILE
+    path.write_bytes(path.read_bytes()[:-20])  # the row of epoch 30 torn mid-way
+    assert len(store.read_metrics_array(killed)) == 30 and store.load_state(killed)[1] == 20
+
+    resume_runs([killed], progress=False)
+    assert path.read_bytes() == (tmp_path / "whole" / store.METRICS_FILE).read_bytes()
+    whole, again = final_weights(tmp_path / "whole"), final_weights(killed)
+    assert all(torch.equal(whole[k], again[k]) for k in whole)
 
 
 @pytest.mark.parametrize(
