@@ -268,6 +268,7 @@ def test_neuron_figures_hold_the_table(tiny_analysis, page):
 
 def test_final_model_figures_match_the_hooked_model(tiny_analysis, page):
     from grokinterp.fourier import basis, basis_names
+
     from grokinterp.run import open_run
 
     figs, p = figures_in(page[1]), 11
