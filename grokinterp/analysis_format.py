@@ -92,6 +92,9 @@ class Summary:
     last_epoch: int
     checks: dict
     """The paper's qualitative claims, measured (`measures.phases.paper_checks`)."""
+    embedding_gini: dict[str, float] = field(default_factory=dict)
+    """Gini of the final embedding's spectrum in each basis of the elements (e.g. `fourier` and
+    `dlog` for residues): a sparse spectrum in the task's basis, a dense one in the other."""
     checkpoint_digests: dict[str, str] = field(default_factory=dict)
     """epoch -> the checkpoint's digest, for every measured row (reuse only when unchanged)."""
     run_fingerprint: str = ""
@@ -141,6 +144,9 @@ def _upgrade_format_1(raw: dict) -> dict:
     title = f"additive Fourier basis of Z_{p}"
     raw["basis"] = {"name": "fourier", "title": title, "kind": "frequency"}
     raw["not_applicable"] = {}
+    for name in ("final_restricted_loss", "final_excluded_loss", "logit_fve_final", "fve_share"):
+        raw.setdefault(name, None)
+    raw.setdefault("checks", {})
     return raw
 
 
@@ -203,7 +209,8 @@ def _fail(path: Path, problem: str) -> UsageError:
     return UsageError(f"{path}: {problem}")
 
 
-def _check_summary(path: Path, summary: Summary) -> RunConfig:
+def _check_summary(path: Path, summary: Summary) -> tuple[RunConfig, list[str] | None]:
+    """The run config, and the spectrum's component names (None without a basis)."""
     ends = [summary.phases.get(k) for k in ("memorization_end", "circuit_formation_end")]
     ends.append(summary.phases.get("cleanup_end"))
     known = [end for end in ends if end is not None]
@@ -216,28 +223,35 @@ def _check_summary(path: Path, summary: Summary) -> RunConfig:
     except UsageError as exc:
         raise _fail(path, f"bad `config`: {exc}") from None
     keys = summary.key_components
-    if not isinstance(keys, list) or len(set(map(str, keys))) != len(keys):
-        raise _fail(path, f"`key_components` must be a list of distinct keys, got {keys}")
-    return config
+    if summary.basis is not None:
+        from grokinterp.tasks import task_of
+
+        basis = task_of(config).basis(summary.basis.get("name"))
+        known = [c.key for c in basis.spectrum]
+        if (
+            not isinstance(keys, list)
+            or len(set(map(str, keys))) != len(keys)
+            or any(key not in known for key in keys)
+        ):
+            allowed = "1..(p-1)/2" if basis.kind == "frequency" else ", ".join(map(str, known))
+            raise _fail(path, f"key {basis.kind}s must be distinct, in {allowed}; got {keys}")
+        return config, [c.name for c in basis.spectrum]
+    return config, None
 
 
-def spectrum_columns(measures: pd.DataFrame, prefix: str) -> list[str]:
-    """The `<prefix>.<component>` columns, in table order."""
-    return [c for c in measures.columns if c.startswith(prefix + ".")]
-
-
-def _check_measures(path: Path, measures: pd.DataFrame, with_basis: bool) -> pd.DataFrame:
+def _check_measures(path: Path, measures: pd.DataFrame, spectrum: list[str] | None) -> pd.DataFrame:
+    """Checks the columns, with those of each spectrum component name when there is a basis."""
     needed = ["epoch", "train_loss", "test_loss", "weight_norm"]
-    if with_basis:
+    if spectrum is not None:
         needed += ["restricted_loss", "restricted_loss_test", "excluded_loss", "logit_fve"]
         needed += ["gini_W_E", "gini_W_L", "fve_share"]
+        needed += [f"{prefix}.{name}" for prefix in ("W_E", "W_L", "cluster") for name in spectrum]
     missing = [column for column in needed if column not in measures.columns]
     if missing:
         raise _fail(path, f"missing columns {', '.join(missing[:5])}" + " ..." * (len(missing) > 5))
     if measures.empty:
         raise _fail(path, "holds no checkpoint rows")
-    numeric = [c for c in measures.columns]
-    if not all(pd.api.types.is_numeric_dtype(measures[c]) for c in numeric):
+    if not all(pd.api.types.is_numeric_dtype(measures[c]) for c in measures.columns):
         raise _fail(path, "holds non-numeric values")
     epochs = measures["epoch"].to_numpy()
     if np.any(epochs != np.round(epochs)) or np.any(np.diff(epochs) <= 0):
@@ -266,20 +280,18 @@ def load_analysis(analysis_dir: str | Path) -> Analysis:
     if not path.is_dir():
         raise UsageError(f"{path}: no such analysis directory; run `grokinterp analyze` first")
     summary = Summary.load(path)
-    config = _check_summary(path / SUMMARY_FILE, summary)
+    config, spectrum = _check_summary(path / SUMMARY_FILE, summary)
     try:
         raw = pd.read_csv(path / MEASURES_FILE)
     except OSError:
         raise _fail(path / MEASURES_FILE, "missing; run `grokinterp analyze` first") from None
     except (ValueError, pd.errors.ParserError) as exc:
         raise _fail(path / MEASURES_FILE, f"not a readable CSV table ({exc})") from None
-    measures = _check_measures(path / MEASURES_FILE, raw, summary.basis is not None)
+    measures = _check_measures(path / MEASURES_FILE, raw, spectrum)
     neurons: dict[str, Any] = {}
-    if summary.basis is not None:
-        n_spec = len(spectrum_columns(measures, "W_E"))
-        if n_spec == 0 or len(spectrum_columns(measures, "cluster")) != n_spec:
-            raise _fail(path / MEASURES_FILE, "missing the W_E.<c> and cluster.<c> columns")
+    if spectrum is not None:
         arrays = load_neurons(path)
+        n_spec = len(spectrum)
         neurons = _check_neurons(path / NEURONS_FILE, arrays, len(measures), config.d_mlp, n_spec)
         if not np.array_equal(neurons["epochs"], measures["epoch"].to_numpy()):
             raise _fail(path / NEURONS_FILE, f"`epochs` differ from those of {MEASURES_FILE}")

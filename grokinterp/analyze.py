@@ -134,6 +134,15 @@ def excluded_loss_by_component(
     return result
 
 
+def embedding_gini(task: Task, state: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Gini of the element embeddings' spectrum in each of the task's element bases."""
+    W_E = state["embed.W_E"][None].double()
+    return {
+        basis.name: float(weights.gini(embedding.embedding_norms(W_E, basis))[0])
+        for basis in task.element_spectra_bases()
+    }
+
+
 def run_fingerprint(cfg: RunConfig, train: torch.Tensor) -> str:
     """sha256 of the run's config (its epoch count aside: a run may be trained on) and split."""
     text = cfg.replace(epochs=1).to_json() + ",".join(map(str, train.tolist()))
@@ -321,6 +330,7 @@ def _summarise(run, table, basis, keys, final_state, train, digests) -> Summary:
         else {},
         n_checkpoints=len(table),
         last_epoch=int(epochs[-1]),
+        embedding_gini=embedding_gini(task, final_state),
         checks=phases.paper_checks(table, located),
         checkpoint_digests={str(e): digests[int(e)] for e in epochs if digests.get(int(e))},
         run_fingerprint=run_fingerprint(cfg, train),

@@ -54,6 +54,7 @@ def final_model_figures(
     triples = np.stack([grid // n, grid % n, index % classes], axis=1)
     coefficients, basis_a = attention_to_a(params, task, basis)
     return {
+        "spectra": spectra_figure(params, task),
         "attention": rf.attention_figure(coefficients.numpy(), list(basis_a.row_names)),
         "logit_fit": rf.logit_fit_figure(
             fit.fitted.reshape(-1)[index].numpy(),
@@ -63,6 +64,19 @@ def final_model_figures(
             fit.fve,
         ),
     }
+
+
+def spectra_figure(params: dict[str, Tensor], task: Task) -> go.Figure:
+    """The final W_E's spectrum in each of the task's element bases, with its Gini."""
+    from grokinterp.measures import embedding, weights
+
+    W_E = params["embed.W_E"][None].double()
+    spectra = []
+    for basis in task.element_spectra_bases():
+        norms = embedding.embedding_norms(W_E, basis)
+        labels = [str(c.key) for c in basis.spectrum]
+        spectra.append((basis.title, labels, norms[0].numpy(), float(weights.gini(norms)[0])))
+    return rf.spectra_figure(spectra)
 
 
 def _final_params(analysis: Analysis, run_dir: str | Path | None) -> dict[str, Tensor]:
@@ -101,9 +115,13 @@ SECTIONS = {
     "activation variance, per key frequency (paper, section 4.3).",
     "neuron_fve": "Final model: the fraction of each neuron's activation variance explained by "
     "each frequency.",
+    "spectra": "Final model: the embedding's spectrum in the additive Fourier basis of Z_p and in "
+    "the multiplicative characters of Z_p^* (discrete log), with the Gini coefficient of each: "
+    "the basis of the algorithm the model learned is the sparse one.",
     "attention": "Final model: attention from = to the first operand a (averaged over b), as a "
-    "function of a in the Fourier basis, per head.",
-    "logit_fit": "Final model: centred logits against sum_k alpha_k cos(w_k(a + b - c)) over the "
+    "function of a in the task's basis, per head.",
+    "logit_fit": "Final model: centred logits against their fit by the key components' kernels, "
+    "sum_k alpha_k cos(w_k(c' - c)) at the answer c' (for a + b: cos(w_k(a + b - c))), over the "
     "key frequencies, on a random subsample of (a, b, c) triples (paper, section 4.1).",
 }
 STYLE = """body{font-family:system-ui,sans-serif;margin:0 auto;max-width:1150px;padding:1em 2em;
@@ -118,7 +136,11 @@ def build_figures(analysis: Analysis, run_dir: str | Path | None = None) -> dict
     m, s, cfg = analysis.measures, analysis.summary, analysis.config
     figures = {"loss": rf.loss_figure(m, s.phases)}
     if s.basis is None:
-        return figures | {"weights": rf.weights_figure(m, s.phases)}
+        figures["weights"] = rf.weights_figure(m, s.phases)
+        task = task_of(cfg)
+        if task.element_bases:
+            figures["spectra"] = spectra_figure(_final_params(analysis, run_dir), task)
+        return figures
     keys, neurons = s.key_components, analysis.neurons
     figures |= {
         "progress": rf.progress_figure(m, s.phases),

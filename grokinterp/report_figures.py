@@ -87,7 +87,8 @@ def _shade(fig: go.Figure, measures: pd.DataFrame, phases: dict, subplots: bool 
 
 
 def _epoch_lines(measures: pd.DataFrame, columns: dict[str, str], unit: str) -> list[go.Scatter]:
-    """One line per (legend name -> column) over epochs; hover shows epoch and value."""
+    """One line per (legend name -> column) over epochs; hover shows epoch and value. Columns the
+    table lacks (measures that need a basis, for a task without one) are left out."""
     keep = even_subsample(len(measures), MAX_LINE_POINTS)
     epochs = measures["epoch"].to_numpy()[keep]
     return [
@@ -99,6 +100,7 @@ def _epoch_lines(measures: pd.DataFrame, columns: dict[str, str], unit: str) -> 
             hovertemplate=f"{name}<br>epoch %{{x}}<br>%{{y:.4g}} {unit}<extra></extra>",
         )
         for name, column in columns.items()
+        if column in measures
     ]
 
 
@@ -365,3 +367,31 @@ def logit_fit_figure(
         "of the centred logit variance)",
         560,
     )
+
+
+def spectra_figure(
+    spectra: list[tuple[str, list[str], Float[np.ndarray, " k"], float]],
+) -> go.Figure:
+    """The final embedding's spectrum in each basis of the elements, side by side: (basis title,
+    component labels, norms, Gini) per basis. The task's own basis shows a few peaks; another
+    shows the same embedding spread out (a dense additive spectrum for multiplication)."""
+    fig = make_subplots(
+        rows=1,
+        cols=len(spectra),
+        subplot_titles=[f"{title}<br>Gini {gini:.3f}" for title, _, _, gini in spectra],
+    )
+    for col, (title, labels, norms, _) in enumerate(spectra, start=1):
+        fig.add_trace(
+            go.Bar(
+                x=labels,
+                y=norms.astype(np.float32),
+                name=title,
+                hovertemplate="%{x}<br>norm %{y:.4g}<extra></extra>",
+            ),
+            row=1,
+            col=col,
+        )
+        fig.update_xaxes(title="component", row=1, col=col)
+    fig.update_yaxes(title="norm of W_E's component", row=1, col=1)
+    fig.update_annotations(font_size=12)
+    return _finish(fig, "Final embedding in each basis of the elements", 460, showlegend=False)

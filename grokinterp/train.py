@@ -86,6 +86,7 @@ class Split:
         index = torch.zeros(len(cfgs), longest, dtype=torch.int64)
         mask = torch.zeros(len(cfgs), longest, dtype=torch.float64)
         for r, ix in enumerate(index_sets):
+            index[r] = ix[0]  # padding repeats a real pair (masked out): its label is valid
             index[r, : len(ix)] = ix
             mask[r, : len(ix)] = 1.0
         p = cfgs[0].p

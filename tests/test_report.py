@@ -267,8 +267,7 @@ def test_neuron_figures_hold_the_table(tiny_analysis, page):
 
 
 def test_final_model_figures_match_the_hooked_model(tiny_analysis, page):
-    from grokinterp.fourier import basis, basis_names
-
+    from grokinterp.bases.fourier import basis, basis_names
     from grokinterp.run import open_run
 
     figs, p = figures_in(page[1]), 11
@@ -302,15 +301,15 @@ def test_final_model_figures_match_the_hooked_model(tiny_analysis, page):
 
 
 def test_logit_fit_agrees_with_the_analysis_measure(tiny_analysis):
-    from grokinterp.measures.final_model import fit_logit_cosines
-    from grokinterp.measures.logits import logit_fve
+    from grokinterp.measures.logits import fit_logits, logit_fve
+    from grokinterp.tasks import task_of
 
-    logits = torch.randn(
-        11, 11, 11, dtype=torch.float64, generator=torch.Generator().manual_seed(0)
-    )
+    task = task_of(preset("small").replace(p=11))
+    logits = torch.randn(121, 11, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     logits += 3 * torch.cos(2 * torch.pi * 2 * torch.arange(11) / 11)  # some key structure
-    fit = fit_logit_cosines(logits, [2, 5])
-    assert fit.fve == pytest.approx(float(logit_fve(logits.reshape(1, 121, 11), 11, [2, 5])[0]))
+    fit = fit_logits(logits, task, task.basis(), [2, 5])
+    want = float(logit_fve(logits[None], task, task.basis(), [2, 5])[0])
+    assert fit.fve == pytest.approx(want)
 
 
 def test_report_of_a_real_analysis(tiny_analysis, tmp_path):

@@ -3,6 +3,7 @@ defining properties (orthonormal, named rows that are what their names say)."""
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -117,3 +118,17 @@ def test_cli_refuses_an_unknown_operation_and_a_foreign_basis(tmp_path, capsys, 
     err = capsys.readouterr().err
     assert code == 2 and "does not belong" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_batched_runs_of_a_task_with_a_partial_domain(tmp_path, tiny_cfg):
+    """Runs of a / b with different train fractions train together (padded splits): each equals
+    its run trained alone."""
+    from grokinterp import store
+    from grokinterp.train import train_runs
+
+    cfgs = [tiny_cfg.replace(operation="div", train_frac=f, epochs=5) for f in (0.3, 0.6)]
+    train_runs(cfgs, [tmp_path / "a", tmp_path / "b"], progress=False)
+    train_runs(cfgs[1:], [tmp_path / "alone"], progress=False)
+    together, alone = (store.read_metrics_array(tmp_path / d) for d in ("b", "alone"))
+    assert np.isfinite(together).all()
+    np.testing.assert_allclose(together, alone, rtol=1e-4, atol=1e-5)

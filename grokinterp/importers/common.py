@@ -274,7 +274,7 @@ def write_metrics(run_dir: Path, columns: dict[str, np.ndarray]) -> None:
     rows[:, 0] = np.arange(n)
     for name, values in columns.items():
         rows[:, store.METRIC_COLUMNS.index(name)] = values
-    store.write_metrics(run_dir, rows)
+    store.append_metrics(run_dir, rows)
 
 
 def write_run(imported: Imported, out_dir: Path) -> Path:

@@ -35,6 +35,9 @@ class Task:
     a basis of functions on it describes the network's algorithm. None: no known basis."""
     bases: tuple[str, ...] = ()
     """Names of the bases that belong to this task, the default first."""
+    element_bases: tuple[str, ...] = ()
+    """Bases of functions on the elements in which the embedding's spectrum is worth comparing,
+    whatever the task computes (for residues mod p: the additive and multiplicative ones)."""
 
     @property
     def n_elements(self) -> int:
@@ -85,6 +88,12 @@ class Task:
         swapped = (pairs % n) * n + pairs // n
         flat = self.table.flatten()
         return ~(is_train[swapped] & (flat[swapped] == flat[pairs]))
+
+    def element_spectra_bases(self) -> list:
+        """The `element_bases`, built (no claim about the circuit: a decomposition of W_E)."""
+        from grokinterp.bases import BUILDERS
+
+        return [BUILDERS[name](self) for name in self.element_bases]
 
     def basis(self, name: str | None = None):
         """The named basis of this task (default: its first); UsageError if it has none."""

@@ -88,4 +88,5 @@ def modular_task(name: str, p: int):
         element_names=tuple(str(x) for x in range(p)),
         group=group.format(p=p) if group else None,
         bases=bases,
+        element_bases=("fourier", "dlog"),
     )
