@@ -92,6 +92,8 @@ class Summary:
     last_epoch: int
     checks: dict
     """The paper's qualitative claims, measured (`measures.phases.paper_checks`)."""
+    phase_note: str | None = None
+    """Why phase boundaries are null, when some are."""
     embedding_gini: dict[str, float] = field(default_factory=dict)
     """Gini of the final embedding's spectrum in each basis of the elements (e.g. `fourier` and
     `dlog` for residues): a sparse spectrum in the task's basis, a dense one in the other."""

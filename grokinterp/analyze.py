@@ -279,7 +279,7 @@ def _summarise(run, table, basis, keys, final_state, train, digests) -> Summary:
     final = table.iloc[-1]
     epochs = table["epoch"].to_numpy()
     located = phases.locate_phases(
-        epochs, table["train_acc"].to_numpy(), table["test_loss"].to_numpy()
+        epochs, *(table[c].to_numpy() for c in ("train_loss", "train_acc", "test_loss"))
     )
     with_basis = basis is not None
     clusters = {}
@@ -316,6 +316,7 @@ def _summarise(run, table, basis, keys, final_state, train, digests) -> Summary:
         not_applicable=dict.fromkeys(BASIS_MEASURES, missing) if missing else {},
         phases=located,
         phase_rule=phases.RULE,
+        phase_note=phases.phase_note(len(table), located),
         final_train_loss=float(final["train_loss"]),
         final_test_loss=float(final["test_loss"]),
         final_restricted_loss=value("restricted_loss"),

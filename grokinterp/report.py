@@ -103,12 +103,13 @@ def _final_params(analysis: Analysis, run_dir: str | Path | None) -> dict[str, T
 # ---- the page -----------------------------------------------------------------------------------
 SECTIONS = {
     "loss": "Train and test loss. Shading: the phases detected by the analysis (paper, section 5).",
-    "progress": "Restricted loss keeps only the key-frequency directions of the logits; excluded "
-    "loss removes them and is taken on the training pairs. Restricted loss falls before test loss: "
-    "the generalising circuit forms before the model generalises (paper, figure 7).",
-    "weights": "Sum of squared weights (falls in cleanup), Gini coefficients of the Fourier norms "
-    "of W_E and W_L (rise as they become sparse), the logits' variance explained by the "
-    "key-frequency cosines, and the share of neurons clustered by frequency.",
+    "progress": "Restricted loss keeps only the key components' directions of the logits; "
+    "excluded loss removes them and is taken on the training pairs. The paper's claims: restricted "
+    "loss falls before test loss (the generalising circuit forms before the model generalises, "
+    "figure 7), and excluded loss rises during circuit formation.",
+    "weights": "Sum of squared weights (the paper: it falls in cleanup), Gini coefficients of the "
+    "component norms of W_E and W_L (rise as they become sparse), the logits' variance explained "
+    "by the key components, and the share of neurons clustered by component.",
     "fourier_heatmap": "Fourier norm of the embedding and of the neuron-logit map per frequency.",
     "fourier_slider": "The embedding's Fourier norms at one checkpoint; move the slider.",
     "clusters": "Neurons whose dominant frequency explains more than the FVE threshold of their "
@@ -221,6 +222,7 @@ def _header(analysis: Analysis) -> str:
         + column(
             "<h3>Phases</h3>",
             _table(phases, ("phase", "epochs")),
+            f"<p class=note>{_fmt(s.phase_note)}</p>" if s.phase_note else "",
             _details("how the phases are found", s.phase_rule),
             f"<h3>Key {kind}s</h3>",
             f"<p>{_fmt(keys)}</p>",
@@ -232,16 +234,42 @@ def _header(analysis: Analysis) -> str:
     )
 
 
+def _held(value: bool | None) -> str:
+    return "could not be measured" if value is None else ("held" if value else "did not hold")
+
+
+def claims_held(summary) -> dict[str, str]:
+    """For each section whose caption states a claim of the paper: whether it held on this run
+    (from the summary's `checks`)."""
+    checks = summary.checks or {}
+    restricted, test = (
+        checks.get(k) for k in ("restricted_loss_below_tenth", "test_loss_below_tenth")
+    )
+    before = None if restricted is None or test is None else restricted < test
+    excluded = checks.get("excluded_loss_slope_in_circuit_formation")
+    weight = checks.get("weight_norm_slope_in_cleanup")
+    return {
+        "progress": f" On this run: restricted loss first below a tenth of its start at epoch "
+        f"{_fmt(restricted)}, test loss at {_fmt(test)}, so the first claim {_held(before)}; "
+        f"excluded loss rising in circuit formation "
+        f"{_held(None if excluded is None else excluded > 0)}.",
+        "weights": " On this run: the weight norm falling in cleanup "
+        f"{_held(None if weight is None else weight < 0)}.",
+    }
+
+
 def render_html(analysis: Analysis, figures: dict[str, go.Figure]) -> str:
     """The whole page: plotly.js inlined once, one JSON payload per figure, no external file."""
     from plotly.offline import get_plotlyjs
 
     plotly_js = get_plotlyjs().replace("</script", "<\\/script")
+    claims = claims_held(analysis.summary)
     sections = []
     for name, figure in figures.items():
         payload = figure.to_json().replace("<", "\\u003c")  # never closes the script tag
         sections.append(
-            f'<section><p class="note">{html.escape(SECTIONS.get(name, ""))}</p>'
+            f'<section><p class="note">{html.escape(SECTIONS.get(name, ""))}'
+            f"{html.escape(claims.get(name, ''))}</p>"
             f'<div class="plot" id="fig-{name}"></div><script type="application/json" '
             f'class="grokinterp-figure" data-target="fig-{name}">{payload}</script></section>'
         )

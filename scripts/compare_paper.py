@@ -2,9 +2,11 @@
 
     python scripts/compare_paper.py
 
-Reads analyses/reference-canonical/summary.json (the canonical run) and analyses/seeds/*.json
-(the seed study of scripts/seed_study.py). The paper's column is typed from Nanda et al. (2023)
-as restated in the project's REFERENCE.md.
+Reads analyses/reference-canonical/ (the canonical run: its summary, and its measures table, from
+which the phases are read by today's rule) and analyses/seeds/*.json (the seed study of
+scripts/seed_study.py, whose summaries record the memorisation end by the earlier rule: the first
+checkpoint with 100% train accuracy; circuit formation and cleanup are read the same way by both).
+The paper's column is typed from Nanda et al. (2023) as restated in the project's REFERENCE.md.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from grokinterp.analyze import Summary
+from grokinterp.analysis_format import Summary, load_measures
+from grokinterp.measures.phases import locate_phases
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -63,7 +66,7 @@ def _yes(flag: bool | None) -> str:
     return {True: "yes", False: "no", None: "n/a"}[flag]
 
 
-def rows(ref: Summary, seeds: list[Summary]):
+def rows(ref: Summary, ref_phases: dict, seeds: list[Summary]):
     p, d_mlp = ref.config["p"], ref.config["d_mlp"]
 
     def seed_flags(get) -> str:
@@ -96,11 +99,12 @@ def rows(ref: Summary, seeds: list[Summary]):
         _range([s.fve_share for s in seeds], pct),
     )
     for name, paper in zip(phases, ("1.4k", "9.4k", "about 14k"), strict=True):
+        earlier = " (earlier rule: first 100% train accuracy)" * (name == "memorization_end")
         yield (
             f"{name.replace('_', ' ')} (epoch)",
             paper,
-            ep(ref.phases[name]) if ref.phases[name] is not None else "n/a",
-            _range([s.phases[name] for s in seeds], ep),
+            ep(ref_phases[name]) if ref_phases[name] is not None else "n/a",
+            _range([s.phases[name] for s in seeds], ep) + earlier,
         )
     yield (
         f"loss at init (ln p = {math.log(p):.3f})",
@@ -144,6 +148,9 @@ def rows(ref: Summary, seeds: list[Summary]):
 
 def main() -> None:
     ref = Summary.load(ROOT / "analyses" / "reference-canonical")
+    table = load_measures(ROOT / "analyses" / "reference-canonical")
+    columns = ("epoch", "train_loss", "train_acc", "test_loss")
+    ref_phases = locate_phases(*(table[c].to_numpy() for c in columns))
     seeds = [Summary.read(path) for path in sorted((ROOT / "analyses" / "seeds").glob("*.json"))]
     head = (
         "claim",
@@ -153,7 +160,7 @@ def main() -> None:
     )
     print("| " + " | ".join(head) + " |")
     print("|" + " --- |" * len(head))
-    for row in rows(ref, seeds):
+    for row in rows(ref, ref_phases, seeds):
         print("| " + " | ".join(row) + " |")
 
 

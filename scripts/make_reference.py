@@ -18,7 +18,8 @@ import shutil
 from pathlib import Path
 
 from grokinterp import store
-from grokinterp.analyze import SUMMARY_FILE, Summary, analyze_run
+from grokinterp.analysis_format import SUMMARY_FILE, Summary
+from grokinterp.analyze import analyze_run
 from grokinterp.config import preset
 from grokinterp.train import resume_runs, train_runs
 
@@ -45,7 +46,7 @@ def export(run_dir: Path, analysis_dir: Path, root: Path) -> None:
         shutil.copy2(store.checkpoint_path(run_dir, epoch), store.checkpoint_path(compact, epoch))
     shutil.copytree(analysis_dir, compact_analysis)
     raw = json.loads((compact_analysis / SUMMARY_FILE).read_text())
-    raw["run_dir"] = f"checkpoints/{REFERENCE}"
+    raw["run_dir"], raw["run_dir_abs"] = f"checkpoints/{REFERENCE}", ""
     (compact_analysis / SUMMARY_FILE).write_text(json.dumps(raw, indent=2))
     print(f"kept epochs {sorted(keep)} in {compact}")
 

@@ -209,15 +209,20 @@ def test_phases_on_a_synthetic_series():
     train_acc = np.where(epochs >= 100, 1.0, 0.5)
     test_loss = np.where(epochs < 500, 20.0, 20.0 * np.exp(-(epochs - 500) / 20.0))
     test_loss = np.maximum(test_loss, 1e-6)
-    got = phases.locate_phases(epochs, train_acc, test_loss)
+    train_loss = np.maximum(5.0 * np.exp(-epochs / 30.0), 1e-4)  # flat (within 2x) from 270
+    got = phases.locate_phases(epochs, train_loss, train_acc, test_loss)
     # log range ln(20) - ln(1e-6); 10% down after (t-500)/20 = 0.1 * range
     span = np.log(20.0) - np.log(1e-6)
     start, end = 500 + 20 * 0.1 * span, 500 + 20 * 0.9 * span
-    assert got["memorization_end"] == 100
+    # 5 exp(-t / 30) <= 2e-4 from t = 30 ln(25000) = 303.8
+    assert got["memorization_end"] == 310
     assert got["circuit_formation_end"] == int(np.ceil(start / 10) * 10)
     assert got["cleanup_end"] == int(np.ceil(end / 10) * 10)
-    flat = phases.locate_phases(epochs, train_acc, np.full(len(epochs), 5.0))
-    assert flat["memorization_end"] == 100 and flat["cleanup_end"] is None
+    flat = phases.locate_phases(epochs, train_loss, train_acc, np.full(len(epochs), 5.0))
+    assert flat["memorization_end"] == 310 and flat["cleanup_end"] is None
+    assert "not grokked" in phases.phase_note(len(epochs), flat)
+    few = phases.locate_phases(epochs[:4], train_loss[:4], train_acc[:4], test_loss[:4])
+    assert set(few.values()) == {None} and "4 checkpoint" in phases.phase_note(4, few)
 
 
 def test_key_directions_follow_the_config_modulus():

@@ -6,39 +6,61 @@ import numpy as np
 
 START_OF_FALL = 0.1
 END_OF_FALL = 0.9
+FLAT = 2.0
+"""The train loss has stopped falling once it is within this factor of its lowest value."""
+MIN_CHECKPOINTS = 5
+"""Fewer checkpoints than this cannot show three phases: every boundary is null."""
 RULE = (
-    "Read at checkpoints, no epoch typed by hand. Memorisation ends at the first checkpoint where "
-    "train accuracy is 100%. The test loss then peaks and, once the circuit is complete, falls: "
-    "measured in log space from its peak (at or after the end of memorisation) down to its lowest "
-    "value, circuit formation ends at the first checkpoint after the peak that is 10% of the way "
-    "down, and cleanup ends at the first that is 90% of the way down. A run whose test loss never "
-    "falls below a tenth of its peak has not grokked, and those two boundaries are null."
+    "Read at checkpoints from the loss curves, as the paper reads its figures; no epoch typed by "
+    "hand. Cleanup is the sharp fall of the test loss: measured in log space from its peak (after "
+    "the first checkpoint with 100% train accuracy) down to its lowest value, circuit formation "
+    "ends at the first checkpoint after the peak that is 10% of the way down, and cleanup ends at "
+    "the first that is 90% of the way down; a run whose test loss never falls below a tenth of its "
+    "peak has not grokked, and those two boundaries are null. Memorisation is the fall of the "
+    "train loss: it ends at the first checkpoint whose train loss is within a factor of 2 of its "
+    "lowest value before circuit formation ends (before the last checkpoint when it has not). "
+    f"Fewer than {MIN_CHECKPOINTS} checkpoints: every boundary is null."
 )
 
 
 def locate_phases(
-    epochs: np.ndarray, train_acc: np.ndarray, test_loss: np.ndarray
+    epochs: np.ndarray, train_loss: np.ndarray, train_acc: np.ndarray, test_loss: np.ndarray
 ) -> dict[str, int | None]:
+    """The last epoch of each phase (see RULE); None where the run does not show it."""
     phases: dict[str, int | None] = dict.fromkeys(
         ("memorization_end", "circuit_formation_end", "cleanup_end")
     )
+    if len(epochs) < MIN_CHECKPOINTS:
+        return phases
     memorised = np.flatnonzero(train_acc >= 1.0)
     if not len(memorised):
         return phases
     start = memorised[0]
-    phases["memorization_end"] = int(epochs[start])
     log_loss = np.log(test_loss)
     peak = start + int(np.argmax(log_loss[start:]))
     low = log_loss[peak:].min()
-    if log_loss[peak] - low < np.log(10):
-        return phases
-    progress = (log_loss[peak] - log_loss) / (log_loss[peak] - low)
-    after_peak = np.arange(len(epochs)) > peak
-    formed = np.flatnonzero(after_peak & (progress >= START_OF_FALL))[0]
-    cleaned = np.flatnonzero(after_peak & (progress >= END_OF_FALL))[0]
-    phases["circuit_formation_end"] = int(epochs[formed])
-    phases["cleanup_end"] = int(epochs[cleaned])
+    formed = len(epochs) - 1
+    if log_loss[peak] - low >= np.log(10):
+        progress = (log_loss[peak] - log_loss) / (log_loss[peak] - low)
+        after_peak = np.arange(len(epochs)) > peak
+        formed = np.flatnonzero(after_peak & (progress >= START_OF_FALL))[0]
+        cleaned = np.flatnonzero(after_peak & (progress >= END_OF_FALL))[0]
+        phases["circuit_formation_end"] = int(epochs[formed])
+        phases["cleanup_end"] = int(epochs[cleaned])
+    flat = np.flatnonzero(train_loss[: formed + 1] <= FLAT * train_loss[: formed + 1].min())[0]
+    phases["memorization_end"] = int(epochs[flat])
     return phases
+
+
+def phase_note(n_checkpoints: int, phases: dict[str, int | None]) -> str | None:
+    """Why boundaries are null, in words (None when all three were found)."""
+    if n_checkpoints < MIN_CHECKPOINTS:
+        return f"only {n_checkpoints} checkpoint(s): at least {MIN_CHECKPOINTS} are needed"
+    if phases["memorization_end"] is None:
+        return "train accuracy never reached 100%: the run has not memorised"
+    if phases["cleanup_end"] is None:
+        return "the test loss never fell below a tenth of its peak: the run has not grokked"
+    return None
 
 
 def first_below_tenth(epochs: np.ndarray, values: np.ndarray) -> int | None:
@@ -70,8 +92,13 @@ def paper_checks(table, phases: dict[str, int | None]) -> dict[str, float | int 
     mem, circ, clean = (
         phases[k] for k in ("memorization_end", "circuit_formation_end", "cleanup_end")
     )
+    excluded = column("excluded_loss")
+    before = epochs <= (circ if circ is not None else epochs[-1])
     return {
         "initial_loss": float(table["all_loss"].iloc[0]),
+        "excluded_loss_lowest_before_cleanup": None
+        if excluded is None
+        else int(epochs[before][np.argmin(excluded[before])]),
         "restricted_loss_below_tenth": first_below_tenth(epochs, column("restricted_loss")),
         "test_loss_below_tenth": first_below_tenth(epochs, table["test_loss"].to_numpy()),
         "excluded_loss_slope_in_circuit_formation": trend(
