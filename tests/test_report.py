@@ -8,6 +8,7 @@ final-model figures. `write_fake_analysis` is reused by benchmarks/bench_report.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import json
 import re
@@ -526,3 +527,35 @@ def test_blank_png_detector(tmp_path):
     assert png_is_blank(png(white))
     white[2, 3] = 0
     assert not png_is_blank(png(white))
+
+
+def test_task_without_a_basis_says_which_measures_do_not_apply(tmp_path):
+    from grokinterp.analysis_format import Summary
+    from grokinterp.analyze import analyze_run
+    from grokinterp.train import train_runs
+
+    cfg = preset("small").replace(preset="tiny", operation="a2_b2", **TINY)
+    train_runs([cfg], [tmp_path / "run"], progress=False)
+    analysis = analyze_run(tmp_path / "run", tmp_path / "analysis", progress=False)
+    summary = Summary.load(analysis)
+    assert summary.basis is None and summary.key_components == []
+    assert "restricted and excluded loss" in summary.not_applicable
+    assert summary.final_restricted_loss is None and summary.logit_fve_final is None
+    assert "restricted_loss" not in pd.read_csv(analysis / "measures.csv")
+    assert not (analysis / "neurons.safetensors").exists()
+    page = report.write_report(analysis, tmp_path / "r.html").read_text()
+    assert "Measures that do not apply" in page and "has no known basis" in page
+    assert set(figures_in(page)) == {"loss", "weights", "spectra"}
+
+
+def test_captions_say_whether_each_claim_held(tiny_analysis):
+    from grokinterp.analysis_format import Summary
+
+    summary = Summary.load(tiny_analysis)
+    checks = {"restricted_loss_below_tenth": 100, "test_loss_below_tenth": 300}
+    checks |= {"excluded_loss_slope_in_circuit_formation": -1.0}
+    checks |= {"weight_norm_slope_in_cleanup": None}
+    claims = report.claims_held(dataclasses.replace(summary, checks=checks))
+    assert "so the first claim held" in claims["progress"]
+    assert "circuit formation did not hold" in claims["progress"]
+    assert "could not be measured" in claims["weights"]
