@@ -279,7 +279,9 @@ def _summarise(run, table, basis, keys, final_state, train, digests) -> Summary:
     final = table.iloc[-1]
     epochs = table["epoch"].to_numpy()
     located = phases.locate_phases(
-        epochs, *(table[c].to_numpy() for c in ("train_loss", "train_acc", "test_loss"))
+        epochs,
+        *(table[c].to_numpy() for c in ("train_loss", "train_acc", "test_loss")),
+        table["excluded_loss"].to_numpy() if "excluded_loss" in table else None,
     )
     with_basis = basis is not None
     clusters = {}

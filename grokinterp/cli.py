@@ -204,10 +204,8 @@ def _analyze(args) -> None:
         print(f"  not applicable     {', '.join(summary.not_applicable)} (no known basis)")
     else:
         print(f"  basis              {summary.basis['title']}")
-        print(
-            f"  key {summary.basis['kind']}s{' ' * (14 - len(summary.basis['kind']))}"
-            f"{summary.key_components}"
-        )
+        kind = {"frequency": "frequencies", "irrep": "irreps"}.get(summary.basis["kind"], "keys")
+        print(f"  key {kind:<15}{summary.key_components}")
     phases = ", ".join(f"{name} {epoch}" for name, epoch in summary.phases.items())
     print(f"  phases             {phases}")
     print(

@@ -180,6 +180,7 @@ def _header(analysis: Analysis) -> str:
     """Run name, task and basis, headline numbers, phases, clusters and the run config."""
     s, cfg, m = analysis.summary, analysis.config, analysis.measures
     kind = s.basis["kind"] if s.basis else "component"
+    kinds = {"frequency": "frequencies"}.get(kind, kind + "s")
     keys = ", ".join(map(str, s.key_components)) or "none"
     share = s.fve_share
     facts = [
@@ -189,7 +190,7 @@ def _header(analysis: Analysis) -> str:
         ("checkpoints", s.n_checkpoints),
         ("final train loss (nats)", s.final_train_loss),
         ("final test loss (nats)", s.final_test_loss),
-        (f"key {kind}s", keys if s.basis else "n/a"),
+        (f"key {kinds}", keys if s.basis else "n/a"),
         (
             f"neurons with FVE > {_fmt(s.fve_threshold)}",
             "n/a" if share is None else f"{share:.1%} of {cfg.d_mlp}",
@@ -224,7 +225,7 @@ def _header(analysis: Analysis) -> str:
             _table(phases, ("phase", "epochs")),
             f"<p class=note>{_fmt(s.phase_note)}</p>" if s.phase_note else "",
             _details("how the phases are found", s.phase_rule),
-            f"<h3>Key {kind}s</h3>",
+            f"<h3>Key {kinds}</h3>",
             f"<p>{_fmt(keys)}</p>",
             _details("how they are chosen", s.key_frequency_rule),
         )

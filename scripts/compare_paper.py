@@ -149,7 +149,7 @@ def rows(ref: Summary, ref_phases: dict, seeds: list[Summary]):
 def main() -> None:
     ref = Summary.load(ROOT / "analyses" / "reference-canonical")
     table = load_measures(ROOT / "analyses" / "reference-canonical")
-    columns = ("epoch", "train_loss", "train_acc", "test_loss")
+    columns = ("epoch", "train_loss", "train_acc", "test_loss", "excluded_loss")
     ref_phases = locate_phases(*(table[c].to_numpy() for c in columns))
     seeds = [Summary.read(path) for path in sorted((ROOT / "analyses" / "seeds").glob("*.json"))]
     head = (

@@ -221,3 +221,22 @@ def test_a_changed_checkpoint_is_measured_again(small_run, small_analysis, tmp_p
     assert again["train_loss"].iloc[10] == pytest.approx(original["train_loss"].iloc[0], rel=1e-6)
     others = np.arange(len(original)) != 10
     np.testing.assert_allclose(again["train_loss"][others], original["train_loss"][others])
+
+
+def test_multiplication_learns_the_discrete_log_clock(tmp_path):
+    """`train --operation mul` then `analyze`: key frequencies in the multiplicative basis,
+    labelled as such; the embedding is sparse there and dense in the additive Fourier basis."""
+    run, out = tmp_path / "mul", tmp_path / "analysis"
+    flags = ["--operation", "mul", "--epochs", "2000", "--out", str(run), "--quiet"]
+    assert main(["train", *flags]) == 0
+    assert main(["analyze", "--ckpt-dir", str(run), "--out", str(out), "--quiet"]) == 0
+    summary = Summary.load(out)
+    assert summary.basis["name"] == "dlog" and "multiplicative" in summary.basis["title"]
+    assert summary.task["formula"] == "(a * b) mod 59" and 2 <= len(summary.key_components) <= 6
+    assert summary.final_test_loss < 1e-3 and summary.fve_share > 0.5
+    assert summary.embedding_gini["dlog"] > 0.5 > 0.1 > summary.embedding_gini["fourier"]
+    table = load_measures(out)
+    final = np.array([table[f"W_E.k{k}"].iloc[-1] for k in range(1, 30)])
+    assert sorted(summary.key_components) == sorted(
+        np.argsort(final)[::-1][: len(summary.key_components)] + 1
+    )

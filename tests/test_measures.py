@@ -221,6 +221,11 @@ def test_phases_on_a_synthetic_series():
     flat = phases.locate_phases(epochs, train_loss, train_acc, np.full(len(epochs), 5.0))
     assert flat["memorization_end"] == 310 and flat["cleanup_end"] is None
     assert "not grokked" in phases.phase_note(len(epochs), flat)
+    # with an excluded loss, memorisation ends at its lowest point before circuit formation ends
+    excluded = 1.0 + (epochs - 200.0) ** 2
+    with_basis = phases.locate_phases(epochs, train_loss, train_acc, test_loss, excluded)
+    assert with_basis["memorization_end"] == 200
+    assert with_basis["cleanup_end"] == got["cleanup_end"]
     few = phases.locate_phases(epochs[:4], train_loss[:4], train_acc[:4], test_loss[:4])
     assert set(few.values()) == {None} and "4 checkpoint" in phases.phase_note(4, few)
 

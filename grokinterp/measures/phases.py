@@ -16,15 +16,21 @@ RULE = (
     "the first checkpoint with 100% train accuracy) down to its lowest value, circuit formation "
     "ends at the first checkpoint after the peak that is 10% of the way down, and cleanup ends at "
     "the first that is 90% of the way down; a run whose test loss never falls below a tenth of its "
-    "peak has not grokked, and those two boundaries are null. Memorisation is the fall of the "
-    "train loss: it ends at the first checkpoint whose train loss is within a factor of 2 of its "
-    "lowest value before circuit formation ends (before the last checkpoint when it has not). "
+    "peak has not grokked, and those two boundaries are null. Memorisation ends where circuit "
+    "formation begins: at the lowest excluded loss before circuit formation ends (before the last "
+    "checkpoint when it has not), from where the excluded loss rises; for a task with no basis "
+    "(no excluded loss), at the end of the train loss's fall: the first checkpoint whose train "
+    "loss is within a factor of 2 of its lowest value before circuit formation ends. "
     f"Fewer than {MIN_CHECKPOINTS} checkpoints: every boundary is null."
 )
 
 
 def locate_phases(
-    epochs: np.ndarray, train_loss: np.ndarray, train_acc: np.ndarray, test_loss: np.ndarray
+    epochs: np.ndarray,
+    train_loss: np.ndarray,
+    train_acc: np.ndarray,
+    test_loss: np.ndarray,
+    excluded_loss: np.ndarray | None = None,
 ) -> dict[str, int | None]:
     """The last epoch of each phase (see RULE); None where the run does not show it."""
     phases: dict[str, int | None] = dict.fromkeys(
@@ -47,8 +53,11 @@ def locate_phases(
         cleaned = np.flatnonzero(after_peak & (progress >= END_OF_FALL))[0]
         phases["circuit_formation_end"] = int(epochs[formed])
         phases["cleanup_end"] = int(epochs[cleaned])
-    flat = np.flatnonzero(train_loss[: formed + 1] <= FLAT * train_loss[: formed + 1].min())[0]
-    phases["memorization_end"] = int(epochs[flat])
+    if excluded_loss is not None:
+        end = int(np.argmin(excluded_loss[: formed + 1]))
+    else:
+        end = np.flatnonzero(train_loss[: formed + 1] <= FLAT * train_loss[: formed + 1].min())[0]
+    phases["memorization_end"] = int(epochs[end])
     return phases
 
 
