@@ -79,7 +79,7 @@ def checkpoint_path(run_dir: Path, epoch: int) -> Path:
 def tensor_digest(header: dict, body: bytes | memoryview) -> str:
     """The hex sha256 of the tensors of a safetensors file, given its JSON header and the bytes
     after it: for each tensor in sorted name order, its name, dtype (safetensors' spelling, e.g.
-    F32, BOOL) and shape (e.g. 113,128; empty for a scalar), each followed by a NUL byte, then its
+    F32, BOOL) and shape (e.g. 4,64; empty for a scalar), each followed by a NUL byte, then its
     raw little-endian bytes."""
     hasher = hashlib.sha256()
     for name in sorted(header.keys() - {"__metadata__"}):
