@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import sys
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from grokinterp.config import DEFAULT_PRESET, PRESETS, preset
 from grokinterp.errors import UsageError
 
 DEFAULT_RUNS_DIR = Path("checkpoints")
+MAX_SWEEP_RUNS = 256
+"""A sweep of more runs than this needs --large-sweep: a typo in a range must not fill a disk."""
 
 # flag -> (RunConfig field, type, help)
 OVERRIDES = {
@@ -118,6 +121,11 @@ def _add_train(sub) -> None:
         "with --epochs N, train finished runs on to N epochs",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress output")
+    parser.add_argument(
+        "--large-sweep",
+        action="store_true",
+        help=f"go ahead with a sweep of more than {MAX_SWEEP_RUNS} runs (its plan is shown first)",
+    )
     parser.set_defaults(handler=_train)
 
 
@@ -149,6 +157,22 @@ def _run_plan(args) -> tuple[list, list[Path]]:
     return cfgs, [parent / name for name in names]
 
 
+def sweep_plan(cfgs: list, device: str) -> str:
+    """One line: run count, disk (float32 checkpoints plus the training state, from the config),
+    and time, extrapolated from a few timed steps of up to 8 of the runs on this device."""
+    from grokinterp.params import param_shapes
+    from grokinterp.train import resolve_device, time_steps
+
+    cfg = cfgs[0]
+    floats = sum(math.prod(shape) for shape in param_shapes(cfg).values())
+    disk = len(cfgs) * floats * 4 * (len(cfg.save_epochs) + 3)
+    seconds = time_steps(cfgs[:8], device) / min(len(cfgs), 8) * len(cfgs) * cfg.epochs
+    return (
+        f"sweep plan: {len(cfgs)} runs of {cfg.epochs} epochs, about {disk / 1e9:.2f} GB on disk, "
+        f"about {seconds / 3600:.2f} h on {resolve_device(device)} (from 3 timed steps)"
+    )
+
+
 def _train(args) -> None:
     from grokinterp.train import resume_runs, train_runs
 
@@ -158,6 +182,14 @@ def _train(args) -> None:
         done = args.resume
     else:
         cfgs, run_dirs = _run_plan(args)
+        if len(cfgs) > 1:
+            plan = sweep_plan(cfgs, args.device)
+            if len(cfgs) > MAX_SWEEP_RUNS and not args.large_sweep:
+                raise UsageError(
+                    f"{plan}; that is more than {MAX_SWEEP_RUNS} runs: pass --large-sweep to go "
+                    "ahead"
+                )
+            print(plan, file=sys.stderr, flush=True)
         train_runs(cfgs, run_dirs, device=args.device, engine=args.engine, progress=progress)
         done = run_dirs
     for run_dir in done:

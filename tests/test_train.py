@@ -188,3 +188,19 @@ def test_training_on_longer_equals_a_longer_run(tiny_cfg, tmp_path, capsys):
     np.testing.assert_array_equal(
         store.read_metrics_array(tmp_path / "long"), store.read_metrics_array(tmp_path / "short")
     )
+
+
+def test_a_huge_sweep_needs_an_explicit_flag_and_shows_its_plan(tmp_path, capsys):
+    code = main(["train", "--seeds", "0-100000", "--epochs", "1", "--out", str(tmp_path / "s")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "--large-sweep" in err[0]
+    assert "100001 runs" in err[0] and "GB on disk" in err[0] and " h on cpu" in err[0]
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize("flag", ["--lr", "--weight-decay", "--train-frac"])
+def test_non_finite_settings_are_refused(tmp_path, capsys, flag):
+    code = main(["train", flag, "nan", "--out", str(tmp_path / "r"), "--quiet"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "finite" in err[0]
+    assert not (tmp_path / "r").exists()
