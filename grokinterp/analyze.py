@@ -257,6 +257,9 @@ def _previous(out: Path, identity, digests: dict, d_mlp: int):
         [bool(digests.get(int(e))) and recorded.get(str(e)) == digests[int(e)] for e in epochs],
         dtype=bool,
     )
+    final_is_last = int(epochs[-1]) == max(digests) and same[-1]
+    if stored and not final_is_last:  # the final FVE table is the final checkpoint's: redo it
+        same &= epochs != max(digests)
     if not same.any():
         return empty
     if stored:
@@ -268,8 +271,7 @@ def _previous(out: Path, identity, digests: dict, d_mlp: int):
             stored["dominant_frequency"][keep],
             stored["fve"][keep],
         )
-        final = stored["final_fve_by_frequency"] if same[-1] else None
-        return measured, final
+        return measured, stored["final_fve_by_frequency"] if final_is_last else None
     zeros = torch.zeros(int(same.sum()), d_mlp)
     return _Measured(table[same].reset_index(drop=True), zeros.long(), zeros), None
 
