@@ -66,7 +66,8 @@ def disk_per_run(cfg: RunConfig, analysis: dict) -> DiskEstimate:
 
 def step_seconds(cfg: RunConfig, device: str = "auto", budget: float = 0.3) -> float:
     """Seconds of one training epoch of `cfg` alone (forward, backward, AdamW and the test
-    evaluation), timed on `device` over steps that take about `budget` seconds in all."""
+    evaluation) on `device`: the median of steps that take about `budget` seconds in all, after
+    two warm-up steps."""
     import torch
 
     from grokinterp import data
@@ -97,14 +98,16 @@ def step_seconds(cfg: RunConfig, device: str = "auto", budget: float = 0.3) -> f
         if dev.type == "cuda":
             torch.cuda.synchronize()
 
-    step(0)
+    for i in range(2):  # warm-up: the first steps pick kernels and allocate
+        step(i)
     sync()
-    steps, start = 0, time.perf_counter()
-    while steps < 3 or (time.perf_counter() - start < budget and steps < 50):
-        step(steps + 1)
+    times: list[float] = []
+    while len(times) < 3 or (sum(times) < budget and len(times) < 50):
+        start = time.perf_counter()
+        step(len(times) + 2)
         sync()
-        steps += 1
-    return (time.perf_counter() - start) / steps
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
 
 
 def _work(n_train: int, n_test: int) -> int:

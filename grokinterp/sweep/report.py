@@ -27,6 +27,7 @@ PALETTE = (
     "#19d3f3", "#ff6692", "#b6e880", "#ff97ff", "#fecb52",
 )  # fmt: skip
 """plotly's default colour sequence: a run's dots and its median line share one colour."""
+AXIS_TITLES = {"train_frac": "fraction of pairs used for training", "weight_decay": "weight decay"}
 NOT_REACHED = "no 99% test accuracy by the last epoch (plotted at the last epoch)"
 SECTIONS = {
     "train_frac": "Epochs until test accuracy first reaches 99%, against the fraction of pairs "
@@ -103,7 +104,7 @@ def _epoch_figure(table: pd.DataFrame, x: str, title: str, split_by: list[str]) 
             )
     figure.update_layout(
         title=title,
-        xaxis_title=x.replace("_", " "),
+        xaxis_title=AXIS_TITLES[x],
         yaxis_title="epochs to 99% test accuracy",
         yaxis_type="log",
         height=480,

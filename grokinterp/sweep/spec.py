@@ -297,13 +297,15 @@ def batch_key(cfg: RunConfig) -> tuple:
 
 
 def _pack(runs: list[PlannedRun], max_size: int) -> list[Group]:
-    """Runs that share the batch key, in run order, split into near-equal groups of at most
-    `max_size` runs; groups in the order of their first run."""
+    """Runs that share the batch key, split into near-equal groups of at most `max_size` runs;
+    within a key, runs are taken by training-set size (a batched group pads every run to its
+    longest split), then in run order; keys in the order of their first run."""
     by_key: dict[tuple, list[PlannedRun]] = {}
     for run in runs:
         by_key.setdefault(batch_key(run.config), []).append(run)
     groups = []
     for members in by_key.values():
+        members = sorted(members, key=lambda run: run.config.n_train)
         n_groups = math.ceil(len(members) / max_size)
         size, extra = divmod(len(members), n_groups)
         start = 0

@@ -143,6 +143,13 @@ def sweep_table(sweep: str | Path) -> pd.DataFrame:
     return table
 
 
+def has_pyarrow() -> bool:
+    """Whether pandas can write Parquet here (through pyarrow, the `parquet` extra)."""
+    import importlib.util
+
+    return importlib.util.find_spec("pyarrow") is not None
+
+
 def write_table(sweep: str | Path) -> tuple[pd.DataFrame, list[Path], str]:
     """Write the CSV (and Parquet, when pyarrow is there); return the table, the files written
     and a note on what was left out."""
@@ -151,9 +158,7 @@ def write_table(sweep: str | Path) -> tuple[pd.DataFrame, list[Path], str]:
     csv = sweep / folder.TABLE_CSV
     store.atomic_write(csv, table.to_csv(index=False).encode())
     written, note = [csv], ""
-    try:
-        import pyarrow  # noqa: F401
-    except ImportError:
+    if not has_pyarrow():
         note = (
             f"{folder.TABLE_PARQUET} not written: Parquet needs pyarrow, "
             "pip install 'grokinterp[parquet]'"
