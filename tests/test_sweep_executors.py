@@ -160,8 +160,8 @@ def test_preempted_submitit_task_is_requeued_and_resumes(tmp_path):
     out, err = (text.decode() for text in proc.communicate(timeout=300))
     assert proc.returncode == 0, err
     assert "g000: 1 resumed" in out  # the requeued task's result
-    logs = "".join(p.read_text() for p in (sweep / folder.SLURM).rglob("*.err"))
-    assert "Requeued" in logs or "requeue" in logs.lower()
+    logs = "".join(p.read_text() for p in sorted((sweep / folder.SLURM).rglob("*_log.*")))
+    assert "Caught signal SIGUSR2" in logs and "Requeued job" in logs, logs[-2000:]
     assert holder_pid(sweep, "seed1") != task
     assert {p: p.stat().st_mtime_ns for p in saved} == saved  # resumed, not restarted
     assert_same_run(run, reference_run(tmp_path, 1), exact=True)

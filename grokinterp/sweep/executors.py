@@ -111,10 +111,18 @@ def run_sweep(
         folder.write_failures(sweep, {})
         return 0
 
+    # the executor is set up before the plan is written: a refusal leaves no sweep behind
     if executor == "ray":
         from grokinterp.sweep import ray_executor
 
-        session = ray_executor.connect(address, spec.ray)  # before anything is written
+        session = ray_executor.connect(address, spec.ray)
+        if device == "cuda" and not session.gpus:
+            ray_executor.disconnect(session)
+            raise UsageError("--device cuda: the Ray cluster has no GPU")
+    elif executor == "slurm":
+        from grokinterp.sweep import slurm_executor
+
+        submitter = slurm_executor.make_executor(sweep.resolve(), spec.slurm, slurm_cluster)
     sweep.mkdir(parents=True, exist_ok=True)
     folder.write_plan(sweep, spec)
     sweep = sweep.resolve()  # workers may start elsewhere
@@ -123,9 +131,7 @@ def run_sweep(
     elif executor == "ray":
         results = ray_executor.run(session, sweep, todo, spec.analysis, device, spec.ray)
     else:
-        from grokinterp.sweep import slurm_executor
-
-        jobs = slurm_executor.submit(sweep, todo, spec.analysis, device, spec.slurm, slurm_cluster)
+        jobs = slurm_executor.submit_with(submitter, sweep, todo, spec.analysis, device, spec.slurm)
         results = slurm_executor.collect(jobs)
     return _report(sweep, spec, todo, results)
 

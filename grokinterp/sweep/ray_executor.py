@@ -48,6 +48,11 @@ def connect(address: str | None, options: dict) -> Session:
     return Session(address is None, ray.cluster_resources().get("GPU", 0.0))
 
 
+def disconnect(session: Session) -> None:
+    if session.started_here:
+        ray.shutdown()
+
+
 def group_memory_bytes(group: Group) -> int:
     """GPU memory that training and analysing one group takes, about: weights, gradients and
     both AdamW moments of every run, the activations of the padded splits, the metrics history,
@@ -103,5 +108,4 @@ def run(
     finally:
         for ref in pending:
             ray.cancel(ref, force=True)
-        if session.started_here:
-            ray.shutdown()
+        disconnect(session)

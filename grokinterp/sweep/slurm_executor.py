@@ -11,7 +11,6 @@ what the tests use. Imported only by `--executor slurm`.
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 import submitit
 
+from grokinterp.errors import UsageError
 from grokinterp.sweep import folder
 from grokinterp.sweep.executors import failure, payload
 from grokinterp.sweep.group import run_group_safely
@@ -41,27 +41,28 @@ class GroupsTask(submitit.helpers.Checkpointable):
 
 def make_executor(sweep: Path, options: dict, cluster: str) -> submitit.AutoExecutor:
     executor = submitit.AutoExecutor(
-        folder=Path(sweep) / folder.SLURM / "%j",
+        folder=Path(sweep) / folder.SLURM,
         cluster=cluster,
         slurm_max_num_timeout=options["max_requeues"],
         local_max_num_timeout=options["max_requeues"],
     )
-    timeout = options["timeout_min"]
     parameters: dict[str, Any] = {
         "name": f"grokinterp-{Path(sweep).name}",
-        "timeout_min": timeout if cluster != "slurm" else max(1, math.ceil(timeout)),
+        "timeout_min": options["timeout_min"],
         "cpus_per_task": options["cpus_per_task"],
         "gpus_per_node": options["gpus_per_node"],
         "mem_gb": options["mem_gb"],
         "slurm_array_parallelism": options["array_parallelism"],
         "slurm_signal_delay_s": options["signal_delay_s"],
-        "local_signal_delay_s": options["signal_delay_s"],
     }
     if options["partition"] is not None:
         parameters["slurm_partition"] = options["partition"]
     if options["additional"]:
         parameters["slurm_additional_parameters"] = options["additional"]
-    executor.update_parameters(**parameters)
+    try:
+        executor.update_parameters(**parameters)
+    except (AssertionError, NameError, ValueError, TypeError) as exc:
+        raise UsageError(f"[slurm] options refused by submitit: {exc}") from None
     return executor
 
 
@@ -74,6 +75,12 @@ def submit(
 ) -> list[tuple[Any, list[Group]]]:
     """Submit the job array; return each task's job with its groups."""
     executor = make_executor(sweep, options, cluster)
+    return submit_with(executor, sweep, groups, analysis, device, options)
+
+
+def submit_with(
+    executor, sweep: Path, groups: list[Group], analysis: dict, device: str, options: dict
+) -> list[tuple[Any, list[Group]]]:
     tasks = chunks(groups, options["groups_per_task"])
     jobs = executor.map_array(
         GroupsTask(),

@@ -71,7 +71,7 @@ or --device cpu). max_retries: Ray reruns of a group whose worker died (each res
 runs' saved state). local_cpus: CPUs of the local cluster started when no --address is given."""
 SLURM_KEYS = {
     "partition": (str, None),
-    "timeout_min": (float, 240.0),
+    "timeout_min": (int, 240),
     "signal_delay_s": (int, 120),
     "cpus_per_task": (int, 2),
     "gpus_per_node": (int, 0),
@@ -244,8 +244,10 @@ def read_spec(path: str | Path) -> Spec:
     for key in ("groups_per_task", "array_parallelism", "cpus_per_task"):
         if slurm[key] < 1:
             raise UsageError(f"{path}: slurm.{key} must be at least 1, got {slurm[key]}")
-    if slurm["timeout_min"] <= 0:
-        raise UsageError(f"{path}: slurm.timeout_min must be positive, got {slurm['timeout_min']}")
+    if slurm["timeout_min"] < 1:
+        raise UsageError(
+            f"{path}: slurm.timeout_min must be at least 1, got {slurm['timeout_min']}"
+        )
 
     try:
         base = preset(name).replace(**fixed)
