@@ -403,7 +403,7 @@ def _add_sweep_report(sub) -> None:
         help="write a sweep's table (CSV, Parquet) and its HTML report",
         description=(
             "Collect every run of a sweep folder into SWEEP/sweep-table.csv and .parquet (one row "
-            "per run: its config, the epochs of 99%% train and test accuracy, phase boundaries, "
+            "per run: its config, the epochs of 99% train and test accuracy, phase boundaries, "
             "key components, final losses, FVE share) and write SWEEP/sweep-report.html: epochs "
             "to generalise against train fraction and weight decay, and the key-frequency counts "
             "across seeds, each point linking to its run's report."

@@ -4,6 +4,7 @@ preempted submitit task requeued and resumed. Each test skips when its extra is 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import subprocess
@@ -21,6 +22,14 @@ from grokinterp.sweep.group import _state_metadata
 from grokinterp.sweep.spec import read_spec
 from tests.test_sweep import REPO, TINY, assert_same_run, mtimes, write_spec
 
+needs_ray = pytest.mark.skipif(
+    importlib.util.find_spec("ray") is None, reason="ray not installed: pip install '.[ray]'"
+)
+needs_submitit = pytest.mark.skipif(
+    importlib.util.find_spec("submitit") is None,
+    reason="submitit not installed: pip install '.[slurm]'",
+)
+"""Marks, so that the local reference sweep is not trained for tests that would skip."""
 GRID = {"train_frac": [0.4, 0.6], "seed": [0, 1]}
 ENGINES = {"ray": {"local_cpus": 1}, "slurm": {"groups_per_task": 1}}
 """One group at a time on the local Ray instance; two array tasks of one group each."""
@@ -87,6 +96,7 @@ def reference_run(tmp_path: Path, seed: int) -> Path:
 
 
 # ---- Ray ---------------------------------------------------------------------------------------
+@needs_ray
 def test_ray_executor_matches_local(local_reference, tmp_path):
     pytest.importorskip("ray")
     spec, reference = local_reference
@@ -96,6 +106,7 @@ def test_ray_executor_matches_local(local_reference, tmp_path):
     assert_same_sweep(spec, reference, out)
 
 
+@needs_ray
 def test_killed_ray_worker_is_reported_then_resumed(tmp_path):
     pytest.importorskip("ray")
     spec = write_spec(
@@ -128,6 +139,7 @@ def test_killed_ray_worker_is_reported_then_resumed(tmp_path):
 
 
 # ---- SLURM through submitit ----------------------------------------------------------------------
+@needs_submitit
 def test_submitit_job_array_matches_local(local_reference, tmp_path, capsys):
     pytest.importorskip("submitit")
     spec, reference = local_reference
@@ -139,6 +151,7 @@ def test_submitit_job_array_matches_local(local_reference, tmp_path, capsys):
     assert any((out / folder.SLURM).rglob("*_result.pkl"))
 
 
+@needs_submitit
 def test_preempted_submitit_task_is_requeued_and_resumes(tmp_path):
     """SLURM preempts a task with SIGUSR2 (submitit's signal): submitit checkpoints and requeues
     it, and the requeued task resumes the run from its saved state."""
