@@ -509,9 +509,9 @@ def test_sweep_killed_mid_way_resumes_and_reruns_nothing(tmp_path):
         path = folder.run_dir(sweep, name) / store.STATE_FILE
         if not path.exists():
             return None
-        from grokinterp.sweep.group import _state_metadata
+        from grokinterp.sweep.group import state_metadata
 
-        meta = _state_metadata(path)
+        meta = state_metadata(path)
         return int(meta["step"]), meta["finished"] == "True"
 
     deadline = time.time() + 240

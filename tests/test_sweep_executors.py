@@ -18,7 +18,7 @@ from grokinterp import store
 from grokinterp.analysis_format import Summary
 from grokinterp.cli import main
 from grokinterp.sweep import folder
-from grokinterp.sweep.group import _state_metadata
+from grokinterp.sweep.group import state_metadata
 from grokinterp.sweep.spec import read_spec
 from tests.test_sweep import REPO, TINY, assert_same_run, mtimes, write_spec
 
@@ -58,7 +58,7 @@ def state_of(sweep: Path, name: str):
     path = folder.run_dir(sweep, name) / store.STATE_FILE
     if not path.exists():
         return None
-    meta = _state_metadata(path)
+    meta = state_metadata(path)
     return int(meta["step"]), meta["finished"] == "True"
 
 

@@ -98,7 +98,12 @@ def run_sweep(
     spec = read_spec(spec_path)
     sweep = sweep_folder(spec, out)
     states = planning.states_of(spec, sweep)
-    seconds = planning.time_estimate(spec, states, device) if estimate_time else None
+    seconds = None
+    if estimate_time:  # timed here; the workers of Ray and SLURM may have a GPU where this has none
+        import torch
+
+        here = device if executor == "local" or torch.cuda.is_available() else "cpu"
+        seconds = planning.time_estimate(spec, states, here)
     for line in planning.plan_lines(spec, sweep, states, executor, device, seconds):
         print(line, flush=True)
     todo = planning.groups_to_run(spec, sweep, states)

@@ -115,9 +115,15 @@ def run_locks(sweep: Path, names: list[str]) -> Iterator[list[str]]:
             fd = os.open(folder / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
+            except BlockingIOError:  # held by a live process
                 os.close(fd)
                 continue
+            except OSError as exc:
+                os.close(fd)
+                raise UsageError(
+                    f"{folder / name}.lock: cannot lock ({exc.strerror}); the sweep folder must "
+                    "be on a filesystem with flock support"
+                ) from None
             os.ftruncate(fd, 0)
             os.write(fd, f"{socket.gethostname()} {os.getpid()}\n".encode())
             handles.append(fd)

@@ -39,7 +39,7 @@ class RunState:
     step: int = 0
 
 
-def _state_metadata(path: Path) -> dict:
+def state_metadata(path: Path) -> dict:
     """The metadata of a state file, from its header alone (nothing verified)."""
     try:
         with open(path, "rb") as handle:
@@ -76,7 +76,7 @@ def run_state(run_dir: Path, cfg: RunConfig) -> RunState:
     state = run_dir / store.STATE_FILE
     if not state.exists():
         return RunState(RESTART)
-    metadata = _state_metadata(state)
+    metadata = state_metadata(state)
     try:
         step, finished = int(metadata["step"]), metadata["finished"] == "True"
     except (KeyError, ValueError):

@@ -51,9 +51,9 @@ def _first_epoch(metrics: np.ndarray, column: int) -> int | None:
 def _status(run_dir: Path, failed: set[str], name: str) -> str:
     state = run_dir / store.STATE_FILE
     if state.exists():
-        from grokinterp.sweep.group import _state_metadata
+        from grokinterp.sweep.group import state_metadata
 
-        if _state_metadata(state).get("finished") == "True":
+        if state_metadata(state).get("finished") == "True":
             return "finished"
     if name in failed:
         return "failed"
