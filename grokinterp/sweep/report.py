@@ -31,7 +31,7 @@ AXIS_TITLES = {"train_frac": "fraction of pairs used for training", "weight_deca
 NOT_REACHED = "no 99% test accuracy by the last epoch (plotted at the last epoch)"
 SECTIONS = {
     "train_frac": "Epochs until test accuracy first reaches 99%, against the fraction of pairs "
-    "used for training (Power et al. 2022, figure 1 of the operations they studied). Each dot is "
+    "used for training, as Power et al. (2022) plot it for their operations. Each dot is "
     "a run (click it for its report); the line joins the medians over the runs that got there.",
     "weight_decay": "Epochs until test accuracy first reaches 99%, against AdamW's weight decay.",
     "key_components": "Number of key frequencies (components of the task's basis holding at "
@@ -226,7 +226,7 @@ def render_sweep_html(name: str, table: pd.DataFrame, spec_text: str) -> str:
         f"<p>{html.escape(facts)}</p>"
         + "".join(f'<p class="note">{html.escape(note)}</p>' for note in notes)
         + "".join(sections)
-        + f"<section><h3>Runs</h3>{_run_table(table)}</section>"
+        + f'<section><h3>Runs</h3><div style="overflow-x:auto">{_run_table(table)}</div></section>'
         + f"<details class=note><summary>the sweep spec</summary><pre>{html.escape(spec_text)}"
         "</pre></details>" + f"<script>{draw}</script></body></html>"
     )
