@@ -1,0 +1,10 @@
+"""Sweeps: one TOML spec, planned into batched groups, run in-process, on Ray or on SLURM.
+
+    grokinterp sweep SPEC [--executor local|ray|slurm]   # plan, then train and analyse
+    grokinterp sweep-report SWEEP                        # the table and the HTML report
+
+Modules: `spec` (read, check, plan), `plan` (run states, estimates), `group` (what a worker
+does with one group), `executors` (the driver and the local executor), `ray_executor` and
+`slurm_executor` (imported only when chosen), `folder` (the sweep folder), `table` and `report`
+(sweep-report).
+"""

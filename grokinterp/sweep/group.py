@@ -1,0 +1,187 @@
+"""What a worker does with one group, whatever the executor: train, resume, skip, analyse.
+
+A run's state is read from its own directory, never from a sweep-wide record, so any executor,
+any number of times, after any crash, comes to the same decision:
+
+    absent or empty                    new: trained from scratch
+    state.safetensors, finished        done: skipped (analysed if its analysis is missing)
+    state.safetensors, not finished    partial: resumed from the saved step (resume_runs)
+    run files but no state yet         killed before its first save: cleared, trained anew
+
+A directory whose config.json differs from the planned config is refused (UsageError): it is
+another run. Each run is locked (flock) while a worker holds it; a run locked by another live
+process is left alone ("busy"), so two workers never train the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from grokinterp import store
+from grokinterp.config import RunConfig
+from grokinterp.errors import UsageError
+from grokinterp.sweep import folder
+
+NEW, DONE, PARTIAL, RESTART = "new", "done", "partial", "restart"
+
+
+@dataclass(frozen=True)
+class RunState:
+    kind: str
+    step: int = 0
+
+
+def state_metadata(path: Path) -> dict:
+    """The metadata of a state file, from its header alone (nothing verified)."""
+    try:
+        with open(path, "rb") as handle:
+            length = int.from_bytes(handle.read(8), "little")
+            if length > os.fstat(handle.fileno()).st_size:
+                raise ValueError("header longer than the file")
+            return json.loads(handle.read(length)).get("__metadata__", {})
+    except (OSError, ValueError, AttributeError) as exc:
+        raise UsageError(f"{path}: not a readable safetensors file ({exc})") from None
+
+
+def config_difference(stored: RunConfig, planned: RunConfig) -> str:
+    diffs = [
+        f"{name} {getattr(stored, name)!r} != {getattr(planned, name)!r}"
+        for name in planned.to_dict()
+        if name != "format_version" and getattr(stored, name) != getattr(planned, name)
+    ]
+    return ", ".join(diffs)
+
+
+def run_state(run_dir: Path, cfg: RunConfig) -> RunState:
+    """What the directory of one planned run holds (see the module docstring)."""
+    run_dir = Path(run_dir)
+    if not run_dir.exists() or (run_dir.is_dir() and not any(run_dir.iterdir())):
+        return RunState(NEW)
+    if not (run_dir / store.CONFIG_FILE).exists():
+        raise UsageError(f"{run_dir} holds files but no run; move them away")
+    stored = store.read_config(run_dir)
+    if stored != cfg:
+        raise UsageError(
+            f"{run_dir} holds a run of another config ({config_difference(stored, cfg)}); "
+            "the spec changed: use another --out or move that run away"
+        )
+    state = run_dir / store.STATE_FILE
+    if not state.exists():
+        return RunState(RESTART)
+    metadata = state_metadata(state)
+    try:
+        step, finished = int(metadata["step"]), metadata["finished"] == "True"
+    except (KeyError, ValueError):
+        raise UsageError(f"{state}: not a grokinterp training state") from None
+    return RunState(DONE) if finished else RunState(PARTIAL, step)
+
+
+def analysis_is_current(sweep: Path, name: str, cfg: RunConfig, analysis: dict) -> bool:
+    """True when the run's analysis (and report, if asked for) covers its last epoch."""
+    from grokinterp.analysis_format import SUMMARY_FILE, Summary
+
+    if not analysis["analyze"]:
+        return True
+    out = folder.analysis_dir(sweep, name)
+    try:
+        summary = Summary.load(out)
+    except UsageError:
+        return False
+    if summary.last_epoch != cfg.epochs:
+        return False
+    if not analysis["report"]:
+        return True
+    page = folder.report_path(sweep, name)
+    return page.exists() and page.stat().st_mtime_ns >= (out / SUMMARY_FILE).stat().st_mtime_ns
+
+
+def run_group(
+    sweep: str | Path,
+    group: str,
+    runs: list[tuple[str, dict]],
+    analysis: dict,
+    device: str = "auto",
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Bring every run of one group to done (and analysed); return what was done.
+
+    `runs` holds (name, RunConfig.to_dict()) pairs, so the call pickles small and needs no spec
+    file on the worker. Exceptions propagate (see `run_group_safely`)."""
+    from grokinterp.train import resolve_device, resume_runs, train_runs
+
+    sweep = Path(sweep)
+    started = time.perf_counter()
+    result: dict[str, Any] = {
+        "group": group,
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "device": str(resolve_device(device)),
+        **{key: [] for key in ("trained", "resumed", "done", "busy", "analysed")},
+    }
+    configs = {name: RunConfig.from_dict(cfg) for name, cfg in runs}
+    with folder.run_locks(sweep, list(configs)) as held:
+        result["busy"] = [name for name in configs if name not in held]
+        states = {name: run_state(folder.run_dir(sweep, name), configs[name]) for name in held}
+        fresh = [name for name in held if states[name].kind in (NEW, RESTART)]
+        for name in fresh:
+            if states[name].kind == RESTART:
+                shutil.rmtree(folder.run_dir(sweep, name))
+        result["done"] = [name for name in held if states[name].kind == DONE]
+        if fresh:
+            _say(progress, f"{group}: training {len(fresh)} run(s) on {result['device']}")
+            dirs = [folder.run_dir(sweep, name) for name in fresh]
+            train_runs([configs[n] for n in fresh], dirs, device, progress=progress)
+            result["trained"] = fresh
+        by_step: dict[int, list[str]] = {}
+        for name in held:
+            if states[name].kind == PARTIAL:
+                by_step.setdefault(states[name].step, []).append(name)
+        for step, names in sorted(by_step.items()):
+            _say(progress, f"{group}: resuming {len(names)} run(s) from epoch {step}")
+            resume_runs([folder.run_dir(sweep, n) for n in names], device, progress=progress)
+            result["resumed"] += names
+        for name in held:
+            if not analysis_is_current(sweep, name, configs[name], analysis):
+                _analyse(sweep, name, analysis)
+                result["analysed"].append(name)
+    result["seconds"] = time.perf_counter() - started
+    return result
+
+
+def _analyse(sweep: Path, name: str, analysis: dict) -> None:
+    from grokinterp.analyze import analyze_run
+
+    run = folder.run_dir(sweep, name)
+    out = analyze_run(run, folder.analysis_dir(sweep, name), False, analysis["basis"])
+    if analysis["report"]:
+        from grokinterp.report import write_report
+
+        write_report(out, folder.report_path(sweep, name), run_dir=run)
+
+
+def _say(enabled: bool, text: str) -> None:
+    if enabled:
+        print(text, flush=True)
+
+
+def run_group_safely(*args, **kwargs) -> dict[str, Any]:
+    """`run_group`, with an exception turned into a result that carries it: one failed group
+    never stops the others of a worker. KeyboardInterrupt and SystemExit still propagate."""
+    try:
+        return run_group(*args, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - reported, and the sweep goes on
+        group = kwargs.get("group", args[1] if len(args) > 1 else "?")
+        return {
+            "group": group,
+            "error": f"{type(exc).__name__}: {exc}".splitlines()[0],
+            "traceback": traceback.format_exc(),
+            "host": socket.gethostname(),
+        }

@@ -1,0 +1,115 @@
+"""The SLURM executor, through submitit: one job array, each task training several groups.
+
+Each array task runs `[slurm] groups_per_task` groups one after another. A task that is
+preempted, or that nears `timeout_min` (SLURM sends the signal `signal_delay_s` before), is
+checkpointed by submitit and requeued; the requeued task runs the same groups again, which skips
+the finished runs and resumes the others from their saved state (grokinterp.train.resume_runs).
+Submitit's own files (pickled calls, stdout and stderr of every task) go to SWEEP/slurm/.
+`--slurm-cluster local` runs the same job array as local processes (submitit's LocalExecutor):
+what the tests use. Imported only by `--executor slurm`.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import submitit
+
+from grokinterp.errors import UsageError
+from grokinterp.sweep import folder
+from grokinterp.sweep.executors import failure, payload
+from grokinterp.sweep.group import run_group_safely
+from grokinterp.sweep.spec import Group
+
+
+class GroupsTask(submitit.helpers.Checkpointable):
+    """One array task: its groups in turn. On preemption or time-out submitit calls the
+    inherited `checkpoint`, which resubmits this same call: the runs' own state is the
+    checkpoint."""
+
+    def __call__(
+        self, sweep: str, groups: list[tuple[str, list]], analysis: dict, device: str
+    ) -> list[dict[str, Any]]:
+        return [
+            run_group_safely(sweep, group_id, runs, analysis, device, progress=True)
+            for group_id, runs in groups
+        ]
+
+
+def make_executor(sweep: Path, options: dict, cluster: str) -> submitit.AutoExecutor:
+    executor = submitit.AutoExecutor(
+        folder=Path(sweep) / folder.SLURM,
+        cluster=cluster,
+        slurm_max_num_timeout=options["max_requeues"],
+        local_max_num_timeout=options["max_requeues"],
+    )
+    parameters: dict[str, Any] = {
+        "name": f"grokinterp-{Path(sweep).name}",
+        "timeout_min": options["timeout_min"],
+        "cpus_per_task": options["cpus_per_task"],
+        "gpus_per_node": options["gpus_per_node"],
+        "mem_gb": options["mem_gb"],
+        "slurm_array_parallelism": options["array_parallelism"],
+        "slurm_signal_delay_s": options["signal_delay_s"],
+    }
+    if options["partition"] is not None:
+        parameters["slurm_partition"] = options["partition"]
+    if options["additional"]:
+        parameters["slurm_additional_parameters"] = options["additional"]
+    try:
+        executor.update_parameters(**parameters)
+    except (AssertionError, NameError, ValueError, TypeError) as exc:
+        raise UsageError(f"[slurm] options refused by submitit: {exc}") from None
+    return executor
+
+
+def chunks(groups: list[Group], per_task: int) -> list[list[Group]]:
+    return [groups[i : i + per_task] for i in range(0, len(groups), per_task)]
+
+
+def submit(
+    sweep: Path, groups: list[Group], analysis: dict, device: str, options: dict, cluster: str
+) -> list[tuple[Any, list[Group]]]:
+    """Submit the job array; return each task's job with its groups."""
+    executor = make_executor(sweep, options, cluster)
+    return submit_with(executor, sweep, groups, analysis, device, options)
+
+
+def submit_with(
+    executor, sweep: Path, groups: list[Group], analysis: dict, device: str, options: dict
+) -> list[tuple[Any, list[Group]]]:
+    tasks = chunks(groups, options["groups_per_task"])
+    jobs = executor.map_array(
+        GroupsTask(),
+        [str(sweep)] * len(tasks),
+        [[(group.id, payload(group)) for group in task] for task in tasks],
+        [analysis] * len(tasks),
+        [device] * len(tasks),
+    )
+    first = jobs[0].job_id.split("_")[0] if jobs else "-"
+    print(
+        f"submitted job array {first}: {len(tasks)} task(s) of up to {options['groups_per_task']} "
+        f"group(s); logs in {Path(sweep) / folder.SLURM}",
+        flush=True,
+    )
+    return list(zip(jobs, tasks, strict=True))
+
+
+def collect(jobs: list[tuple[Any, list[Group]]]) -> Iterator[dict]:
+    """Wait for every task; yield its groups' results, or a failure for each of its groups when
+    the task itself died (killed, out of memory, requeued too often)."""
+    for job, groups in jobs:
+        try:
+            results = job.result()
+        except Exception as exc:  # noqa: BLE001 - submitit raises several kinds
+            lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+            where = f"job {job.job_id}"
+            text = f"{type(exc).__name__} in {where}: {lines[0] if lines else ''}"
+            print(f"{where}: see {job.paths.stderr}", file=sys.stderr)
+            for group in groups:
+                yield failure(group, text)
+            continue
+        yield from results

@@ -1,0 +1,350 @@
+"""The sweep spec file (TOML): read, check and plan.
+
+    preset = "small"            # the base preset (default: small)
+    max_group_size = 64         # most runs trained together as one batched model (default 64)
+
+    [fixed]                     # values every run shares, over the preset's (optional)
+    epochs = 4000
+
+    [grid]                      # one run per combination of these lists (at least one list)
+    operation = ["add", "sub"]
+    train_frac = [0.3, 0.5, 0.7]
+    seed = [0, 1]
+
+    [analysis]                  # what runs after a run has trained (optional)
+    analyze = true              # analyses/<run>/ (default true)
+    report = true               # reports/<run>.html (default true; needs analyze)
+    basis = "fourier"           # default: the task's own
+
+    [ray]                       # options of `--executor ray` (optional)
+    [slurm]                     # options of `--executor slurm` (optional)
+
+Any RunConfig field but `preset` may appear under [fixed] or [grid]. Everything is checked before
+anything runs: an unknown key, a value of the wrong type, an empty list or a run config that does
+not validate is a UsageError naming it. Runs are named by their grid values in grid order
+(`add-frac0.3-seed0`) and packed into groups that can train as one batched model: runs of one
+group share every field of `grokinterp.train.SHARED_FIELDS` (the architecture among them).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import tomllib
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from grokinterp.config import PRESETS, RunConfig, preset
+from grokinterp.errors import UsageError
+
+EXECUTORS = ("local", "ray", "slurm")
+EXTRAS = {"ray": ("ray", "ray"), "slurm": ("submitit", "slurm")}
+"""executor -> (module it imports, pyproject extra that installs it)."""
+SHORT_NAMES = {
+    "train_frac": "frac",
+    "weight_decay": "wd",
+    "data_seed": "dseed",
+    "operation": "",
+    "init": "init-",
+    "d_model": "dmodel",
+    "d_mlp": "dmlp",
+    "n_heads": "heads",
+    "warmup_steps": "warmup",
+}
+"""How a grid field appears in run names (default: the field's own name)."""
+DEFAULT_GROUP_SIZE = 64
+
+# key -> (type, default) of the optional tables; a type of `float` takes ints too.
+ANALYSIS_KEYS = {"analyze": (bool, True), "report": (bool, True), "basis": (str, None)}
+RAY_KEYS = {
+    "num_cpus": (float, 1.0),
+    "num_gpus": (float, None),
+    "gpu_memory_gb": (float, 16.0),
+    "max_retries": (int, 2),
+    "local_cpus": (int, None),
+}
+"""num_cpus: CPUs each group task asks for. num_gpus: the GPU fraction each group asks for
+(default: from the group's memory estimate against gpu_memory_gb; 0 when the cluster has no GPU
+or --device cpu). max_retries: Ray reruns of a group whose worker died (each resumes from the
+runs' saved state). local_cpus: CPUs of the local cluster started when no --address is given."""
+SLURM_KEYS = {
+    "partition": (str, None),
+    "timeout_min": (int, 240),
+    "signal_delay_s": (int, 120),
+    "cpus_per_task": (int, 2),
+    "gpus_per_node": (int, 0),
+    "mem_gb": (float, 16.0),
+    "groups_per_task": (int, 4),
+    "array_parallelism": (int, 64),
+    "max_requeues": (int, 3),
+    "additional": (dict, None),
+}
+"""One job array; each task trains `groups_per_task` groups one after another. A task that is
+preempted, or reaches timeout_min (signalled signal_delay_s before), is requeued (at most
+max_requeues times on time-outs) and resumes from the runs' saved state. `additional`: more
+sbatch options, e.g. {account = "me", qos = "low"}."""
+TOP_KEYS = {"preset", "max_group_size", "fixed", "grid", "analysis", "ray", "slurm"}
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    name: str
+    config: RunConfig
+    group: str
+
+
+@dataclass(frozen=True)
+class Group:
+    """Runs trained together as one batched model."""
+
+    id: str
+    runs: tuple[PlannedRun, ...]
+
+    @property
+    def shared(self) -> RunConfig:
+        return self.runs[0].config
+
+
+@dataclass(frozen=True)
+class Spec:
+    path: Path
+    text: str
+    base: RunConfig
+    fixed: dict[str, Any]
+    grid: dict[str, list]
+    max_group_size: int
+    analysis: dict[str, Any]
+    ray: dict[str, Any]
+    slurm: dict[str, Any]
+    runs: list[PlannedRun] = field(default_factory=list)
+    groups: list[Group] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+
+def _field_types() -> dict[str, type]:
+    """RunConfig field -> int, float or str (Literal fields are str)."""
+    hints = typing.get_type_hints(RunConfig)
+    types = {}
+    for f in fields(RunConfig):
+        hint = hints[f.name]
+        types[f.name] = hint if hint in (int, float, str) else str
+    return types
+
+
+def _kind(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}.get(
+        type(value), f"a {type(value).__name__}"
+    )
+
+
+def _typed(where: str, value: Any, kind: type) -> Any:
+    """`value` as `kind` (an int is a float too; a bool is never a number), else UsageError."""
+    if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if kind is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if kind in (str, bool, dict) and isinstance(value, kind):
+        return value
+    wanted = {int: "an integer", float: "a number", str: "a string", bool: "true or false"}
+    raise UsageError(
+        f"{where} must be {wanted.get(kind, 'a table')}, got {value!r} ({_kind(value)})"
+    )
+
+
+def _options(path: Path, table: str, raw: Any, keys: dict) -> dict[str, Any]:
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise UsageError(f"{path}: [{table}] must be a table, got {raw!r}")
+    unknown = sorted(set(raw) - set(keys))
+    if unknown:
+        raise UsageError(
+            f"{path}: unknown key {table}.{unknown[0]}; known: {', '.join(sorted(keys))}"
+        )
+    options = {key: default for key, (_, default) in keys.items()}
+    for key, value in raw.items():
+        options[key] = _typed(f"{path}: {table}.{key}", value, keys[key][0])
+    return options
+
+
+def _check_field(path: Path, table: str, name: str, types: dict) -> None:
+    if name == "preset":
+        raise UsageError(f"{path}: {table}.preset: name the base preset at the top, not here")
+    if name not in types:
+        known = ", ".join(n for n in types if n != "preset")
+        raise UsageError(f"{path}: unknown run config field {table}.{name}; known: {known}")
+
+
+def read_spec(path: str | Path) -> Spec:
+    """Parse and check a spec file and plan its runs and groups (UsageError on any problem)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read the sweep spec ({exc.strerror})") from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{path}: not valid TOML ({exc})") from None
+    unknown = sorted(set(raw) - TOP_KEYS)
+    if unknown:
+        raise UsageError(
+            f"{path}: unknown key {unknown[0]!r}; known: {', '.join(sorted(TOP_KEYS))}"
+        )
+    name = _typed(f"{path}: preset", raw.get("preset", "small"), str)
+    if name not in PRESETS:
+        raise UsageError(f"{path}: unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    group_size = _typed(
+        f"{path}: max_group_size", raw.get("max_group_size", DEFAULT_GROUP_SIZE), int
+    )
+    if group_size < 1:
+        raise UsageError(f"{path}: max_group_size must be at least 1, got {group_size}")
+    types = _field_types()
+
+    fixed_raw = raw.get("fixed", {})
+    if not isinstance(fixed_raw, dict):
+        raise UsageError(f"{path}: [fixed] must be a table of run config values")
+    fixed = {}
+    for key, value in fixed_raw.items():
+        _check_field(path, "fixed", key, types)
+        fixed[key] = _typed(f"{path}: fixed.{key}", value, types[key])
+
+    grid_raw = raw.get("grid")
+    if grid_raw is None or grid_raw == {}:
+        raise UsageError(f"{path}: empty grid; list at least one field under [grid]")
+    if not isinstance(grid_raw, dict):
+        raise UsageError(f"{path}: [grid] must be a table of lists")
+    grid: dict[str, list] = {}
+    for key, values in grid_raw.items():
+        _check_field(path, "grid", key, types)
+        if key in fixed:
+            raise UsageError(f"{path}: {key} is both under [fixed] and under [grid]")
+        if not isinstance(values, list):
+            raise UsageError(
+                f"{path}: grid.{key} must be a list, got {values!r} (put single values "
+                "under [fixed])"
+            )
+        if not values:
+            raise UsageError(f"{path}: grid.{key} is an empty list")
+        typed = [_typed(f"{path}: grid.{key}[{i}]", v, types[key]) for i, v in enumerate(values)]
+        if len(set(typed)) != len(typed):
+            raise UsageError(f"{path}: grid.{key} lists a value twice: {values}")
+        grid[key] = typed
+
+    analysis = _options(path, "analysis", raw.get("analysis"), ANALYSIS_KEYS)
+    if analysis["report"] and not analysis["analyze"]:
+        raise UsageError(f"{path}: analysis.report = true needs analysis.analyze = true")
+    ray = _options(path, "ray", raw.get("ray"), RAY_KEYS)
+    slurm = _options(path, "slurm", raw.get("slurm"), SLURM_KEYS)
+    for key in ("groups_per_task", "array_parallelism", "cpus_per_task"):
+        if slurm[key] < 1:
+            raise UsageError(f"{path}: slurm.{key} must be at least 1, got {slurm[key]}")
+    if slurm["timeout_min"] < 1:
+        raise UsageError(
+            f"{path}: slurm.timeout_min must be at least 1, got {slurm['timeout_min']}"
+        )
+
+    try:
+        base = preset(name).replace(**fixed)
+    except TypeError as exc:  # pragma: no cover - fields are checked above
+        raise UsageError(f"{path}: {exc}") from None
+    spec = Spec(path, text, base, fixed, grid, group_size, analysis, ray, slurm)
+    runs = _runs(spec)
+    groups = _pack(runs, group_size)
+    by_name = {run.name: g.id for g in groups for run in g.runs}
+    runs = [PlannedRun(run.name, run.config, by_name[run.name]) for run in runs]
+    if analysis["basis"] is not None:
+        _check_basis(path, runs, analysis["basis"])
+    return Spec(path, text, base, fixed, grid, group_size, analysis, ray, slurm, runs, groups)
+
+
+def _value_text(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def run_name(chosen: dict[str, Any]) -> str:
+    """`frac0.3-seed1` for {"train_frac": 0.3, "seed": 1}: grid fields in grid order."""
+    return "-".join(f"{SHORT_NAMES.get(k, k)}{_value_text(v)}" for k, v in chosen.items())
+
+
+def _runs(spec: Spec) -> list[PlannedRun]:
+    runs, seen = [], {}
+    for combo in itertools.product(*spec.grid.values()):
+        chosen = dict(zip(spec.grid, combo, strict=True))
+        name = run_name(chosen)
+        if name in seen:
+            raise UsageError(
+                f"{spec.path}: runs {seen[name]} and {chosen} would share the name {name!r} "
+                "(values that differ only past 6 significant digits)"
+            )
+        seen[name] = chosen
+        try:
+            cfg = spec.base.replace(**chosen).validate()
+        except UsageError as exc:
+            raise UsageError(f"{spec.path}: run {name}: {exc}") from None
+        runs.append(PlannedRun(name, cfg, ""))
+    return runs
+
+
+def batch_key(cfg: RunConfig) -> tuple:
+    """What runs trained together must share (grokinterp.train.SHARED_FIELDS)."""
+    from grokinterp.train import SHARED_FIELDS
+
+    return tuple(getattr(cfg, name) for name in SHARED_FIELDS)
+
+
+def _pack(runs: list[PlannedRun], max_size: int) -> list[Group]:
+    """Runs that share the batch key, split into near-equal groups of at most `max_size` runs;
+    within a key, runs are taken by training-set size (a batched group pads every run to its
+    longest split), then in run order; keys in the order of their first run."""
+    by_key: dict[tuple, list[PlannedRun]] = {}
+    for run in runs:
+        by_key.setdefault(batch_key(run.config), []).append(run)
+    groups = []
+    for members in by_key.values():
+        members = sorted(members, key=lambda run: run.config.n_train)
+        n_groups = math.ceil(len(members) / max_size)
+        size, extra = divmod(len(members), n_groups)
+        start = 0
+        for i in range(n_groups):
+            end = start + size + (i < extra)
+            groups.append(members[start:end])
+            start = end
+    width = max(3, len(str(len(groups) - 1)))
+    return [
+        Group(
+            f"g{i:0{width}d}",
+            tuple(PlannedRun(r.name, r.config, f"g{i:0{width}d}") for r in members),
+        )
+        for i, members in enumerate(groups)
+    ]
+
+
+def _check_basis(path: Path, runs: list[PlannedRun], name: str) -> None:
+    from grokinterp.tasks import task_of
+
+    for run in runs:
+        try:
+            task_of(run.config).basis(name)
+        except UsageError as exc:
+            raise UsageError(f"{path}: analysis.basis for run {run.name}: {exc}") from None
+
+
+def check_executor(executor: str) -> None:
+    """UsageError when `executor` is unknown or its optional extra is not installed."""
+    import importlib.util
+
+    if executor not in EXECUTORS:
+        raise UsageError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
+    if executor in EXTRAS:
+        module, extra = EXTRAS[executor]
+        if importlib.util.find_spec(module) is None:
+            raise UsageError(
+                f"executor {executor} needs {module}, which is not installed: "
+                f"pip install 'grokinterp[{extra}]'"
+            )
