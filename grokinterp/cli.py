@@ -159,17 +159,19 @@ def _run_plan(args) -> tuple[list, list[Path]]:
 
 def sweep_plan(cfgs: list, device: str) -> str:
     """One line: run count, disk (float32 checkpoints plus the training state, from the config),
-    and time, extrapolated from a few timed steps of up to 8 of the runs on this device."""
+    and time: one run's timed epochs (`sweep.plan.step_seconds`) times runs and epochs, an upper
+    bound, since batched runs share each step's overhead."""
     from grokinterp.params import param_shapes
-    from grokinterp.train import resolve_device, time_steps
+    from grokinterp.sweep.plan import step_seconds
+    from grokinterp.train import resolve_device
 
     cfg = cfgs[0]
     floats = sum(math.prod(shape) for shape in param_shapes(cfg).values())
     disk = len(cfgs) * floats * 4 * (len(cfg.save_epochs) + 3)
-    seconds = time_steps(cfgs[:8], device) / min(len(cfgs), 8) * len(cfgs) * cfg.epochs
+    seconds = step_seconds(cfg, device) * len(cfgs) * cfg.epochs
     return (
         f"sweep plan: {len(cfgs)} runs of {cfg.epochs} epochs, about {disk / 1e9:.2f} GB on disk, "
-        f"about {seconds / 3600:.2f} h on {resolve_device(device)} (from 3 timed steps)"
+        f"at most about {seconds / 3600:.2f} h on {resolve_device(device)}"
     )
 
 

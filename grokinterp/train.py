@@ -128,32 +128,6 @@ def train_step(params, m, v, loss: Tensor, step: int, lr, wd, cfg) -> None:
         params[name].grad = None
 
 
-def time_steps(cfgs: Sequence[RunConfig], device: str = "auto", steps: int = 3) -> float:
-    """Seconds per training step of these runs batched, from `steps` timed steps (after one
-    warm-up step) of the fast engine; nothing is written."""
-    import time
-
-    torch_device = resolve_device(device)
-    initial = [init_params(cfg) for cfg in cfgs]
-    params = {n: torch.stack([w[n] for w in initial]).to(torch_device) for n in initial[0]}
-    for name in TRAINED:
-        params[name].requires_grad_(True)
-    m = {name: torch.zeros_like(params[name]) for name in TRAINED}
-    v = {name: torch.zeros_like(params[name]) for name in TRAINED}
-    lr = torch.tensor([c.lr for c in cfgs], device=torch_device)
-    wd = torch.tensor([c.weight_decay for c in cfgs], device=torch_device)
-    train = Split.stack(cfgs, [data.train_indices(cfg) for cfg in cfgs], torch_device)
-    started = 0.0
-    for step in range(steps + 1):
-        if step == 1:
-            started = time.perf_counter()
-        loss, _ = train.loss_and_accuracy(last_position_logits(params, train.a, train.b))
-        train_step(params, m, v, loss, step, lr, wd, cfgs[0])
-    if torch_device.type == "cuda":
-        torch.cuda.synchronize()
-    return (time.perf_counter() - started) / steps
-
-
 def _check_batchable(cfgs: Sequence[RunConfig]) -> None:
     for cfg in cfgs[1:]:
         for field in SHARED_FIELDS:
