@@ -34,7 +34,13 @@ OVERRIDES = {
     "--d-mlp": ("d_mlp", int, "MLP neurons"),
     "--warmup-steps": ("warmup_steps", int, "steps of linear learning-rate warm-up"),
     "--init": ("init", str, "weight init: paper (Nanda et al.) or transformer_lens"),
-    "--operation": ("operation", str, "the operation mod p (see the list above)"),
+    "--operation": ("operation", str, "the operation mod p, or of --group (see the lists below)"),
+    "--group": (
+        "group",
+        str,
+        "a finite group whose operation is the task: S3..S5, A4, A5, D<n>, "
+        "Z<n>xZ<m>... (see below); default none: arithmetic mod p",
+    ),
 }
 SWEEPS = {
     "--seeds": ("seed", "seed", "sweep: several init seeds, e.g. 0-63 or 0,3,7"),
@@ -73,7 +79,25 @@ def _operations_text() -> str:
     for name, operation in OPERATIONS.items():
         basis = GROUPS[operation.group][1][0] if operation.group else "no known basis"
         lines.append(f"  {name:<11} ({operation.formula}) mod p   [{basis}]")
-    return "operations (--operation NAME; analysis basis in brackets):\n" + "\n".join(lines)
+    return (
+        "operations (--operation NAME; analysis basis in brackets):\n"
+        + "\n".join(lines)
+        + "\n\n"
+        + _groups_text()
+    )
+
+
+def _groups_text() -> str:
+    import textwrap
+
+    from grokinterp.tasks.groups import GROUP_OPERATIONS, GROUPS_HELP
+
+    lines = [f"  {name:<11} {formula}" for name, formula in GROUP_OPERATIONS.items()]
+    head = (
+        f"groups (--group NAME): {GROUPS_HELP}. Their operations (--operation NAME, default "
+        "compose; analysis basis: the group's real irreducible representations, irreps):"
+    )
+    return textwrap.fill(head, 79) + "\n" + "\n".join(lines)
 
 
 def _add_train(sub) -> None:
@@ -94,13 +118,17 @@ def _add_train(sub) -> None:
     parser.add_argument("--preset", default=DEFAULT_PRESET, help=f"one of {names}")
     for flag, (field, kind, text) in OVERRIDES.items():
         defaults = ", ".join(f"{name} {getattr(cfg, field)}" for name, cfg in PRESETS.items())
+        if all(getattr(cfg, field) is None for cfg in PRESETS.values()):
+            parser.add_argument(flag, type=kind, help=text)
+            continue
         parser.add_argument(flag, type=kind, help=f"{text} (preset: {defaults})")
     for flag, (_, _, text) in SWEEPS.items():
         parser.add_argument(flag, metavar="LIST", help=text)
     parser.add_argument(
         "--out",
         type=Path,
-        help="run directory (default checkpoints/<preset>[-<operation>]-seed<seed>); for a sweep, "
+        help="run directory (default checkpoints/<preset>[-<group>][-<operation>]-seed<seed>); "
+        "for a sweep, "
         "the folder "
         "that receives one run directory per run (default checkpoints/)",
     )
@@ -136,6 +164,11 @@ def _run_plan(args) -> tuple[list, list[Path]]:
         field: getattr(args, flag[2:].replace("-", "_")) for flag, (field, *_) in OVERRIDES.items()
     }
     base = base.replace(**{k: v for k, v in changes.items() if v is not None})
+    if base.group is not None:
+        if args.p is not None:
+            raise UsageError("--p is the modulus of arithmetic mod p; a --group run has none")
+        if args.operation is None:
+            base = base.replace(operation="compose")
     swept = {}
     for flag, (field, _, _) in SWEEPS.items():
         text = getattr(args, flag[2:].replace("-", "_"))
@@ -145,7 +178,10 @@ def _run_plan(args) -> tuple[list, list[Path]]:
     for combo in itertools.product(*swept.values()):
         chosen = dict(zip(swept, combo, strict=True))
         cfg = base.replace(**{SWEEPS[flag][0]: value for flag, value in chosen.items()})
-        task = "" if cfg.operation == "add" else f"-{cfg.operation}"
+        if cfg.group is not None:
+            task = f"-{cfg.group}" + ("" if cfg.operation == "compose" else f"-{cfg.operation}")
+        else:
+            task = "" if cfg.operation == "add" else f"-{cfg.operation}"
         name = f"{cfg.preset}{task}-seed{cfg.seed}" + "".join(
             f"-{SWEEPS[flag][1]}{value:g}" for flag, value in chosen.items() if flag != "--seeds"
         )
@@ -218,7 +254,8 @@ def _add_analyze(sub) -> None:
     parser.add_argument(
         "--basis",
         help="basis of the circuit measures (default: the task's own: fourier for add and sub, "
-        "dlog for mul and div); one that does not belong to the task is refused",
+        "dlog for mul and div, irreps for a group; irreps also for add and sub); one that does "
+        "not belong to the task is refused",
     )
     parser.add_argument(
         "--report", action="store_true", help="also write the HTML report (reports/<run-name>.html)"

@@ -22,14 +22,16 @@ FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Hyperparameters of one training run of a one-layer transformer on `(a op b) mod p`."""
+    """Hyperparameters of one training run of a one-layer transformer on `(a op b) mod p`, or on
+    an operation of a finite group (`group`)."""
 
     preset: str
     """Name of the preset the run started from (informational)."""
     p: int
-    """The prime modulus. Inputs are `[a, b, =]` with `=` the token id `p`."""
+    """The prime modulus. Inputs are `[a, b, =]` with `=` the token id `p`. Unused by a group run
+    (`group` set), which keeps its preset's value: it is still validated, never read."""
     train_frac: float
-    """Fraction of the p^2 pairs used for training (the rest is the test set)."""
+    """Fraction of the pairs used for training (the rest is the test set)."""
     d_model: int
     """Width of the residual stream."""
     n_heads: int
@@ -60,9 +62,15 @@ class RunConfig:
     """Seed of the train/test split, separate from the weight seed."""
     operation: str = "add"
     """The operation mod p, a key of `grokinterp.tasks.modular.OPERATIONS` (`add`, `sub`, `mul`,
-    `div`, polynomials): its label table and domain define the task (`grokinterp.tasks`)."""
+    `div`, polynomials): its label table and domain define the task (`grokinterp.tasks`). With
+    `group`, an operation of the group: `compose` (a * b), `conjugate` (a * b * a^-1) or `aba`."""
     adam_eps: float = 1e-8
     """AdamW's epsilon."""
+    group: str | None = None
+    """A finite group whose operation is the task (`S5`, `A4`, `D7`, `Z3xZ5`; see
+    `grokinterp.tasks.groups`), or None: arithmetic mod p. Inputs are `[a, b, =]` with a, b the
+    group's elements in canonical order and `=` the token |G|. Left out of the JSON when None, so
+    configs written before groups read and hash as before."""
 
     # ---- derived values -----------------------------------------------------------------------
     @property
@@ -70,14 +78,23 @@ class RunConfig:
         return self.d_model // self.n_heads
 
     @property
+    def n_elements(self) -> int:
+        """Element tokens: the p residues, or the |G| elements of the group (from its name)."""
+        if self.group is None:
+            return self.p
+        from grokinterp.tasks.groups import group_order
+
+        return group_order(self.group)
+
+    @property
     def d_vocab(self) -> int:
-        """Input vocabulary: the p numbers and the `=` token."""
-        return self.p + 1
+        """Input vocabulary: the elements and the `=` token."""
+        return self.n_elements + 1
 
     @property
     def d_vocab_out(self) -> int:
-        """Output classes: the p residues."""
-        return self.p
+        """Output classes: the elements."""
+        return self.n_elements
 
     @property
     def n_ctx(self) -> int:
@@ -85,11 +102,13 @@ class RunConfig:
 
     @property
     def eq_token(self) -> int:
-        return self.p
+        return self.n_elements
 
     @property
     def n_pairs(self) -> int:
-        """Pairs (a, b) in the operation's domain (p^2 for addition)."""
+        """Pairs (a, b) in the operation's domain (p^2 for addition, |G|^2 for a group)."""
+        if self.group is not None:
+            return self.n_elements**2
         from grokinterp.tasks.modular import domain_size
 
         return domain_size(self.operation, self.p)
@@ -106,11 +125,20 @@ class RunConfig:
     # ---- validation and (de)serialisation -----------------------------------------------------
     def validate(self) -> RunConfig:
         """Raise UsageError naming the first invalid field; return self when all is well."""
+        from grokinterp.tasks.groups import GROUP_OPERATIONS, parse_group
         from grokinterp.tasks.modular import OPERATIONS
 
-        if self.operation not in OPERATIONS:
+        if self.group is not None:
+            parse_group(self.group)
+            if self.operation not in GROUP_OPERATIONS:
+                raise UsageError(
+                    f"operation {self.operation!r} is not an operation of group {self.group}; "
+                    f"choose one of {', '.join(GROUP_OPERATIONS)}"
+                )
+        elif self.operation not in OPERATIONS:
             raise UsageError(
                 f"unknown operation {self.operation!r}; known: {', '.join(OPERATIONS)}"
+                + (f" (with a group: {', '.join(GROUP_OPERATIONS)})")
             )
         if not isinstance(self.p, int) or self.p < 3 or not is_prime(self.p):
             raise UsageError(f"p must be a prime >= 3, got {self.p}")
@@ -121,9 +149,10 @@ class RunConfig:
         if not 0.0 < self.train_frac < 1.0:
             raise UsageError(f"train fraction must lie in (0, 1), got {self.train_frac}")
         if not 1 <= self.n_train < self.n_pairs:
+            task = f"in {self.group}" if self.group is not None else f"mod {self.p}"
             raise UsageError(
                 f"train fraction {self.train_frac} of the {self.n_pairs} pairs of operation "
-                f"{self.operation!r} mod {self.p} leaves an empty split"
+                f"{self.operation!r} {task} leaves an empty split"
             )
         for name in ("epochs", "save_every", "d_model", "n_heads", "d_mlp", "warmup_steps"):
             if getattr(self, name) <= 0:
@@ -142,7 +171,10 @@ class RunConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"format_version": FORMAT_VERSION, **dataclasses.asdict(self)}
+        data = dataclasses.asdict(self)
+        if data["group"] is None:  # modular arithmetic: the JSON of before groups
+            del data["group"]
+        return {"format_version": FORMAT_VERSION, **data}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
@@ -174,7 +206,7 @@ class RunConfig:
 
     def same_architecture(self, other: RunConfig) -> bool:
         """True when both configs give parameters of the same shapes."""
-        keys = ("p", "d_model", "n_heads", "d_mlp")
+        keys = ("d_vocab", "d_vocab_out", "d_model", "n_heads", "d_mlp")
         return all(getattr(self, k) == getattr(other, k) for k in keys)
 
 

@@ -55,13 +55,14 @@ def final_model_figures(
     coefficients, basis_a = attention_to_a(params, task, basis)
     return {
         "spectra": spectra_figure(params, task),
-        "attention": rf.attention_figure(coefficients.numpy(), list(basis_a.row_names)),
+        "attention": rf.attention_figure(coefficients.numpy(), list(basis_a.row_names), basis.kind),
         "logit_fit": rf.logit_fit_figure(
             fit.fitted.reshape(-1)[index].numpy(),
             fit.centred.reshape(-1)[index].numpy(),
             triples,
             task.labels.numpy()[index // classes] == triples[:, 2],
             fit.fve,
+            basis.kind,
         ),
     }
 
@@ -142,15 +143,20 @@ def build_figures(analysis: Analysis, run_dir: str | Path | None = None) -> dict
         if task.element_bases:
             figures["spectra"] = spectra_figure(_final_params(analysis, run_dir), task)
         return figures
-    keys, neurons = s.key_components, analysis.neurons
+    keys, neurons, kind = s.key_components, analysis.neurons, s.basis["kind"]
+    names = [key for key, _ in rf.frequency_columns(m, "W_E")] if kind != "frequency" else None
     figures |= {
         "progress": rf.progress_figure(m, s.phases),
-        "weights": rf.weights_figure(m, s.phases),
-        "fourier_heatmap": rf.fourier_heatmap_figure(m),
-        "fourier_slider": rf.fourier_slider_figure(m, keys),
-        "clusters": rf.cluster_figure(m, keys, cfg.d_mlp),
+        "weights": rf.weights_figure(m, s.phases, kind),
+        "fourier_heatmap": rf.fourier_heatmap_figure(m, kind),
+        "fourier_slider": rf.fourier_slider_figure(m, keys, kind=kind),
+        "clusters": rf.cluster_figure(m, keys, cfg.d_mlp, kind),
         "neuron_fve": rf.neuron_fve_figure(
-            neurons["final_fve_by_frequency"], neurons["dominant_frequency"][-1], neurons["fve"][-1]
+            neurons["final_fve_by_frequency"],
+            neurons["dominant_frequency"][-1],
+            neurons["fve"][-1],
+            names,
+            kind,
         ),
     }
     task = task_of(cfg)

@@ -44,11 +44,37 @@ def even_subsample(n: int, limit: int) -> Int[np.ndarray, " k"]:
     return np.unique(np.round(np.linspace(0, n - 1, max(limit, 2))).astype(np.int64))
 
 
-def frequency_columns(measures: pd.DataFrame, prefix: str) -> list[tuple[int, str]]:
-    """(k, column) of the columns named `<prefix>.k<k>`, by frequency."""
+WORDS = {
+    "frequency": {
+        "axis": "frequency k",
+        "one": "frequency",
+        "norm": "Fourier norm",
+        "basis": "Fourier basis",
+        "fit": "sum_k alpha_k cos(w_k (a + b - c))",
+        "correct": "c = a + b mod p",
+    },
+    "irrep": {
+        "axis": "irrep",
+        "one": "irrep",
+        "norm": "irrep norm",
+        "basis": "irrep basis",
+        "fit": "sum_rho alpha_rho chi_rho(a b c^-1)",
+        "correct": "c = the answer",
+    },
+}
+"""How the figures name a basis's components, by `Basis.kind`."""
+
+
+def frequency_columns(measures: pd.DataFrame, prefix: str) -> list[tuple[int | str, str]]:
+    """(key, column) of the spectrum columns `<prefix>.<component>`: for frequencies
+    (`<prefix>.k<k>`) the int k, by frequency; for other components (irreps) the name, in table
+    order."""
     pattern = re.compile(rf"^{re.escape(prefix)}\.k(\d+)$")
     found = [(int(m.group(1)), c) for c in measures.columns if (m := pattern.match(c))]
-    return sorted(found)
+    named = [c for c in measures.columns if c.startswith(prefix + ".")]
+    if len(found) == len(named):
+        return sorted(found)
+    return [(c[len(prefix) + 1 :], c) for c in named]
 
 
 def phase_spans(phases: dict, first: int, last: int) -> list[PhaseSpan]:
@@ -141,14 +167,14 @@ def progress_figure(measures: pd.DataFrame, phases: dict) -> go.Figure:
     return _finish(fig, "Progress measures: restricted and excluded loss")
 
 
-def weights_figure(measures: pd.DataFrame, phases: dict) -> go.Figure:
+def weights_figure(measures: pd.DataFrame, phases: dict, kind: str = "frequency") -> go.Figure:
     """Total weight norm, the Gini coefficients of the Fourier norms, and two circuit fractions."""
     fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06)
     rows = {
         "sum of squared weights": {"weight norm": "weight_norm"},
         "Gini coefficient": {"Gini of W_E": "gini_W_E", "Gini of W_L": "gini_W_L"},
         "fraction (0 to 1)": {
-            "logit FVE (key frequencies)": "logit_fve",
+            f"logit FVE (key {WORDS[kind]['one']}s)": "logit_fve",
             "neurons clustered": "fve_share",
         },
     }
@@ -158,18 +184,21 @@ def weights_figure(measures: pd.DataFrame, phases: dict) -> go.Figure:
         fig.update_yaxes(title=y_title, row=row, col=1)
     fig.update_xaxes(title="epoch", row=3, col=1)
     _shade(fig, measures, phases, subplots=True)
-    return _finish(fig, "Weight norm, Fourier sparsity (Gini) and circuit fractions", 760)
+    sparsity = "Fourier" if kind == "frequency" else "irrep"
+    return _finish(fig, f"Weight norm, {sparsity} sparsity (Gini) and circuit fractions", 760)
 
 
-def _frequency_matrix(measures: pd.DataFrame, prefix: str) -> tuple[list[int], np.ndarray]:
-    """Frequencies and the [n_freq, n_ckpt] matrix of the `<prefix>.k<k>` columns."""
+def _frequency_matrix(measures: pd.DataFrame, prefix: str) -> tuple[list, np.ndarray]:
+    """Component keys and the [n_components, n_ckpt] matrix of the `<prefix>.<c>` columns."""
     columns = frequency_columns(measures, prefix)
     ks = [k for k, _ in columns]
     return ks, measures[[c for _, c in columns]].to_numpy(np.float64).T
 
 
-def fourier_heatmap_figure(measures: pd.DataFrame) -> go.Figure:
-    """Fourier norm of W_E and of W_L per frequency (rows) and epoch (columns)."""
+def fourier_heatmap_figure(measures: pd.DataFrame, kind: str = "frequency") -> go.Figure:
+    """Fourier norm of W_E and of W_L per frequency (rows) and epoch (columns); per irrep in an
+    irrep basis."""
+    words = WORDS[kind]
     keep = even_subsample(len(measures), MAX_HEATMAP_COLUMNS)
     epochs = measures["epoch"].to_numpy()[keep]
     fig = make_subplots(
@@ -187,18 +216,18 @@ def fourier_heatmap_figure(measures: pd.DataFrame) -> go.Figure:
                 y=np.array(ks),
                 z=matrix[:, keep].astype(np.float32),
                 coloraxis=f"coloraxis{row if row > 1 else ''}",
-                hovertemplate=f"{prefix}<br>epoch %{{x}}<br>frequency %{{y}}"
+                hovertemplate=f"{prefix}<br>epoch %{{x}}<br>{words['one']} %{{y}}"
                 "<br>norm %{z:.4g}<extra></extra>",
             ),
             row=row,
             col=1,
         )
-        fig.update_yaxes(title="frequency k", row=row, col=1)
+        fig.update_yaxes(title=words["axis"], row=row, col=1)
     fig.update_xaxes(title="epoch", row=2, col=1)
-    colorbar = {"title": {"text": "Fourier norm"}, "len": 0.42}
+    colorbar = {"title": {"text": words["norm"]}, "len": 0.42}
     return _finish(
         fig,
-        "Fourier norms per frequency over training",
+        f"{words['norm'][0].upper()}{words['norm'][1:]}s per {words['one']} over training",
         760,
         coloraxis={"colorscale": "Viridis", "colorbar": {**colorbar, "y": 0.79}},
         coloraxis2={"colorscale": "Viridis", "colorbar": {**colorbar, "y": 0.21}},
@@ -206,7 +235,10 @@ def fourier_heatmap_figure(measures: pd.DataFrame) -> go.Figure:
 
 
 def fourier_slider_figure(
-    measures: pd.DataFrame, key_frequencies: list[int], max_frames: int = MAX_SLIDER_FRAMES
+    measures: pd.DataFrame,
+    key_frequencies: list,
+    max_frames: int = MAX_SLIDER_FRAMES,
+    kind: str = "frequency",
 ) -> go.Figure:
     """Bars of W_E's per-frequency Fourier norms at one checkpoint, chosen with a slider.
 
@@ -217,7 +249,8 @@ def fourier_slider_figure(
     frames = even_subsample(len(measures), max_frames)
     epochs = measures["epoch"].to_numpy()
     heights = [[float(f"{x:.5g}") for x in matrix[:, index]] for index in frames]
-    hover = "epoch {}<br>frequency %{{x}}<br>norm %{{y:.4g}}<extra></extra>"
+    words = WORDS[kind]
+    hover = "epoch {}<br>" + words["one"] + " %{{x}}<br>norm %{{y:.4g}}<extra></extra>"
     fig = go.Figure(
         go.Bar(
             x=ks,
@@ -235,65 +268,75 @@ def fourier_slider_figure(
         for index, y in zip(frames, heights, strict=True)
     ]
     top = max(max(y, default=0.0) for y in heights)
-    fig.update_xaxes(title="frequency k", dtick=max(1, len(ks) // 14))
-    fig.update_yaxes(title="Fourier norm of W_E", range=[0, 1.05 * top if top > 0 else 1])
+    fig.update_xaxes(title=words["axis"], dtick=max(1, len(ks) // 14))
+    fig.update_yaxes(title=f"{words['norm']} of W_E", range=[0, 1.05 * top if top > 0 else 1])
     slider = {"active": len(frames) - 1, "steps": steps, "pad": {"t": 50}}
     if len(frames) > 20:  # tick labels would overlap: show only the current epoch
         slider["font"] = {"color": "rgba(0, 0, 0, 0)"}
     current = {"prefix": "epoch ", "font": {"color": "#222", "size": 14}}
     return _finish(
         fig,
-        "Embedding Fourier norms at one checkpoint (red: key frequencies)",
+        f"Embedding {words['norm']}s at one checkpoint (red: key {words['one']}s)",
         500,
         sliders=[slider | {"currentvalue": current}],
     )
 
 
-def cluster_figure(measures: pd.DataFrame, key_frequencies: list[int], d_mlp: int) -> go.Figure:
+def cluster_figure(
+    measures: pd.DataFrame, key_frequencies: list, d_mlp: int, kind: str = "frequency"
+) -> go.Figure:
     """Neurons per key-frequency cluster over epochs, the rest summed (paper, section 4.3)."""
     ks, counts = _frequency_matrix(measures, "cluster")
     by_k = dict(zip(ks, counts, strict=True))
-    named = {f"k = {k}": by_k[k] for k in key_frequencies if k in by_k}
+    label = "k = {}" if kind == "frequency" else "irrep {}"
+    named = {label.format(k): by_k[k] for k in key_frequencies if k in by_k}
     others = [by_k[k] for k in ks if k not in set(key_frequencies)]
-    named["other frequencies"] = np.sum(others, axis=0) if others else np.zeros(len(measures))
+    one = WORDS[kind]["one"]
+    named[f"other {one}s"] = np.sum(others, axis=0) if others else np.zeros(len(measures))
     named["not clustered"] = d_mlp - counts.sum(axis=0)
     table = pd.DataFrame({"epoch": measures["epoch"].to_numpy(), **named})
     fig = go.Figure(_epoch_lines(table, {name: name for name in named}, "neurons"))
     fig.update_xaxes(title="epoch")
     fig.update_yaxes(title="neurons", rangemode="tozero")
-    return _finish(fig, "Neuron clusters: neurons whose dominant frequency explains > 85%")
+    return _finish(fig, f"Neuron clusters: neurons whose dominant {one} explains > 85%")
 
 
 def neuron_fve_figure(
     fve_by_frequency: Float[np.ndarray, "d_mlp n_freq"],
     dominant_frequency: Int[np.ndarray, " d_mlp"],
     fve: Float[np.ndarray, " d_mlp"],
+    names: list | None = None,
+    kind: str = "frequency",
 ) -> go.Figure:
-    """Final FVE of each neuron by each frequency, neurons sorted by dominant frequency."""
+    """Final FVE of each neuron by each frequency, neurons sorted by dominant frequency (by
+    component, named by `names` in spectrum order, in another basis)."""
     order = np.lexsort((-fve, dominant_frequency))
     n_freq = fve_by_frequency.shape[1]
+    one = WORDS[kind]["one"]
     fig = go.Figure(
         go.Heatmap(
-            x=np.arange(1, n_freq + 1),
+            x=np.arange(1, n_freq + 1) if names is None else list(names),
             y=[f"neuron {i}" for i in order],
             z=fve_by_frequency[order].astype(np.float32),
             colorscale="Viridis",
             zmin=0,
             zmax=1,
             colorbar={"title": {"text": "fraction of variance"}},
-            hovertemplate="%{y}<br>frequency %{x}<br>FVE %{z:.3f}<extra></extra>",
+            hovertemplate="%{y}<br>" + one + " %{x}<br>FVE %{z:.3f}<extra></extra>",
         )
     )
-    fig.update_xaxes(title="frequency k")
+    fig.update_xaxes(title=WORDS[kind]["axis"])
     fig.update_yaxes(
-        title="neuron (sorted by dominant frequency)",
+        title=f"neuron (sorted by dominant {one})",
         autorange="reversed",
         showticklabels=len(order) <= 64,
     )
-    return _finish(fig, "Final model: variance of each neuron explained by each frequency", 640)
+    return _finish(fig, f"Final model: variance of each neuron explained by each {one}", 640)
 
 
-def attention_figure(coefficients: Float[np.ndarray, "p head"], names: list[str]) -> go.Figure:
+def attention_figure(
+    coefficients: Float[np.ndarray, "p head"], names: list[str], kind: str = "frequency"
+) -> go.Figure:
     """|Fourier coefficients| of the attention from `=` to a (averaged over b), per head.
 
     The constant row holds the mean attention and dwarfs the rest, so the colour scale stops at
@@ -315,11 +358,12 @@ def attention_figure(coefficients: Float[np.ndarray, "p head"], names: list[str]
             hovertemplate="%{y}<br>%{x}<br>coefficient %{customdata:.4g}<extra></extra>",
         )
     )
-    fig.update_xaxes(title="Fourier basis row of the attention to a (function of a)")
+    basis = WORDS[kind]["basis"]
+    fig.update_xaxes(title=f"{basis} row of the attention to a (function of a)")
     fig.update_yaxes(title="attention head", autorange="reversed")
     return _finish(
         fig,
-        "Final model: attention from = to a in the Fourier basis (colour clipped at the "
+        f"Final model: attention from = to a in the {basis} (colour clipped at the "
         "largest non-constant row)",
         340,
     )
@@ -331,12 +375,15 @@ def logit_fit_figure(
     triples: Int[np.ndarray, "n 3"],
     correct: Bool[np.ndarray, " n"],
     fve: float,
+    kind: str = "frequency",
 ) -> go.Figure:
-    """True centred logits against the fit sum_k alpha_k cos(w_k (a + b - c)) (section 4.1)."""
+    """True centred logits against the fit sum_k alpha_k cos(w_k (a + b - c)) (section 4.1);
+    in an irrep basis sum_rho alpha_rho chi_rho(a b c^-1) (Chughtai et al. 2023)."""
+    words = WORDS[kind]
     fig = go.Figure()
     for name, mask, colour in (
         ("other classes c", ~correct, "rgba(120, 120, 120, 0.45)"),
-        ("correct class c = a + b mod p", correct, "rgba(214, 39, 40, 0.75)"),
+        (f"correct class {words['correct']}", correct, "rgba(214, 39, 40, 0.75)"),
     ):
         fig.add_scatter(
             x=fitted[mask].astype(np.float32),
@@ -359,11 +406,12 @@ def logit_fit_figure(
             hoverinfo="skip",
             line={"color": "black", "width": 1, "dash": "dot"},
         )
-    fig.update_xaxes(title="fitted sum_k alpha_k cos(w_k (a + b - c)) (nats)")
+    fig.update_xaxes(title=f"fitted {words['fit']} (nats)")
     fig.update_yaxes(title="centred logit (nats)")
+    kernels = "key-frequency cosines" if kind == "frequency" else "key irreps' characters"
     return _finish(
         fig,
-        f"Final model: logits against the key-frequency cosines (fit explains {fve:.1%} "
+        f"Final model: logits against the {kernels} (fit explains {fve:.1%} "
         "of the centred logit variance)",
         560,
     )

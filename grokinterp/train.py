@@ -27,7 +27,7 @@ from grokinterp.tasks import task_of
 
 DEVICES = ("auto", "cpu", "cuda")
 ENGINES = ("fast", "hooked")
-SHARED_FIELDS = ("p", "d_model", "n_heads", "d_mlp", "operation", "epochs", "save_every")
+SHARED_FIELDS = ("p", "group", "d_model", "n_heads", "d_mlp", "operation", "epochs", "save_every")
 SHARED_FIELDS += ("warmup_steps", "beta1", "beta2", "adam_eps")
 """Fields that runs trained together must share; the rest (seeds, lr, weight decay, train
 fraction, init) may differ from run to run."""
@@ -89,9 +89,9 @@ class Split:
             index[r] = ix[0]  # padding repeats a real pair (masked out): its label is valid
             index[r, : len(ix)] = ix
             mask[r, : len(ix)] = 1.0
-        p = cfgs[0].p
+        n = cfgs[0].n_elements
         label = torch.stack([data.labels(cfg)[index[r]] for r, cfg in enumerate(cfgs)])
-        return cls(*(t.to(device) for t in (index // p, index % p, label, mask)))
+        return cls(*(t.to(device) for t in (index // n, index % n, label, mask)))
 
     def loss_and_accuracy(self, logits: Tensor) -> tuple[Tensor, Tensor]:
         """Per-run mean cross-entropy in float64 and accuracy."""

@@ -54,8 +54,9 @@ OPERATIONS: dict[str, Operation] = {
 }
 """Operation name -> definition; `grokinterp train --operation NAME`."""
 
-GROUPS = {"cyclic": ("Z_{p}", ("fourier",)), "units": ("Z_{p}^*", ("dlog",))}
-"""Which group the labels compose in, and its bases, the default first."""
+GROUPS = {"cyclic": ("Z_{p}", ("fourier", "irreps")), "units": ("Z_{p}^*", ("dlog",))}
+"""Which group the labels compose in, and its bases, the default first (`irreps`: those of Z_p
+computed as for any finite group, the same measures as `fourier`; p <= 256)."""
 
 
 def domain_size(name: str, p: int) -> int:
