@@ -53,8 +53,8 @@ def final_model_figures(
     grid = domain.numpy()[index // classes]
     triples = np.stack([grid // n, grid % n, index % classes], axis=1)
     coefficients, basis_a = attention_to_a(params, task, basis)
-    return {
-        "spectra": spectra_figure(params, task),
+    spectra = {"spectra": spectra_figure(params, task)} if task.element_bases else {}
+    return spectra | {
         "attention": rf.attention_figure(coefficients.numpy(), list(basis_a.row_names), basis.kind),
         "logit_fit": rf.logit_fit_figure(
             fit.fitted.reshape(-1)[index].numpy(),
