@@ -38,11 +38,13 @@ train_loss, test_loss, all_loss   cross-entropy (float64, nats) on the train, te
 train_acc, test_acc     accuracy
 weight_norm             sum of squared weights over all parameters
 sq.<parameter>          sum of squares of one parameter (HookedTransformer name)
-In the task's basis (absent for a task with no known basis), <c> a spectrum component (k<k>):
+In the task's basis (absent for a task with no known basis), <c> a spectrum component (k<k>, or
+an irrep's name such as 3a for a group):
 restricted_loss         loss on the domain pairs of the logits kept to the key components
 restricted_loss_test    the same on the test pairs
 excluded_loss           loss on the train pairs with the key components removed
-logit_fve               share of logit variance explained by the key kernels (cos(w(a+b-c)))
+logit_fve               share of logit variance explained by the key kernels (cos(w(a+b-c));
+                        for a group the characters chi(a b c^-1))
 gini_W_E, gini_W_L      Gini coefficient of the per-component norms of W_E and W_L
 W_E.<c>, W_L.<c>        norm of component c of W_E (element tokens) and of W_L
 fve_share               share of neurons whose dominant component explains > 0.85 of variance

@@ -48,6 +48,7 @@ WORDS = {
     "frequency": {
         "axis": "frequency k",
         "one": "frequency",
+        "many": "frequencies",
         "norm": "Fourier norm",
         "basis": "Fourier basis",
         "fit": "sum_k alpha_k cos(w_k (a + b - c))",
@@ -56,6 +57,7 @@ WORDS = {
     "irrep": {
         "axis": "irrep",
         "one": "irrep",
+        "many": "irreps",
         "norm": "irrep norm",
         "basis": "irrep basis",
         "fit": "sum_rho alpha_rho chi_rho(a b c^-1)",
@@ -174,7 +176,7 @@ def weights_figure(measures: pd.DataFrame, phases: dict, kind: str = "frequency"
         "sum of squared weights": {"weight norm": "weight_norm"},
         "Gini coefficient": {"Gini of W_E": "gini_W_E", "Gini of W_L": "gini_W_L"},
         "fraction (0 to 1)": {
-            f"logit FVE (key {WORDS[kind]['one']}s)": "logit_fve",
+            f"logit FVE (key {WORDS[kind]['many']})": "logit_fve",
             "neurons clustered": "fve_share",
         },
     }
@@ -276,7 +278,7 @@ def fourier_slider_figure(
     current = {"prefix": "epoch ", "font": {"color": "#222", "size": 14}}
     return _finish(
         fig,
-        f"Embedding {words['norm']}s at one checkpoint (red: key {words['one']}s)",
+        f"Embedding {words['norm']}s at one checkpoint (red: key {words['many']})",
         500,
         sliders=[slider | {"currentvalue": current}],
     )
@@ -291,8 +293,8 @@ def cluster_figure(
     label = "k = {}" if kind == "frequency" else "irrep {}"
     named = {label.format(k): by_k[k] for k in key_frequencies if k in by_k}
     others = [by_k[k] for k in ks if k not in set(key_frequencies)]
-    one = WORDS[kind]["one"]
-    named[f"other {one}s"] = np.sum(others, axis=0) if others else np.zeros(len(measures))
+    one, many = WORDS[kind]["one"], WORDS[kind]["many"]
+    named[f"other {many}"] = np.sum(others, axis=0) if others else np.zeros(len(measures))
     named["not clustered"] = d_mlp - counts.sum(axis=0)
     table = pd.DataFrame({"epoch": measures["epoch"].to_numpy(), **named})
     fig = go.Figure(_epoch_lines(table, {name: name for name in named}, "neurons"))

@@ -44,7 +44,7 @@ BASE = preset("small").replace(
 """Shared by every group: the small preset, wider, with weight decay 3."""
 STUDY = {
     "S4": {"train_frac": 0.7, "epochs": 6000},
-    "D23": {"train_frac": 0.5, "epochs": 3000},
+    "D23": {"train_frac": 0.5, "epochs": 6000},
     "S5": {"train_frac": 0.4, "epochs": 20000},
 }
 """Per group: the train fraction and epochs (groups not listed: 0.5 and 5000)."""

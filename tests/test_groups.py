@@ -506,3 +506,26 @@ def test_train_analyze_report_on_a_tiny_s3_run(tmp_path):
     assert {"W_E.sign", "W_E.2a", "cluster.sign", "cluster.2a"} <= set(table.columns)
     page = write_report(out, tmp_path / "report.html", run_dir=run).read_text()
     assert "Irrep norms per irrep over training" in page and "chi_rho(a b c^-1)" in page
+
+
+def test_report_figures_name_components_by_the_basis_kind():
+    import pandas as pd
+
+    from grokinterp import report_figures as rf
+
+    epochs = {"epoch": [0, 10]}
+    freq = pd.DataFrame(
+        epochs | {f"{p}.k{k}": [1.0, 2.0] for p in ("W_E", "cluster") for k in (3, 1)}
+    )
+    irrep = pd.DataFrame(
+        epochs | {f"{p}.{k}": [1.0, 2.0] for p in ("W_E", "cluster") for k in ("sign", "3a")}
+    )
+    assert rf.frequency_columns(freq, "W_E") == [(1, "W_E.k1"), (3, "W_E.k3")]  # by frequency
+    assert rf.frequency_columns(irrep, "W_E") == [("sign", "W_E.sign"), ("3a", "W_E.3a")]
+    clusters = rf.cluster_figure(freq, [3], 8)
+    assert [t.name for t in clusters.data] == ["k = 3", "other frequencies", "not clustered"]
+    clusters = rf.cluster_figure(irrep, ["3a"], 8, "irrep")
+    assert [t.name for t in clusters.data] == ["irrep 3a", "other irreps", "not clustered"]
+    slider = rf.fourier_slider_figure(irrep, ["3a"], kind="irrep")
+    assert list(slider.data[0].x) == ["sign", "3a"] and slider.layout.xaxis.title.text == "irrep"
+    assert rf.fourier_slider_figure(freq, [3]).layout.xaxis.title.text == "frequency k"
