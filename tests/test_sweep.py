@@ -306,13 +306,16 @@ def test_sweep_report_table_and_page(local_sweep, capsys):
         "frac0.6-seed0",
         "frac0.6-seed1",
     ]
-    assert set(table["status"]) == {"finished"} and set(table["group"]) == {"g000", "g001"}
+    assert set(table["status"]) == {"finished"} and set(table["sweep_group"]) == {"g000", "g001"}
     assert list(table["train_frac"]) == [0.4, 0.4, 0.6, 0.6] and set(table["p"]) == {11}
     for _, row in table.iterrows():
         metrics = open_run(folder.run_dir(sweep, row["run"])).metrics()
         reached = metrics.index[metrics["train_acc"] >= 0.99]
         expected = reached[0] if len(reached) else None
         assert (None if pd.isna(row["epoch_train_99"]) else row["epoch_train_99"]) == expected
+        below = metrics.index[metrics["test_loss"] < 1.0]
+        got = row["epoch_test_loss_1"]
+        assert (None if pd.isna(got) else got) == (below[0] if len(below) else None)
         assert row["final_test_acc"] == metrics["test_acc"].iloc[-1]
         summary = Summary.load(folder.analysis_dir(sweep, row["run"]))
         assert str(row["key_components"]).split() == [str(k) for k in summary.key_components]

@@ -1,11 +1,14 @@
 """The sweep table: one row per run, from its run directory and its analysis.
 
-    run, group, status, report          name, batched group, finished / unfinished / failed /
+    run, sweep_group, status, report    name, batched group, finished / unfinished / failed /
                                         not started, relative path of its report ("" if none)
     <every RunConfig field>             the run's config
     epochs_trained                      the last epoch in metrics.csv
     epoch_train_99, epoch_test_99       first epoch with train (test) accuracy >= 0.99, from
                                         metrics.csv (empty when never reached)
+    epoch_test_loss_1, epoch_test_loss_3e-6
+                                        first epoch with test loss < 1 and < 3e-6 nats, the
+                                        thresholds of Nanda et al.'s train-fraction sweep
     final_train_acc, final_test_acc     accuracies of the last metrics row
     memorization_end, circuit_formation_end, cleanup_end    the analysis's phase boundaries
     key_components, n_key_components    the key frequencies (space-separated) and their number
@@ -29,6 +32,8 @@ from grokinterp.errors import UsageError
 from grokinterp.sweep import folder
 
 ACCURACY = 0.99
+TEST_LOSSES = {"epoch_test_loss_1": 1.0, "epoch_test_loss_3e-6": 3e-6}
+"""Nanda et al.'s train-fraction sweep reads the epochs to test loss < 1 and < 3e-6."""
 SUMMARY_VALUES = (
     "final_train_loss",
     "final_test_loss",
@@ -39,13 +44,14 @@ SUMMARY_VALUES = (
     "unexplained_neurons",
 )
 PHASES = ("memorization_end", "circuit_formation_end", "cleanup_end")
-EPOCH_COLUMNS = ("epochs_trained", "epoch_train_99", "epoch_test_99", *PHASES)
+EPOCH_COLUMNS = ("epochs_trained", "epoch_train_99", "epoch_test_99", *TEST_LOSSES, *PHASES)
 EPOCH_COLUMNS += ("n_key_components", "unexplained_neurons")
 
 
-def _first_epoch(metrics: np.ndarray, column: int) -> int | None:
-    reached = np.flatnonzero(metrics[:, column] >= ACCURACY)
-    return int(metrics[reached[0], 0]) if len(reached) else None
+def _first_epoch(metrics: np.ndarray, reached: np.ndarray) -> int | None:
+    """The epoch of the first row where `reached` (bool per metrics row) holds."""
+    rows = np.flatnonzero(reached)
+    return int(metrics[rows[0], 0]) if len(rows) else None
 
 
 def _status(run_dir: Path, failed: set[str], name: str) -> str:
@@ -68,7 +74,7 @@ def run_row(sweep: Path, name: str, cfg: RunConfig, group: str, failed: set[str]
     page = folder.report_path(sweep, name)
     row: dict = {
         "run": name,
-        "group": group,
+        "sweep_group": group,
         "status": _status(run_dir, failed, name),
         "report": page.relative_to(sweep).as_posix() if page.exists() else "",
     }
@@ -77,8 +83,11 @@ def run_row(sweep: Path, name: str, cfg: RunConfig, group: str, failed: set[str]
     columns = store.METRIC_COLUMNS
     if len(metrics):
         row["epochs_trained"] = int(metrics[-1, 0])
-        row["epoch_train_99"] = _first_epoch(metrics, columns.index("train_acc"))
-        row["epoch_test_99"] = _first_epoch(metrics, columns.index("test_acc"))
+        accuracy = {c: metrics[:, columns.index(c)] >= ACCURACY for c in ("train_acc", "test_acc")}
+        row["epoch_train_99"] = _first_epoch(metrics, accuracy["train_acc"])
+        row["epoch_test_99"] = _first_epoch(metrics, accuracy["test_acc"])
+        test_loss = metrics[:, columns.index("test_loss")]
+        row |= {k: _first_epoch(metrics, test_loss < v) for k, v in TEST_LOSSES.items()}
         row["final_train_acc"] = float(metrics[-1, columns.index("train_acc")])
         row["final_test_acc"] = float(metrics[-1, columns.index("test_acc")])
     try:
@@ -95,12 +104,13 @@ def run_row(sweep: Path, name: str, cfg: RunConfig, group: str, failed: set[str]
 
 COLUMN_ORDER = (
     "run",
-    "group",
+    "sweep_group",
     "status",
     *(f for f in RunConfig.__dataclass_fields__),
     "epochs_trained",
     "epoch_train_99",
     "epoch_test_99",
+    *TEST_LOSSES,
     "final_train_acc",
     "final_test_acc",
     *PHASES,
