@@ -23,13 +23,20 @@ from grokinterp.tasks import Task, require_basis
 FVE_THRESHOLD = 0.85
 
 
-def _rows_per_component(basis: Basis) -> Tensor:
-    """[spectrum, width]: each component's rows plus the trivial rows, padded with `basis.n` (an
-    index of an all-zero row appended to the squares)."""
-    trivial = basis.trivial_rows()
-    sets = [trivial + list(c.rows) for c in basis.spectrum]
-    width = max(len(rows) for rows in sets)
-    return torch.tensor([rows + [basis.n] * (width - len(rows)) for rows in sets])
+def _explained(squares: Tensor, basis_a: Basis, basis_b: Basis) -> Tensor:
+    """[ckpt, spectrum, d_mlp]: the energy in (trivial u K) x (trivial u K) for each component K,
+    gathered once per distinct row count (the Fourier basis has one: const, cos k, sin k)."""
+    trivial_a, trivial_b = basis_a.trivial_rows(), basis_b.trivial_rows()
+    rows_a = [trivial_a + list(c.rows) for c in basis_a.spectrum]
+    rows_b = [trivial_b + list(c.rows) for c in basis_b.spectrum]
+    out = squares.new_zeros(squares.shape[0], len(rows_a), squares.shape[-1])
+    for width in sorted({len(r) for r in rows_a}):
+        picked = [j for j, r in enumerate(rows_a) if len(r) == width]
+        index_a = torch.tensor([rows_a[j] for j in picked])
+        index_b = torch.tensor([rows_b[j] for j in picked])
+        gathered = squares[:, index_a[:, :, None], index_b[:, None, :]]
+        out[:, picked] = gathered.sum(dim=(2, 3))
+    return out
 
 
 def component_fve(
@@ -43,15 +50,11 @@ def component_fve(
     if [c.key for c in basis_a.spectrum] != [c.key for c in basis_b.spectrum]:
         raise ValueError(f"{basis.title}: operand bases with different components")
     grid = post.reshape(post.shape[0], len(operands_a), len(operands_b), post.shape[-1])
-    squares = torch.nn.functional.pad(
-        transform_2d(grid, basis_a, basis_b).pow(2), (0, 0, 0, 1, 0, 1)
-    )
+    squares = transform_2d(grid, basis_a, basis_b).pow(2)
     trivial_a, trivial_b = basis_a.trivial_rows(), basis_b.trivial_rows()
     baseline = squares[:, trivial_a][:, :, trivial_b].sum(dim=(1, 2))  # [ckpt, d_mlp]
     total = squares.sum(dim=(1, 2)) - baseline
-    rows_a, rows_b = _rows_per_component(basis_a), _rows_per_component(basis_b)
-    per_component = squares[:, rows_a[:, :, None], rows_b[:, None, :]].sum(dim=(2, 3))
-    explained = per_component - baseline[:, None]  # [ckpt, spectrum, d_mlp]
+    explained = _explained(squares, basis_a, basis_b) - baseline[:, None]  # [ckpt, spectrum, m]
     fve = explained / total[:, None].clamp_min(torch.finfo(total.dtype).tiny)
     return fve.where(total[:, None] > 0, 0.0).transpose(1, 2)
 
