@@ -12,6 +12,8 @@ import math
 import sys
 from pathlib import Path
 
+from grokinterp.cli_import import add_import
+from grokinterp.cli_sweep import add_sweep, add_sweep_report
 from grokinterp.config import DEFAULT_PRESET, PRESETS, preset
 from grokinterp.errors import UsageError
 
@@ -322,178 +324,6 @@ def _report(args) -> None:
     print(f"wrote {write_report(analysis_dir, args.out, run_dir=args.ckpt_dir)}")
 
 
-def _add_import(sub) -> None:
-    parser = sub.add_parser(
-        "import",
-        help="turn checkpoints saved by other code into a run directory",
-        description=(
-            "Convert a checkpoint file saved by other code into a run directory (config.json, "
-            "split.json, checkpoints/epoch_N.safetensors, and metrics.csv when the file records "
-            "loss curves) that `grokinterp analyze` and `grokinterp report` accept. SOURCE is read "
-            "with torch.load(weights_only=True) only: a file that needs code to unpickle is "
-            "refused. Layouts: `paper`, Nanda et al.'s progress-measures-paper code (a dict with "
-            "'state_dicts' and 'epochs', or 'model' and 'epoch', or a bare state dict; p, "
-            "frac_train and seed from its 'config' dict or the flags; the split rebuilt as its "
-            "gen_train_test does); `transformer-lens`, HookedTransformer state dicts (a dict with "
-            "'checkpoints' and 'checkpoint_epochs' as the TransformerLens grokking demo saves, or "
-            "'model', or a bare state dict; p from W_E; the split from 'train_indices', "
-            "--split-from, or --data-seed with --train-frac). A flag that contradicts the file is "
-            "an error. Everything is checked before anything is written."
-        ),
-    )
-    parser.add_argument("source", type=Path, metavar="SOURCE", help="the .pth/.pt file")
-    parser.add_argument("--layout", required=True, help="paper or transformer-lens")
-    parser.add_argument(
-        "--out",
-        type=Path,
-        required=True,
-        metavar="DIR",
-        help="the new run directory (absent or empty)",
-    )
-    parser.add_argument(
-        "--p", type=int, metavar="P", help="prime modulus (paper: when its config has none)"
-    )
-    parser.add_argument(
-        "--train-frac",
-        type=float,
-        metavar="F",
-        help="training fraction (paper: when its config has no frac_train; transformer-lens: "
-        "with --data-seed)",
-    )
-    parser.add_argument(
-        "--seed",
-        type=int,
-        metavar="N",
-        help="paper: the split seed, when its config has none; transformer-lens: the init seed, "
-        "only recorded (default 0)",
-    )
-    parser.add_argument(
-        "--data-seed",
-        type=int,
-        metavar="N",
-        help="transformer-lens: rebuild the split as the grokking demo does, torch.manual_seed(N) "
-        "then the first int(p * p * F) of torch.randperm(p * p)",
-    )
-    parser.add_argument(
-        "--split-from",
-        type=Path,
-        metavar="JSON",
-        help="the split as a JSON list of train pair indices a * p + b (or a run's split.json), "
-        "for a file that records none",
-    )
-    parser.add_argument(
-        "--no-metrics", action="store_true", help="leave the file's loss curves out"
-    )
-    parser.set_defaults(handler=_import)
-
-
-def _import(args) -> None:
-    from grokinterp.importers import Options, import_run
-
-    options = Options(
-        p=args.p,
-        train_frac=args.train_frac,
-        seed=args.seed,
-        data_seed=args.data_seed,
-        split_from=args.split_from,
-        metrics=not args.no_metrics,
-    )
-    print(f"wrote {import_run(args.source, args.out, args.layout, options)}")
-
-
-def _add_sweep(sub) -> None:
-    parser = sub.add_parser(
-        "sweep",
-        help="plan and run a sweep spec (TOML): local, on Ray or on SLURM",
-        description=(
-            "Read a sweep spec (TOML: a base preset, [fixed] values, a [grid] of lists over any "
-            "run config field, the [analysis] to run after training; see the README), print the "
-            "plan (runs, the batched groups they pack into, disk and time estimates), then train "
-            "and analyse every run into SWEEP/runs/<run>/, SWEEP/analyses/<run>/ and "
-            "SWEEP/reports/<run>.html. Re-running the same command skips finished runs, resumes "
-            "killed ones and retries failed groups. A group that fails is reported and the rest "
-            "go on (exit code 1 when any failed)."
-        ),
-    )
-    parser.add_argument("spec", type=Path, metavar="SPEC", help="the sweep spec (.toml)")
-    parser.add_argument(
-        "--out", type=Path, help="the sweep folder (default sweeps/<spec file name>)"
-    )
-    parser.add_argument(
-        "--executor",
-        default="local",
-        help="local (default: groups one after another in this process), ray (the `ray` extra) "
-        "or slurm (submitit, the `slurm` extra)",
-    )
-    parser.add_argument(
-        "--address", help="ray: the address of a running cluster (default: start a local one)"
-    )
-    parser.add_argument(
-        "--slurm-cluster",
-        default="slurm",
-        help="slurm: slurm (default), or local / debug to run the job array on this machine",
-    )
-    parser.add_argument(
-        "--device",
-        default="auto",
-        help="auto (CUDA when present), cpu or cuda; ray: cpu keeps groups off the GPUs",
-    )
-    parser.add_argument("--plan", action="store_true", help="print the plan and stop")
-    parser.add_argument(
-        "--no-time-estimate",
-        action="store_true",
-        help="skip timing a few training steps per architecture for the plan",
-    )
-    parser.add_argument("--quiet", action="store_true", help="no training progress output")
-    parser.set_defaults(handler=_sweep)
-
-
-def _sweep(args) -> None:
-    from grokinterp.sweep.executors import run_sweep
-
-    failed = run_sweep(
-        args.spec,
-        args.out,
-        executor=args.executor,
-        address=args.address,
-        device=args.device,
-        slurm_cluster=args.slurm_cluster,
-        plan_only=args.plan,
-        estimate_time=not args.no_time_estimate,
-        progress=not args.quiet,
-    )
-    if failed:
-        sys.exit(1)
-
-
-def _add_sweep_report(sub) -> None:
-    parser = sub.add_parser(
-        "sweep-report",
-        help="write a sweep's table (CSV, Parquet) and its HTML report",
-        description=(
-            "Collect every run of a sweep folder into SWEEP/sweep-table.csv and .parquet (one row "
-            "per run: its config, the epochs of 99% train and test accuracy, phase boundaries, "
-            "key components, final losses, FVE share) and write SWEEP/sweep-report.html: epochs "
-            "to generalise against train fraction and weight decay, and the key-frequency counts "
-            "across seeds, each point linking to its run's report."
-        ),
-    )
-    parser.add_argument("sweep", type=Path, metavar="SWEEP", help="the sweep folder")
-    parser.set_defaults(handler=_sweep_report)
-
-
-def _sweep_report(args) -> None:
-    from grokinterp.sweep.report import write_sweep_report
-    from grokinterp.sweep.table import write_table
-
-    table, written, note = write_table(args.sweep)
-    for path in written:
-        print(f"wrote {path}")
-    if note:
-        print(note)
-    print(f"wrote {write_sweep_report(args.sweep, table)}")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="grokinterp",
@@ -504,9 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_analyze(sub)
     _add_report(sub)
-    _add_import(sub)
-    _add_sweep(sub)
-    _add_sweep_report(sub)
+    add_import(sub)
+    add_sweep(sub)
+    add_sweep_report(sub)
     return parser
 
 

@@ -8,6 +8,7 @@ a * n + b, the same over every task, so a split is a sorted list of grid indices
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 from jaxtyping import Int
@@ -47,13 +48,13 @@ class Task:
     def eq_token(self) -> int:
         return self.n_elements
 
-    @property
+    @cached_property
     def operands(self) -> tuple[Int[Tensor, " na"], Int[Tensor, " nb"]]:
         """The sorted elements that a and that b range over (the domain is their product)."""
         inside = self.table >= 0
         return torch.nonzero(inside.any(1)).flatten(), torch.nonzero(inside.any(0)).flatten()
 
-    @property
+    @cached_property
     def domain(self) -> Int[Tensor, " pairs"]:
         """Sorted grid indices a * n + b of the pairs in the domain (int64)."""
         return torch.nonzero(self.table.flatten() >= 0).flatten()
@@ -62,12 +63,12 @@ class Task:
     def n_pairs(self) -> int:
         return int((self.table >= 0).sum())
 
-    @property
+    @cached_property
     def labels(self) -> Int[Tensor, " pairs"]:
         """The label of each domain pair, in domain order (int64)."""
         return self.table.flatten()[self.domain]
 
-    @property
+    @cached_property
     def commutative(self) -> bool:
         """Whether (b, a) is in the domain with the same label as (a, b) for every pair."""
         return bool(torch.equal(self.table, self.table.T))
