@@ -20,7 +20,7 @@ import torch
 from grokinterp import data, store
 from grokinterp.analyze import analyze_run
 from grokinterp.config import preset
-from grokinterp.params import init_params, state_dict_of
+from grokinterp.models import architecture
 
 TARGET_SECONDS_PER_400 = 60.0
 
@@ -29,8 +29,8 @@ def write_series(run_dir: Path, n_checkpoints: int) -> None:
     cfg = preset("canonical").replace(epochs=100 * (n_checkpoints - 1), save_every=100)
     store.write_run_files(run_dir, cfg, data.train_indices(cfg))
     for index, epoch in enumerate(cfg.save_epochs):
-        weights = init_params(cfg.replace(seed=index))
-        store.save_checkpoint(run_dir, cfg, epoch, state_dict_of(cfg, weights))
+        weights = architecture(cfg.replace(seed=index)).init_params()
+        store.save_checkpoint(run_dir, cfg, epoch, architecture(cfg).state_dict_of(weights))
 
 
 def main() -> None:

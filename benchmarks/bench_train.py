@@ -17,11 +17,11 @@ import time
 from pathlib import Path
 
 import torch
+from grokinterp.engine import last_position_logits
 
 from grokinterp import data
 from grokinterp.config import preset
-from grokinterp.engine import last_position_logits
-from grokinterp.params import TRAINED, init_params
+from grokinterp.models import architecture
 from grokinterp.train import Split, hooked_logits, train_runs, train_step
 
 
@@ -46,7 +46,7 @@ def step_flops(cfg) -> float:
 def time_steps(cfgs, engine: str, steps: int) -> float:
     """Seconds per training step of the runs `cfgs` trained together."""
     device = torch.device("cpu")
-    initial = [init_params(cfg) for cfg in cfgs]
+    initial = [architecture(cfg).init_params() for cfg in cfgs]
     params = {name: torch.stack([w[name] for w in initial]) for name in initial[0]}
     for name in TRAINED:
         params[name].requires_grad_(True)

@@ -1,4 +1,4 @@
-"""grokinterp: train grokking transformers and watch the Fourier circuit form.
+"""grokinterp: train grokking transformers and MLPs and watch the Fourier circuit form.
 
 The notebook API, one call each:
 
@@ -22,7 +22,9 @@ _EXPORTS = {
     "Run": "grokinterp.run",
     "train_runs": "grokinterp.train",
     "resume_runs": "grokinterp.train",
-    "GrokTransformer": "grokinterp.model",
+    "GrokTransformer": "grokinterp.models.hooked_transformer",
+    "GrokMLP": "grokinterp.models.hooked_mlp",
+    "architecture": "grokinterp.models",
     "analyze_run": "grokinterp.analyze",
     "load_measures": "grokinterp.analyze",
     "Summary": "grokinterp.analyze",

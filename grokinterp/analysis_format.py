@@ -1,11 +1,12 @@
 """The analysis directory `analyses/<run>/`: its one reader and one writer.
 
     measures.csv         one row per checkpoint, one column per measure (COLUMNS_DOC)
-    neurons.safetensors  `epochs` int64 [ckpt], `dominant_frequency` int64 [ckpt, d_mlp] (the
+    neurons.safetensors  `epochs` int64 [ckpt], `dominant_frequency` int64 [ckpt, neurons] (the
                          dominant component's 1-based position in the basis spectrum: the
                          frequency k for the Fourier and discrete-log bases), `fve` float32
-                         [ckpt, d_mlp], `final_fve_by_frequency` float32 [d_mlp, spectrum]
-                         (absent when the task has no basis)
+                         [ckpt, neurons], `final_fve_by_frequency` float32 [neurons, spectrum]
+                         (absent when the task has no basis); neurons = hidden layers * d_mlp,
+                         layer 0's neurons first
     summary.json         `Summary`: task, basis, key components, phases, final values, checks
 
 Every file is written atomically, and only after everything has been measured. Summaries of
@@ -47,8 +48,20 @@ logit_fve               share of logit variance explained by the key kernels (co
                         for a group the characters chi(a b c^-1))
 gini_W_E, gini_W_L      Gini coefficient of the per-component norms of W_E and W_L
 W_E.<c>, W_L.<c>        norm of component c of W_E (element tokens) and of W_L
+W_E_a.<c>, W_E_b.<c>    the same for each operand's table, when a and b have their own (mlp)
 fve_share               share of neurons whose dominant component explains > 0.85 of variance
-cluster.<c>             number of such neurons whose dominant component is c"""
+cluster.<c>             number of such neurons whose dominant component is c
+The neuron measures (fve_share, cluster.<c>, gini_W_L, W_L.<c>) are those of the first hidden
+layer; hidden layer l >= 1 has the same columns prefixed `L<l>.` (`L1.cluster.k3`). W_L exists
+only for layers that write to the logits directly (every transformer block; the MLP's last
+hidden layer): W_L = W_U^T W_out^T, or W_U^T for the MLP."""
+
+
+def layer_prefix(layer: int) -> str:
+    """The column prefix of hidden layer `layer`'s measures: none for the first (the columns of
+    one-layer runs), `L1.`, `L2.`, ... after it."""
+    return f"L{layer}." if layer else ""
+
 
 BASIS_MEASURES = (
     "restricted and excluded loss",
@@ -104,6 +117,10 @@ class Summary:
     run_fingerprint: str = ""
     """Digest of the run's config and split (`grokinterp.store.run_fingerprint`)."""
     run_dir_abs: str = ""
+    layers: list[dict] = field(default_factory=list)
+    """Per hidden layer at the final checkpoint: `layer`, `prefix` (of its columns),
+    `neuron_logit_map` (whether it writes to the logits directly), `fve_share`, `cluster_sizes`,
+    `unexplained_neurons`. The top-level cluster fields repeat layer 0's."""
     format_version: int = FORMAT_VERSION
 
     @property
@@ -243,13 +260,23 @@ def _check_summary(path: Path, summary: Summary) -> tuple[RunConfig, list[str] |
     return config, None
 
 
-def _check_measures(path: Path, measures: pd.DataFrame, spectrum: list[str] | None) -> pd.DataFrame:
-    """Checks the columns, with those of each spectrum component name when there is a basis."""
+def _check_measures(
+    path: Path, measures: pd.DataFrame, spectrum: list[str] | None, config: RunConfig
+) -> pd.DataFrame:
+    """Checks the columns, with those of each spectrum component name and hidden layer when
+    there is a basis."""
+    from grokinterp.models import architecture
+
     needed = ["epoch", "train_loss", "test_loss", "weight_norm"]
     if spectrum is not None:
         needed += ["restricted_loss", "restricted_loss_test", "excluded_loss", "logit_fve"]
-        needed += ["gini_W_E", "gini_W_L", "fve_share"]
-        needed += [f"{prefix}.{name}" for prefix in ("W_E", "W_L", "cluster") for name in spectrum]
+        needed += ["gini_W_E", *(f"W_E.{name}" for name in spectrum)]
+        model = architecture(config)
+        for layer in range(model.hidden_layers):
+            prefix = layer_prefix(layer)
+            needed += [f"{prefix}fve_share", *(f"{prefix}cluster.{n}" for n in spectrum)]
+            if layer in model.direct_layers:
+                needed += [f"{prefix}gini_W_L", *(f"{prefix}W_L.{n}" for n in spectrum)]
     missing = [column for column in needed if column not in measures.columns]
     if missing:
         raise _fail(path, f"missing columns {', '.join(missing[:5])}" + " ..." * (len(missing) > 5))
@@ -291,12 +318,13 @@ def load_analysis(analysis_dir: str | Path) -> Analysis:
         raise _fail(path / MEASURES_FILE, "missing; run `grokinterp analyze` first") from None
     except (ValueError, pd.errors.ParserError) as exc:
         raise _fail(path / MEASURES_FILE, f"not a readable CSV table ({exc})") from None
-    measures = _check_measures(path / MEASURES_FILE, raw, spectrum)
+    measures = _check_measures(path / MEASURES_FILE, raw, spectrum, config)
     neurons: dict[str, Any] = {}
     if spectrum is not None:
         arrays = load_neurons(path)
         n_spec = len(spectrum)
-        neurons = _check_neurons(path / NEURONS_FILE, arrays, len(measures), config.d_mlp, n_spec)
+        n_neurons = config.d_mlp * config.n_layers
+        neurons = _check_neurons(path / NEURONS_FILE, arrays, len(measures), n_neurons, n_spec)
         if not np.array_equal(neurons["epochs"], measures["epoch"].to_numpy()):
             raise _fail(path / NEURONS_FILE, f"`epochs` differ from those of {MEASURES_FILE}")
     return Analysis(path, summary, config, measures, neurons)

@@ -27,17 +27,17 @@ from grokinterp.analysis_format import (
     BASIS_MEASURES,
     DEFAULT_ANALYSES_DIR,
     Summary,
+    layer_prefix,
     load_measures,
     load_neurons,
     write_analysis,
 )
 from grokinterp.bases import Basis
 from grokinterp.config import RunConfig
-from grokinterp.engine import last_position
 from grokinterp.errors import UsageError
 from grokinterp.measures import embedding, losses, neurons, phases, weights
 from grokinterp.measures.logits import logit_fve
-from grokinterp.params import param_shapes
+from grokinterp.models import Architecture, Internals, architecture
 from grokinterp.progress import Progress
 from grokinterp.run import open_run
 from grokinterp.tasks import Task, task_of
@@ -45,7 +45,7 @@ from grokinterp.tasks import Task, task_of
 __all__ = ["Summary", "analyze_run", "load_measures", "measure_checkpoints"]
 
 CHUNK = 8
-"""Checkpoints measured together (memory ~ CHUNK * pairs * d_mlp floats)."""
+"""Checkpoints measured together (memory ~ CHUNK * pairs * d_mlp * hidden layers floats)."""
 
 
 def default_basis(cfg: RunConfig, name: str | None = None) -> Basis | None:
@@ -54,13 +54,24 @@ def default_basis(cfg: RunConfig, name: str | None = None) -> Basis | None:
     return task.basis(name) if task.bases or name else None
 
 
-def _logits_on_domain(cfg: RunConfig, floats: dict[str, torch.Tensor], task: Task):
+def forward_on_domain(
+    model: Architecture, floats: dict[str, torch.Tensor], task: Task
+) -> Internals:
+    """The model's fast forward on every domain pair (in domain order), one checkpoint per
+    `run` slot of the batched forward."""
     n, domain = task.n_elements, task.domain
     ckpts = next(iter(floats.values())).shape[0]
     with torch.no_grad():
-        return last_position(
+        return model.forward(
             floats, (domain // n).expand(ckpts, -1), (domain % n).expand(ckpts, -1)
         )
+
+
+def joined_embedding(model: Architecture, floats: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The element embeddings as one matrix [ckpt, vocab, d]: the shared table, or the a- and
+    b-tables side by side (so a component's norm covers both operands)."""
+    n = model.cfg.n_elements
+    return torch.cat([t[:, :n] for t in model.embeddings(floats).values()], dim=-1)
 
 
 def measure_checkpoints(
@@ -74,11 +85,13 @@ def measure_checkpoints(
     the task's own; None and a task without one: the basis-free measures only).
 
     Returns the table rows (no epoch column) and the neurons' FVE by component
-    [ckpt, d_mlp, spectrum] (None without a basis)."""
+    [ckpt, hidden_layers * d_mlp, spectrum], the hidden layers one after another (None without
+    a basis). Per-layer columns of hidden layer l carry `layer_prefix(l)`."""
     task = task_of(cfg)
     basis = basis or default_basis(cfg)
-    floats = {name: torch.stack([s[name] for s in states]) for name in param_shapes(cfg)}
-    out = _logits_on_domain(cfg, floats, task)
+    model = architecture(cfg)
+    floats = {name: torch.stack([s[name] for s in states]) for name in model.param_shapes()}
+    out = forward_on_domain(model, floats, task)
     labels = task.labels
     train_at = task.positions(train)
     test_at = task.positions(data.test_indices(task, train))
@@ -103,28 +116,45 @@ def measure_checkpoints(
             "excluded_loss": losses.cross_entropy(excluded, labels[train_at]),
             "logit_fve": logit_fve(out.logits, task, basis, keys),
         }
-        W_E = embedding.embedding_norms(floats["embed.W_E"], basis)
-        W_L = basis.component_norms(
-            embedding.neuron_logit_map(floats["blocks.0.mlp.W_out"], floats["unembed.W_U"])
-        )
-        columns |= {"gini_W_E": weights.gini(W_E), "gini_W_L": weights.gini(W_L)}
-        fve_by_component = neurons.component_fve(out.post, task, basis)
-        _, fve, counts = neurons.cluster_sizes(fve_by_component)
-        columns["fve_share"] = (fve > neurons.FVE_THRESHOLD).double().mean(dim=1)
-        for j, component in enumerate(basis.spectrum):
-            columns |= {f"W_E.{component.name}": W_E[:, j], f"W_L.{component.name}": W_L[:, j]}
-        columns |= {f"cluster.{c.name}": counts[:, j] for j, c in enumerate(basis.spectrum)}
+        columns |= _spectrum_columns(model, floats, basis)
+        fve_by_layer = []
+        for layer, post in enumerate(out.neurons):
+            prefix = layer_prefix(layer)
+            fve_by_layer.append(neurons.component_fve(post, task, basis))
+            _, fve, counts = neurons.cluster_sizes(fve_by_layer[-1])
+            columns[f"{prefix}fve_share"] = (fve > neurons.FVE_THRESHOLD).double().mean(dim=1)
+            columns |= {
+                f"{prefix}cluster.{c.name}": counts[:, j] for j, c in enumerate(basis.spectrum)
+            }
+        fve_by_component = torch.cat(fve_by_layer, dim=1)
     table = pd.DataFrame({name: value.numpy() for name, value in columns.items()})
     return table, fve_by_component
+
+
+def _spectrum_columns(model: Architecture, floats: dict, basis: Basis) -> dict[str, torch.Tensor]:
+    """Norms of each component of the embeddings (joined, and each table when a and b have
+    their own) and of each direct layer's W_L, with the Gini coefficients."""
+    W_E = embedding.embedding_norms(joined_embedding(model, floats), basis)
+    columns = {"gini_W_E": weights.gini(W_E)}
+    columns |= {f"W_E.{c.name}": W_E[:, j] for j, c in enumerate(basis.spectrum)}
+    tables = model.embeddings(floats)
+    for name, table in tables.items() if len(tables) > 1 else ():
+        norms = embedding.embedding_norms(table, basis)
+        columns |= {f"{name}.{c.name}": norms[:, j] for j, c in enumerate(basis.spectrum)}
+    for layer, W_L in model.neuron_logit_maps(floats).items():
+        prefix, norms = layer_prefix(layer), basis.component_norms(W_L)
+        columns[f"{prefix}gini_W_L"] = weights.gini(norms)
+        columns |= {f"{prefix}W_L.{c.name}": norms[:, j] for j, c in enumerate(basis.spectrum)}
+    return columns
 
 
 def excluded_loss_by_component(
     cfg: RunConfig, state: dict[str, torch.Tensor], train: torch.Tensor, keys: list, basis: Basis
 ) -> dict[str, float]:
     """Train loss with the directions of one key component removed, for each key component."""
-    task = task_of(cfg)
-    floats = {name: state[name][None] for name in param_shapes(cfg)}
-    logits = _logits_on_domain(cfg, floats, task).logits
+    task, model = task_of(cfg), architecture(cfg)
+    floats = {name: state[name][None] for name in model.param_shapes()}
+    logits = forward_on_domain(model, floats, task).logits
     train_at = task.positions(train)
     result = {}
     for key in keys:
@@ -134,9 +164,10 @@ def excluded_loss_by_component(
     return result
 
 
-def embedding_gini(task: Task, state: dict[str, torch.Tensor]) -> dict[str, float]:
+def embedding_gini(cfg: RunConfig, state: dict[str, torch.Tensor]) -> dict[str, float]:
     """Gini of the element embeddings' spectrum in each of the task's element bases."""
-    W_E = state["embed.W_E"][None].double()
+    task, model = task_of(cfg), architecture(cfg)
+    W_E = joined_embedding(model, {k: v[None] for k, v in state.items()}).double()
     return {
         basis.name: float(weights.gini(embedding.embedding_norms(W_E, basis))[0])
         for basis in task.element_spectra_bases()
@@ -198,13 +229,16 @@ def analyze_run(
     out = Path(out_dir) if out_dir is not None else DEFAULT_ANALYSES_DIR / run.name
     final_epoch, final_state = next(_load_series(run.path, cfg, series[-1:]))
     keys = []
+    model = architecture(cfg)
+    neurons_per_ckpt = model.hidden_layers * cfg.d_mlp
     if basis is not None:
-        final_norms = embedding.embedding_norms(final_state["embed.W_E"][None], basis)[0]
+        final = {k: v[None] for k, v in final_state.items()}
+        final_norms = embedding.embedding_norms(joined_embedding(model, final), basis)[0]
         keys = embedding.key_components(final_norms, basis)
     digests = {epoch: store.checkpoint_digest(path) for epoch, path in series}
     identity = (run_fingerprint(cfg, train), basis and basis.title, keys)
 
-    measured, final_fve = _previous(out, identity, digests, cfg.d_mlp)
+    measured, final_fve = _previous(out, identity, digests, neurons_per_ckpt)
     done = set(measured.table["epoch"].tolist())
     todo = [(epoch, path) for epoch, path in series if epoch not in done]
     bar = Progress(len(todo), enabled=progress, unit="checkpoint")
@@ -215,8 +249,8 @@ def analyze_run(
         )
         table.insert(0, "epoch", [epoch for epoch, _ in chunk])
         if fve_by_component is None:
-            dominant = torch.zeros(len(chunk), cfg.d_mlp, dtype=torch.int64)
-            fve = torch.zeros(len(chunk), cfg.d_mlp)
+            dominant = torch.zeros(len(chunk), neurons_per_ckpt, dtype=torch.int64)
+            fve = torch.zeros(len(chunk), neurons_per_ckpt)
         else:
             dominant, fve, _ = neurons.cluster_sizes(fve_by_component)
             if chunk[-1][0] == final_epoch:
@@ -286,15 +320,16 @@ def _summarise(run, table, basis, keys, final_state, train, digests) -> Summary:
         table["excluded_loss"].to_numpy() if "excluded_loss" in table else None,
     )
     with_basis = basis is not None
-    clusters = {}
-    if with_basis:
-        clusters = {
-            str(c.key): int(final[f"cluster.{c.name}"])
-            for c in basis.spectrum
-            if final[f"cluster.{c.name}"]
-        }
+    model = architecture(cfg)
+    layers = [_layer_summary(final, layer, model, basis) for layer in range(model.hidden_layers)]
+    clusters = layers[0]["cluster_sizes"]
     value = lambda column: float(final[column]) if with_basis else None  # noqa: E731
     missing = "" if with_basis else f"{task.formula} has no known basis"
+    not_applicable = dict.fromkeys(BASIS_MEASURES, missing) if missing else {}
+    if not model.has_attention:
+        not_applicable["attention"] = f"the {model.family} family has no attention"
+    for layer in sorted(set(range(model.hidden_layers)) - set(model.direct_layers)):
+        not_applicable[f"W_L of hidden layer {layer}"] = "its neurons do not write to the logits"
     return Summary(
         run_name=run.name,
         run_dir=str(run.path),
@@ -317,7 +352,7 @@ def _summarise(run, table, basis, keys, final_state, train, digests) -> Summary:
         )
         if with_basis
         else None,
-        not_applicable=dict.fromkeys(BASIS_MEASURES, missing) if missing else {},
+        not_applicable=not_applicable,
         phases=located,
         phase_rule=phases.RULE,
         phase_note=phases.phase_note(len(table), located),
@@ -329,14 +364,34 @@ def _summarise(run, table, basis, keys, final_state, train, digests) -> Summary:
         fve_threshold=neurons.FVE_THRESHOLD,
         fve_share=value("fve_share"),
         cluster_sizes=clusters,
-        unexplained_neurons=cfg.d_mlp - sum(clusters.values()) if with_basis else None,
+        unexplained_neurons=layers[0]["unexplained_neurons"],
+        layers=layers,
         excluded_loss_by_component=excluded_loss_by_component(cfg, final_state, train, keys, basis)
         if with_basis
         else {},
         n_checkpoints=len(table),
         last_epoch=int(epochs[-1]),
-        embedding_gini=embedding_gini(task, final_state),
+        embedding_gini=embedding_gini(cfg, final_state),
         checks=phases.paper_checks(table, located),
         checkpoint_digests={str(e): digests[int(e)] for e in epochs if digests.get(int(e))},
         run_fingerprint=run_fingerprint(cfg, train),
     )
+
+
+def _layer_summary(final: pd.Series, layer: int, model: Architecture, basis: Basis | None) -> dict:
+    """Hidden layer `layer` at the final checkpoint: its column prefix, whether it has a W_L,
+    and (with a basis) its neuron clusters."""
+    prefix = layer_prefix(layer)
+    out = {"layer": layer, "prefix": prefix, "neuron_logit_map": layer in model.direct_layers}
+    if basis is None:
+        return out | {"fve_share": None, "cluster_sizes": {}, "unexplained_neurons": None}
+    clusters = {
+        str(c.key): int(final[f"{prefix}cluster.{c.name}"])
+        for c in basis.spectrum
+        if final[f"{prefix}cluster.{c.name}"]
+    }
+    return out | {
+        "fve_share": float(final[f"{prefix}fve_share"]),
+        "cluster_sizes": clusters,
+        "unexplained_neurons": model.cfg.d_mlp - sum(clusters.values()),
+    }

@@ -199,12 +199,12 @@ def sweep_plan(cfgs: list, device: str) -> str:
     """One line: run count, disk (float32 checkpoints plus the training state, from the config),
     and time: one run's timed epochs (`sweep.plan.step_seconds`) times runs and epochs, an upper
     bound, since batched runs share each step's overhead."""
-    from grokinterp.params import param_shapes
+    from grokinterp.models import architecture
     from grokinterp.sweep.plan import step_seconds
     from grokinterp.train import resolve_device
 
     cfg = cfgs[0]
-    floats = sum(math.prod(shape) for shape in param_shapes(cfg).values())
+    floats = sum(math.prod(shape) for shape in architecture(cfg).param_shapes().values())
     disk = len(cfgs) * floats * 4 * (len(cfg.save_epochs) + 3)
     seconds = step_seconds(cfg, device) * len(cfgs) * cfg.epochs
     return (

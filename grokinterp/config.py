@@ -17,13 +17,27 @@ from grokinterp.errors import UsageError
 
 INITS = ("paper", "transformer_lens")
 
+ARCHITECTURE_DEFAULTS = {
+    "model": "transformer",
+    "n_layers": 1,
+    "layer_norm": "none",
+    "attention_rate": 1.0,
+    "activation": "relu",
+    "embedding": "shared",
+    "combine": "concat",
+}
+"""The architecture fields at their defaults (Nanda et al.'s one-layer transformer). A field at
+its default is left out of the JSON, so configs written before architectures read and hash as
+before."""
+
 FORMAT_VERSION = 1
 
 
 @dataclass(frozen=True)
 class RunConfig:
-    """Hyperparameters of one training run of a one-layer transformer on `(a op b) mod p`, or on
-    an operation of a finite group (`group`)."""
+    """Hyperparameters of one training run of a model (`model`: a transformer, by default Nanda et
+    al.'s one-layer one, or an MLP) on `(a op b) mod p`, or on an operation of a finite group
+    (`group`)."""
 
     preset: str
     """Name of the preset the run started from (informational)."""
@@ -33,11 +47,12 @@ class RunConfig:
     train_frac: float
     """Fraction of the pairs used for training (the rest is the test set)."""
     d_model: int
-    """Width of the residual stream."""
+    """Width of the residual stream (transformer); width of each operand's embedding (mlp)."""
     n_heads: int
-    """Number of attention heads; `d_head = d_model // n_heads`."""
+    """Number of attention heads; `d_head = d_model // n_heads`. Unused by the mlp family, which
+    keeps its preset's value: validated, never read."""
     d_mlp: int
-    """Number of MLP neurons (ReLU)."""
+    """Number of neurons of each MLP (hidden) layer."""
     init: Literal["paper", "transformer_lens"]
     """`paper`: every matrix randn / sqrt(d_model), W_U randn / sqrt(d_vocab), as in Nanda et al.'s
     code. `transformer_lens`: N(0, (0.8 / sqrt(d_model))^2) for every matrix. Biases start at 0."""
@@ -66,6 +81,23 @@ class RunConfig:
     `group`, an operation of the group: `compose` (a * b), `conjugate` (a * b * a^-1) or `aba`."""
     adam_eps: float = 1e-8
     """AdamW's epsilon."""
+    model: str = "transformer"
+    """The model family, a key of `grokinterp.models.FAMILIES`: `transformer` or `mlp`."""
+    n_layers: int = 1
+    """Transformer blocks (1..4), or hidden layers of the mlp (1..4)."""
+    layer_norm: str = "none"
+    """Transformer only: `none` (Nanda et al.) or `pre` (LayerNorm before each attention, MLP
+    and the unembedding, TransformerLens's names `ln1`, `ln2`, `ln_final`)."""
+    attention_rate: float = 1.0
+    """Transformer only: the attention is rate * softmax + (1 - rate) * uniform over the visible
+    positions (Zhong et al. 2023, "The Clock and the Pizza"): 1 learned, 0 constant."""
+    activation: str = "relu"
+    """The neurons' nonlinearity: `relu`, `gelu` or `quadratic` (x^2, Gromov 2023)."""
+    embedding: str = "shared"
+    """MLP only: one embedding table for a and b (`shared`) or one each (`separate`)."""
+    combine: str = "concat"
+    """MLP only: the hidden layer reads the two embeddings concatenated (`concat`) or summed
+    (`sum`)."""
     group: str | None = None
     """A finite group whose operation is the task (`S5`, `A4`, `D7`, `Z3xZ5`; see
     `grokinterp.tasks.groups`), or None: arithmetic mod p. Inputs are `[a, b, =]` with a, b the
@@ -142,7 +174,15 @@ class RunConfig:
             )
         if not isinstance(self.p, int) or self.p < 3 or not is_prime(self.p):
             raise UsageError(f"p must be a prime >= 3, got {self.p}")
-        for name in ("train_frac", "lr", "weight_decay", "beta1", "beta2", "adam_eps"):
+        for name in (
+            "train_frac",
+            "lr",
+            "weight_decay",
+            "beta1",
+            "beta2",
+            "adam_eps",
+            "attention_rate",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int | float) or not math.isfinite(value):
                 raise UsageError(f"{name} must be a finite number, got {value}")
@@ -157,7 +197,7 @@ class RunConfig:
         for name in ("epochs", "save_every", "d_model", "n_heads", "d_mlp", "warmup_steps"):
             if getattr(self, name) <= 0:
                 raise UsageError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.d_model % self.n_heads:
+        if self.model == "transformer" and self.d_model % self.n_heads:
             raise UsageError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
         if self.lr <= 0 or self.weight_decay < 0 or self.adam_eps <= 0:
             raise UsageError("lr and adam_eps must be positive and weight_decay non-negative")
@@ -165,6 +205,9 @@ class RunConfig:
             raise UsageError(f"betas must lie in [0, 1), got ({self.beta1}, {self.beta2})")
         if self.init not in INITS:
             raise UsageError(f"unknown init {self.init!r}; choose one of {', '.join(INITS)}")
+        from grokinterp.models import validate
+
+        validate(self)
         return self
 
     def replace(self, **changes: Any) -> RunConfig:
@@ -174,6 +217,9 @@ class RunConfig:
         data = dataclasses.asdict(self)
         if data["group"] is None:  # modular arithmetic: the JSON of before groups
             del data["group"]
+        for name, default in ARCHITECTURE_DEFAULTS.items():
+            if data[name] == default:  # the default model: the JSON of before architectures
+                del data[name]
         return {"format_version": FORMAT_VERSION, **data}
 
     def to_json(self) -> str:
@@ -205,8 +251,9 @@ class RunConfig:
         return cls.from_dict(data)
 
     def same_architecture(self, other: RunConfig) -> bool:
-        """True when both configs give parameters of the same shapes."""
-        keys = ("d_vocab", "d_vocab_out", "d_model", "n_heads", "d_mlp")
+        """True when both configs give the same model: same family, parameters of the same shapes
+        and the same computation."""
+        keys = ("d_vocab", "d_vocab_out", "d_model", "n_heads", "d_mlp", *ARCHITECTURE_DEFAULTS)
         return all(getattr(self, k) == getattr(other, k) for k in keys)
 
 

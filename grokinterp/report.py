@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +24,12 @@ import plotly.graph_objects as go
 from torch import Tensor
 
 from grokinterp import report_figures as rf
-from grokinterp.analysis_format import SUMMARY_FILE, Analysis, load_analysis
+from grokinterp.analysis_format import SUMMARY_FILE, Analysis, layer_prefix, load_analysis
 from grokinterp.bases import Basis
 from grokinterp.errors import UsageError
 from grokinterp.measures.final_model import attention_to_a, model_at_eq
 from grokinterp.measures.logits import fit_logits
+from grokinterp.models import Architecture, architecture
 from grokinterp.tasks import Task, task_of
 
 __all__ = ["load_analysis", "write_report"]
@@ -40,11 +42,13 @@ PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 
 # ---- the final model ----------------------------------------------------------------------------
 def final_model_figures(
-    params: dict[str, Tensor], task: Task, basis: Basis, keys: list
+    model: Architecture, params: dict[str, Tensor], task: Task, basis: Basis, keys: list
 ) -> dict[str, go.Figure]:
-    """The attention and logit-fit figures of one model (weights with HookedTransformer names)."""
+    """The attention (each layer's, where there is attention) and logit-fit figures of one
+    model (its state dict)."""
     classes, n, domain = task.n_classes, task.n_elements, task.domain
-    fit = fit_logits(model_at_eq(params, task).logits[0], task, basis, keys)
+    internals = model_at_eq(model, params, task)
+    fit = fit_logits(internals.logits[0], task, basis, keys)
     rng = np.random.default_rng(0)
     cells = len(domain) * classes
     chosen = rng.choice(cells, size=min(SCATTER_POINTS, cells), replace=False)
@@ -52,10 +56,13 @@ def final_model_figures(
     index = np.concatenate([chosen, pairs * classes + task.labels.numpy()[pairs]])
     grid = domain.numpy()[index // classes]
     triples = np.stack([grid // n, grid % n, index % classes], axis=1)
-    coefficients, basis_a = attention_to_a(params, task, basis)
-    spectra = {"spectra": spectra_figure(params, task)} if task.element_bases else {}
+    spectra = {"spectra": spectra_figure(model, params, task)} if task.element_bases else {}
+    for layer in range(len(internals.patterns)):
+        coefficients, basis_a = attention_to_a(internals, task, basis, layer)
+        spectra[_section("attention", layer)] = rf.attention_figure(
+            coefficients.numpy(), list(basis_a.row_names), basis.kind, layer_prefix(layer)
+        )
     return spectra | {
-        "attention": rf.attention_figure(coefficients.numpy(), list(basis_a.row_names), basis.kind),
         "logit_fit": rf.logit_fit_figure(
             fit.fitted.reshape(-1)[index].numpy(),
             fit.centred.reshape(-1)[index].numpy(),
@@ -67,11 +74,12 @@ def final_model_figures(
     }
 
 
-def spectra_figure(params: dict[str, Tensor], task: Task) -> go.Figure:
+def spectra_figure(model: Architecture, params: dict[str, Tensor], task: Task) -> go.Figure:
     """The final W_E's spectrum in each of the task's element bases, with its Gini."""
+    from grokinterp.analyze import joined_embedding
     from grokinterp.measures import embedding, weights
 
-    W_E = params["embed.W_E"][None].double()
+    W_E = joined_embedding(model, {k: v[None] for k, v in params.items()}).double()
     spectra = []
     for basis in task.element_spectra_bases():
         norms = embedding.embedding_norms(W_E, basis)
@@ -102,6 +110,11 @@ def _final_params(analysis: Analysis, run_dir: str | Path | None) -> dict[str, T
 
 
 # ---- the page -----------------------------------------------------------------------------------
+def _section(name: str, layer: int) -> str:
+    """The section name of a per-layer figure: `name` for the first layer, `name_L<l>` after."""
+    return f"{name}_L{layer}" if layer else name
+
+
 SECTIONS = {
     "loss": "Train and test loss. Shading: the phases detected by the analysis (paper, section 5).",
     "progress": "Restricted loss keeps only the key components' directions of the logits; "
@@ -141,7 +154,8 @@ def build_figures(analysis: Analysis, run_dir: str | Path | None = None) -> dict
         figures["weights"] = rf.weights_figure(m, s.phases)
         task = task_of(cfg)
         if task.element_bases:
-            figures["spectra"] = spectra_figure(_final_params(analysis, run_dir), task)
+            params = _final_params(analysis, run_dir)
+            figures["spectra"] = spectra_figure(architecture(cfg), params, task)
         return figures
     keys, neurons, kind = s.key_components, analysis.neurons, s.basis["kind"]
     names = [key for key, _ in rf.frequency_columns(m, "W_E")] if kind != "frequency" else None
@@ -150,18 +164,23 @@ def build_figures(analysis: Analysis, run_dir: str | Path | None = None) -> dict
         "weights": rf.weights_figure(m, s.phases, kind),
         "fourier_heatmap": rf.fourier_heatmap_figure(m, kind),
         "fourier_slider": rf.fourier_slider_figure(m, keys, kind=kind),
-        "clusters": rf.cluster_figure(m, keys, cfg.d_mlp, kind),
-        "neuron_fve": rf.neuron_fve_figure(
-            neurons["final_fve_by_frequency"],
-            neurons["dominant_frequency"][-1],
-            neurons["fve"][-1],
+    }
+    model, d_mlp = architecture(cfg), cfg.d_mlp
+    for layer in range(model.hidden_layers):
+        prefix, own = layer_prefix(layer), slice(layer * d_mlp, (layer + 1) * d_mlp)
+        figures[_section("clusters", layer)] = rf.cluster_figure(m, keys, d_mlp, kind, prefix)
+        figures[_section("neuron_fve", layer)] = rf.neuron_fve_figure(
+            neurons["final_fve_by_frequency"][own],
+            neurons["dominant_frequency"][-1, own],
+            neurons["fve"][-1, own],
             names,
             kind,
-        ),
-    }
+            prefix,
+        )
     task = task_of(cfg)
     basis = task.basis(s.basis["name"])
-    return figures | final_model_figures(_final_params(analysis, run_dir), task, basis, keys)
+    params = _final_params(analysis, run_dir)
+    return figures | final_model_figures(model, params, task, basis, keys)
 
 
 def _fmt(value: Any) -> str:
@@ -245,6 +264,11 @@ def _held(value: bool | None) -> str:
     return "could not be measured" if value is None else ("held" if value else "did not hold")
 
 
+def _base(section: str) -> str:
+    """The caption key of a section (a per-layer section shares its first layer's caption)."""
+    return re.sub(r"_L\d+$", "", section)
+
+
 def claims_held(summary) -> dict[str, str]:
     """For each section whose caption states a claim of the paper: whether it held on this run
     (from the summary's `checks`)."""
@@ -275,7 +299,7 @@ def render_html(analysis: Analysis, figures: dict[str, go.Figure]) -> str:
     for name, figure in figures.items():
         payload = figure.to_json().replace("<", "\\u003c")  # never closes the script tag
         sections.append(
-            f'<section><p class="note">{html.escape(SECTIONS.get(name, ""))}'
+            f'<section><p class="note">{html.escape(SECTIONS.get(_base(name), ""))}'
             f"{html.escape(claims.get(name, ''))}</p>"
             f'<div class="plot" id="fig-{name}"></div><script type="application/json" '
             f'class="grokinterp-figure" data-target="fig-{name}">{payload}</script></section>'

@@ -169,15 +169,32 @@ def progress_figure(measures: pd.DataFrame, phases: dict) -> go.Figure:
     return _finish(fig, "Progress measures: restricted and excluded loss")
 
 
+def layer_label(column: str, name: str) -> str:
+    """`name`, with the hidden layer of a per-layer column (`L1.fve_share`) when it is not the
+    first."""
+    layer = re.match(r"^L(\d+)\.", column)
+    return f"{name} (layer {layer.group(1)})" if layer else name
+
+
+def _layer_columns(measures: pd.DataFrame, column: str, name: str) -> dict[str, str]:
+    """{label: column} of a per-layer measure in every hidden layer that has it."""
+    found = [c for c in measures.columns if re.fullmatch(rf"(L\d+\.)?{column}", c)]
+    return {layer_label(c, name): c for c in found}
+
+
 def weights_figure(measures: pd.DataFrame, phases: dict, kind: str = "frequency") -> go.Figure:
-    """Total weight norm, the Gini coefficients of the Fourier norms, and two circuit fractions."""
+    """Total weight norm, the Gini coefficients of the Fourier norms, and two circuit fractions
+    (the per-layer ones for every hidden layer that has them)."""
     fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06)
     rows = {
         "sum of squared weights": {"weight norm": "weight_norm"},
-        "Gini coefficient": {"Gini of W_E": "gini_W_E", "Gini of W_L": "gini_W_L"},
+        "Gini coefficient": {
+            "Gini of W_E": "gini_W_E",
+            **_layer_columns(measures, "gini_W_L", "Gini of W_L"),
+        },
         "fraction (0 to 1)": {
             f"logit FVE (key {WORDS[kind]['many']})": "logit_fve",
-            "neurons clustered": "fve_share",
+            **_layer_columns(measures, "fve_share", "neurons clustered"),
         },
     }
     for row, (y_title, columns) in enumerate(rows.items(), start=1):
@@ -198,19 +215,19 @@ def _frequency_matrix(measures: pd.DataFrame, prefix: str) -> tuple[list, np.nda
 
 
 def fourier_heatmap_figure(measures: pd.DataFrame, kind: str = "frequency") -> go.Figure:
-    """Fourier norm of W_E and of W_L per frequency (rows) and epoch (columns); per irrep in an
-    irrep basis."""
+    """Fourier norm of W_E and of each layer's W_L per frequency (rows) and epoch (columns);
+    per irrep in an irrep basis."""
     words = WORDS[kind]
     keep = even_subsample(len(measures), MAX_HEATMAP_COLUMNS)
     epochs = measures["epoch"].to_numpy()[keep]
+    ginis = _layer_columns(measures, "gini_W_L", "").values()
+    prefixes = ["W_E", *(column.removesuffix("gini_W_L") + "W_L" for column in ginis)]
+    titles = ["embedding W_E"] + [layer_label(p, "neuron-logit map W_L") for p in prefixes[1:]]
+    n = len(prefixes)
     fig = make_subplots(
-        rows=2,
-        cols=1,
-        shared_xaxes=True,
-        vertical_spacing=0.1,
-        subplot_titles=("embedding W_E", "neuron-logit map W_L = W_U^T W_out^T"),
+        rows=n, cols=1, shared_xaxes=True, vertical_spacing=0.2 / n, subplot_titles=titles
     )
-    for row, prefix in enumerate(("W_E", "W_L"), start=1):
+    for row, prefix in enumerate(prefixes, start=1):
         ks, matrix = _frequency_matrix(measures, prefix)
         fig.add_trace(
             go.Heatmap(
@@ -225,14 +242,20 @@ def fourier_heatmap_figure(measures: pd.DataFrame, kind: str = "frequency") -> g
             col=1,
         )
         fig.update_yaxes(title=words["axis"], row=row, col=1)
-    fig.update_xaxes(title="epoch", row=2, col=1)
-    colorbar = {"title": {"text": words["norm"]}, "len": 0.42}
+    fig.update_xaxes(title="epoch", row=n, col=1)
+    colorbar = {"title": {"text": words["norm"]}, "len": 0.84 / n}
+    axes = {
+        f"coloraxis{row + 1 if row else ''}": {
+            "colorscale": "Viridis",
+            "colorbar": {**colorbar, "y": 1 - (row + 0.5) / n},
+        }
+        for row in range(n)
+    }
     return _finish(
         fig,
         f"{words['norm'][0].upper()}{words['norm'][1:]}s per {words['one']} over training",
-        760,
-        coloraxis={"colorscale": "Viridis", "colorbar": {**colorbar, "y": 0.79}},
-        coloraxis2={"colorscale": "Viridis", "colorbar": {**colorbar, "y": 0.21}},
+        380 * n,
+        **axes,
     )
 
 
@@ -285,10 +308,15 @@ def fourier_slider_figure(
 
 
 def cluster_figure(
-    measures: pd.DataFrame, key_frequencies: list, d_mlp: int, kind: str = "frequency"
+    measures: pd.DataFrame,
+    key_frequencies: list,
+    d_mlp: int,
+    kind: str = "frequency",
+    prefix: str = "",
 ) -> go.Figure:
-    """Neurons per key-frequency cluster over epochs, the rest summed (paper, section 4.3)."""
-    ks, counts = _frequency_matrix(measures, "cluster")
+    """Neurons per key-frequency cluster over epochs, the rest summed (paper, section 4.3), of
+    the hidden layer whose columns carry `prefix`."""
+    ks, counts = _frequency_matrix(measures, prefix + "cluster")
     by_k = dict(zip(ks, counts, strict=True))
     label = "k = {}" if kind == "frequency" else "irrep {}"
     named = {label.format(k): by_k[k] for k in key_frequencies if k in by_k}
@@ -300,7 +328,8 @@ def cluster_figure(
     fig = go.Figure(_epoch_lines(table, {name: name for name in named}, "neurons"))
     fig.update_xaxes(title="epoch")
     fig.update_yaxes(title="neurons", rangemode="tozero")
-    return _finish(fig, f"Neuron clusters: neurons whose dominant {one} explains > 85%")
+    title = f"Neuron clusters: neurons whose dominant {one} explains > 85%"
+    return _finish(fig, layer_label(prefix, title))
 
 
 def neuron_fve_figure(
@@ -309,9 +338,11 @@ def neuron_fve_figure(
     fve: Float[np.ndarray, " d_mlp"],
     names: list | None = None,
     kind: str = "frequency",
+    prefix: str = "",
 ) -> go.Figure:
     """Final FVE of each neuron by each frequency, neurons sorted by dominant frequency (by
-    component, named by `names` in spectrum order, in another basis)."""
+    component, named by `names` in spectrum order, in another basis); `prefix` names the hidden
+    layer."""
     order = np.lexsort((-fve, dominant_frequency))
     n_freq = fve_by_frequency.shape[1]
     one = WORDS[kind]["one"]
@@ -333,11 +364,15 @@ def neuron_fve_figure(
         autorange="reversed",
         showticklabels=len(order) <= 64,
     )
-    return _finish(fig, f"Final model: variance of each neuron explained by each {one}", 640)
+    title = f"Final model: variance of each neuron explained by each {one}"
+    return _finish(fig, layer_label(prefix, title), 640)
 
 
 def attention_figure(
-    coefficients: Float[np.ndarray, "p head"], names: list[str], kind: str = "frequency"
+    coefficients: Float[np.ndarray, "p head"],
+    names: list[str],
+    kind: str = "frequency",
+    prefix: str = "",
 ) -> go.Figure:
     """|Fourier coefficients| of the attention from `=` to a (averaged over b), per head.
 
@@ -363,11 +398,9 @@ def attention_figure(
     basis = WORDS[kind]["basis"]
     fig.update_xaxes(title=f"{basis} row of the attention to a (function of a)")
     fig.update_yaxes(title="attention head", autorange="reversed")
+    title = f"Final model: attention from = to a in the {basis}"
     return _finish(
-        fig,
-        f"Final model: attention from = to a in the {basis} (colour clipped at the "
-        "largest non-constant row)",
-        340,
+        fig, layer_label(prefix, title) + " (colour clipped at the largest non-constant row)", 340
     )
 
 

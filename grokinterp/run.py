@@ -3,7 +3,7 @@
 run = grokinterp.open_run("checkpoints/small-seed0")
 run.epochs                 # epochs that have a complete checkpoint
 run.metrics()              # pandas DataFrame, one row per epoch
-model = run.model(epoch=1500)   # GrokTransformer with that checkpoint's weights
+model = run.model(epoch=1500)   # the hooked model (GrokTransformer, GrokMLP) at that epoch
 """
 
 from __future__ import annotations
@@ -78,10 +78,11 @@ class Run:
         return store.load_checkpoint(self.checkpoint_path(epoch, index))[0]
 
     def model(self, epoch: int | None = None, index: int | None = None):
-        """A `GrokTransformer` holding one checkpoint's weights, in eval mode."""
-        from grokinterp.model import GrokTransformer
+        """The run's hooked module (`GrokTransformer`, `GrokMLP`, ...) holding one checkpoint's
+        weights, in eval mode."""
+        from grokinterp.models import architecture
 
-        model = GrokTransformer(self.config)
+        model = architecture(self.config).hooked()
         model.load_state_dict(self.state_dict(epoch, index))
         return model.eval()
 

@@ -39,7 +39,6 @@ from torch import Tensor
 
 from grokinterp.config import RunConfig
 from grokinterp.errors import UsageError
-from grokinterp.params import IGNORE, MASK, param_shapes
 
 CONFIG_FILE = "config.json"
 SPLIT_FILE = "split.json"
@@ -168,7 +167,9 @@ def load_checkpoint(path: Path) -> tuple[dict[str, Tensor], int, RunConfig]:
         epoch = int(metadata["epoch"])
     except (KeyError, ValueError, UsageError) as exc:
         raise UsageError(f"{path}: bad checkpoint metadata ({exc})") from None
-    expected = [*param_shapes(cfg), MASK, IGNORE]
+    from grokinterp.models import architecture
+
+    expected = architecture(cfg).state_names()
     if sorted(tensors) != sorted(expected):
         raise UsageError(f"{path}: tensors do not match the model of its run config")
     return {name: tensors[name] for name in expected}, epoch, cfg

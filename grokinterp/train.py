@@ -18,17 +18,16 @@ import torch
 from torch import Tensor
 
 from grokinterp import data, store
-from grokinterp.config import RunConfig
-from grokinterp.engine import last_position_logits
+from grokinterp.config import ARCHITECTURE_DEFAULTS, RunConfig
 from grokinterp.errors import UsageError
-from grokinterp.params import TRAINED, init_params, state_dict_of
+from grokinterp.models import Architecture, architecture
 from grokinterp.progress import Progress
 from grokinterp.tasks import task_of
 
 DEVICES = ("auto", "cpu", "cuda")
 ENGINES = ("fast", "hooked")
 SHARED_FIELDS = ("p", "group", "d_model", "n_heads", "d_mlp", "operation", "epochs", "save_every")
-SHARED_FIELDS += ("warmup_steps", "beta1", "beta2", "adam_eps")
+SHARED_FIELDS += ("warmup_steps", "beta1", "beta2", "adam_eps", *ARCHITECTURE_DEFAULTS)
 """Fields that runs trained together must share; the rest (seeds, lr, weight decay, train
 fraction, init) may differ from run to run."""
 
@@ -51,13 +50,12 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def hooked_logits(cfg: RunConfig, device: torch.device) -> Logits:
-    """The plain path: every run through the full hooked model, all positions, every hook."""
+def hooked_logits(model: Architecture, device: torch.device) -> Logits:
+    """The plain path: every run through the family's full hooked module, every hook."""
     from torch.func import functional_call
 
-    from grokinterp.model import GrokTransformer
-
-    model = GrokTransformer(cfg).to(device)
+    cfg = model.cfg
+    model = model.hooked().to(device)
 
     def logits(params: dict[str, Tensor], a: Tensor, b: Tensor) -> Tensor:
         eq = torch.full_like(a[0], cfg.eq_token)
@@ -103,9 +101,10 @@ class Split:
 
 
 def _adamw_(params, grads, m, v, t: int, lr: Tensor, wd: Tensor, cfg: RunConfig) -> None:
-    """One in-place AdamW step (PyTorch's formulation) with a per-run lr and weight decay."""
+    """One in-place AdamW step (PyTorch's formulation) with a per-run lr and weight decay, on
+    the parameters in `grads`."""
     bias1, bias2 = 1 - cfg.beta1**t, 1 - cfg.beta2**t
-    for name in TRAINED:
+    for name in grads:
         param, grad = params[name], grads[name]
         shape = (-1,) + (1,) * (param.dim() - 1)
         run_lr, run_wd = lr.view(shape), wd.view(shape)
@@ -118,13 +117,14 @@ def _adamw_(params, grads, m, v, t: int, lr: Tensor, wd: Tensor, cfg: RunConfig)
 
 def train_step(params, m, v, loss: Tensor, step: int, lr, wd, cfg) -> None:
     """Step `step` (0-based) of every run: backward from the per-run training `loss` of
-    `params`, then AdamW with the warmed-up learning rate."""
+    `params`, then AdamW with the warmed-up learning rate on the trained parameters (those
+    with a moment in `m`)."""
     loss.sum().backward()
-    grads = {name: params[name].grad for name in TRAINED}
+    grads = {name: params[name].grad for name in m}
     warmup = min((step + 1) / cfg.warmup_steps, 1.0)
     with torch.no_grad():
         _adamw_(params, grads, m, v, step + 1, lr * warmup, wd, cfg)
-    for name in TRAINED:
+    for name in m:
         params[name].grad = None
 
 
@@ -151,10 +151,11 @@ def train_runs(
     splits = [data.train_indices(cfg) for cfg in cfgs]
     for cfg, run_dir, split in zip(cfgs, run_dirs, splits, strict=True):
         store.write_run_files(run_dir, cfg, split)
-    initial = [init_params(cfg) for cfg in cfgs]
+    initial = [architecture(cfg).init_params() for cfg in cfgs]
     params = {name: torch.stack([w[name] for w in initial]) for name in initial[0]}
+    trained = architecture(cfgs[0]).trained
     moments = {
-        f"{kind}.{name}": torch.zeros_like(params[name]) for kind in "mv" for name in TRAINED
+        f"{kind}.{name}": torch.zeros_like(params[name]) for kind in "mv" for name in trained
     }
     history = [np.empty((0, len(store.METRIC_COLUMNS))) for _ in cfgs]
     _loop(cfgs, run_dirs, splits, params, moments, 0, history, torch_device, engine, progress)
@@ -187,7 +188,8 @@ def resume_runs(
         cfgs = [cfg.replace(epochs=epochs).validate() for cfg in cfgs]
         for cfg, run_dir in zip(cfgs, run_dirs, strict=True):
             store.atomic_write(Path(run_dir) / store.CONFIG_FILE, cfg.to_json().encode())
-    params = {name: torch.stack([s[0][name] for s in states]) for name in init_params(cfgs[0])}
+    names = architecture(cfgs[0]).param_shapes()
+    params = {name: torch.stack([s[0][name] for s in states]) for name in names}
     moments = {
         key: torch.stack([s[0][key] for s in states]) for key in states[0][0] if key[1] == "."
     }
@@ -199,18 +201,19 @@ def resume_runs(
 
 def _loop(cfgs, run_dirs, splits, params, moments, start, history, device, engine, progress):
     cfg = cfgs[0]
+    model = architecture(cfg)
     params = {name: t.to(device) for name, t in params.items()}
-    for name in TRAINED:
+    for name in model.trained:
         params[name].requires_grad_(True)
-    m = {name: moments[f"m.{name}"].to(device) for name in TRAINED}
-    v = {name: moments[f"v.{name}"].to(device) for name in TRAINED}
+    m = {name: moments[f"m.{name}"].to(device) for name in model.trained}
+    v = {name: moments[f"v.{name}"].to(device) for name in model.trained}
     lr = torch.tensor([c.lr for c in cfgs], device=device)
     wd = torch.tensor([c.weight_decay for c in cfgs], device=device)
     train = Split.stack(cfgs, splits, device)
     tests = [data.test_indices(task_of(c), s) for c, s in zip(cfgs, splits, strict=True)]
     test = Split.stack(cfgs, tests, device)
     unseen_weight = _unseen_weights(cfgs, splits, tests, test.mask.shape[1]).to(device)
-    logits_fn = last_position_logits if engine == "fast" else hooked_logits(cfg, device)
+    logits_fn = model.logits if engine == "fast" else hooked_logits(model, device)
 
     # metrics[e, r] = (train_loss, test_loss, train_acc, test_acc, test_acc_unseen) of the
     # weights after e steps; filled on the device, copied to the host only at checkpoints.
@@ -237,11 +240,11 @@ def _loop(cfgs, run_dirs, splits, params, moments, start, history, device, engin
         state_cpu = {name: t.detach().cpu() for name, t in params.items()}
         for r, (run_cfg, run_dir) in enumerate(zip(cfgs, run_dirs, strict=True)):
             weights = {name: t[r] for name, t in state_cpu.items()}
-            store.save_checkpoint(run_dir, run_cfg, epoch, state_dict_of(run_cfg, weights))
+            store.save_checkpoint(run_dir, run_cfg, epoch, model.state_dict_of(weights))
             store.append_metrics(run_dir, np.concatenate([epochs, rows[:, r]], axis=1))
             state = {**weights, "rng": torch.get_rng_state()}
-            state.update({f"m.{n}": m[n][r].detach().cpu() for n in TRAINED})
-            state.update({f"v.{n}": v[n][r].detach().cpu() for n in TRAINED})
+            state.update({f"m.{n}": m[n][r].detach().cpu() for n in model.trained})
+            state.update({f"v.{n}": v[n][r].detach().cpu() for n in model.trained})
             store.save_state(run_dir, epoch, state, finished)
         written = epoch + 1
 

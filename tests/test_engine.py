@@ -1,10 +1,10 @@
-"""The fast last-position engine computes the hooked model's function."""
+"""The transformer's fast last-position forward computes the hooked model's function."""
 
 import torch
 
 from grokinterp import data
 from grokinterp.config import preset
-from grokinterp.engine import last_position_logits
+from grokinterp.models import architecture
 from tests.test_model import random_model
 
 
@@ -15,7 +15,7 @@ def test_fast_logits_equal_the_hooked_model():
         tokens = data.all_tokens(cfg.p)
         with torch.no_grad():
             want = model(tokens)[:, -1]
-            got = last_position_logits(
+            got = architecture(cfg).logits(
                 {k: v[None] for k, v in weights.items()}, tokens[None, :, 0], tokens[None, :, 1]
             )[0]
         assert ((got - want).abs().max() / want.abs().max()).item() < 1e-5
@@ -28,9 +28,9 @@ def test_batched_runs_equal_separate_runs():
     gen = torch.Generator().manual_seed(0)
     a = torch.randint(0, cfg.p, (3, 50), generator=gen)
     b = torch.randint(0, cfg.p, (3, 50), generator=gen)
-    together = last_position_logits(stacked, a, b)
+    together = architecture(cfg).logits(stacked, a, b)
     for r, weights in enumerate(runs):
-        alone = last_position_logits(
+        alone = architecture(cfg).logits(
             {k: v[None] for k, v in weights.items()}, a[r, None], b[r, None]
         )
         assert ((together[r] - alone[0]).abs().max() / alone.abs().max()).item() < 1e-5

@@ -27,7 +27,7 @@ from grokinterp.config import RunConfig, preset
 from grokinterp.errors import UsageError
 from grokinterp.measures import embedding, losses, neurons
 from grokinterp.measures.logits import fit_logits, logit_fve
-from grokinterp.params import init_params
+from grokinterp.models import architecture
 from grokinterp.tasks import task_of
 from grokinterp.tasks.groups import Group, build_group, closure, group_order, group_task
 from grokinterp.tasks.modular import modular_task
@@ -371,7 +371,7 @@ def test_z7_as_a_group_reproduces_the_fourier_measures_of_addition():
     assert (group.d_vocab, group.n_pairs) == (add.d_vocab, add.n_pairs)
     states = []
     for seed in range(3):
-        weights = init_params(add.replace(seed=seed))
+        weights = architecture(add.replace(seed=seed)).init_params()
         states.append({k: v.float() for k, v in weights.items()})
     train = torch.randperm(49, generator=torch.Generator().manual_seed(0))[:24].sort().values
     fourier, irreps = task_of(add).basis("fourier"), task_of(group).basis("irreps")

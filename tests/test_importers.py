@@ -15,7 +15,7 @@ from grokinterp.analyze import Summary, analyze_run, load_measures
 from grokinterp.cli import main
 from grokinterp.errors import UsageError
 from grokinterp.importers import Options, import_run
-from grokinterp.params import ZERO_BIASES, param_shapes, state_dict_of
+from grokinterp.models import architecture
 from grokinterp.run import open_run
 
 COMPARED = ("train_loss", "test_loss", "all_loss", "train_acc", "test_acc")
@@ -38,10 +38,15 @@ def random_states(cfg, epochs, zero_biases: bool) -> list[dict]:
     biases zero)."""
     states = []
     for _ in epochs:
-        params = {name: 0.3 * torch.randn(shape) for name, shape in param_shapes(cfg).items()}
+        params = {
+            name: 0.3 * torch.randn(shape)
+            for name, shape in architecture(cfg).param_shapes().items()
+        }
         if zero_biases:
-            params.update({name: torch.zeros_like(params[name]) for name in ZERO_BIASES})
-        states.append(state_dict_of(cfg, params))
+            params.update(
+                {name: torch.zeros_like(params[name]) for name in architecture(cfg).zero_biases()}
+            )
+        states.append(architecture(cfg).state_dict_of(params))
     return states
 
 

@@ -6,8 +6,8 @@ import torch
 
 from grokinterp import data
 from grokinterp.config import preset
-from grokinterp.model import GrokTransformer
-from grokinterp.params import init_params, param_shapes
+from grokinterp.models import architecture
+from grokinterp.models.hooked_transformer import GrokTransformer
 
 # The classic HookedTransformer state dict of a one-layer, LayerNorm-free model, typed by hand.
 CLASSIC_SHAPES = {
@@ -36,7 +36,10 @@ def random_model(cfg, seed=0, scale=0.5):
     """A model with every float tensor random, biases included."""
     gen = torch.Generator().manual_seed(seed)
     model = GrokTransformer(cfg)
-    weights = {k: torch.randn(s, generator=gen) * scale for k, s in param_shapes(cfg).items()}
+    weights = {
+        k: torch.randn(s, generator=gen) * scale
+        for k, s in architecture(cfg).param_shapes().items()
+    }
     model.load_state_dict({**model.state_dict(), **weights})
     return model, weights
 
@@ -116,9 +119,9 @@ def test_loss_at_init_is_close_to_ln_p():
 
 def test_init_depends_on_seed_only_and_has_the_stated_scale():
     cfg = preset("canonical")
-    first, again = init_params(cfg), init_params(cfg)
+    first, again = architecture(cfg).init_params(), architecture(cfg).init_params()
     assert all(torch.equal(first[k], again[k]) for k in first)
-    other = init_params(cfg.replace(seed=1))
+    other = architecture(cfg.replace(seed=1)).init_params()
     assert not torch.equal(first["embed.W_E"], other["embed.W_E"])
     # paper init: std 1/sqrt(d_model), W_U 1/sqrt(d_vocab); biases zero
     assert abs(first["blocks.0.mlp.W_in"].std().item() * math.sqrt(128) - 1) < 0.02

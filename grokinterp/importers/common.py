@@ -24,7 +24,7 @@ from torch import Tensor
 from grokinterp import store
 from grokinterp.config import RunConfig
 from grokinterp.errors import UsageError
-from grokinterp.params import param_shapes, state_dict_of
+from grokinterp.models import architecture
 
 _UNSUPPORTED_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
 _LAYER_NORM = re.compile(r"(^|\.)ln")
@@ -223,8 +223,9 @@ def check_heads(d_model: int, n_heads: int, d_head: int) -> None:
 
 def grokinterp_state(cfg: RunConfig, params: dict[str, Tensor]) -> dict[str, Tensor]:
     """A complete float32 state dict; biases the foreign model does not have are zeros."""
-    shapes = param_shapes(cfg)
-    return state_dict_of(cfg, {n: params.get(n, torch.zeros(s)) for n, s in shapes.items()})
+    model = architecture(cfg)
+    shapes = model.param_shapes()
+    return model.state_dict_of({n: params.get(n, torch.zeros(s)) for n, s in shapes.items()})
 
 
 def read_split_json(path: Path) -> list[int]:

@@ -2,8 +2,8 @@
 
 Layout facts:
 - A one-layer, LayerNorm-free HookedTransformer's state dict has grokinterp's names and shapes
-  (grokinterp/params.py) and the buffers blocks.0.attn.mask / IGNORE; LayerNorm would add
-  blocks.0.ln1.*, blocks.0.ln2.*, ln_final.*.
+  (grokinterp/models/transformer.py) and the buffers blocks.0.attn.mask / IGNORE; LayerNorm
+  would add blocks.0.ln1.*, blocks.0.ln2.*, ln_final.*.
 - TransformerLens's demos/Grokking_Demo.ipynb: d_vocab = p + 1 (`=` is token p) and
   d_vocab_out = p; a model left at the default d_vocab_out = d_vocab has an extra output for `=`,
   dropped here. The demo saves {"model", "config", "checkpoints", "checkpoint_epochs",
@@ -43,7 +43,6 @@ from grokinterp.importers.common import (
     tensor_shape,
     train_frac_for,
 )
-from grokinterp.params import IGNORE, MASK
 
 PRESET = "imported-tl"
 _ATTN, _MLP = "blocks.0.attn.", "blocks.0.mlp."
@@ -79,7 +78,7 @@ def _source_shapes(
 
 _NAMES = set(_source_shapes(1, 1, 1, 1, 1, 1))
 _BIASES = {name for name in _NAMES if name.rsplit(".", 1)[1].startswith("b_")}
-_REQUIRED, _OPTIONAL = _NAMES - _BIASES, _BIASES | {MASK, IGNORE}
+_REQUIRED, _OPTIONAL = _NAMES - _BIASES, _BIASES | {f"{_ATTN}mask", f"{_ATTN}IGNORE"}
 """Missing biases are zeros; the buffers are grokinterp's own."""
 
 

@@ -25,9 +25,9 @@ METRICS_ROW_BYTES = 115
 
 
 def _n_params(cfg: RunConfig) -> int:
-    from grokinterp.params import param_shapes
+    from grokinterp.models import architecture
 
-    return sum(math.prod(shape) for shape in param_shapes(cfg).values())
+    return sum(math.prod(shape) for shape in architecture(cfg).param_shapes().values())
 
 
 def _spectrum(cfg: RunConfig) -> int:
@@ -71,17 +71,17 @@ def step_seconds(cfg: RunConfig, device: str = "auto", budget: float = 0.3) -> f
     import torch
 
     from grokinterp import data
-    from grokinterp.engine import last_position_logits
-    from grokinterp.params import TRAINED, init_params
+    from grokinterp.models import architecture
     from grokinterp.tasks import task_of
     from grokinterp.train import Split, resolve_device, train_step
 
     dev = resolve_device(device)
-    params = {name: t[None].to(dev) for name, t in init_params(cfg).items()}
-    for name in TRAINED:
+    model = architecture(cfg)
+    params = {name: t[None].to(dev) for name, t in model.init_params().items()}
+    for name in model.trained:
         params[name].requires_grad_(True)
-    m = {name: torch.zeros_like(params[name]) for name in TRAINED}
-    v = {name: torch.zeros_like(params[name]) for name in TRAINED}
+    m = {name: torch.zeros_like(params[name]) for name in model.trained}
+    v = {name: torch.zeros_like(params[name]) for name in model.trained}
     split = data.train_indices(cfg)
     train = Split.stack([cfg], [split], dev)
     test = Split.stack([cfg], [data.test_indices(task_of(cfg), split)], dev)
@@ -89,9 +89,9 @@ def step_seconds(cfg: RunConfig, device: str = "auto", budget: float = 0.3) -> f
     wd = torch.tensor([cfg.weight_decay], device=dev)
 
     def step(i: int) -> None:
-        loss, _ = train.loss_and_accuracy(last_position_logits(params, train.a, train.b))
+        loss, _ = train.loss_and_accuracy(model.logits(params, train.a, train.b))
         with torch.no_grad():
-            test.loss_and_accuracy(last_position_logits(params, test.a, test.b))
+            test.loss_and_accuracy(model.logits(params, test.a, test.b))
         train_step(params, m, v, loss, i, lr, wd, cfg)
 
     def sync() -> None:

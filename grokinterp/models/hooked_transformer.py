@@ -1,11 +1,12 @@
-"""The one-layer transformer as a TransformerLens `HookedRootModule`.
+"""The transformer family as a TransformerLens `HookedRootModule`.
 
 TransformerLens 4 removed `HookedTransformer` but keeps `HookedRootModule` and `HookPoint` as the
-way to hook any model. This module rebuilds the classic one-layer, LayerNorm-free HookedTransformer
-with the same parameter names, shapes and hook points (`blocks.0.attn.hook_pattern`,
-`blocks.0.mlp.hook_post`, ...), so `run_with_hooks` / `run_with_cache` work as before and a state
-dict moves between the two unchanged. It computes every position; `grokinterp.engine` is the fast
-path that computes only the last.
+way to hook any model. This module rebuilds the classic LayerNorm-free (or pre-LN)
+HookedTransformer with the same parameter names, shapes and hook points
+(`blocks.0.attn.hook_pattern`, `blocks.0.mlp.hook_post`, `blocks.0.ln1.hook_normalized`, ...), so
+`run_with_hooks` / `run_with_cache` work as before and a state dict moves between the two
+unchanged. It computes every position; `Transformer.forward` is the fast path that computes only
+the last.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from transformer_lens import HookedRootModule
 from transformer_lens.hook_points import HookPoint
 
 from grokinterp.config import RunConfig
-from grokinterp.params import IGNORE, MASK, ZERO_BIASES, buffers, init_params, param_shapes
+from grokinterp.models.layers import LN_EPS, activate, mix_uniform
+from grokinterp.models.transformer import Transformer
 
 
 def _parameter(shape: tuple[int, ...]) -> nn.Parameter:
@@ -45,16 +47,32 @@ class PosEmbed(nn.Module):
         return self.W_pos[: tokens.shape[1]].expand(tokens.shape[0], -1, -1)
 
 
+class LayerNorm(nn.Module):
+    """TransformerLens's LayerNorm (`w`, `b`, `hook_scale`, `hook_normalized`)."""
+
+    def __init__(self, cfg: RunConfig):
+        super().__init__()
+        self.w = nn.Parameter(torch.ones(cfg.d_model))
+        self.b = _parameter((cfg.d_model,))
+        self.hook_scale, self.hook_normalized = HookPoint(), HookPoint()
+
+    def forward(self, x: Float[Tensor, "... d_model"]) -> Float[Tensor, "... d_model"]:
+        centred = x - x.mean(dim=-1, keepdim=True)
+        scale = self.hook_scale((centred.pow(2).mean(dim=-1, keepdim=True) + LN_EPS).sqrt())
+        return self.hook_normalized(centred / scale) * self.w + self.b
+
+
 class Attention(nn.Module):
     def __init__(self, cfg: RunConfig):
         super().__init__()
         h, d, dh = cfg.n_heads, cfg.d_model, cfg.d_head
+        self.rate = cfg.attention_rate
         self.W_Q, self.W_K, self.W_V = (_parameter((h, d, dh)) for _ in range(3))
         self.W_O = _parameter((h, dh, d))
         self.b_Q, self.b_K, self.b_V = (_parameter((h, dh)) for _ in range(3))
         self.b_O = _parameter((d,))
-        for name, value in buffers(cfg).items():
-            self.register_buffer(name.rsplit(".", 1)[1], value)
+        self.register_buffer("mask", torch.tril(torch.ones(cfg.n_ctx, cfg.n_ctx, dtype=torch.bool)))
+        self.register_buffer("IGNORE", torch.tensor(-torch.inf))
         self.attn_scale = math.sqrt(dh)
         self.hook_q, self.hook_k, self.hook_v, self.hook_z = (HookPoint() for _ in range(4))
         self.hook_attn_scores, self.hook_pattern = HookPoint(), HookPoint()
@@ -65,8 +83,11 @@ class Attention(nn.Module):
         v = self.hook_v(torch.einsum("bpd,hde->bphe", x, self.W_V) + self.b_V)
         scores = torch.einsum("bqhe,bkhe->bhqk", q, k) / self.attn_scale
         n = x.shape[1]
-        scores = torch.where(self.mask[:n, :n], scores, self.IGNORE)
-        pattern = self.hook_pattern(F.softmax(self.hook_attn_scores(scores), dim=-1))
+        mask = self.mask[:n, :n]
+        scores = torch.where(mask, scores, self.IGNORE)
+        uniform = mask / mask.sum(dim=1, keepdim=True)
+        learned = F.softmax(self.hook_attn_scores(scores), dim=-1)
+        pattern = self.hook_pattern(mix_uniform(learned, self.rate, uniform))
         z = self.hook_z(torch.einsum("bhqk,bkhe->bqhe", pattern, v))
         return torch.einsum("bqhe,hed->bqd", z, self.W_O) + self.b_O
 
@@ -74,6 +95,7 @@ class Attention(nn.Module):
 class MLP(nn.Module):
     def __init__(self, cfg: RunConfig):
         super().__init__()
+        self.activation = cfg.activation
         self.W_in = _parameter((cfg.d_model, cfg.d_mlp))
         self.b_in = _parameter((cfg.d_mlp,))
         self.W_out = _parameter((cfg.d_mlp, cfg.d_model))
@@ -81,14 +103,18 @@ class MLP(nn.Module):
         self.hook_pre, self.hook_post = HookPoint(), HookPoint()
 
     def forward(self, x: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_model"]:
-        post = self.hook_post(F.relu(self.hook_pre(x @ self.W_in + self.b_in)))
+        post = self.hook_post(activate(self.hook_pre(x @ self.W_in + self.b_in), self.activation))
         return post @ self.W_out + self.b_out
 
 
 class TransformerBlock(nn.Module):
     def __init__(self, cfg: RunConfig):
         super().__init__()
+        if cfg.layer_norm == "pre":
+            self.ln1 = LayerNorm(cfg)
         self.attn = Attention(cfg)
+        if cfg.layer_norm == "pre":
+            self.ln2 = LayerNorm(cfg)
         self.mlp = MLP(cfg)
         self.hook_resid_pre, self.hook_attn_out = HookPoint(), HookPoint()
         self.hook_resid_mid, self.hook_mlp_out = HookPoint(), HookPoint()
@@ -96,8 +122,10 @@ class TransformerBlock(nn.Module):
 
     def forward(self, x: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_model"]:
         x = self.hook_resid_pre(x)
-        x = self.hook_resid_mid(x + self.hook_attn_out(self.attn(x)))
-        return self.hook_resid_post(x + self.hook_mlp_out(self.mlp(x)))
+        normed = self.ln1(x) if hasattr(self, "ln1") else x
+        x = self.hook_resid_mid(x + self.hook_attn_out(self.attn(normed)))
+        normed = self.ln2(x) if hasattr(self, "ln2") else x
+        return self.hook_resid_post(x + self.hook_mlp_out(self.mlp(normed)))
 
 
 class Unembed(nn.Module):
@@ -111,35 +139,42 @@ class Unembed(nn.Module):
 
 
 class GrokTransformer(HookedRootModule):
-    """One attention layer and one MLP, no LayerNorm, learned positions, untied embeddings.
+    """`n_layers` blocks of attention and MLP, learned positions, untied embeddings, LayerNorm
+    only with `layer_norm="pre"`.
 
     `forward(tokens)` returns logits at every position, float32 [batch, pos, d_vocab_out];
-    the task reads the last position.
+    the task reads the last position. Biases the paper's model lacks are frozen at zero.
     """
 
     def __init__(self, cfg: RunConfig):
         super().__init__()
         self.cfg = cfg
+        architecture = Transformer(cfg)
         self.embed = Embed(cfg)
         self.pos_embed = PosEmbed(cfg)
-        self.blocks = nn.ModuleList([TransformerBlock(cfg)])
+        self.blocks = nn.ModuleList([TransformerBlock(cfg) for _ in range(cfg.n_layers)])
+        if cfg.layer_norm == "pre":
+            self.ln_final = LayerNorm(cfg)
         self.unembed = Unembed(cfg)
         self.hook_embed, self.hook_pos_embed = HookPoint(), HookPoint()
         self.setup()
-        for name in ZERO_BIASES:
+        for name in architecture.zero_biases():
             self.get_parameter(name).requires_grad_(False)
-        expected = set(param_shapes(cfg)) | {MASK, IGNORE}
-        assert set(self.state_dict()) == expected, "model and params.py disagree on names"
+        expected = set(architecture.state_names())
+        assert set(self.state_dict()) == expected, "hooked module and family disagree on names"
 
     @classmethod
     def initialised(cls, cfg: RunConfig) -> GrokTransformer:
         """A model with the run's initial weights (seeded by `cfg.seed`)."""
         model = cls(cfg)
-        model.load_state_dict({**init_params(cfg), **buffers(cfg)})
+        architecture = Transformer(cfg)
+        model.load_state_dict(architecture.state_dict_of(architecture.init_params()))
         return model
 
     def forward(self, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch pos vocab"]:
         x = self.hook_embed(self.embed(tokens)) + self.hook_pos_embed(self.pos_embed(tokens))
         for block in self.blocks:
             x = block(x)
+        if hasattr(self, "ln_final"):
+            x = self.ln_final(x)
         return self.unembed(x)

@@ -1,0 +1,57 @@
+"""Model families: a run's architecture is `RunConfig.model`, one module per family.
+
+Adding a family is one module with an `Architecture` subclass plus one entry in `FAMILIES`;
+training, storage, analysis and the report use only the `Architecture` interface.
+"""
+
+from __future__ import annotations
+
+from grokinterp.config import ARCHITECTURE_DEFAULTS, RunConfig
+from grokinterp.errors import UsageError
+from grokinterp.models.base import Architecture, Internals
+from grokinterp.models.layers import ACTIVATIONS
+from grokinterp.models.mlp import COMBINES, EMBEDDINGS, MLP
+from grokinterp.models.transformer import LAYER_NORMS, MAX_LAYERS, Transformer
+
+FAMILIES: dict[str, type[Architecture]] = {"transformer": Transformer, "mlp": MLP}
+
+__all__ = ["FAMILIES", "Architecture", "Internals", "architecture", "check_fields"]
+
+
+def architecture(cfg: RunConfig) -> Architecture:
+    """The run's model (its family's `Architecture` for this config)."""
+    try:
+        return FAMILIES[cfg.model](cfg)
+    except KeyError:
+        raise UsageError(
+            f"unknown model {cfg.model!r}; choose one of {', '.join(FAMILIES)}"
+        ) from None
+
+
+def check_fields(family: str, given: set[str]) -> None:
+    """Refuse architecture fields (RunConfig names) that `family` has no part for."""
+    if family not in FAMILIES:
+        raise UsageError(f"unknown model {family!r}; choose one of {', '.join(FAMILIES)}")
+    known = set().union(*(f.fields for f in FAMILIES.values()))
+    foreign = sorted((given & known) - set(FAMILIES[family].fields))
+    if foreign:
+        raise UsageError(f"model {family} has no part for {', '.join(foreign)}")
+
+
+def validate(cfg: RunConfig) -> None:
+    """Raise UsageError for an invalid architecture setting (called by `RunConfig.validate`)."""
+    check_fields(cfg.model, {k for k, v in ARCHITECTURE_DEFAULTS.items() if getattr(cfg, k) != v})
+    if not 1 <= cfg.n_layers <= MAX_LAYERS:
+        raise UsageError(f"n_layers must lie in 1..{MAX_LAYERS}, got {cfg.n_layers}")
+    if not 0.0 <= cfg.attention_rate <= 1.0:
+        raise UsageError(f"attention_rate must lie in [0, 1], got {cfg.attention_rate}")
+    for name, choices in (
+        ("activation", ACTIVATIONS),
+        ("layer_norm", LAYER_NORMS),
+        ("embedding", EMBEDDINGS),
+        ("combine", COMBINES),
+    ):
+        if getattr(cfg, name) not in choices:
+            raise UsageError(
+                f"unknown {name} {getattr(cfg, name)!r}; choose one of {', '.join(choices)}"
+            )

@@ -1,0 +1,141 @@
+"""What every model family gives the rest of grokinterp: `Architecture` and `Internals`.
+
+A family is one module of `grokinterp.models` holding an `Architecture` subclass: its parameter
+names (TransformerLens's classic names where there is one), shapes and initialisation; the fast
+batched forward that training and analysis use (every tensor carries a leading `run` axis, so
+many runs, or many checkpoints of one run, go through as one batched model); the hooked
+`HookedRootModule` for `run_with_cache`; and the views the measures read (the embeddings of a
+and b, each hidden layer's neurons at the answer and its neuron-to-logit map, the logits).
+Training, storage and the report only ever talk to this interface.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar, NamedTuple
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+from grokinterp.config import RunConfig
+
+
+class Internals(NamedTuple):
+    """What the measures read off one forward pass at the answer, for every run and pair."""
+
+    logits: Float[Tensor, "run n classes"]
+    neurons: tuple[Float[Tensor, "run n d_mlp"], ...]
+    """Each hidden layer's neuron activations at the answer (`blocks.{l}.mlp.hook_post`)."""
+    patterns: tuple[Float[Tensor, "run n head 3"], ...]
+    """Each layer's attention from `=` to positions a, b, `=` (`blocks.{l}.attn.hook_pattern`
+    at the last query); empty for a family without attention."""
+
+
+class Architecture:
+    """One model of a family, for one run config. Subclasses set the class attributes and
+    implement the methods that raise NotImplementedError."""
+
+    family: ClassVar[str]
+    """The `RunConfig.model` value that selects this family."""
+    fields: ClassVar[tuple[str, ...]]
+    """The RunConfig fields this family reads (besides the task's); `check_fields` refuses the
+    others when given."""
+    has_attention: ClassVar[bool]
+
+    def __init__(self, cfg: RunConfig):
+        self.cfg = cfg
+
+    # ---- parameters -------------------------------------------------------------------------
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Shape of every float tensor of the state dict, in state-dict order."""
+        raise NotImplementedError
+
+    @property
+    def trained(self) -> tuple[str, ...]:
+        """Parameters the optimiser updates; the others (zero biases) stay at their init."""
+        raise NotImplementedError
+
+    def init_std(self, name: str) -> float:
+        """Standard deviation of the normal init of weight `name` (biases start at 0)."""
+        raise NotImplementedError
+
+    def ones(self) -> tuple[str, ...]:
+        """Parameters that start at 1 (LayerNorm scales); none by default."""
+        return ()
+
+    def buffers(self) -> dict[str, Tensor]:
+        """Non-parameter tensors of the state dict (the attention's mask); none by default."""
+        return {}
+
+    def init_params(self) -> dict[str, Tensor]:
+        """Initial float32 weights drawn, in state-dict order, from a generator seeded by
+        `cfg.seed` alone (no global RNG)."""
+        generator = torch.Generator().manual_seed(self.cfg.seed)
+        params = {}
+        for name, shape in self.param_shapes().items():
+            if name in self.ones():
+                params[name] = torch.ones(shape)
+            elif name.rsplit(".", 1)[1].startswith("b_"):
+                params[name] = torch.zeros(shape)
+            else:
+                params[name] = torch.randn(shape, generator=generator) * self.init_std(name)
+        return params
+
+    def state_names(self) -> list[str]:
+        return [*self.param_shapes(), *self.buffers()]
+
+    def state_dict_of(self, params: dict[str, Tensor]) -> dict[str, Tensor]:
+        """A complete state dict: the float32 parameters (CPU, contiguous) plus the buffers."""
+        out = {n: params[n].detach().to("cpu", torch.float32).contiguous() for n in params}
+        out.update(self.buffers())
+        return out
+
+    # ---- computation ------------------------------------------------------------------------
+    def forward(
+        self,
+        params: dict[str, Float[Tensor, "run ..."]],
+        a: Int[Tensor, "run n"],
+        b: Int[Tensor, "run n"],
+    ) -> Internals:
+        """The fast batched forward: logits, neurons and attention at the answer."""
+        raise NotImplementedError
+
+    def logits(self, params: dict[str, Tensor], a: Tensor, b: Tensor) -> Tensor:
+        """`forward(...).logits`; the function training differentiates."""
+        return self.forward(params, a, b).logits
+
+    def hooked(self):
+        """The family's `HookedRootModule` (zero weights; load a state dict into it). It takes
+        tokens `[a, b, =]` [batch, 3] and returns logits [batch, pos, classes] whose last
+        position is the answer."""
+        raise NotImplementedError
+
+    # ---- what the measures read -------------------------------------------------------------
+    @property
+    def hidden_layers(self) -> int:
+        """Number of layers of neurons (MLP hidden layers)."""
+        return self.cfg.n_layers
+
+    def embeddings(self, params: dict[str, Tensor]) -> dict[str, Float[Tensor, "run vocab d"]]:
+        """The element embeddings by name: {"W_E": ...} for one shared table, {"W_E_a": ...,
+        "W_E_b": ...} for separate ones; rows past the elements (`=`) are dropped by the
+        measures."""
+        raise NotImplementedError
+
+    @property
+    def direct_layers(self) -> tuple[int, ...]:
+        """The hidden layers whose neurons write to the logits directly (a key of
+        `neuron_logit_maps`)."""
+        raise NotImplementedError
+
+    def neuron_logit_maps(
+        self, params: dict[str, Tensor]
+    ) -> dict[int, Float[Tensor, "run classes d_mlp"]]:
+        """W_L of each hidden layer that writes to the logits directly (float64): the linear
+        map from its neurons to the logits. Layers without a direct path are left out."""
+        raise NotImplementedError
+
+
+def fan_in_std(fan_in: int) -> float:
+    return 1.0 / math.sqrt(fan_in)

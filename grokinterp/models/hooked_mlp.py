@@ -1,0 +1,78 @@
+"""The MLP family as a TransformerLens `HookedRootModule` (names in `grokinterp.models.mlp`)."""
+
+from __future__ import annotations
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor, nn
+from transformer_lens import HookedRootModule
+from transformer_lens.hook_points import HookPoint
+
+from grokinterp.config import RunConfig
+from grokinterp.models.layers import activate
+from grokinterp.models.mlp import MLP
+
+
+class _Hidden(nn.Module):
+    def __init__(self, d_in: int, cfg: RunConfig):
+        super().__init__()
+        self.activation = cfg.activation
+        self.W_in = nn.Parameter(torch.zeros(d_in, cfg.d_mlp))
+        self.b_in = nn.Parameter(torch.zeros(cfg.d_mlp))
+        self.hook_pre, self.hook_post = HookPoint(), HookPoint()
+
+    def forward(self, x: Float[Tensor, "batch d_in"]) -> Float[Tensor, "batch d_mlp"]:
+        return self.hook_post(activate(self.hook_pre(x @ self.W_in + self.b_in), self.activation))
+
+
+class _Block(nn.Module):
+    """Holds hidden layer l as `blocks.{l}.mlp`, the transformer's name for an MLP layer."""
+
+    def __init__(self, d_in: int, cfg: RunConfig):
+        super().__init__()
+        self.mlp = _Hidden(d_in, cfg)
+
+
+class _Embed(nn.Module):
+    def __init__(self, names: tuple[str, ...], cfg: RunConfig):
+        super().__init__()
+        for name in names:
+            self.register_parameter(name, nn.Parameter(torch.zeros(cfg.n_elements, cfg.d_model)))
+
+
+class _Unembed(nn.Module):
+    def __init__(self, cfg: RunConfig):
+        super().__init__()
+        self.W_U = nn.Parameter(torch.zeros(cfg.d_mlp, cfg.d_vocab_out))
+        self.b_U = nn.Parameter(torch.zeros(cfg.d_vocab_out))
+
+
+class GrokMLP(HookedRootModule):
+    """The MLP as a HookedRootModule. `forward(tokens)` takes `[a, b, ...]` [batch, >= 2] and
+    returns float32 logits [batch, 1, classes]: one position, the answer, so that `[:, -1]`
+    reads the answer as for the transformer."""
+
+    def __init__(self, cfg: RunConfig):
+        super().__init__()
+        self.cfg = cfg
+        architecture = MLP(cfg)
+        self.combine = cfg.combine
+        names = tuple(name.split(".")[1] for name in architecture.tables)
+        self.embed = _Embed(names, cfg)
+        self.hook_embed_a, self.hook_embed_b, self.hook_combined = (HookPoint() for _ in range(3))
+        d_ins = [architecture.d_in(layer) for layer in range(cfg.n_layers)]
+        self.blocks = nn.ModuleList([_Block(d_in, cfg) for d_in in d_ins])
+        self.unembed = _Unembed(cfg)
+        self.setup()
+        assert set(self.state_dict()) == set(architecture.state_names()), "names disagree"
+
+    def forward(self, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch 1 classes"]:
+        tables = [getattr(self.embed, n) for n in ("W_E_a", "W_E_b") if hasattr(self.embed, n)]
+        table_a, table_b = tables or [self.embed.W_E] * 2
+        x_a = self.hook_embed_a(table_a[tokens[:, 0]])
+        x_b = self.hook_embed_b(table_b[tokens[:, 1]])
+        x = torch.cat([x_a, x_b], dim=-1) if self.combine == "concat" else x_a + x_b
+        x = self.hook_combined(x)
+        for block in self.blocks:
+            x = block.mlp(x)
+        return (x @ self.unembed.W_U + self.unembed.b_U)[:, None]

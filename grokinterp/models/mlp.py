@@ -1,0 +1,104 @@
+"""The MLP family: the network of Gromov (2023), Liu et al. (Omnigrok, 2022) and Chughtai et al.
+(2023). Embeddings of a and b (one shared table or two), combined by concatenation or sum, one or
+more hidden layers of `d_mlp` neurons, an unembedding that reads the last hidden layer.
+
+State-dict names, in TransformerLens's words where it has one:
+    embed.W_E                [n_elements, d_model]  shared embedding of a and b
+    embed.W_E_a, embed.W_E_b [n_elements, d_model]  separate embeddings (`embedding="separate"`)
+    blocks.{l}.mlp.W_in      [d_in, d_mlp]  hidden layer l; d_in is 2 d_model (concat) or
+                                            d_model (sum) for l = 0, d_mlp after
+    blocks.{l}.mlp.b_in      [d_mlp]
+    unembed.W_U              [d_mlp, classes]   the last hidden layer to the logits
+    unembed.b_U              [classes]
+Hook points: `hook_embed_a`, `hook_embed_b`, `hook_combined` (the hidden layers' input),
+`blocks.{l}.mlp.hook_pre`, `blocks.{l}.mlp.hook_post`. The `=` token has no embedding: the
+hooked module (`grokinterp.models.hooked_mlp`) reads the first two tokens of `[a, b, =]`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+from grokinterp.models.base import Architecture, Internals
+from grokinterp.models.layers import activate
+
+EMBEDDINGS = ("shared", "separate")
+COMBINES = ("concat", "sum")
+MAX_LAYERS = 4
+
+
+class MLP(Architecture):
+    family = "mlp"
+    fields = ("d_model", "d_mlp", "n_layers", "activation", "embedding", "combine")
+    has_attention = False
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        if self.cfg.embedding == "shared":
+            return ("embed.W_E",)
+        return ("embed.W_E_a", "embed.W_E_b")
+
+    def d_in(self, layer: int) -> int:
+        if layer:
+            return self.cfg.d_mlp
+        return (2 if self.cfg.combine == "concat" else 1) * self.cfg.d_model
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        cfg = self.cfg
+        shapes = {name: (cfg.n_elements, cfg.d_model) for name in self.tables}
+        for layer in range(cfg.n_layers):
+            shapes[f"blocks.{layer}.mlp.W_in"] = (self.d_in(layer), cfg.d_mlp)
+            shapes[f"blocks.{layer}.mlp.b_in"] = (cfg.d_mlp,)
+        shapes |= {"unembed.W_U": (cfg.d_mlp, cfg.d_vocab_out), "unembed.b_U": (cfg.d_vocab_out,)}
+        return shapes
+
+    @property
+    def trained(self) -> tuple[str, ...]:
+        return tuple(self.param_shapes())
+
+    def init_std(self, name: str) -> float:
+        """`paper`: randn / sqrt(fan-in) for every matrix (d_model for the embeddings, as the
+        transformer's W_E); `transformer_lens`: 0.8 / sqrt(d_model) for every matrix."""
+        if self.cfg.init != "paper":
+            return 0.8 / math.sqrt(self.cfg.d_model)
+        if name.startswith("embed."):
+            return 1.0 / math.sqrt(self.cfg.d_model)
+        return 1.0 / math.sqrt(self.param_shapes()[name][0])
+
+    def hooked(self):
+        from grokinterp.models.hooked_mlp import GrokMLP
+
+        return GrokMLP(self.cfg)
+
+    def forward(
+        self,
+        params: dict[str, Float[Tensor, "run ..."]],
+        a: Int[Tensor, "run n"],
+        b: Int[Tensor, "run n"],
+    ) -> Internals:
+        table_a, table_b = (params[name] for name in self.tables * (3 - len(self.tables)))
+        x_a = table_a.gather(1, a[..., None].expand(-1, -1, table_a.shape[-1]))
+        x_b = table_b.gather(1, b[..., None].expand(-1, -1, table_b.shape[-1]))
+        x = torch.cat([x_a, x_b], dim=-1) if self.cfg.combine == "concat" else x_a + x_b
+        neurons = []
+        for layer in range(self.cfg.n_layers):
+            W_in, b_in = (params[f"blocks.{layer}.mlp.{n}"] for n in ("W_in", "b_in"))
+            x = activate(x @ W_in + b_in[:, None], self.cfg.activation)
+            neurons.append(x)
+        logits = x @ params["unembed.W_U"] + params["unembed.b_U"][:, None]
+        return Internals(logits, tuple(neurons), ())
+
+    def embeddings(self, params):
+        return {name.split(".")[1]: params[name] for name in self.tables}
+
+    @property
+    def direct_layers(self) -> tuple[int, ...]:
+        return (self.cfg.n_layers - 1,)
+
+    def neuron_logit_maps(self, params):
+        """Only the last hidden layer writes to the logits: W_L = W_U^T."""
+        return {self.cfg.n_layers - 1: params["unembed.W_U"].double().transpose(-1, -2)}

@@ -1,0 +1,250 @@
+"""The transformer family: Nanda et al.'s one-layer model by default, plus depth (1..4 blocks),
+pre-LayerNorm, another activation, and Zhong et al.'s attention rate.
+
+Parameter names and shapes are those of TransformerLens's classic `HookedTransformer` state dict
+(`embed.W_E`, `blocks.{l}.attn.W_Q`, `blocks.{l}.mlp.W_in`, `blocks.{l}.ln1.w`, `ln_final.w`,
+`unembed.W_U`, ...), so a checkpoint loads into it unchanged. The hooked module is in
+`grokinterp.models.hooked_transformer`.
+
+Two fast forwards compute the logits at `=` (position 2) alone:
+- `_one_layer` (one block, no LayerNorm: the default and Nanda et al.'s model): positions 0 and
+  1 hold number tokens, so their keys and values are per-token tables of n rows, computed once per
+  step instead of once per pair; the query at `=` is one constant vector per head.
+- `_deep` (more blocks or LayerNorm): every position through every block but the last, where
+  only the query and the MLP at `=` are computed (position 1 depends on a and b from the second
+  block on, so the per-token tables no longer hold).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from jaxtyping import Float, Int
+from torch import Tensor
+
+from grokinterp.models.base import Architecture, Internals
+from grokinterp.models.layers import activate, layer_norm, mix_uniform
+
+LAYER_NORMS = ("none", "pre")
+MAX_LAYERS = 4
+
+
+def _gather_rows(table: Tensor, index: Int[Tensor, "run n"]) -> Tensor:
+    """table[r, index[r, n], ...] for every run r and pair n."""
+    trailing = table.shape[2:]
+    expanded = index.reshape(*index.shape, *([1] * len(trailing))).expand(*index.shape, *trailing)
+    return table.gather(1, expanded)
+
+
+class Transformer(Architecture):
+    """`n_layers` blocks of attention and MLP, learned positions, untied embeddings; LayerNorm
+    before each sublayer and before the unembedding with `layer_norm="pre"`."""
+
+    family = "transformer"
+    fields = ("d_model", "n_heads", "d_mlp", "n_layers", "layer_norm", "attention_rate")
+    fields += ("activation",)
+    has_attention = True
+
+    @property
+    def ln(self) -> bool:
+        return self.cfg.layer_norm == "pre"
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        cfg = self.cfg
+        d, h, dh, m = cfg.d_model, cfg.n_heads, cfg.d_head, cfg.d_mlp
+        shapes: dict[str, tuple[int, ...]] = {
+            "embed.W_E": (cfg.d_vocab, d),
+            "pos_embed.W_pos": (cfg.n_ctx, d),
+        }
+        for layer in range(cfg.n_layers):
+            block = f"blocks.{layer}."
+            if self.ln:
+                shapes |= {block + "ln1.w": (d,), block + "ln1.b": (d,)}
+            shapes |= {block + f"attn.W_{x}": (h, d, dh) for x in "QKV"}
+            shapes |= {block + "attn.W_O": (h, dh, d)}
+            shapes |= {block + f"attn.b_{x}": (h, dh) for x in "QKV"}
+            shapes |= {block + "attn.b_O": (d,)}
+            if self.ln:
+                shapes |= {block + "ln2.w": (d,), block + "ln2.b": (d,)}
+            shapes |= {block + "mlp.W_in": (d, m), block + "mlp.b_in": (m,)}
+            shapes |= {block + "mlp.W_out": (m, d), block + "mlp.b_out": (d,)}
+        if self.ln:
+            shapes |= {"ln_final.w": (d,), "ln_final.b": (d,)}
+        shapes |= {"unembed.W_U": (d, cfg.d_vocab_out), "unembed.b_U": (cfg.d_vocab_out,)}
+        return shapes
+
+    def zero_biases(self) -> tuple[str, ...]:
+        """Biases that HookedTransformer has but Nanda et al.'s model does not: kept at zero,
+        never trained (only the MLP has biases in the paper's code)."""
+        layers = range(self.cfg.n_layers)
+        names = [f"blocks.{i}.attn.b_{x}" for i in layers for x in "QKVO"]
+        return (*names, "unembed.b_U")
+
+    @property
+    def trained(self) -> tuple[str, ...]:
+        frozen = set(self.zero_biases())
+        return tuple(name for name in self.param_shapes() if name not in frozen)
+
+    def ones(self) -> tuple[str, ...]:
+        return tuple(name for name in self.param_shapes() if name.endswith(".w"))
+
+    def init_std(self, name: str) -> float:
+        """`paper`: randn / sqrt(d_model) for every matrix, W_U randn / sqrt(d_vocab) (Nanda et
+        al.'s code); `transformer_lens`: 0.8 / sqrt(d_model) for every matrix."""
+        if self.cfg.init == "paper":
+            fan = self.cfg.d_vocab if name == "unembed.W_U" else self.cfg.d_model
+            return 1.0 / math.sqrt(fan)
+        return 0.8 / math.sqrt(self.cfg.d_model)
+
+    def buffers(self) -> dict[str, Tensor]:
+        """Each attention's causal mask (bool) and masking value (float32), as in
+        HookedTransformer."""
+        n = self.cfg.n_ctx
+        out = {}
+        for layer in range(self.cfg.n_layers):
+            out[f"blocks.{layer}.attn.mask"] = torch.tril(torch.ones(n, n, dtype=torch.bool))
+            out[f"blocks.{layer}.attn.IGNORE"] = torch.tensor(-torch.inf)
+        return out
+
+    def hooked(self):
+        from grokinterp.models.hooked_transformer import GrokTransformer
+
+        return GrokTransformer(self.cfg)
+
+    # ---- fast forward ----------------------------------------------------------------------
+    def forward(self, params, a, b) -> Internals:
+        if self.cfg.n_layers == 1 and not self.ln:
+            return self._one_layer(params, a, b)
+        return self._deep(params, a, b)
+
+    def _one_layer(
+        self,
+        params: dict[str, Float[Tensor, "run ..."]],
+        a: Int[Tensor, "run n"],
+        b: Int[Tensor, "run n"],
+    ) -> Internals:
+        W_E, W_pos = params["embed.W_E"], params["pos_embed.W_pos"]
+        W_Q, W_K, W_V = (params[f"blocks.0.attn.W_{x}"] for x in "QKV")
+        b_Q, b_K, b_V = (params[f"blocks.0.attn.b_{x}"] for x in "QKV")
+        W_O, b_O = params["blocks.0.attn.W_O"], params["blocks.0.attn.b_O"]
+        n_el = self.cfg.n_elements
+
+        numbers = W_E[:, :n_el]  # [run, n_el, d_model]
+        resid = torch.stack(  # residual stream of a number token at position 0 and at position 1
+            [numbers + W_pos[:, 0, None], numbers + W_pos[:, 1, None]], dim=1
+        )  # [run, 2, n_el, d_model]
+        resid_eq = W_E[:, n_el] + W_pos[:, 2]  # [run, d_model]: position 2 always holds `=`
+
+        query = torch.einsum("rd,rhde->rhe", resid_eq, W_Q) + b_Q
+        keys = torch.einsum("rstd,rhde->rsthe", resid, W_K) + b_K[:, None, None]
+        key_eq = torch.einsum("rd,rhde->rhe", resid_eq, W_K) + b_K
+        scale = math.sqrt(W_Q.shape[-1])
+        score_tables = torch.einsum("rsthe,rhe->rsth", keys, query) / scale  # [run, 2, n_el, h]
+        score_eq = torch.einsum("rhe,rhe->rh", key_eq, query) / scale
+
+        values = torch.einsum("rstd,rhde->rsthe", resid, W_V) + b_V[:, None, None]
+        value_eq = torch.einsum("rd,rhde->rhe", resid_eq, W_V) + b_V
+
+        scores = torch.stack(
+            [
+                _gather_rows(score_tables[:, 0], a),
+                _gather_rows(score_tables[:, 1], b),
+                score_eq[:, None].expand(-1, a.shape[1], -1),
+            ],
+            dim=-1,
+        )  # [run, n, head, 3]
+        pattern = mix_uniform(scores.softmax(dim=-1), self.cfg.attention_rate, 1.0 / 3.0)
+        # z as broadcast products (an einsum here becomes a bmm over thousands of tiny matrices,
+        # slow on CPU), then all heads through W_O in one matmul.
+        z = (
+            pattern[..., 0, None] * _gather_rows(values[:, 0], a)
+            + pattern[..., 1, None] * _gather_rows(values[:, 1], b)
+            + pattern[..., 2, None] * value_eq[:, None]
+        )  # [run, n, head, d_head]
+        attn_out = z.flatten(2) @ W_O.flatten(1, 2)
+        resid_mid = resid_eq[:, None] + attn_out + b_O[:, None]
+        post = activate(
+            resid_mid @ params["blocks.0.mlp.W_in"] + params["blocks.0.mlp.b_in"][:, None],
+            self.cfg.activation,
+        )
+        resid_post = (
+            resid_mid + post @ params["blocks.0.mlp.W_out"] + params["blocks.0.mlp.b_out"][:, None]
+        )
+        logits = resid_post @ params["unembed.W_U"] + params["unembed.b_U"][:, None]
+        return Internals(logits, (post,), (pattern,))
+
+    def _deep(self, params, a, b) -> Internals:
+        cfg = self.cfg
+        W_E, W_pos = params["embed.W_E"], params["pos_embed.W_pos"]
+        eq = torch.full_like(a, cfg.eq_token)
+        tokens = torch.stack([a, b, eq], dim=2)  # [run, n, 3]
+        resid = _gather_rows(W_E, tokens.flatten(1)).unflatten(1, tokens.shape[1:])
+        resid = resid + W_pos[:, None]  # [run, n, 3, d_model]
+        causal = torch.tril(torch.ones(3, 3, dtype=torch.bool, device=a.device))
+        uniform = causal / causal.sum(dim=1, keepdim=True)
+        neurons, patterns = [], []
+        for layer in range(cfg.n_layers):
+            last = layer == cfg.n_layers - 1
+            p = {
+                k.split(".", 2)[2]: v for k, v in params.items() if k.startswith(f"blocks.{layer}.")
+            }
+            x = layer_norm(resid, *self._ln(p, "ln1")) if self.ln else resid
+            queries = x[:, :, 2:] if last else x  # [run, n, q, d]
+            q = (
+                torch.einsum("rnqd,rhde->rnhqe", queries, p["attn.W_Q"])
+                + p["attn.b_Q"][:, None, :, None]
+            )
+            k = torch.einsum("rnkd,rhde->rnhke", x, p["attn.W_K"]) + p["attn.b_K"][:, None, :, None]
+            v = torch.einsum("rnkd,rhde->rnhke", x, p["attn.W_V"]) + p["attn.b_V"][:, None, :, None]
+            scores = q @ k.transpose(-1, -2) / math.sqrt(cfg.d_head)  # [run, n, h, q, k]
+            mask, flat = causal[2:] if last else causal, uniform[2:] if last else uniform
+            scores = scores.masked_fill(~mask, -torch.inf)
+            pattern = mix_uniform(scores.softmax(dim=-1), cfg.attention_rate, flat)
+            z = pattern @ v  # [run, n, h, q, d_head]
+            attn_out = (
+                torch.einsum("rnhqe,rhed->rnqd", z, p["attn.W_O"]) + p["attn.b_O"][:, None, None]
+            )
+            resid = (resid[:, :, 2:] if last else resid) + attn_out
+            x = layer_norm(resid, *self._ln(p, "ln2")) if self.ln else resid
+            post = activate(
+                x @ p["mlp.W_in"][:, None] + p["mlp.b_in"][:, None, None], cfg.activation
+            )
+            resid = resid + post @ p["mlp.W_out"][:, None] + p["mlp.b_out"][:, None, None]
+            neurons.append(post[:, :, -1])
+            patterns.append(pattern[:, :, :, -1])
+        final = resid[:, :, -1]
+        if self.ln:
+            final = layer_norm(final, *self._ln(params, "ln_final", axis=1))
+        logits = final @ params["unembed.W_U"] + params["unembed.b_U"][:, None]
+        return Internals(logits, tuple(neurons), tuple(patterns))
+
+    @staticmethod
+    def _ln(p: dict[str, Tensor], name: str, axis: int = 2) -> tuple[Tensor, Tensor]:
+        """A LayerNorm's weight and bias shaped to broadcast over the axes between run and
+        d_model (`axis` of them)."""
+        shape = lambda t: t.reshape(t.shape[0], *([1] * axis), t.shape[-1])  # noqa: E731
+        return shape(p[f"{name}.w"]), shape(p[f"{name}.b"])
+
+    # ---- views for the measures --------------------------------------------------------------
+    def embeddings(self, params):
+        return {"W_E": params["embed.W_E"]}
+
+    @property
+    def direct_layers(self) -> tuple[int, ...]:
+        return tuple(range(self.cfg.n_layers))
+
+    def neuron_logit_maps(self, params):
+        """W_L = W_U^T W_out^T of every block: its neurons' direct effect on the logits. With
+        LayerNorm the map goes through ln_final's centring and weight; its per-input scale is
+        left out."""
+        W_U = params["unembed.W_U"].double()
+        if self.ln:
+            W_U = W_U * params["ln_final.w"].double()[..., None]
+        maps = {}
+        for layer in range(self.cfg.n_layers):
+            W_out = params[f"blocks.{layer}.mlp.W_out"].double()
+            if self.ln:
+                W_out = W_out - W_out.mean(dim=-1, keepdim=True)
+            maps[layer] = torch.einsum("cmd,cdp->cpm", W_out, W_U)
+        return maps
