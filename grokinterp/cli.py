@@ -31,9 +31,20 @@ OVERRIDES = {
     "--seed": ("seed", int, "seed of the weight initialisation"),
     "--data-seed": ("data_seed", int, "seed of the train/test split"),
     "--save-every": ("save_every", int, "checkpoint every N epochs (0 and the last always saved)"),
-    "--d-model": ("d_model", int, "residual stream width"),
-    "--n-heads": ("n_heads", int, "attention heads (d_head = d_model / n_heads)"),
-    "--d-mlp": ("d_mlp", int, "MLP neurons"),
+    "--model": ("model", str, "model family: transformer or mlp (see below)"),
+    "--n-layers": ("n_layers", int, "transformer blocks, or hidden layers of the mlp (1..4)"),
+    "--d-model": ("d_model", int, "residual stream width (mlp: width of each embedding)"),
+    "--n-heads": ("n_heads", int, "transformer: attention heads (d_head = d_model / n_heads)"),
+    "--d-mlp": ("d_mlp", int, "neurons of each MLP (hidden) layer"),
+    "--activation": ("activation", str, "the neurons' nonlinearity: relu, gelu or quadratic"),
+    "--layer-norm": ("layer_norm", str, "transformer: none or pre (LayerNorm before each part)"),
+    "--attention-rate": (
+        "attention_rate",
+        float,
+        "transformer: rate * learned + (1 - rate) * uniform attention, in [0, 1]",
+    ),
+    "--embedding": ("embedding", str, "mlp: shared (one table for a and b) or separate"),
+    "--combine": ("combine", str, "mlp: concat or sum the embeddings of a and b"),
     "--warmup-steps": ("warmup_steps", int, "steps of linear learning-rate warm-up"),
     "--init": ("init", str, "weight init: paper (Nanda et al.) or transformer_lens"),
     "--operation": ("operation", str, "the operation mod p, or of --group (see the lists below)"),
@@ -86,6 +97,8 @@ def _operations_text() -> str:
         + "\n".join(lines)
         + "\n\n"
         + _groups_text()
+        + "\n\n"
+        + MODELS_HELP
     )
 
 
@@ -102,13 +115,24 @@ def _groups_text() -> str:
     return textwrap.fill(head, 79) + "\n" + "\n".join(lines)
 
 
+MODELS_HELP = """\
+models (--model NAME; a flag for a part the model lacks is refused):
+  transformer  Nanda et al.'s: n_layers blocks of attention (n_heads heads) and an MLP of d_mlp
+               neurons, learned positions, no LayerNorm unless --layer-norm pre;
+               --attention-rate r mixes in uniform attention (Zhong et al. 2023; 0 = constant)
+  mlp          Gromov / Chughtai et al.'s: embeddings of a and b (--embedding shared|separate),
+               --combine concat|sum, n_layers hidden layers of d_mlp neurons, an unembedding;
+               no biases. Try --activation quadratic for Gromov's network."""
+
+
 def _add_train(sub) -> None:
     names = ", ".join(PRESETS)
     parser = sub.add_parser(
         "train",
         help="train runs and write dense checkpoint series",
         description=(
-            "Train a one-layer transformer on (a op b) mod p with full-batch AdamW and write a run "
+            "Train a model (by default Nanda et al.'s one-layer transformer; --model mlp for an "
+            "MLP) on (a op b) mod p with full-batch AdamW and write a run "
             "directory: config.json, split.json, metrics.csv (train/test loss and accuracy every "
             "epoch) and checkpoints/epoch_NNNNNNN.safetensors. Start from a preset "
             f"({names}; default {DEFAULT_PRESET}) and override any value by flag. Sweep flags "
@@ -129,7 +153,8 @@ def _add_train(sub) -> None:
     parser.add_argument(
         "--out",
         type=Path,
-        help="run directory (default checkpoints/<preset>[-<group>][-<operation>]-seed<seed>); "
+        help="run directory (default checkpoints/<preset>[-<model>][-<n>L][-<group>]"
+        "[-<operation>]-seed<seed>); "
         "for a sweep, "
         "the folder "
         "that receives one run directory per run (default checkpoints/)",
@@ -165,7 +190,11 @@ def _run_plan(args) -> tuple[list, list[Path]]:
     changes = {
         field: getattr(args, flag[2:].replace("-", "_")) for flag, (field, *_) in OVERRIDES.items()
     }
-    base = base.replace(**{k: v for k, v in changes.items() if v is not None})
+    given = {k: v for k, v in changes.items() if v is not None}
+    base = base.replace(**given)
+    from grokinterp.models import check_fields
+
+    check_fields(base.model, set(given) - {"model"})
     if base.group is not None:
         if args.p is not None:
             raise UsageError("--p is the modulus of arithmetic mod p; a --group run has none")
@@ -184,7 +213,9 @@ def _run_plan(args) -> tuple[list, list[Path]]:
             task = f"-{cfg.group}" + ("" if cfg.operation == "compose" else f"-{cfg.operation}")
         else:
             task = "" if cfg.operation == "add" else f"-{cfg.operation}"
-        name = f"{cfg.preset}{task}-seed{cfg.seed}" + "".join(
+        model = "" if cfg.model == "transformer" else f"-{cfg.model}"
+        model += "" if cfg.n_layers == 1 else f"-{cfg.n_layers}L"
+        name = f"{cfg.preset}{model}{task}-seed{cfg.seed}" + "".join(
             f"-{SWEEPS[flag][1]}{value:g}" for flag, value in chosen.items() if flag != "--seeds"
         )
         cfgs.append(cfg.validate())

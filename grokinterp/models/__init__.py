@@ -35,7 +35,8 @@ def check_fields(family: str, given: set[str]) -> None:
     known = set().union(*(f.fields for f in FAMILIES.values()))
     foreign = sorted((given & known) - set(FAMILIES[family].fields))
     if foreign:
-        raise UsageError(f"model {family} has no part for {', '.join(foreign)}")
+        flags = ", ".join(f"{name} (--{name.replace('_', '-')})" for name in foreign)
+        raise UsageError(f"model {family} has no part for {flags}")
 
 
 def validate(cfg: RunConfig) -> None:

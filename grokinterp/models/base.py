@@ -57,7 +57,8 @@ class Architecture:
         raise NotImplementedError
 
     def init_std(self, name: str) -> float:
-        """Standard deviation of the normal init of weight `name` (biases start at 0)."""
+        """Standard deviation of the normal init of weight `name` (biases, `b_*` and LayerNorm's
+        `b`, start at 0)."""
         raise NotImplementedError
 
     def ones(self) -> tuple[str, ...]:
@@ -76,7 +77,7 @@ class Architecture:
         for name, shape in self.param_shapes().items():
             if name in self.ones():
                 params[name] = torch.ones(shape)
-            elif name.rsplit(".", 1)[1].startswith("b_"):
+            elif name.rsplit(".", 1)[1] == "b" or name.rsplit(".", 1)[1].startswith("b_"):
                 params[name] = torch.zeros(shape)
             else:
                 params[name] = torch.randn(shape, generator=generator) * self.init_std(name)

@@ -18,11 +18,10 @@ class _Hidden(nn.Module):
         super().__init__()
         self.activation = cfg.activation
         self.W_in = nn.Parameter(torch.zeros(d_in, cfg.d_mlp))
-        self.b_in = nn.Parameter(torch.zeros(cfg.d_mlp))
         self.hook_pre, self.hook_post = HookPoint(), HookPoint()
 
     def forward(self, x: Float[Tensor, "batch d_in"]) -> Float[Tensor, "batch d_mlp"]:
-        return self.hook_post(activate(self.hook_pre(x @ self.W_in + self.b_in), self.activation))
+        return self.hook_post(activate(self.hook_pre(x @ self.W_in), self.activation))
 
 
 class _Block(nn.Module):
@@ -44,7 +43,6 @@ class _Unembed(nn.Module):
     def __init__(self, cfg: RunConfig):
         super().__init__()
         self.W_U = nn.Parameter(torch.zeros(cfg.d_mlp, cfg.d_vocab_out))
-        self.b_U = nn.Parameter(torch.zeros(cfg.d_vocab_out))
 
 
 class GrokMLP(HookedRootModule):
@@ -75,4 +73,4 @@ class GrokMLP(HookedRootModule):
         x = self.hook_combined(x)
         for block in self.blocks:
             x = block.mlp(x)
-        return (x @ self.unembed.W_U + self.unembed.b_U)[:, None]
+        return (x @ self.unembed.W_U)[:, None]

@@ -14,6 +14,14 @@ LN_EPS = 1e-5
 """LayerNorm's epsilon (TransformerLens's default)."""
 
 
+def gather_rows(table: Tensor, index: Tensor) -> Tensor:
+    """table[r, index[r, n], ...] for every run r and pair n: a per-run row lookup
+    ([run, rows, ...] and int64 [run, n] -> [run, n, ...])."""
+    trailing = table.shape[2:]
+    expanded = index.reshape(*index.shape, *([1] * len(trailing))).expand(*index.shape, *trailing)
+    return table.gather(1, expanded)
+
+
 def activate(x: Tensor, name: str) -> Tensor:
     if name == "relu":
         return torch.relu(x)

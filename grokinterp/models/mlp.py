@@ -1,15 +1,14 @@
 """The MLP family: the network of Gromov (2023), Liu et al. (Omnigrok, 2022) and Chughtai et al.
 (2023). Embeddings of a and b (one shared table or two), combined by concatenation or sum, one or
-more hidden layers of `d_mlp` neurons, an unembedding that reads the last hidden layer.
+more hidden layers of `d_mlp` neurons, an unembedding that reads the last hidden layer. No biases,
+as in Gromov's and Chughtai et al.'s models.
 
 State-dict names, in TransformerLens's words where it has one:
     embed.W_E                [n_elements, d_model]  shared embedding of a and b
     embed.W_E_a, embed.W_E_b [n_elements, d_model]  separate embeddings (`embedding="separate"`)
     blocks.{l}.mlp.W_in      [d_in, d_mlp]  hidden layer l; d_in is 2 d_model (concat) or
                                             d_model (sum) for l = 0, d_mlp after
-    blocks.{l}.mlp.b_in      [d_mlp]
     unembed.W_U              [d_mlp, classes]   the last hidden layer to the logits
-    unembed.b_U              [classes]
 Hook points: `hook_embed_a`, `hook_embed_b`, `hook_combined` (the hidden layers' input),
 `blocks.{l}.mlp.hook_pre`, `blocks.{l}.mlp.hook_post`. The `=` token has no embedding: the
 hooked module (`grokinterp.models.hooked_mlp`) reads the first two tokens of `[a, b, =]`.
@@ -24,7 +23,7 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from grokinterp.models.base import Architecture, Internals
-from grokinterp.models.layers import activate
+from grokinterp.models.layers import activate, gather_rows
 
 EMBEDDINGS = ("shared", "separate")
 COMBINES = ("concat", "sum")
@@ -52,8 +51,7 @@ class MLP(Architecture):
         shapes = {name: (cfg.n_elements, cfg.d_model) for name in self.tables}
         for layer in range(cfg.n_layers):
             shapes[f"blocks.{layer}.mlp.W_in"] = (self.d_in(layer), cfg.d_mlp)
-            shapes[f"blocks.{layer}.mlp.b_in"] = (cfg.d_mlp,)
-        shapes |= {"unembed.W_U": (cfg.d_mlp, cfg.d_vocab_out), "unembed.b_U": (cfg.d_vocab_out,)}
+        shapes["unembed.W_U"] = (cfg.d_mlp, cfg.d_vocab_out)
         return shapes
 
     @property
@@ -61,8 +59,8 @@ class MLP(Architecture):
         return tuple(self.param_shapes())
 
     def init_std(self, name: str) -> float:
-        """`paper`: randn / sqrt(fan-in) for every matrix (d_model for the embeddings, as the
-        transformer's W_E); `transformer_lens`: 0.8 / sqrt(d_model) for every matrix."""
+        """`paper`: randn / sqrt(fan-in) for every matrix, d_model for the embeddings (Chughtai
+        et al.'s code); `transformer_lens`: 0.8 / sqrt(d_model) for every matrix."""
         if self.cfg.init != "paper":
             return 0.8 / math.sqrt(self.cfg.d_model)
         if name.startswith("embed."):
@@ -80,17 +78,15 @@ class MLP(Architecture):
         a: Int[Tensor, "run n"],
         b: Int[Tensor, "run n"],
     ) -> Internals:
-        table_a, table_b = (params[name] for name in self.tables * (3 - len(self.tables)))
-        x_a = table_a.gather(1, a[..., None].expand(-1, -1, table_a.shape[-1]))
-        x_b = table_b.gather(1, b[..., None].expand(-1, -1, table_b.shape[-1]))
+        first, last = self.tables[0], self.tables[-1]  # the same table when shared
+        x_a = gather_rows(params[first], a)
+        x_b = gather_rows(params[last], b)
         x = torch.cat([x_a, x_b], dim=-1) if self.cfg.combine == "concat" else x_a + x_b
         neurons = []
         for layer in range(self.cfg.n_layers):
-            W_in, b_in = (params[f"blocks.{layer}.mlp.{n}"] for n in ("W_in", "b_in"))
-            x = activate(x @ W_in + b_in[:, None], self.cfg.activation)
+            x = activate(x @ params[f"blocks.{layer}.mlp.W_in"], self.cfg.activation)
             neurons.append(x)
-        logits = x @ params["unembed.W_U"] + params["unembed.b_U"][:, None]
-        return Internals(logits, tuple(neurons), ())
+        return Internals(x @ params["unembed.W_U"], tuple(neurons), ())
 
     def embeddings(self, params):
         return {name.split(".")[1]: params[name] for name in self.tables}

@@ -24,17 +24,10 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from grokinterp.models.base import Architecture, Internals
-from grokinterp.models.layers import activate, layer_norm, mix_uniform
+from grokinterp.models.layers import activate, gather_rows, layer_norm, mix_uniform
 
 LAYER_NORMS = ("none", "pre")
 MAX_LAYERS = 4
-
-
-def _gather_rows(table: Tensor, index: Int[Tensor, "run n"]) -> Tensor:
-    """table[r, index[r, n], ...] for every run r and pair n."""
-    trailing = table.shape[2:]
-    expanded = index.reshape(*index.shape, *([1] * len(trailing))).expand(*index.shape, *trailing)
-    return table.gather(1, expanded)
 
 
 class Transformer(Architecture):
@@ -148,8 +141,8 @@ class Transformer(Architecture):
 
         scores = torch.stack(
             [
-                _gather_rows(score_tables[:, 0], a),
-                _gather_rows(score_tables[:, 1], b),
+                gather_rows(score_tables[:, 0], a),
+                gather_rows(score_tables[:, 1], b),
                 score_eq[:, None].expand(-1, a.shape[1], -1),
             ],
             dim=-1,
@@ -158,8 +151,8 @@ class Transformer(Architecture):
         # z as broadcast products (an einsum here becomes a bmm over thousands of tiny matrices,
         # slow on CPU), then all heads through W_O in one matmul.
         z = (
-            pattern[..., 0, None] * _gather_rows(values[:, 0], a)
-            + pattern[..., 1, None] * _gather_rows(values[:, 1], b)
+            pattern[..., 0, None] * gather_rows(values[:, 0], a)
+            + pattern[..., 1, None] * gather_rows(values[:, 1], b)
             + pattern[..., 2, None] * value_eq[:, None]
         )  # [run, n, head, d_head]
         attn_out = z.flatten(2) @ W_O.flatten(1, 2)
@@ -179,7 +172,7 @@ class Transformer(Architecture):
         W_E, W_pos = params["embed.W_E"], params["pos_embed.W_pos"]
         eq = torch.full_like(a, cfg.eq_token)
         tokens = torch.stack([a, b, eq], dim=2)  # [run, n, 3]
-        resid = _gather_rows(W_E, tokens.flatten(1)).unflatten(1, tokens.shape[1:])
+        resid = gather_rows(W_E, tokens.flatten(1)).unflatten(1, tokens.shape[1:])
         resid = resid + W_pos[:, None]  # [run, n, 3, d_model]
         causal = torch.tril(torch.ones(3, 3, dtype=torch.bool, device=a.device))
         uniform = causal / causal.sum(dim=1, keepdim=True)

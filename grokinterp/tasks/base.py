@@ -75,7 +75,7 @@ class Task:
 
     def positions(self, grid: Int[Tensor, " m"]) -> Int[Tensor, " m"]:
         """Positions in `domain` of the given grid indices (each must be a domain pair)."""
-        return torch.searchsorted(self.domain, grid)
+        return torch.searchsorted(self.domain, grid.contiguous())
 
     def swap_unseen(self, train: Int[Tensor, " n_train"], pairs: Int[Tensor, " m"]) -> Tensor:
         """For each pair (a, b) (grid index) whether its answer can NOT be read off a trained
