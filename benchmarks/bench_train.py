@@ -6,7 +6,9 @@ Prints one table: milliseconds per full-batch training step (forward, backward, 
 evaluation), steps per second, speed-up over the hooked loop, and the share of the FLOP floor,
 the step's matmul FLOPs at the matmul rate this machine reaches in the same process. A second
 table times whole epochs as `grokinterp train` runs them (the step plus the test-set evaluation
-logged every epoch) and projects the preset's full run.
+logged every epoch) and projects the preset's full run. A third table times each model family
+at the preset's widths (the two-layer transformer and the MLP beside the one-layer default):
+the fast forward against the family's own hooked module, as a ratio.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import time
 from pathlib import Path
 
 import torch
-from grokinterp.engine import last_position_logits
 
 from grokinterp import data
 from grokinterp.config import preset
@@ -46,14 +47,15 @@ def step_flops(cfg) -> float:
 def time_steps(cfgs, engine: str, steps: int) -> float:
     """Seconds per training step of the runs `cfgs` trained together."""
     device = torch.device("cpu")
+    model = architecture(cfgs[0])
     initial = [architecture(cfg).init_params() for cfg in cfgs]
     params = {name: torch.stack([w[name] for w in initial]) for name in initial[0]}
-    for name in TRAINED:
+    for name in model.trained:
         params[name].requires_grad_(True)
-    m = {name: torch.zeros_like(params[name]) for name in TRAINED}
-    v = {name: torch.zeros_like(params[name]) for name in TRAINED}
+    m = {name: torch.zeros_like(params[name]) for name in model.trained}
+    v = {name: torch.zeros_like(params[name]) for name in model.trained}
     split = Split.stack(cfgs, [data.train_indices(cfg) for cfg in cfgs], device)
-    logits_fn = last_position_logits if engine == "fast" else hooked_logits(cfgs[0], device)
+    logits_fn = model.logits if engine == "fast" else hooked_logits(model, device)
     lr = torch.tensor([cfg.lr for cfg in cfgs])
     wd = torch.tensor([cfg.weight_decay for cfg in cfgs])
     for step in range(steps + 3):
@@ -111,6 +113,26 @@ def main() -> None:
     print(
         f"projected {cfg.epochs:,}-epoch {args.preset} run: {per_epoch * cfg.epochs / 60:.1f} min"
     )
+    family_table(cfg, args.steps)
+
+
+FAMILIES = {
+    "transformer, 1 layer": {},
+    "transformer, 2 layers": {"n_layers": 2},
+    "mlp, 1 hidden layer": {"model": "mlp"},
+    "mlp, 2 hidden layers": {"model": "mlp", "n_layers": 2},
+}
+
+
+def family_table(cfg, steps: int) -> None:
+    """ms per training step of each family, fast against its hooked module."""
+    header = f"{'model':<24}{'hooked ms':>11}{'fast ms':>9}{'fast vs hooked':>16}"
+    print(f"\n{header}\n{'-' * len(header)}")
+    for name, changes in FAMILIES.items():
+        family = cfg.replace(**changes)
+        hooked = time_steps([family], "hooked", max(steps // 3, 5))
+        fast = time_steps([family], "fast", steps)
+        print(f"{name:<24}{hooked * 1e3:>11.1f}{fast * 1e3:>9.1f}{hooked / fast:>15.2f}x")
 
 
 if __name__ == "__main__":

@@ -1,16 +1,21 @@
 """Composition in finite groups over several seeds, analysed in the irrep basis, in one command:
 
-    python scripts/group_study.py [--groups S4,D23] [--seeds 0-3]
+    python scripts/group_study.py [--groups S4,D23] [--seeds 0-3] [--model transformer|mlp]
 
 For each group, trains its runs together as one batched model into
-checkpoints/group-study/<group>-seed<s>/ (init and split seed both s), analyses each in the
-group's real irreps (analyses/group-study/<group>-seed<s>/), and prints a markdown table: epochs
+checkpoints/group-study[-mlp]/<group>-seed<s>/ (init and split seed both s), analyses each in the
+group's real irreps (analyses/group-study[-mlp]/<group>-seed<s>/), and prints a markdown table:
+epochs
 to 99% test accuracy, the key irreps with their share of the final embedding's squared norm over
 the non-trivial irreps, the share of neurons clustered by irrep (FVE > 0.85), the logit fit by the
 key irreps' characters, and the restricted loss. The table also goes to
 analyses/group-study/table.md and table.csv. A killed study resumes where it stopped.
 
-The hyperparameters (STUDY) grok on a 2-core CPU in minutes; S5 (14,400 pairs) costs about
+`--model mlp` trains Chughtai et al.'s one-hidden-layer MLP with their settings (MLP_BASE: the
+`OneLayerMLP` of their code's batch experiments) on the same groups, train fractions and seeds.
+
+The transformer's hyperparameters (STUDY) grok on a 2-core CPU in minutes; S5 (14,400 pairs) costs
+about
 0.5 s per epoch for four seeds there, too slow for the thousands of epochs it needs, so it is
 left to a GPU (`--groups S5`). torch runs on one thread (`--threads`): on a shared 2-core machine
 a second thread made these small steps over ten times slower.
@@ -42,6 +47,25 @@ BASE = preset("small").replace(
     save_every=50,
 )
 """Shared by every group: the small preset, wider, with weight decay 3."""
+MLP_BASE = preset("small").replace(
+    preset="group-study-mlp",
+    operation="compose",
+    model="mlp",
+    d_model=256,
+    d_mlp=128,
+    embedding="separate",
+    combine="concat",
+    activation="relu",
+    lr=1e-3,
+    weight_decay=1.0,
+    beta1=0.9,
+    beta2=0.98,
+    epochs=25000,
+    save_every=250,
+)
+"""Chughtai et al. (ICML 2023), their code's `rep_theory/batch_experiments/*_MLP_*/cfg.json`:
+embeddings of a and b of width 256 each, concatenated, 128 ReLU neurons, no biases, AdamW lr 1e-3,
+weight decay 1, betas (0.9, 0.98). They train 250,000 epochs; here 25,000, what the CPU allows."""
 STUDY = {
     "S4": {"train_frac": 0.7, "epochs": 6000},
     "D23": {"train_frac": 0.5, "epochs": 6000},
@@ -56,24 +80,29 @@ def main() -> None:
     parser.add_argument("--seeds", default="0-3", help="e.g. 0-3 or 1,4,9")
     parser.add_argument("--root", type=Path, default=Path("."), help="repository root")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--model", default="transformer", choices=("transformer", "mlp"))
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     seeds = parse_list(args.seeds, int)
     rows = []
+    study = "group-study" if args.model == "transformer" else "group-study-mlp"
     for group in args.groups.split(","):
         settings = STUDY.get(group, {"train_frac": 0.5, "epochs": 5000})
-        base = BASE.replace(group=group, **settings)
+        if args.model == "mlp":
+            base = MLP_BASE.replace(group=group, train_frac=settings["train_frac"])
+        else:
+            base = BASE.replace(group=group, **settings)
         cfgs = [base.replace(seed=s, data_seed=s).validate() for s in seeds]
-        run_dirs = [args.root / "checkpoints" / "group-study" / f"{group}-seed{s}" for s in seeds]
+        run_dirs = [args.root / "checkpoints" / study / f"{group}-seed{s}" for s in seeds]
         if not any(d.exists() for d in run_dirs):
             train_runs(cfgs, run_dirs)
         elif not all(store.load_state(d)[2] for d in run_dirs):
             resume_runs(run_dirs)
         for seed, run_dir in zip(seeds, run_dirs, strict=True):
-            out = analyze_run(run_dir, args.root / "analyses" / "group-study" / run_dir.name)
+            out = analyze_run(run_dir, args.root / "analyses" / study / run_dir.name)
             rows.append(_row(group, seed, run_dir, out))
     table = pd.DataFrame(rows)
-    folder = args.root / "analyses" / "group-study"
+    folder = args.root / "analyses" / study
     store.atomic_write(folder / "table.csv", table.to_csv(index=False).encode())
     text = markdown(table)
     store.atomic_write(folder / "table.md", text.encode())

@@ -14,14 +14,7 @@ import torch
 
 from grokinterp.analyze import measure_checkpoints
 from grokinterp.bases.fourier import fourier_basis
-from grokinterp.bases.irreps import (
-    Irrep,
-    check_irreps,
-    group_irreps,
-    irrep_basis,
-    irreps_of_table,
-    real_irreps,
-)
+from grokinterp.bases.irreps import Irrep, check_irreps, irreps_of_table, real_irreps
 from grokinterp.cli import _run_plan, build_parser, main
 from grokinterp.config import RunConfig, preset
 from grokinterp.errors import UsageError
@@ -29,7 +22,15 @@ from grokinterp.measures import embedding, losses, neurons
 from grokinterp.measures.logits import fit_logits, logit_fve
 from grokinterp.models import architecture
 from grokinterp.tasks import task_of
-from grokinterp.tasks.groups import Group, build_group, closure, group_order, group_task
+from grokinterp.tasks.groups import (
+    Group,
+    build_group,
+    closure,
+    group_irreps,
+    group_order,
+    group_task,
+    irrep_basis,
+)
 from grokinterp.tasks.modular import modular_task
 
 GROUPS = ["S3", "S4", "S5", "A4", "A5", "D3", "D4", "D7", "D12", "Z7", "Z8", "Z3xZ5", "Z2xZ2xZ2"]

@@ -43,7 +43,6 @@ For Z_n and D_n the 2-dimensional irreps `2a, 2b, ...` are the frequencies k = 1
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 import torch
@@ -271,19 +270,6 @@ def basis_rows(irrep: Irrep) -> tuple[np.ndarray, list[str]]:
     return rows, [f"{irrep.name}#{r}" for r in range(len(rows))]
 
 
-@cache
-def _group_irreps(name: str) -> tuple[Irrep, ...]:
-    from grokinterp.tasks.groups import build_group
-
-    group = build_group(name)
-    return tuple(real_irreps(group.table, group.special_characters))
-
-
-def group_irreps(name: str) -> list[Irrep]:
-    """The real irreps of a named group (`grokinterp.tasks.groups`), computed once per process."""
-    return list(_group_irreps(name))
-
-
 def irreps_of_table(title: str, irreps: list[Irrep]) -> Basis:
     """The `Basis` of a group (its `title`, e.g. `S_4`) from its real irreps."""
     rows, names, components, start = [], [], [], 0
@@ -307,10 +293,3 @@ def irreps_of_table(title: str, irreps: list[Irrep]) -> Basis:
         row_names=tuple(names),
         components=tuple(components),
     )
-
-
-def irrep_basis(group_name: str) -> Basis:
-    """The irrep basis of a named group, e.g. `S4` or `Z3xZ5`."""
-    from grokinterp.tasks.groups import group_title
-
-    return irreps_of_table(group_title(group_name), group_irreps(group_name))

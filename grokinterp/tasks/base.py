@@ -7,7 +7,8 @@ a * n + b, the same over every task, so a split is a sorted list of grid indices
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import torch
@@ -36,6 +37,9 @@ class Task:
     a basis of functions on it describes the network's algorithm. None: no known basis."""
     bases: tuple[str, ...] = ()
     """Names of the bases that belong to this task, the default first."""
+    builders: Mapping[str, Callable[[], object]] = field(default_factory=dict)
+    """Basis name -> a function that builds it (a `grokinterp.bases.Basis`), for every name in
+    `bases` and `element_bases`; set by the module that defines the task."""
     element_bases: tuple[str, ...] = ()
     """Bases of functions on the elements in which the embedding's spectrum is worth comparing,
     whatever the task computes (for residues mod p: the additive and multiplicative ones)."""
@@ -92,14 +96,10 @@ class Task:
 
     def element_spectra_bases(self) -> list:
         """The `element_bases`, built (no claim about the circuit: a decomposition of W_E)."""
-        from grokinterp.bases import BUILDERS
-
-        return [BUILDERS[name](self) for name in self.element_bases]
+        return [self.builders[name]() for name in self.element_bases]
 
     def basis(self, name: str | None = None):
         """The named basis of this task (default: its first); UsageError if it has none."""
-        from grokinterp.bases import BUILDERS
-
         if not self.bases:
             raise UsageError(f"{self.formula} has no known basis")
         name = name or self.bases[0]
@@ -108,7 +108,7 @@ class Task:
             raise UsageError(
                 f"basis {name!r} does not belong to {self.formula}; its bases: {known}"
             )
-        return BUILDERS[name](self)
+        return self.builders[name]()
 
 
 def require_basis(task: Task, basis) -> None:

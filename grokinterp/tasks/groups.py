@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from functools import cache, cached_property
+from functools import cache, cached_property, partial
 
 import numpy as np
 
@@ -269,6 +269,7 @@ def group_task(name: str, operation: str = "compose"):
     """The `Task` of a group operation: labels in the group's canonical element order."""
     import torch
 
+    from grokinterp.bases.fourier import fourier_basis
     from grokinterp.tasks.base import Task
 
     if operation not in GROUP_OPERATIONS:
@@ -287,4 +288,29 @@ def group_task(name: str, operation: str = "compose"):
         element_names=group.element_names,
         group=group.title,
         bases=("irreps", "fourier") if cyclic else ("irreps",),
+        builders={
+            "irreps": partial(irrep_basis, name),
+            "fourier": partial(fourier_basis, group.order),
+        },
     )
+
+
+@cache
+def _group_irreps(name: str) -> tuple:
+    from grokinterp.bases.irreps import real_irreps
+
+    group = build_group(name)
+    return tuple(real_irreps(group.table, group.special_characters))
+
+
+def group_irreps(name: str) -> list:
+    """The real irreps (`grokinterp.bases.irreps.Irrep`) of a named group, computed once per
+    process."""
+    return list(_group_irreps(name))
+
+
+def irrep_basis(name: str):
+    """The irrep basis (`grokinterp.bases.Basis`) of a named group, e.g. `S4` or `Z3xZ5`."""
+    from grokinterp.bases.irreps import irreps_of_table
+
+    return irreps_of_table(group_title(name), group_irreps(name))

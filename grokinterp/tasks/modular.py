@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -77,6 +78,7 @@ def modular_task(name: str, p: int):
     """The `Task` of operation `name` mod p."""
     import torch
 
+    from grokinterp.bases import dlog_basis, fourier_basis
     from grokinterp.tasks.base import Task
 
     operation = OPERATIONS[name]
@@ -90,4 +92,5 @@ def modular_task(name: str, p: int):
         group=group.format(p=p) if group else None,
         bases=bases,
         element_bases=("fourier", "dlog"),
+        builders={"fourier": partial(fourier_basis, p), "dlog": partial(dlog_basis, p)},
     )
