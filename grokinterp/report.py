@@ -232,10 +232,21 @@ def _header(analysis: Analysis) -> str:
     half = (len(fields) + 1) // 2
     config = [a + b for a, b in zip(fields[:half], fields[half:] + [("", "")], strict=False)]
     column = lambda *parts: "<div>" + "".join(parts) + "</div>"  # noqa: E731
+    deeper = [
+        f"<h3>Neuron clusters, hidden layer {layer['layer']}</h3>"
+        + _table(
+            [(f"{kind} {k}", n) for k, n in layer["cluster_sizes"].items()] or [("none", "")],
+            (kind, "neurons"),
+        )
+        for layer in s.layers[1:]
+    ]
     circuit = (
         column(
-            "<h3>Neuron clusters</h3>",
+            "<h3>Neuron clusters</h3>"
+            if not deeper
+            else "<h3>Neuron clusters, hidden layer 0</h3>",
             _table(clusters, (kind, "neurons")),
+            *deeper,
             f"<h3>Excluded loss by {kind}</h3>",
             _table(excluded, ("removed", "loss (nats)")),
         )

@@ -291,3 +291,69 @@ def test_default_config_json_is_unchanged_by_the_architecture_fields():
         assert name not in data
     mlp = preset("small").replace(model="mlp").to_dict()
     assert mlp["model"] == "mlp"
+
+
+TRAINED_FAMILIES = {
+    "mlp separate": {"model": "mlp", "embedding": "separate"},
+    "transformer 2 layers pre-LN": {"n_layers": 2, "layer_norm": "pre"},
+}
+
+
+def _weights(run_dir):
+    from grokinterp.run import open_run
+
+    return open_run(run_dir).state_dict()
+
+
+@pytest.mark.parametrize("changes", TRAINED_FAMILIES.values(), ids=TRAINED_FAMILIES.keys())
+def test_batched_training_and_resume_work_for_every_family(changes, tmp_path):
+    from grokinterp.train import resume_runs, train_runs
+
+    cfg = tiny(**changes, epochs=30)
+    cfgs = [cfg.replace(seed=1), cfg.replace(seed=2, weight_decay=0.3)]
+    train_runs(cfgs, [tmp_path / "together0", tmp_path / "together1"], progress=False)
+    for i, one in enumerate(cfgs):
+        train_runs([one], [tmp_path / f"alone{i}"], progress=False)
+        together, alone = _weights(tmp_path / f"together{i}"), _weights(tmp_path / f"alone{i}")
+        for name in alone:
+            torch.testing.assert_close(together[name], alone[name], rtol=1e-4, atol=1e-5)
+    # a run stopped at epoch 20 and trained on to 30 equals the unbroken run, byte for byte
+    train_runs([cfgs[0].replace(epochs=20)], [tmp_path / "short"], progress=False)
+    resume_runs([tmp_path / "short"], progress=False, epochs=30)
+    unbroken, resumed = _weights(tmp_path / "alone0"), _weights(tmp_path / "short")
+    assert all(torch.equal(unbroken[k], resumed[k]) for k in unbroken)
+    # the hooked module trains the same weights as the fast forward
+    train_runs([cfgs[0]], [tmp_path / "hooked"], progress=False, engine="hooked")
+    hooked = _weights(tmp_path / "hooked")
+    for name in unbroken:
+        torch.testing.assert_close(hooked[name], unbroken[name], rtol=1e-4, atol=1e-5)
+
+
+def test_analysis_and_report_of_every_family(tmp_path):
+    from grokinterp.analysis_format import load_analysis
+    from grokinterp.analyze import analyze_run
+    from grokinterp.report import build_figures
+    from grokinterp.train import train_runs
+
+    mlp = tiny(model="mlp", n_layers=2, epochs=40, save_every=10)
+    deep = tiny(n_layers=2, epochs=40, save_every=10)
+    train_runs([mlp], [tmp_path / "mlp"], progress=False)
+    train_runs([deep], [tmp_path / "deep"], progress=False)
+    for name, cfg in (("mlp", mlp), ("deep", deep)):
+        out = analyze_run(tmp_path / name, tmp_path / f"analysis-{name}", progress=False)
+        analysis = load_analysis(out)
+        summary = analysis.summary
+        assert [layer["prefix"] for layer in summary.layers] == ["", "L1."]
+        assert analysis.neurons["fve"].shape == (5, 2 * cfg.d_mlp)
+        figures = build_figures(analysis)
+        assert {"clusters", "clusters_L1", "neuron_fve", "neuron_fve_L1"} <= set(figures)
+        columns = set(analysis.measures.columns)
+        assert {"L1.fve_share", "L1.gini_W_L"} <= columns
+        if name == "mlp":
+            assert "attention" in summary.not_applicable
+            assert "W_L of hidden layer 0" in summary.not_applicable
+            assert "gini_W_L" not in columns and not any(f.startswith("attention") for f in figures)
+        else:
+            assert {"gini_W_L", "W_L.k1"} <= columns
+            assert {"attention", "attention_L1"} <= set(figures)
+            assert summary.not_applicable == {}
