@@ -13,6 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from grokinterp import environment
 from grokinterp.cli import main
 from grokinterp.importers import Options, import_run
 from grokinterp.importers.common import IMPORT_RECORD
@@ -60,6 +61,7 @@ def test_test_curve_every_10_epochs_keeps_both_curves(tiny_cfg, tmp_path, capsys
     assert recorded.index.tolist() == list(range(0, n, 10))
     assert recorded.tolist() == [4.5, 4.4, 4.3, 4.2]
     assert open_run(out).epochs == [n]
+    assert [r["event"] for r in environment.records(out)] == ["import"]
 
 
 def test_curve_lengths_of_the_papers_main_run_give_cadence_10():

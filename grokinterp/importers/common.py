@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from grokinterp import store
+from grokinterp import environment, store
 from grokinterp.config import RunConfig
 from grokinterp.errors import UsageError
 from grokinterp.importers.curves import Curves, final_epoch
@@ -316,6 +316,7 @@ def write_run(imported: Imported, out_dir: Path, source: Path, layout: str) -> P
             store.save_checkpoint(tmp, imported.cfg, epoch, state)
         if imported.losses:
             write_metrics(tmp, imported.losses)
+        environment.record(tmp, "import")
         record = {"source": str(source), "layout": layout, "notes": imported.notes}
         store.atomic_write(tmp / IMPORT_RECORD, json.dumps(record, indent=2).encode())
         try:
