@@ -20,7 +20,9 @@ def add_import(sub) -> None:
             "gen_train_test does); `transformer-lens`, HookedTransformer state dicts (a dict with "
             "'checkpoints' and 'checkpoint_epochs' as the TransformerLens grokking demo saves, or "
             "'model', or a bare state dict; p from W_E; the split from 'train_indices', "
-            "--split-from, or --data-seed with --train-frac). Curves recorded less often than "
+            "--split-from, or --data-seed with --train-frac); `transformer-lens-dir`, a directory "
+            "of such state dicts, one .pt/.pth file per checkpoint with its epoch as the last "
+            "number in the name (and an optional split.json). Curves recorded less often than "
             "every epoch are kept at their own epochs; AdamW's settings come from the file's "
             "optimizer state, else its config, else the flags, else the layout's defaults; a "
             "single model's epoch from the file, --epoch, or its curves' length; the train loss "
@@ -29,8 +31,12 @@ def add_import(sub) -> None:
             "written; what was inferred is printed and kept in the run's import.json."
         ),
     )
-    parser.add_argument("source", type=Path, metavar="SOURCE", help="the .pth/.pt file")
-    parser.add_argument("--layout", required=True, help="paper or transformer-lens")
+    parser.add_argument(
+        "source", type=Path, metavar="SOURCE", help="the .pth/.pt file (or directory)"
+    )
+    parser.add_argument(
+        "--layout", required=True, help="paper, transformer-lens or transformer-lens-dir"
+    )
     parser.add_argument(
         "--out",
         type=Path,

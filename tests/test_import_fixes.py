@@ -271,3 +271,25 @@ def test_paper_functions_are_mapped(fn_name, labels, tiny_cfg, tmp_path):
     out, notes = import_run(tmp_path / "final.pth", tmp_path / "run", "paper")
     assert open_run(out).config.operation == {"subtract": "sub", "x2xyy2": "a2_ab_b2"}[fn_name]
     assert not any("final train loss" in note for note in notes)  # agreed to float32 rounding
+
+
+def test_directory_of_transformer_lens_state_dicts(trained, tmp_path, capsys):
+    run = trained["add"]
+    folder = tmp_path / "ckpts"
+    folder.mkdir()
+    for epoch in run.epochs:  # as a loop of torch.save(model.state_dict(), ...) writes them
+        torch.save(run.state_dict(epoch=epoch), folder / f"checkpoint_{epoch}.pt")
+    (folder / "split.json").write_text(json.dumps(run.train_indices.tolist()))
+    (folder / "notes.txt").write_text("not a checkpoint")
+    out = tmp_path / "run"
+    args = ["import", str(folder), "--layout", "transformer-lens-dir", "--out", str(out)]
+    assert main(args) == 0
+    imported = open_run(out)
+    assert imported.epochs == run.epochs
+    assert torch.equal(imported.train_indices, run.train_indices)
+    for epoch in (0, 50, 100):
+        for name, tensor in run.state_dict(epoch=epoch).items():
+            assert torch.equal(imported.state_dict(epoch=epoch)[name], tensor), (epoch, name)
+    torch.save(run.state_dict(epoch=0), folder / "final.pt")  # no epoch in the name
+    assert main([*args[:-1], str(tmp_path / "other")]) == 2
+    assert "final.pt: no epoch number" in capsys.readouterr().err

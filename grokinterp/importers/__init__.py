@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from grokinterp.errors import UsageError
-from grokinterp.importers import paper, transformer_lens
+from grokinterp.importers import paper, tl_directory, transformer_lens
 from grokinterp.importers.common import (
     Imported,
     Options,
@@ -26,7 +26,11 @@ from grokinterp.importers.loss_check import compare, train_loss
 IMPORTERS: dict[str, Callable[[dict, Options], Imported]] = {
     "paper": paper.read,
     "transformer-lens": transformer_lens.read,
+    "transformer-lens-dir": transformer_lens.read,
 }
+DIRECTORY_LOADERS: dict[str, Callable[[Path], dict]] = {"transformer-lens-dir": tl_directory.load}
+"""Layouts whose SOURCE is a directory: its loader gathers the files into the dict the
+layout's importer reads."""
 
 __all__ = ["IMPORTERS", "Options", "import_run"]
 
@@ -41,7 +45,8 @@ def import_run(
         raise UsageError(f"unknown layout {layout!r}; choose one of {', '.join(IMPORTERS)}")
     out_dir = Path(out_dir)
     check_fresh_out(out_dir)
-    data = load_source(Path(source))
+    loader = DIRECTORY_LOADERS.get(layout)
+    data = loader(Path(source)) if loader else load_source(Path(source))
     if not isinstance(data, dict):
         raise UsageError(f"{source}: holds a {type(data).__name__}, not a dict")
     options = options or Options()
