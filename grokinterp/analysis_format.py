@@ -32,6 +32,10 @@ from grokinterp.store import atomic_write
 MEASURES_FILE, NEURONS_FILE, SUMMARY_FILE = "measures.csv", "neurons.safetensors", "summary.json"
 FORMAT_VERSION = 2
 DEFAULT_ANALYSES_DIR = Path("analyses")
+DEPRECATED_KEY_FREQUENCIES = (
+    "the format-1 name of key_components (written when the basis's components are "
+    "frequencies, else []); read key_components: key_frequencies goes in format 3"
+)
 
 COLUMNS_DOC = """\
 epoch                   checkpoint epoch
@@ -151,7 +155,11 @@ class Summary:
             raise UsageError(f"{path}: not a readable analysis summary ({exc})") from None
 
     def write(self, analysis_dir: Path) -> None:
-        atomic_write(Path(analysis_dir) / SUMMARY_FILE, json.dumps(asdict(self), indent=2).encode())
+        """summary.json: the fields, and for format 2 only the format-1 name `key_frequencies`
+        (readers of the raw JSON that still use it), flagged under `deprecated`."""
+        raw = {**asdict(self), "key_frequencies": self.key_frequencies}
+        raw["deprecated"] = {"key_frequencies": DEPRECATED_KEY_FREQUENCIES}
+        atomic_write(Path(analysis_dir) / SUMMARY_FILE, json.dumps(raw, indent=2).encode())
 
 
 def _upgrade_format_1(raw: dict) -> dict:

@@ -228,13 +228,9 @@ def analyze_run(
         raise UsageError(f"{run.path / store.CHECKPOINT_DIR}: no checkpoints to analyse")
     out = Path(out_dir) if out_dir is not None else DEFAULT_ANALYSES_DIR / run.name
     final_epoch, final_state = next(_load_series(run.path, cfg, series[-1:]))
-    keys = []
     model = architecture(cfg)
     neurons_per_ckpt = model.hidden_layers * cfg.d_mlp
-    if basis is not None:
-        final = {k: v[None] for k, v in final_state.items()}
-        final_norms = embedding.embedding_norms(joined_embedding(model, final), basis)[0]
-        keys = embedding.key_components(final_norms, basis)
+    keys = _key_components(model, final_state, basis)
     digests = {epoch: store.checkpoint_digest(path) for epoch, path in series}
     identity = (run_fingerprint(cfg, train), basis and basis.title, keys)
 
@@ -270,6 +266,36 @@ def analyze_run(
         }
     write_analysis(out, measured.table, arrays, summary)
     return out
+
+
+def _key_components(
+    model: Architecture, final_state: dict[str, torch.Tensor], basis: Basis | None
+) -> list:
+    """The key components of the final element embeddings ([] without a basis)."""
+    if basis is None:
+        return []
+    final = {k: v[None] for k, v in final_state.items()}
+    final_norms = embedding.embedding_norms(joined_embedding(model, final), basis)[0]
+    return embedding.key_components(final_norms, basis)
+
+
+def resummarise(run_dir: str | Path, analysis_dir: str | Path) -> Summary:
+    """Rewrite an analysis's summary.json with today's rules from its measures table and the
+    run's last checkpoint (the table's last epoch), keeping the table and neurons file: for a
+    shipped analysis whose run keeps only some of its checkpoints. UsageError when the run's
+    last checkpoint is not the table's last row."""
+    run = open_run(run_dir)
+    table = load_measures(analysis_dir)
+    series = store.list_checkpoints(run.path)
+    if not series or series[-1][0] != int(table["epoch"].iloc[-1]):
+        raise UsageError(f"{run.path}: its last checkpoint is not the last row of {analysis_dir}")
+    basis = default_basis(run.config)
+    final_state = run.state_dict(epoch=series[-1][0])
+    keys = _key_components(architecture(run.config), final_state, basis)
+    digests = {epoch: store.checkpoint_digest(path) for epoch, path in series}
+    summary = _summarise(run, table, basis, keys, final_state, run.train_indices, digests)
+    summary.write(Path(analysis_dir))
+    return summary
 
 
 def _previous(out: Path, identity, digests: dict, d_mlp: int):

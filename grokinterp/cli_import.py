@@ -20,12 +20,23 @@ def add_import(sub) -> None:
             "gen_train_test does); `transformer-lens`, HookedTransformer state dicts (a dict with "
             "'checkpoints' and 'checkpoint_epochs' as the TransformerLens grokking demo saves, or "
             "'model', or a bare state dict; p from W_E; the split from 'train_indices', "
-            "--split-from, or --data-seed with --train-frac). A flag that contradicts the file is "
-            "an error. Everything is checked before anything is written."
+            "--split-from, or --data-seed with --train-frac); `transformer-lens-dir`, a directory "
+            "of such state dicts, one .pt/.pth file per checkpoint with its epoch as the last "
+            "number in the name (and an optional split.json). Curves recorded less often than "
+            "every epoch are kept at their own epochs; AdamW's settings come from the file's "
+            "optimizer state, else its config, else the flags, else the layout's defaults; a "
+            "single model's epoch from the file, --epoch, or its curves' length; the train loss "
+            "the file records is recomputed on the rebuilt split and a mismatch refused. A flag "
+            "that contradicts the file is an error. Everything is checked before anything is "
+            "written; what was inferred is printed and kept in the run's import.json."
         ),
     )
-    parser.add_argument("source", type=Path, metavar="SOURCE", help="the .pth/.pt file")
-    parser.add_argument("--layout", required=True, help="paper or transformer-lens")
+    parser.add_argument(
+        "source", type=Path, metavar="SOURCE", help="the .pth/.pt file (or directory)"
+    )
+    parser.add_argument(
+        "--layout", required=True, help="paper, transformer-lens or transformer-lens-dir"
+    )
     parser.add_argument(
         "--out",
         type=Path,
@@ -67,6 +78,40 @@ def add_import(sub) -> None:
     parser.add_argument(
         "--no-metrics", action="store_true", help="leave the file's loss curves out"
     )
+    parser.add_argument(
+        "--epoch",
+        type=int,
+        metavar="N",
+        help="the epoch of a single final model whose file records none (default: the number "
+        "of epochs its curves cover)",
+    )
+    parser.add_argument(
+        "--operation",
+        metavar="NAME",
+        help="the operation the model was trained on (default add; paper: from its fn_name)",
+    )
+    parser.add_argument(
+        "--group", metavar="G", help="transformer-lens: a group task (e.g. S5); p is unused"
+    )
+    parser.add_argument("--lr", type=float, metavar="X", help="AdamW lr, when the file has none")
+    parser.add_argument(
+        "--weight-decay", type=float, metavar="X", help="AdamW weight decay, when the file has none"
+    )
+    parser.add_argument(
+        "--betas",
+        type=float,
+        nargs=2,
+        metavar=("B1", "B2"),
+        help="AdamW betas, when not in the file",
+    )
+    parser.add_argument(
+        "--adam-eps", type=float, metavar="X", help="AdamW eps, when the file has none"
+    )
+    parser.add_argument(
+        "--allow-loss-mismatch",
+        action="store_true",
+        help="import even when the recomputed final train loss disagrees with the recorded one",
+    )
     parser.set_defaults(handler=_import)
 
 
@@ -80,5 +125,17 @@ def _import(args) -> None:
         data_seed=args.data_seed,
         split_from=args.split_from,
         metrics=not args.no_metrics,
+        epoch=args.epoch,
+        operation=args.operation,
+        group=args.group,
+        lr=args.lr,
+        weight_decay=args.weight_decay,
+        beta1=args.betas[0] if args.betas else None,
+        beta2=args.betas[1] if args.betas else None,
+        adam_eps=args.adam_eps,
+        allow_loss_mismatch=args.allow_loss_mismatch,
     )
-    print(f"wrote {import_run(args.source, args.out, args.layout, options)}")
+    out, notes = import_run(args.source, args.out, args.layout, options)
+    for note in notes:
+        print(f"note: {note}")
+    print(f"wrote {out}")

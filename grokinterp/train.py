@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from grokinterp import data, store
+from grokinterp import data, environment, store
 from grokinterp.config import ARCHITECTURE_DEFAULTS, RunConfig
 from grokinterp.errors import UsageError
 from grokinterp.models import Architecture, architecture
@@ -151,6 +151,7 @@ def train_runs(
     splits = [data.train_indices(cfg) for cfg in cfgs]
     for cfg, run_dir, split in zip(cfgs, run_dirs, splits, strict=True):
         store.write_run_files(run_dir, cfg, split)
+        environment.record(run_dir, "train", torch_device)
     initial = [architecture(cfg).init_params() for cfg in cfgs]
     params = {name: torch.stack([w[name] for w in initial]) for name in initial[0]}
     trained = architecture(cfgs[0]).trained
@@ -195,6 +196,8 @@ def resume_runs(
     }
     torch.set_rng_state(states[0][0]["rng"])
     splits = [store.read_split(run_dir) for run_dir in run_dirs]
+    for run_dir in run_dirs:
+        environment.resume(run_dir, torch_device)
     history = [store.truncate_metrics(run_dir, step) for run_dir in run_dirs]
     _loop(cfgs, run_dirs, splits, params, moments, step, history, torch_device, engine, progress)
 

@@ -14,8 +14,7 @@ def seeded_torch():
     torch.manual_seed(0)
 
 
-@pytest.fixture
-def tiny_cfg() -> RunConfig:
+def tiny_config() -> RunConfig:
     """A model small enough that a few dozen steps take well under a second."""
     return preset("small").replace(
         preset="tiny",
@@ -27,6 +26,12 @@ def tiny_cfg() -> RunConfig:
         epochs=40,
         save_every=10,
     )
+
+
+@pytest.fixture
+def tiny_cfg() -> RunConfig:
+    """`tiny_config()`, for one test."""
+    return tiny_config()
 
 
 @pytest.fixture(scope="session")

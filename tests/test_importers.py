@@ -149,22 +149,11 @@ def test_paper_file_without_config_takes_flags(tiny_cfg, tmp_path):
     source = tmp_path / "final.pth"
     torch.save({"model": to_paper(states[0], tiny_cfg), "epoch": 7}, source)
     options = Options(p=tiny_cfg.p, train_frac=0.4, seed=11)
-    run = open_run(import_run(source, tmp_path / "run", "paper", options))
+    run = open_run(import_run(source, tmp_path / "run", "paper", options)[0])
     assert run.train_indices.tolist() == paper_reference_split(tiny_cfg.p, 0.4, 11)
     assert (run.config.train_frac, run.config.seed, run.config.data_seed) == (0.4, 11, 11)
     assert run.epochs == [7] and (run.config.epochs, run.config.save_every) == (7, 7)
     assert run.metrics().empty  # no loss curves in the file: the header alone
-
-
-def test_loss_curves_of_different_lengths_need_no_metrics(tiny_cfg, tmp_path):
-    states = random_states(tiny_cfg, [0], zero_biases=True)
-    config = {"p": tiny_cfg.p, "frac_train": tiny_cfg.train_frac, "seed": 0}
-    curves = {"train_losses": [4.0, 3.0, 2.0, 1.0], "test_losses": [4.0, 4.5]}  # every 2 epochs?
-    paper_file(tmp_path / "run.pth", tiny_cfg, states, [0], config, **curves)
-    with pytest.raises(UsageError, match="--no-metrics"):
-        import_run(tmp_path / "run.pth", tmp_path / "run", "paper")
-    run = import_run(tmp_path / "run.pth", tmp_path / "run", "paper", Options(metrics=False))
-    assert open_run(run).metrics().empty  # the header alone
 
 
 def test_transformer_lens_demo_layout_imports_to_the_same_analysis(tiny_cfg, tmp_path):
@@ -215,8 +204,8 @@ def test_transformer_lens_bare_state_dict(tiny_cfg, tmp_path):
     del state["unembed.b_U"], state["blocks.0.attn.b_Q"]
     source = tmp_path / "model.pt"
     torch.save(state, source)
-    options = Options(data_seed=598, train_frac=0.3, seed=999)
-    run = open_run(import_run(source, tmp_path / "run", "transformer-lens", options))
+    options = Options(data_seed=598, train_frac=0.3, seed=999, epoch=0)
+    run = open_run(import_run(source, tmp_path / "run", "transformer-lens", options)[0])
     assert run.train_indices.tolist() == demo_reference_split(tiny_cfg.p, 0.3, 598)
     loaded = run.state_dict(epoch=0)
     assert torch.equal(loaded["unembed.W_U"], state["unembed.W_U"][:, : tiny_cfg.p])
@@ -230,8 +219,10 @@ def test_split_from_json(tiny_cfg, tmp_path):
     torch.save({"model": state}, tmp_path / "model.pt")
     split = [5, 17, 3, 40, 99]
     (tmp_path / "split.json").write_text(str(split))
-    options = Options(split_from=tmp_path / "split.json")
-    run = open_run(import_run(tmp_path / "model.pt", tmp_path / "run", "transformer-lens", options))
+    options = Options(split_from=tmp_path / "split.json", epoch=0)
+    run = open_run(
+        import_run(tmp_path / "model.pt", tmp_path / "run", "transformer-lens", options)[0]
+    )
     assert run.train_indices.tolist() == sorted(split)
     assert run.config.n_train == len(split)
 
@@ -275,6 +266,23 @@ def _bad_source(case: str, cfg, tmp_path) -> tuple[list[str], dict]:
         return flags, {"model": {**state, "blocks.0.ln1.w": torch.ones(cfg.d_model)}}
     elif case == "wrong shape":
         paper["blocks.0.attn.W_O"] = paper["blocks.0.attn.W_O"][:, :-1]
+    elif case == "flag contradicts optimizer":
+        flags += ["--weight-decay", "1"]
+        group = {"lr": 1e-3, "betas": (0.9, 0.98), "eps": 1e-8, "weight_decay": 0.0}
+        return flags, {
+            "model": paper,
+            "epoch": 100,
+            "config": config,
+            "optimizer": {"state": {}, "param_groups": [group]},
+        }
+    elif case == "no epoch":
+        return flags, {"model": paper, "config": config}
+    elif case == "random labels":
+        config["fn_name"] = "rand"
+    elif case == "group in paper":
+        flags += ["--group", "S3"]
+    elif case == "curve past the epoch":
+        return flags, {"model": paper, "epoch": 3, "config": config, "train_losses": [1.0] * 9}
     return flags, {"model": paper, "epoch": 100, "config": config}
 
 
@@ -288,6 +296,11 @@ BAD_CASES = [
     "extra weights",
     "layer norm",
     "wrong shape",
+    "flag contradicts optimizer",
+    "no epoch",
+    "random labels",
+    "group in paper",
+    "curve past the epoch",
     "existing out",
 ]
 

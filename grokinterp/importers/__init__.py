@@ -2,7 +2,9 @@
 
 IMPORTERS maps each layout name to a function (the loaded file, Options) -> Imported that checks
 everything and converts the weights; `import_run` loads the file without running any code in it,
-calls the importer and only then writes the run directory, atomically.
+calls the importer, checks the recorded final train loss against the rebuilt split
+(`loss_check`) and only then writes the run directory, atomically, with an import.json of the
+notes (also returned, for the command line to print).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from grokinterp.errors import UsageError
-from grokinterp.importers import paper, transformer_lens
+from grokinterp.importers import paper, tl_directory, transformer_lens
 from grokinterp.importers.common import (
     Imported,
     Options,
@@ -19,25 +21,39 @@ from grokinterp.importers.common import (
     load_source,
     write_run,
 )
+from grokinterp.importers.loss_check import compare, train_loss
 
 IMPORTERS: dict[str, Callable[[dict, Options], Imported]] = {
     "paper": paper.read,
     "transformer-lens": transformer_lens.read,
+    "transformer-lens-dir": transformer_lens.read,
 }
+DIRECTORY_LOADERS: dict[str, Callable[[Path], dict]] = {"transformer-lens-dir": tl_directory.load}
+"""Layouts whose SOURCE is a directory: its loader gathers the files into the dict the
+layout's importer reads."""
 
 __all__ = ["IMPORTERS", "Options", "import_run"]
 
 
 def import_run(
     source: str | Path, out_dir: str | Path, layout: str, options: Options | None = None
-) -> Path:
-    """Convert the checkpoint file `source` of the given layout into the new run `out_dir`."""
+) -> tuple[Path, list[str]]:
+    """Convert the checkpoint file `source` of the given layout into the new run `out_dir`;
+    return it with the importer's notes. UsageError (nothing written) on any mismatch."""
     importer = IMPORTERS.get(layout)
     if importer is None:
         raise UsageError(f"unknown layout {layout!r}; choose one of {', '.join(IMPORTERS)}")
     out_dir = Path(out_dir)
     check_fresh_out(out_dir)
-    data = load_source(Path(source))
+    loader = DIRECTORY_LOADERS.get(layout)
+    data = loader(Path(source)) if loader else load_source(Path(source))
     if not isinstance(data, dict):
         raise UsageError(f"{source}: holds a {type(data).__name__}, not a dict")
-    return write_run(importer(data, options or Options()), out_dir)
+    options = options or Options()
+    imported = importer(data, options)
+    if imported.recorded_train_loss is not None:
+        state = imported.checkpoints[-1][1]
+        recomputed = train_loss(imported.cfg, state, imported.train_indices)
+        note = compare(recomputed, imported.recorded_train_loss, options.allow_loss_mismatch)
+        imported.notes += [note] if note else []
+    return write_run(imported, out_dir, Path(source), layout), imported.notes

@@ -13,7 +13,7 @@ import os
 import pickle
 import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from grokinterp import store
+from grokinterp import environment, store
 from grokinterp.config import RunConfig
 from grokinterp.errors import UsageError
+from grokinterp.importers.curves import Curves, final_epoch
+from grokinterp.importers.optimizer import HYPERPARAMETERS
 from grokinterp.models import architecture
 
 _UNSUPPORTED_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
@@ -40,6 +42,19 @@ class Options:
     data_seed: int | None = None
     split_from: Path | None = None
     metrics: bool = True
+    epoch: int | None = None
+    """The epoch of a single final model whose file does not record one."""
+    operation: str | None = None
+    group: str | None = None
+    lr: float | None = None
+    weight_decay: float | None = None
+    beta1: float | None = None
+    beta2: float | None = None
+    adam_eps: float | None = None
+    allow_loss_mismatch: bool = False
+
+    def hyperparameter_flags(self) -> dict[str, float | None]:
+        return {name: getattr(self, name) for name in HYPERPARAMETERS}
 
 
 @dataclass
@@ -48,11 +63,17 @@ class Imported:
 
     cfg: RunConfig
     train_indices: Tensor
-    """Sorted pair indices a * p + b (int64)."""
+    """Sorted pair indices a * n + b (int64)."""
     checkpoints: list[tuple[int, dict[str, Tensor]]]
     """(epoch, grokinterp state dict), by epoch."""
     losses: dict[str, np.ndarray]
-    """Per-epoch metric columns (e.g. train_loss) recorded by the foreign code; may be empty."""
+    """Per-epoch metric columns (e.g. train_loss) recorded by the foreign code, NaN where not
+    recorded; may be empty."""
+    notes: list[str] = field(default_factory=list)
+    """What the importer inferred or resolved, one line each (printed, and kept in the run's
+    import.json)."""
+    recorded_train_loss: float | None = None
+    """The train loss the file records for the last checkpoint, checked by `import_run`."""
 
 
 def load_source(path: Path) -> Any:
@@ -107,9 +128,13 @@ def check_stated(config: dict, needed: dict[str, tuple]) -> None:
             )
 
 
-def checkpoint_series(data: dict, list_key: str, epochs_key: str) -> list[tuple[int, Any]]:
-    """(epoch, state dict) pairs: a list with its epochs, else one 'model' (its 'epoch', or 0),
-    else the file itself as a bare state dict at epoch 0."""
+def checkpoint_series(
+    data: dict, list_key: str, epochs_key: str, epoch_flag: int | None, curves: Curves
+) -> tuple[list[tuple[int, Any]], list[str]]:
+    """(epoch, state dict) pairs by epoch, and notes: a list with its epochs (and 'model' after
+    it when its weights differ from the list's last), else one 'model', else the file itself as
+    a bare state dict; a single model's epoch from `final_epoch`."""
+    notes: list[str] = []
     if list_key in data:
         states = data[list_key]
         epochs = int_list(data.get(epochs_key), epochs_key)
@@ -118,10 +143,23 @@ def checkpoint_series(data: dict, list_key: str, epochs_key: str) -> list[tuple[
         if not states:
             raise UsageError(f"'{list_key}' is empty")
         series = sorted(zip(epochs, states, strict=True), key=lambda pair: pair[0])
-    elif "model" in data:
-        series = [(int_list([data.get("epoch", 0)], "epoch")[0], data["model"])]
-    elif "embed.W_E" in data:
-        series = [(0, data)]
+        final = data.get("model")
+        if isinstance(final, dict) and not _same_state(final, series[-1][1]):
+            epoch, note = final_epoch(data, epoch_flag, curves)
+            if epoch <= series[-1][0]:
+                raise UsageError(
+                    f"'model' differs from the last checkpoint (epoch {series[-1][0]}) but its "
+                    f"epoch {epoch} is not later; pass --epoch N"
+                )
+            series.append((epoch, final))
+            notes += [note] if note else []
+            notes.append(f"the final weights in 'model' kept as the last checkpoint, epoch {epoch}")
+        elif epoch_flag is not None:
+            raise UsageError(f"the file labels its checkpoints ('{epochs_key}'); drop --epoch")
+    elif "model" in data or "embed.W_E" in data:
+        epoch, note = final_epoch(data, epoch_flag, curves)
+        series = [(epoch, data.get("model", data))]
+        notes += [note] if note else []
     else:
         raise UsageError(
             f"no checkpoints in the file: expected '{list_key}' with '{epochs_key}', "
@@ -133,7 +171,17 @@ def checkpoint_series(data: dict, list_key: str, epochs_key: str) -> list[tuple[
     for epoch, state in series:
         if not isinstance(state, dict):
             raise UsageError(f"checkpoint at epoch {epoch} is not a state dict")
-    return series
+    return series, notes
+
+
+def _same_state(a: dict, b: Any) -> bool:
+    """Whether two state dicts hold the same names and equal tensors."""
+    if not isinstance(b, dict) or set(a) != set(b):
+        return False
+    return all(
+        isinstance(x, Tensor) and isinstance(b[k], Tensor) and torch.equal(x, b[k])
+        for k, x in a.items()
+    )
 
 
 def int_list(value: Any, what: str) -> list[int]:
@@ -152,23 +200,6 @@ def int_list(value: Any, what: str) -> list[int]:
             raise UsageError(f"'{what}' holds {x!r}, not an integer")
         out.append(x)
     return out
-
-
-def loss_curves(data: dict, enabled: bool) -> dict[str, np.ndarray]:
-    """The per-epoch 'train_losses' / 'test_losses' (entry e = epoch e) the file recorded."""
-    curves = {}
-    for key, column in (("train_losses", "train_loss"), ("test_losses", "test_loss")):
-        if enabled and key in data:
-            try:
-                curves[column] = np.asarray([float(x) for x in data[key]], dtype=np.float64)
-            except (TypeError, ValueError, RuntimeError):
-                raise UsageError(f"'{key}' is not a list of numbers") from None
-    if len({len(curve) for curve in curves.values()}) > 1:
-        raise UsageError(
-            "'train_losses' and 'test_losses' differ in length, so they are not both one value per "
-            "epoch; pass --no-metrics to import without them"
-        )
-    return curves
 
 
 def tensor_shape(state: dict, name: str, ndim: int, where: str) -> tuple[int, ...]:
@@ -239,24 +270,15 @@ def read_split_json(path: Path) -> list[int]:
     return int_list(value, str(path))
 
 
-def check_split(indices: list[int], p: int) -> Tensor:
-    """Sorted int64 train pair indices, refusing duplicates and indices outside the p^2 pairs."""
-    if len(set(indices)) != len(indices) or not all(0 <= i < p * p for i in indices):
-        raise UsageError(f"the split must list distinct pair indices in [0, {p * p})")
-    if not 0 < len(indices) < p * p:
-        raise UsageError(f"the split has {len(indices)} training pairs of {p * p}")
-    return torch.tensor(sorted(indices), dtype=torch.int64)
-
-
-def train_frac_for(n_train: int, p: int, stated: float | None) -> float:
-    """The train fraction of a split of `n_train` pairs (so that RunConfig.n_train == n_train);
-    a stated fraction must agree with it."""
+def train_frac_for(n_train: int, n_pairs: int, stated: float | None) -> float:
+    """The train fraction of a split of `n_train` of the task's `n_pairs` pairs (so that
+    RunConfig.n_train == n_train); a stated fraction must agree with it."""
     if stated is not None:
-        if int(stated * p * p) != n_train:
+        if int(stated * n_pairs) != n_train:
             raise UsageError(f"train fraction {stated} does not give the split's {n_train} pairs")
         return stated
-    frac = n_train / (p * p)
-    return frac if int(frac * p * p) == n_train else math.nextafter(frac, 1.0)
+    frac = n_train / n_pairs
+    return frac if int(frac * n_pairs) == n_train else math.nextafter(frac, 1.0)
 
 
 def schedule(epochs: list[int]) -> dict[str, int]:
@@ -278,8 +300,13 @@ def write_metrics(run_dir: Path, columns: dict[str, np.ndarray]) -> None:
     store.append_metrics(run_dir, rows)
 
 
-def write_run(imported: Imported, out_dir: Path) -> Path:
-    """Write the run into a hidden sibling directory, then rename it to `out_dir`."""
+IMPORT_RECORD = "import.json"
+"""In an imported run: {"source", "layout", "notes"}: where it came from and what was inferred."""
+
+
+def write_run(imported: Imported, out_dir: Path, source: Path, layout: str) -> Path:
+    """Write the run (and its import record) into a hidden sibling directory, then rename it to
+    `out_dir`."""
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_dir.with_name(f".{out_dir.name}.import-{os.getpid()}")
@@ -290,6 +317,9 @@ def write_run(imported: Imported, out_dir: Path) -> Path:
             store.save_checkpoint(tmp, imported.cfg, epoch, state)
         if imported.losses:
             write_metrics(tmp, imported.losses)
+        environment.record(tmp, "import")
+        record = {"source": str(source), "layout": layout, "notes": imported.notes}
+        store.atomic_write(tmp / IMPORT_RECORD, json.dumps(record, indent=2).encode())
         try:
             os.replace(tmp, out_dir)  # replaces an empty directory, refuses a non-empty one
         except OSError as exc:

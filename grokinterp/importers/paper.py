@@ -14,9 +14,12 @@ Layout facts, from mechanistic-interpretability-grokking/progress-measures-paper
 - `gen_train_test`: the pairs (i, j, p) for i in range(p) for j in range(p), `random.seed(seed)`,
   `random.shuffle`, the first int(frac_train * len(pairs)) train.
 - `Trainer`: AdamW(lr, weight_decay, betas=(0.9, 0.98)), LambdaLR min(step / 10, 1); Config
-  defaults lr 1e-3, weight_decay 1.0. It saves {'model', 'epoch', ...} files and, in final.pth,
-  'train_losses' / 'test_losses' (one per epoch, loss before that epoch's step). `save_epoch(e)`
-  runs after the step of epoch e; epochs are kept as the file labels them.
+  defaults lr 1e-3, weight_decay 1.0, fn_name 'add' (also 'subtract', 'x2xyy2', 'rand'). Its
+  `save_epoch(e)` files hold {'model', 'train_loss', 'test_loss', 'epoch'} (the losses recorded
+  before the step of epoch e, the weights after it); final.pth holds 'model', 'train_losses' /
+  'test_losses' (one per epoch, each before that epoch's step), 'epoch' = num_epochs and the
+  'optimizer' state dict (the hyperparameters the run used). Epochs are kept as the file labels
+  them.
 - The mainline run's full_run_data.pth (loaded by its Grokking_Analysis notebook) holds
   'state_dicts' with 'epochs'.
 """
@@ -35,22 +38,24 @@ from grokinterp.importers.common import (
     check_heads,
     check_names,
     check_series,
-    check_split,
     check_stated,
     checkpoint_series,
     config_dict,
     grokinterp_state,
-    loss_curves,
     pick,
     read_split_json,
     schedule,
     tensor_shape,
     train_frac_for,
 )
+from grokinterp.importers.curves import read_curves
+from grokinterp.importers.loss_check import recorded_final_loss
+from grokinterp.importers.optimizer import optimizer_values, resolve
+from grokinterp.importers.task_choice import check_split, paper_operation, task_for
 
 PRESET = "imported-paper"
 _ATTN, _MLP = "blocks.0.attn.", "blocks.0.mlp."
-_STATED = {"fn_name": ("add",), "act_type": ("ReLU",), "num_layers": (1,)}
+_STATED = {"act_type": ("ReLU",), "num_layers": (1,)}
 """Config values that grokinterp's model can represent, when the file's config states them
 (`use_ln` changes nothing: the model builds no LayerNorm)."""
 
@@ -70,6 +75,8 @@ def _source_shapes(d: int, h: int, dh: int, m: int, vocab: int) -> dict[str, tup
     }
 
 
+DEFAULTS = {"lr": 1e-3, "weight_decay": 1.0, "beta1": 0.9, "beta2": 0.98, "adam_eps": 1e-8}
+"""The paper's Config lr and weight_decay, its Trainer's betas, AdamW's default eps."""
 _WEIGHTS = set(_source_shapes(1, 1, 1, 1, 1))
 _BUFFERS = {f"{_ATTN}mask"}
 
@@ -84,12 +91,16 @@ def paper_split(p: int, frac_train: float, seed: int) -> list[int]:
 def read(data: dict, opts: Options) -> Imported:
     if opts.data_seed is not None:
         raise UsageError("--data-seed does not apply to the paper layout; its split seed is --seed")
+    if opts.group is not None:
+        raise UsageError("--group does not apply to the paper layout: its code trains mod p only")
     config = config_dict(data)
     check_stated(config, _STATED)
     p = pick(config, "p", opts.p, "--p", int)
     if p is None:
         raise UsageError("the file's config has no p; pass --p")
-    series = checkpoint_series(data, "state_dicts", "epochs")
+    task = task_for(paper_operation(config, opts.operation), None, p)
+    curves = read_curves(data, opts.metrics)
+    series, notes = checkpoint_series(data, "state_dicts", "epochs", opts.epoch, curves)
     where, first = f"checkpoint at epoch {series[0][0]}", series[0][1]
     check_names(first, _WEIGHTS, _BUFFERS, where)
     d, _ = tensor_shape(first, "embed.W_E", 2, where)
@@ -101,35 +112,36 @@ def read(data: dict, opts: Options) -> Imported:
     frac = pick(config, "frac_train", opts.train_frac, "--train-frac", float)
     seed = pick(config, "seed", opts.seed, "--seed", int)
     if opts.split_from is not None:
-        train = check_split(read_split_json(opts.split_from), p)
+        train = check_split(read_split_json(opts.split_from), task)
     elif frac is None or seed is None:
         raise UsageError(
             "the split needs the config's frac_train and seed: pass --train-frac and --seed "
             "(or --split-from)"
         )
     else:
-        train = check_split(paper_split(p, frac, seed), p)
-    lr = pick(config, "lr", None, "", float)
-    weight_decay = pick(config, "weight_decay", None, "", float)
+        train = check_split(paper_split(p, frac, seed), task)
+    adamw, adamw_notes = resolve(
+        optimizer_values(data), config, opts.hyperparameter_flags(), DEFAULTS, "the paper's default"
+    )
     cfg = RunConfig(
         preset=PRESET,
         p=p,
-        train_frac=train_frac_for(len(train), p, frac),
+        train_frac=train_frac_for(len(train), task.n_pairs, frac),
         d_model=d,
         n_heads=h,
         d_mlp=m,
         init="paper",
-        lr=1e-3 if lr is None else lr,
-        weight_decay=1.0 if weight_decay is None else weight_decay,
-        beta1=0.9,
-        beta2=0.98,
+        **adamw,
         warmup_steps=10,
         **schedule([epoch for epoch, _ in series]),
         seed=0 if seed is None else seed,  # the paper seeds its split with it; init is unseeded
         data_seed=0 if seed is None else seed,
+        operation=task.name,
     ).validate()
     checkpoints = [(epoch, _convert(state, cfg)) for epoch, state in series]
-    return Imported(cfg, train, checkpoints, loss_curves(data, opts.metrics))
+    recorded = recorded_final_loss(data, curves.columns.get("train_loss"), series[-1][0])
+    notes += curves.notes + adamw_notes
+    return Imported(cfg, train, checkpoints, curves.columns, notes, recorded)
 
 
 def _convert(state: dict[str, Tensor], cfg: RunConfig) -> dict[str, Tensor]:

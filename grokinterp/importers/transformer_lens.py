@@ -13,8 +13,12 @@ Layout facts:
   int(p * p * frac_train) train; pair index a * p + b. AdamW lr 1e-3, weight_decay 1.0,
   betas (0.9, 0.98), no warm-up; the biases are frozen at their zero init.
 - checkpoint_epochs label the weights after that epoch's step (99, 199, ... after 100, 200, ...
-  steps); epochs are kept as the file labels them. "model", the final weights, duplicates the
-  last checkpoint and is used only when there is no checkpoint list.
+  steps); epochs are kept as the file labels them. "model", the final weights, may come after
+  the last checkpoint (a list every 100 epochs stopping at 39,900 of 40,000): when it differs
+  from the last entry it is kept as the last checkpoint, at the file's 'epoch', --epoch, or the
+  epochs its curves cover. The demo also records 'train_accs' / 'test_accs' (metric columns).
+- Another operation or a group: --operation / --group (the file does not say); p is the number
+  of element tokens, and the split must lie in that task's domain.
 """
 
 from __future__ import annotations
@@ -30,21 +34,28 @@ from grokinterp.importers.common import (
     check_heads,
     check_names,
     check_series,
-    check_split,
     check_stated,
     checkpoint_series,
     config_dict,
     grokinterp_state,
     int_list,
-    loss_curves,
     pick,
     read_split_json,
     schedule,
     tensor_shape,
     train_frac_for,
 )
+from grokinterp.importers.curves import read_curves
+from grokinterp.importers.loss_check import recorded_final_loss
+from grokinterp.importers.optimizer import optimizer_values, resolve
+from grokinterp.importers.task_choice import check_split, task_for
+from grokinterp.tasks import Task
 
 PRESET = "imported-tl"
+DEFAULTS = {"lr": 1e-3, "weight_decay": 1.0, "beta1": 0.9, "beta2": 0.98, "adam_eps": 1e-8}
+"""The grokking demo's AdamW settings (eps: AdamW's default)."""
+GROUP_P = 113
+"""RunConfig.p of a group run: unused, kept at the canonical preset's value."""
 _ATTN, _MLP = "blocks.0.attn.", "blocks.0.mlp."
 _STATED = {
     "act_fn": ("relu",),
@@ -82,54 +93,74 @@ _REQUIRED, _OPTIONAL = _NAMES - _BIASES, _BIASES | {f"{_ATTN}mask", f"{_ATTN}IGN
 """Missing biases are zeros; the buffers are grokinterp's own."""
 
 
-def demo_split(p: int, frac_train: float, data_seed: int) -> list[int]:
-    """The train pair indices that the grokking demo draws."""
+def demo_split(n: int, frac_train: float, data_seed: int) -> list[int]:
+    """The train pair indices that the grokking demo draws over the n * n grid."""
     generator = torch.Generator().manual_seed(data_seed)  # the stream of torch.manual_seed
-    return torch.randperm(p * p, generator=generator)[: int(p * p * frac_train)].tolist()
+    return torch.randperm(n * n, generator=generator)[: int(n * n * frac_train)].tolist()
 
 
 def read(data: dict, opts: Options) -> Imported:
     config = config_dict(data)
     check_stated(config, _STATED)
-    series = checkpoint_series(data, "checkpoints", "checkpoint_epochs")
+    curves = read_curves(data, opts.metrics)
+    series, notes = checkpoint_series(data, "checkpoints", "checkpoint_epochs", opts.epoch, curves)
     where, first = f"checkpoint at epoch {series[0][0]}", series[0][1]
     check_names(first, _REQUIRED, _OPTIONAL, where)
     vocab, d = tensor_shape(first, "embed.W_E", 2, where)
     h, _, dh = tensor_shape(first, f"{_ATTN}W_Q", 3, where)
     _, m = tensor_shape(first, f"{_MLP}W_in", 2, where)
     _, outputs = tensor_shape(first, "unembed.W_U", 2, where)
-    p = vocab - 1
-    if opts.p is not None and opts.p != p:
-        raise UsageError(f"embed.W_E has {vocab} tokens, so p = {p}, but --p says {opts.p}")
-    if outputs not in (p, p + 1):
-        raise UsageError(f"unembed.W_U has {outputs} outputs; expected p = {p} or p + 1")
+    task = _task(vocab - 1, opts)
+    n = task.n_elements
+    if outputs not in (n, n + 1):
+        raise UsageError(f"unembed.W_U has {outputs} outputs; expected {n} or {n + 1}")
     check_heads(d, h, dh)
     check_series(series, _source_shapes(d, h, dh, m, vocab, outputs), _REQUIRED, _OPTIONAL)
 
-    train = check_split(_split(data, opts, p), p)
+    test = int_list(data["test_indices"], "test_indices") if "test_indices" in data else None
+    train = check_split(_split(data, opts, n), task, test)
     seed = pick(config, "seed", opts.seed, "--seed", int)
+    adamw, adamw_notes = resolve(
+        optimizer_values(data), config, opts.hyperparameter_flags(), DEFAULTS, "the demo's"
+    )
     cfg = RunConfig(
         preset=PRESET,
-        p=p,
-        train_frac=train_frac_for(len(train), p, opts.train_frac),
+        p=n if opts.group is None else GROUP_P,
+        train_frac=train_frac_for(len(train), task.n_pairs, opts.train_frac),
         d_model=d,
         n_heads=h,
         d_mlp=m,
         init="transformer_lens",
-        lr=1e-3,
-        weight_decay=1.0,
-        beta1=0.9,
-        beta2=0.98,
+        **adamw,
         warmup_steps=1,  # no warm-up
         **schedule([epoch for epoch, _ in series]),
         seed=0 if seed is None else seed,
         data_seed=0 if opts.data_seed is None else opts.data_seed,
+        operation=task.name,
+        group=opts.group,
     ).validate()
     checkpoints = [(epoch, _convert(state, cfg)) for epoch, state in series]
-    return Imported(cfg, train, checkpoints, loss_curves(data, opts.metrics))
+    recorded = recorded_final_loss(data, curves.columns.get("train_loss"), series[-1][0])
+    notes += curves.notes + adamw_notes
+    return Imported(cfg, train, checkpoints, curves.columns, notes, recorded)
 
 
-def _split(data: dict, opts: Options, p: int) -> list[int]:
+def _task(n: int, opts: Options) -> Task:
+    """The task of a model with n element tokens: --operation (default add) mod n = p, or of
+    --group, whose order must be n."""
+    if opts.group is None and opts.p is not None and opts.p != n:
+        raise UsageError(f"embed.W_E has {n + 1} tokens, so p = {n}, but --p says {opts.p}")
+    if opts.group is not None and opts.p is not None:
+        raise UsageError("--p does not apply with --group")
+    task = task_for(opts.operation or ("compose" if opts.group else "add"), opts.group, n)
+    if task.n_elements != n:
+        raise UsageError(
+            f"embed.W_E has {n + 1} tokens, so {n} elements, but {opts.group} has {task.n_elements}"
+        )
+    return task
+
+
+def _split(data: dict, opts: Options, n: int) -> list[int]:
     """The file's train_indices, else --split-from, else the demo's rule from --data-seed."""
     if "train_indices" in data:
         if opts.split_from is not None:
@@ -142,7 +173,7 @@ def _split(data: dict, opts: Options, p: int) -> list[int]:
             "the file records no split (train_indices): pass --split-from, or --data-seed with "
             "--train-frac"
         )
-    return demo_split(p, opts.train_frac, opts.data_seed)
+    return demo_split(n, opts.train_frac, opts.data_seed)
 
 
 def _convert(state: dict[str, Tensor], cfg: RunConfig) -> dict[str, Tensor]:
