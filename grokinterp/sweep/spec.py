@@ -52,6 +52,8 @@ SHORT_NAMES = {
     "d_mlp": "dmlp",
     "n_heads": "heads",
     "warmup_steps": "warmup",
+    "model": "",
+    "n_layers": "layers",
 }
 """How a grid field appears in run names (default: the field's own name)."""
 DEFAULT_GROUP_SIZE = 64
