@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from grokinterp import store
+from grokinterp import group_state, store
 from grokinterp.cli import main
 from grokinterp.config import preset
 from grokinterp.run import open_run
@@ -94,7 +94,7 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path):
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    _, step, finished = store.load_state(killed)
+    _, step, finished = group_state.load_state(killed)
     assert not finished and 0 < step < 600, "the kill must land mid-training"
 
     resumed = subprocess.run(
@@ -127,7 +127,7 @@ def test_resume_after_a_kill_mid_append_equals_an_unbroken_run(tiny_cfg, tmp_pat
     monkeypatch.undo()
     path = killed / store.METRICS_FILE
     path.write_bytes(path.read_bytes()[:-20])  # the row of epoch 30 torn mid-way
-    assert len(store.read_metrics_array(killed)) == 30 and store.load_state(killed)[1] == 20
+    assert len(store.read_metrics_array(killed)) == 30 and group_state.load_state(killed)[1] == 20
 
     resume_runs([killed], progress=False)
     assert path.read_bytes() == (tmp_path / "whole" / store.METRICS_FILE).read_bytes()
