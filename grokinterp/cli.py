@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
+import shlex
 import sys
 from pathlib import Path
 
@@ -214,10 +215,17 @@ def sweep_plan(cfgs: list, device: str) -> str:
 
 
 def _train(args) -> None:
-    from grokinterp.train import resume_runs, train_runs
+    from grokinterp import group_state
+    from grokinterp.store import read_config
+    from grokinterp.train import resolve_options, resume_runs, train_runs
 
     progress = not args.quiet
     if args.resume:
+        device = resolve_options(args.device, args.engine)
+        for group in group_state.resumable(args.resume, args.epochs):
+            cfgs = [read_config(run_dir) for run_dir in group.runs]
+            cfgs = [cfg.replace(epochs=args.epochs or cfg.epochs) for cfg in cfgs]
+            _say(progress, _announce(f"resuming at epoch {group.step}", cfgs, group.runs, device))
         resume_runs(args.resume, args.device, args.engine, progress=progress, epochs=args.epochs)
         done = args.resume
     else:
@@ -229,11 +237,66 @@ def _train(args) -> None:
                     f"{plan}; that is more than {MAX_SWEEP_RUNS} runs: pass --large-sweep to go "
                     "ahead"
                 )
+        device = resolve_options(args.device, args.engine)
+        for cfg, run_dir in zip(cfgs, run_dirs, strict=True):
+            _check_out(cfg, run_dir)
+        if len(cfgs) > 1:
             print(plan, file=sys.stderr, flush=True)
+        _say(progress, _announce("training", cfgs, run_dirs, device))
         train_runs(cfgs, run_dirs, device=args.device, engine=args.engine, progress=progress)
         done = run_dirs
     for run_dir in done:
         print(f"wrote {run_dir}")
+
+
+def _check_out(cfg, run_dir: Path) -> None:
+    """Refuse a run directory that already holds files; for a run of this same config, say
+    where it stands and the command that goes on with it."""
+    from grokinterp import group_state, store
+
+    try:
+        store.check_fresh_run_dir(run_dir)
+    except UsageError:
+        if not (run_dir / store.CONFIG_FILE).exists() or store.read_config(run_dir) != cfg:
+            raise
+        group = group_state.status(run_dir)
+        if group is None or group.step is None:
+            raise UsageError(
+                f"{run_dir} holds this same run, killed before its first checkpoint; delete it "
+                "and run the command again"
+            ) from None
+        resume = f"grokinterp train --resume {shlex.quote(str(run_dir))}"
+        if group.finished:
+            raise UsageError(
+                f"{run_dir} already holds this run, finished at epoch {group.step}; train it on "
+                f"with: {resume} --epochs N"
+            ) from None
+        raise UsageError(
+            f"{run_dir} holds this same run, unfinished (saved at epoch {group.step}); resume "
+            f"it with: {resume}"
+        ) from None
+
+
+def _announce(doing: str, cfgs: list, run_dirs: list[Path], device) -> str:
+    """One line: what is trained (task, model, runs, device) and where it is written."""
+    from grokinterp.tasks import task_of
+
+    cfg = cfgs[0]
+    if len(run_dirs) == 1:
+        where = str(run_dirs[0])
+    else:
+        parents = sorted({str(Path(run_dir).parent) for run_dir in run_dirs})
+        where = f"{len(run_dirs)} run directories in {', '.join(parents)}"
+    model = f"d_model {cfg.d_model}, {cfg.n_heads} heads, d_mlp {cfg.d_mlp}"
+    return (
+        f"{doing} {len(cfgs)} run(s) of {task_of(cfg).formula} ({model}) to epoch {cfg.epochs} "
+        f"on {device} -> {where}"
+    )
+
+
+def _say(enabled: bool, text: str) -> None:
+    if enabled:
+        print(text, file=sys.stderr, flush=True)
 
 
 def _add_analyze(sub) -> None:

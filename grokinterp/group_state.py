@@ -140,6 +140,19 @@ def groups_of(run_dirs: Sequence[Path]) -> list[GroupState]:
     return groups
 
 
+def resumable(run_dirs: Sequence[Path], epochs: int | None = None) -> list[GroupState]:
+    """`groups_of(run_dirs)`, each checked for a resume: not finished, or (with `epochs`) to
+    be trained on beyond its step. A finished group is settled before it is refused."""
+    groups = groups_of(run_dirs)
+    for group in groups:
+        if epochs is not None and epochs <= group.step:
+            raise UsageError(f"--epochs {epochs} is not beyond the saved step {group.step}")
+        if group.finished and epochs is None:
+            settle(group)  # completes a last commit that was killed half-way
+            raise UsageError(f"{group.runs[0]} has already finished training; --epochs N trains on")
+    return groups
+
+
 def settle(group: GroupState) -> None:
     """Bring every run of `group` to its committed step: remove what a killed commit left beyond
     it (checkpoints, states, temporary files) and make every record name it. Writes nothing

@@ -35,7 +35,8 @@ fraction, init) may differ from run to run."""
 Logits = Callable[[dict[str, Tensor], Tensor, Tensor], Tensor]
 
 
-def _resolve_options(device: str, engine: str) -> torch.device:
+def resolve_options(device: str, engine: str) -> torch.device:
+    """The torch device that `device` names, after checking both options."""
     if engine not in ENGINES:
         raise UsageError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     return resolve_device(device)
@@ -145,7 +146,7 @@ def train_runs(
     """Train new runs, each into its own (new or empty) run directory."""
     cfgs = [cfg.validate() for cfg in cfgs]
     _check_batchable(cfgs)
-    torch_device = _resolve_options(device, engine)
+    torch_device = resolve_options(device, engine)
     for run_dir in run_dirs:
         store.check_fresh_run_dir(run_dir)
     splits = [data.train_indices(cfg) for cfg in cfgs]
@@ -175,15 +176,8 @@ def resume_runs(
     runs of different groups resume one group after another. With `epochs` larger than the
     runs' own, a run (finished or not) is trained on to that many epochs; its config.json then
     records the new count, the only field that may change."""
-    torch_device = _resolve_options(device, engine)
-    groups = group_state.groups_of(run_dirs)
-    for group in groups:
-        if epochs is not None and epochs <= group.step:
-            raise UsageError(f"--epochs {epochs} is not beyond the saved step {group.step}")
-        if group.finished and epochs is None:
-            group_state.settle(group)  # completes a last commit that was killed half-way
-            raise UsageError(f"{group.runs[0]} has already finished training; --epochs N trains on")
-    for group in groups:
+    torch_device = resolve_options(device, engine)
+    for group in group_state.resumable(run_dirs, epochs):
         _resume_group(group, torch_device, engine, progress, epochs)
 
 

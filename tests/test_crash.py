@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -22,48 +21,11 @@ from grokinterp.errors import UsageError
 from grokinterp.sweep import folder
 from grokinterp.sweep.group import run_group
 from grokinterp.train import resume_runs, train_runs
+from tests.helpers import Killed, killed_at_write
 from tests.test_sweep import REPO, write_spec
 
 NAMES = ("a", "b")
 ANALYSIS_OFF = {"analyze": False, "report": False, "basis": None}
-
-
-class Killed(BaseException):
-    """The process dying at a write (no `except Exception` catches it)."""
-
-
-@contextmanager
-def killed_at_write(n: int | None):
-    """Count the writes of run files (`store.atomic_write`, `store.append_metrics`) into the
-    yielded list; the n-th stops half-way, as a kill leaves it: half a temporary file, or the
-    appended rows cut in the middle."""
-    count = [0]
-    atomic_write, append_metrics = store.atomic_write, store.append_metrics
-
-    def killed_here() -> bool:
-        count[0] += 1
-        return count[0] == n
-
-    def torn_atomic_write(path, data):
-        if killed_here():
-            Path(path).with_name(f".{Path(path).name}.tmp-{os.getpid()}").write_bytes(
-                data[: len(data) // 2]
-            )
-            raise Killed
-        atomic_write(path, data)
-
-    def torn_append(run_dir, rows):
-        path = Path(run_dir) / store.METRICS_FILE
-        before = path.stat().st_size
-        append_metrics(run_dir, rows)
-        if killed_here():
-            os.truncate(path, (before + path.stat().st_size) // 2)
-            raise Killed
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(store, "atomic_write", torn_atomic_write)
-        patch.setattr(store, "append_metrics", torn_append)
-        yield count
 
 
 def contents(root: Path) -> dict[str, bytes]:

@@ -27,6 +27,7 @@ from grokinterp.sweep import folder
 from grokinterp.sweep.group import run_group
 from grokinterp.sweep.spec import read_spec
 from grokinterp.train import SHARED_FIELDS, train_runs
+from tests.helpers import killed_at_step
 from tests.test_report import CHROMIUM, chromium, drawn_marker, figures_in, instrumented_copy
 
 TINY = {"p": 11, "d_model": 16, "n_heads": 2, "d_mlp": 32, "epochs": 30, "save_every": 10}
@@ -424,17 +425,8 @@ def test_failed_group_is_reported_and_the_rest_goes_on(tmp_path, capsys):
     # seed 1's run was killed earlier and its saved state has since been damaged
     cfg = read_spec(spec).runs[1].config
     broken = folder.run_dir(sweep, "seed1")
-    save_state = store.save_state
-
-    def die_at_20(run_dir, step, tensors, finished):
-        if step == 20:
-            raise KeyboardInterrupt
-        save_state(run_dir, step, tensors, finished)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(store, "save_state", die_at_20)
-        with pytest.raises(KeyboardInterrupt):
-            train_runs([cfg], [broken], progress=False)
+    with pytest.raises(KeyboardInterrupt), killed_at_step(20):
+        train_runs([cfg], [broken], progress=False)
     state = store.list_states(broken)[-1][1]
     data = bytearray(state.read_bytes())
     data[-5] ^= 0xFF
