@@ -302,11 +302,13 @@ def _say(enabled: bool, text: str) -> None:
 def _add_analyze(sub) -> None:
     parser = sub.add_parser(
         "analyze",
-        help="measure every checkpoint of a run (Fourier features, restricted/excluded loss, ...)",
+        help="measure every checkpoint of a run in its task's basis (restricted loss, ...)",
         description=(
             "Compute the progress measures of Nanda et al. (2023) at every complete checkpoint of "
             "a run and write measures.csv (one row per checkpoint), neurons.safetensors and "
-            "summary.json (key frequencies, the three phases, final losses, neuron clusters). "
+            "summary.json (key components, the three phases, final losses, neuron clusters), in "
+            "the task's basis: Fourier frequencies for a + b and a - b, multiplicative characters "
+            "for a * b and a / b, irreducible representations for a group. "
             "Incremental: checkpoints already in the table are not measured again. Safe on a run "
             "that is still training: only complete checkpoint files are read."
         ),
@@ -330,6 +332,7 @@ def _add_analyze(sub) -> None:
 
 def _analyze(args) -> None:
     from grokinterp.analyze import Summary, analyze_run
+    from grokinterp.report_figures import WORDS, words_key
 
     out = analyze_run(args.ckpt_dir, args.out, progress=not args.quiet, basis_name=args.basis)
     summary = Summary.load(out)
@@ -340,8 +343,8 @@ def _analyze(args) -> None:
         print(f"  not applicable     {', '.join(summary.not_applicable)} (no known basis)")
     else:
         print(f"  basis              {summary.basis['title']}")
-        kind = {"frequency": "frequencies", "irrep": "irreps"}.get(summary.basis["kind"], "keys")
-        print(f"  key {kind:<15}{summary.key_components}")
+        many = WORDS[words_key(summary.basis["name"], summary.basis["kind"])]["many"]
+        print(f"  {'key ' + many:<18} {', '.join(map(str, summary.key_components)) or 'none'}")
     phases = ", ".join(f"{name} {epoch}" for name, epoch in summary.phases.items())
     print(f"  phases             {phases}")
     print(
@@ -351,7 +354,7 @@ def _analyze(args) -> None:
     if summary.fve_share is not None:
         print(
             f"  neurons FVE > {summary.fve_threshold}  {summary.fve_share:.1%}, "
-            f"clusters {summary.cluster_sizes}"
+            f"clusters {' '.join(f'{k}:{n}' for k, n in summary.cluster_sizes.items())}"
         )
     if args.report:
         from grokinterp.report import write_report
@@ -366,8 +369,10 @@ def _add_report(sub) -> None:
         description=(
             "Build one self-contained HTML page (plotly.js inlined, works offline) from a run's "
             "analysis: losses with the three phases shaded, restricted/excluded loss, weight norm "
-            "and Gini, Fourier norms of the embedding over epochs, neuron clusters, and the final "
-            "model's attention and logits in the Fourier basis. Run `grokinterp analyze` first."
+            "and Gini, the embedding's component norms over epochs, neuron clusters, and the final "
+            "model's attention and logits, all in the run's own basis (Fourier frequencies for "
+            "a + b and a - b, multiplicative characters for a * b and a / b, irreps for a group). "
+            "Run `grokinterp analyze` first."
         ),
     )
     parser.add_argument("--ckpt-dir", type=Path, required=True, metavar="RUN", help="run directory")
