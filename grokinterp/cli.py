@@ -315,7 +315,7 @@ def _add_analyze(sub) -> None:
     )
     parser.add_argument("--ckpt-dir", type=Path, required=True, metavar="RUN", help="run directory")
     parser.add_argument(
-        "--out", type=Path, help="analysis directory (default analyses/<run-name>/)"
+        "--out", type=Path, help="analysis directory (default analyses/<RUN's directory name>/)"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.add_argument(
@@ -377,19 +377,25 @@ def _add_report(sub) -> None:
     )
     parser.add_argument("--ckpt-dir", type=Path, required=True, metavar="RUN", help="run directory")
     parser.add_argument(
-        "--analysis", type=Path, help="analysis directory (default analyses/<run-name>/)"
+        "--analysis",
+        type=Path,
+        help="analysis directory (default analyses/<RUN's directory name>/)",
     )
-    parser.add_argument("--out", type=Path, help="HTML file (default reports/<run-name>.html)")
+    parser.add_argument(
+        "--out", type=Path, help="HTML file (default reports/<RUN's directory name>.html)"
+    )
     parser.set_defaults(handler=_report)
 
 
 def _report(args) -> None:
     from grokinterp.analysis_format import DEFAULT_ANALYSES_DIR
-    from grokinterp.report import write_report
+    from grokinterp.report import DEFAULT_REPORTS_DIR, write_report
     from grokinterp.run import open_run
 
-    analysis_dir = args.analysis or DEFAULT_ANALYSES_DIR / open_run(args.ckpt_dir).name
-    print(f"wrote {write_report(analysis_dir, args.out, run_dir=args.ckpt_dir)}")
+    name = open_run(args.ckpt_dir).name
+    analysis_dir = args.analysis or DEFAULT_ANALYSES_DIR / name
+    out = args.out or DEFAULT_REPORTS_DIR / f"{name}.html"
+    print(f"wrote {write_report(analysis_dir, out, run_dir=args.ckpt_dir)}")
 
 
 def build_parser() -> argparse.ArgumentParser:
