@@ -104,7 +104,11 @@ def _final_params(analysis: Analysis, run_dir: str | Path | None) -> dict[str, T
 
 # ---- the page -----------------------------------------------------------------------------------
 SECTIONS = {
-    "loss": "Train and test loss. Shading: the phases detected by the analysis (paper, section 5).",
+    "loss": "Train and test loss. Shading: the phases detected by the analysis (paper, section 5). "
+    "Triangles: train-loss spikes, where the train loss jumps by more than 10x from one checkpoint "
+    "to the next: at a large learning rate, full-batch Adam is thrown off its solution for a few "
+    "epochs and falls back (the 'slingshots' of Thilak et al., 2022). A spike is an event inside "
+    "a phase, not a phase boundary.",
     "progress": "Restricted loss keeps only the key components' directions of the logits; "
     "excluded loss removes them and is taken on the training pairs. The paper's claims: restricted "
     "loss falls before test loss (the generalising circuit forms before the model generalises, "
@@ -269,6 +273,12 @@ def claims_held(summary) -> dict[str, str]:
     }
 
 
+def _spike_note(measures) -> str:
+    epochs = measures["epoch"][rf.loss_spikes(measures)].tolist()
+    shown = ", ".join(map(str, epochs[:12])) + (", ..." if len(epochs) > 12 else "")
+    return f" On this run: {len(epochs)} spike(s)" + (f", at epochs {shown}." if epochs else ".")
+
+
 def _words_key(summary) -> str:
     return rf.words_key(summary.basis["name"], summary.basis["kind"])
 
@@ -278,7 +288,7 @@ def render_html(analysis: Analysis, figures: dict[str, go.Figure]) -> str:
     from plotly.offline import get_plotlyjs
 
     plotly_js = get_plotlyjs().replace("</script", "<\\/script")
-    claims = claims_held(analysis.summary)
+    claims = claims_held(analysis.summary) | {"loss": _spike_note(analysis.measures)}
     words = rf.WORDS[_words_key(analysis.summary)] if analysis.summary.basis else {}
     words = {**words, "Norm": words.get("norm", "").capitalize()}
     sections = []

@@ -163,9 +163,34 @@ def _finish(fig: go.Figure, title: str, height: int = HEIGHT, **layout) -> go.Fi
     return fig
 
 
+SPIKE_FACTOR = 10.0
+"""A train-loss spike: the train loss more than this many times its value one checkpoint before."""
+
+
+def loss_spikes(measures: pd.DataFrame) -> Bool[np.ndarray, " ckpt"]:
+    """True at each checkpoint where the train loss spikes (`SPIKE_FACTOR`)."""
+    loss = measures["train_loss"].to_numpy(np.float64)
+    spikes = np.zeros(len(loss), dtype=bool)
+    spikes[1:] = loss[1:] > SPIKE_FACTOR * loss[:-1]
+    return spikes
+
+
 def loss_figure(measures: pd.DataFrame, phases: dict) -> go.Figure:
-    """Train and test loss on a log scale, phases shaded (paper, figure 1)."""
+    """Train and test loss on a log scale, phases shaded (paper, figure 1), train-loss spikes
+    marked."""
     fig = go.Figure(_epoch_lines(measures, {"train": "train_loss", "test": "test_loss"}, "nats"))
+    spikes = measures[loss_spikes(measures)]
+    if len(spikes):
+        fig.add_trace(
+            go.Scatter(
+                x=spikes["epoch"].to_numpy(),
+                y=spikes["train_loss"].to_numpy(np.float64),
+                name=f"train-loss spike (> {SPIKE_FACTOR:g}x in one checkpoint)",
+                mode="markers",
+                marker={"symbol": "triangle-up", "size": 10, "color": "#d62728"},
+                hovertemplate="spike<br>epoch %{x}<br>train loss %{y:.4g} nats<extra></extra>",
+            )
+        )
     _shade(fig, measures, phases)
     fig.update_xaxes(title="epoch")
     fig.update_yaxes(title="loss (nats)", type="log", exponentformat="power")

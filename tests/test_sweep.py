@@ -378,6 +378,30 @@ def test_sweep_report_draws_in_headless_chromium(local_sweep, tmp_path):
     assert marker["plots"] == marker["drawn"] == 2
 
 
+TABLE_FIT = """<script>window.addEventListener("load",function(){
+var table=document.querySelector("table.runs"),box=table.parentElement;
+var out=document.createElement("pre");out.id="table-fit";
+out.textContent=JSON.stringify({right:table.getBoundingClientRect().right,
+window:window.innerWidth,scroll:box.scrollWidth,width:box.clientWidth});
+document.body.appendChild(out);
+});</script>"""
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} missing (apt-get install chromium)")
+def test_sweep_run_table_fits_a_1400_pixel_window(local_sweep, tmp_path):
+    """Every column of the run table is in view in a 1,400-pixel-wide window, unscrolled."""
+    from grokinterp.sweep.report import write_sweep_report
+
+    _, sweep = local_sweep
+    copy = tmp_path / "fit.html"
+    copy.write_text(write_sweep_report(sweep).read_text().replace("</body>", TABLE_FIT + "</body>"))
+    args = ["--window-size=1400,900", "--virtual-time-budget=5000", "--dump-dom", copy.as_uri()]
+    found = re.search(r'<pre id="table-fit">(.*?)</pre>', chromium(args, tmp_path / "a"), re.S)
+    fit = json.loads(html.unescape(found.group(1)))
+    assert fit["window"] == 1400 and fit["right"] <= fit["window"]
+    assert fit["scroll"] <= fit["width"], fit
+
+
 def test_table_without_pyarrow_writes_csv_and_says_so(local_sweep, tmp_path, monkeypatch, capsys):
     import shutil
 
