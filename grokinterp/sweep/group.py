@@ -25,12 +25,26 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from grokinterp import group_state, store
 from grokinterp.config import RunConfig
 from grokinterp.errors import UsageError
 from grokinterp.sweep import folder
+
+if TYPE_CHECKING:
+    from grokinterp.sweep.spec import Group
+
+
+def payload(group: Group) -> list[tuple[str, dict]]:
+    """The runs of a group as a worker receives them: names and config dicts."""
+    return [(run.name, run.config.to_dict()) for run in group.runs]
+
+
+def failure(group: Group, error: str, trace: str = "") -> dict[str, Any]:
+    """What the driver records for a group that did not finish."""
+    return {"group": group.id, "error": error, "traceback": trace}
+
 
 NEW, DONE, PARTIAL, RESTART = "new", "done", "partial", "restart"
 
