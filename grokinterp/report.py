@@ -29,7 +29,7 @@ from grokinterp.bases import Basis
 from grokinterp.errors import UsageError
 from grokinterp.measures.final_model import attention_to_a, model_at_eq
 from grokinterp.measures.logits import fit_logits
-from grokinterp.models import Architecture, architecture
+from grokinterp.models import Architecture, architecture, foreign_fields
 from grokinterp.tasks import Task, task_of
 
 __all__ = ["load_analysis", "write_report"]
@@ -236,7 +236,8 @@ def _header(analysis: Analysis) -> str:
     clusters = [(f"{kind} {k}", n) for k, n in s.cluster_sizes.items()] or [("none", "")]
     excluded = [(f"{kind} {k}", v) for k, v in s.excluded_loss_by_component.items()]
     absent = [(name, why) for name, why in s.not_applicable.items()]
-    fields = [(k, v) for k, v in cfg.to_dict().items() if k != "format_version"]
+    unread = foreign_fields(cfg.model)  # e.g. n_heads of an MLP: kept in the config, never read
+    fields = [(k, v) for k, v in cfg.to_dict().items() if k != "format_version" and k not in unread]
     half = (len(fields) + 1) // 2
     config = [a + b for a, b in zip(fields[:half], fields[half:] + [("", "")], strict=False)]
     column = lambda *parts: "<div>" + "".join(parts) + "</div>"  # noqa: E731

@@ -22,7 +22,14 @@ if TYPE_CHECKING:
 
 FAMILIES: dict[str, type[Architecture]] = {"transformer": Transformer, "mlp": MLP}
 
-__all__ = ["FAMILIES", "Architecture", "Internals", "architecture", "check_fields"]
+__all__ = [
+    "FAMILIES",
+    "Architecture",
+    "Internals",
+    "architecture",
+    "check_fields",
+    "foreign_fields",
+]
 
 
 def architecture(cfg: RunConfig) -> Architecture:
@@ -35,12 +42,17 @@ def architecture(cfg: RunConfig) -> Architecture:
         ) from None
 
 
+def foreign_fields(family: str) -> set[str]:
+    """The architecture fields (RunConfig names) of other families that `family` never reads."""
+    known = set().union(*(f.fields for f in FAMILIES.values()))
+    return known - set(FAMILIES[family].fields)
+
+
 def check_fields(family: str, given: set[str]) -> None:
     """Refuse architecture fields (RunConfig names) that `family` has no part for."""
     if family not in FAMILIES:
         raise UsageError(f"unknown model {family!r}; choose one of {', '.join(FAMILIES)}")
-    known = set().union(*(f.fields for f in FAMILIES.values()))
-    foreign = sorted((given & known) - set(FAMILIES[family].fields))
+    foreign = sorted(given & foreign_fields(family))
     if foreign:
         flags = ", ".join(f"{name} (--{name.replace('_', '-')})" for name in foreign)
         raise UsageError(f"model {family} has no part for {flags}")
