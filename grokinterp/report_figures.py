@@ -169,6 +169,20 @@ def progress_figure(measures: pd.DataFrame, phases: dict) -> go.Figure:
     return _finish(fig, "Progress measures: restricted and excluded loss")
 
 
+def clock_pizza_figure(measures: pd.DataFrame, phases: dict) -> go.Figure:
+    """Zhong et al.'s gradient symmetricity and distance irrelevance over epochs, phases shaded:
+    a pizza sits near (1, 0), a clock lower in symmetricity and near 1 in irrelevance."""
+    columns = {
+        "gradient symmetricity": "gradient_symmetricity",
+        "distance irrelevance": "distance_irrelevance",
+    }
+    fig = go.Figure(_epoch_lines(measures, columns, ""))
+    _shade(fig, measures, phases)
+    fig.update_xaxes(title="epoch")
+    fig.update_yaxes(title="diagnostic", range=[-1.05, 1.05])
+    return _finish(fig, "Clock or pizza: gradient symmetricity and distance irrelevance")
+
+
 def layer_label(column: str, name: str) -> str:
     """`name`, with the hidden layer of a per-layer column (`L1.fve_share`) when it is not the
     first."""

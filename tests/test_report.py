@@ -72,6 +72,8 @@ def write_fake_analysis(
         "gini_W_E": 0.2 + 0.6 * rise(0.5),
         "gini_W_L": 0.25 + 0.55 * rise(0.55),
         "fve_share": 0.85 * rise(0.4),
+        "gradient_symmetricity": 0.9 - 0.6 * rise(0.5),
+        "distance_irrelevance": 0.5 + 0.4 * rise(0.5),
     }
     table["all_loss"] = 0.3 * table["train_loss"] + 0.7 * table["test_loss"]
     table["train_acc"], table["test_acc"] = rise(0.05), rise(0.6)
