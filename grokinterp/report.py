@@ -33,6 +33,7 @@ from grokinterp.analysis_format import (
 )
 from grokinterp.bases import Basis
 from grokinterp.errors import UsageError
+from grokinterp.llc_series import load_llc
 from grokinterp.measures.final_model import attention_to_a, model_at_eq
 from grokinterp.measures.logits import fit_logits
 from grokinterp.models import Architecture, architecture
@@ -132,6 +133,9 @@ SECTIONS = {
     "sees only E_a + E_b, as a pizza does), and distance irrelevance, the mean spread of the "
     "right answer's logit among pairs at one distance a - b over its spread on all pairs (near 1 "
     "for a clock, near 0 for a pizza).",
+    "llc": "The local learning coefficient (Lau et al. 2023) of each checkpoint, estimated by "
+    "SGLD on the training pairs with the run's own loss (settings in llc.json); the band is "
+    "one standard deviation across chains.",
     "weights": "Sum of squared weights (the paper: it falls in cleanup), Gini coefficients of the "
     "component norms of W_E and W_L (rise as they become sparse), the logits' variance explained "
     "by the key components, and the share of neurons clustered by component.",
@@ -163,6 +167,9 @@ def build_figures(analysis: Analysis, run_dir: str | Path | None = None) -> dict
     figures = {"loss": rf.loss_figure(m, s.phases)}
     if set(CLOCK_PIZZA_COLUMNS) <= set(m.columns):
         figures["clock_pizza"] = rf.clock_pizza_figure(m, s.phases)
+    llc = load_llc(analysis.path)
+    if llc is not None:
+        figures["llc"] = rf.llc_figure(llc, m, s.phases)
     if s.basis is None:
         figures["weights"] = rf.weights_figure(m, s.phases)
         task = task_of(cfg)

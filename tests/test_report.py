@@ -86,6 +86,12 @@ def write_fake_analysis(
     table["sq.embed.W_E"] = table["weight_norm"] / 4
     out.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(table).to_csv(out / "measures.csv", index=False)
+    llc = 20 * rise(0.1) * (1 - 0.5 * rise(0.6)) + 1
+    llc[-1] = np.nan  # the diverged row has no number
+    status = ["ok"] * (n - 1) + ["diverged: loss not finite"]
+    pd.DataFrame({"epoch": epochs, "llc_mean": llc, "llc_std": 0.1 * llc, "status": status}).to_csv(
+        out / "llc.csv", index=False
+    )
 
     dominant = rng.integers(1, n_freq + 1, size=(n, d_mlp))
     final_fve = rng.dirichlet(np.ones(n_freq), size=d_mlp).astype(np.float32)
