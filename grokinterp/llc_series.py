@@ -64,13 +64,17 @@ def answer_loss(logits: Tensor, labels: Tensor) -> Tensor:
 
 def training_data(run) -> tuple[Tensor, Tensor]:
     """The run's training pairs [n, 2] and labels [n] (int64); UsageError when there are none."""
-    task = task_of(run.config)
-    train = run.train_indices
+    return training_pairs(run.config, run.train_indices, run.path)
+
+
+def training_pairs(cfg, train: Tensor, where) -> tuple[Tensor, Tensor]:
+    """Pairs [n, 2] and labels [n] (int64) of the grid indices `train` of the config's task;
+    UsageError naming `where` when there are none."""
     if len(train) == 0:
-        raise UsageError(f"{run.path}: the run has no training pairs left; the LLC needs them")
+        raise UsageError(f"{where}: the run has no training pairs left; the LLC needs them")
+    task = task_of(cfg)
     n = task.n_elements
-    labels = task.labels[task.positions(train)]
-    return torch.stack([train // n, train % n], dim=1), labels
+    return torch.stack([train // n, train % n], dim=1), task.labels[task.positions(train)]
 
 
 def llc_of_state(
