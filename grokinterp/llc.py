@@ -36,18 +36,20 @@ INSTALL_HINT = "the LLC needs devinterp: pip install 'grokinterp[llc]'"
 
 @dataclass(frozen=True)
 class LLCSettings:
-    """SGLD settings of one LLC estimate (stored with every result)."""
+    """SGLD settings of one LLC estimate (stored with every result). The defaults were picked
+    with `grokinterp llc-calibrate` on a grokked small-preset run (README, "The local learning
+    coefficient"): the largest step size whose estimate was stable at that localisation."""
 
     lr: float = 1e-4
     """Step size eps of SGLD (> 0)."""
-    localization: float = 100.0
+    localization: float = 1000.0
     """gamma: strength of the pull back to w* (>= 0)."""
     nbeta: float | None = None
     """Inverse temperature n beta (> 0); None: devinterp's default B / log B."""
     chains: int = 4
     draws: int = 100
     """Draws per chain after burn-in (>= 1)."""
-    burnin: int = 0
+    burnin: int = 50
     """SGLD steps per chain before the first draw (>= 0)."""
     batch_size: int = 512
     """Training pairs per SGLD step (>= 2; the whole training set when it has fewer)."""
