@@ -114,7 +114,9 @@ def operand_gradients(
     module at the hook points `model.operand_hooks` names (the token embedding at positions 0
     and 1 for the transformer, `hook_embed_a` and `hook_embed_b` for the MLP)."""
     module = model.hooked()
-    module.load_state_dict(state)
+    module.load_state_dict(
+        model.state_dict_of({name: state[name] for name in model.param_shapes()})
+    )
     module.double()
     captured: dict[str, Tensor] = {}
 
