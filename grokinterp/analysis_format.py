@@ -55,6 +55,11 @@ W_E.<c>, W_L.<c>        norm of component c of W_E (element tokens) and of W_L
 W_E_a.<c>, W_E_b.<c>    the same for each operand's table, when a and b have their own (mlp)
 fve_share               share of neurons whose dominant component explains > 0.85 of variance
 cluster.<c>             number of such neurons whose dominant component is c
+For a commutative group operation: a + b, a * b mod p, composition in an abelian group (Zhong
+et al. 2023, grokinterp.measures.clock_pizza; absent elsewhere):
+gradient_symmetricity   mean cosine of dQ_abc/dE_a and dQ_abc/dE_b over 100 fixed triples, [-1, 1]
+distance_irrelevance    mean over distances d of the std of the right logit at a b^-1 = d (a - b
+                        for a + b), over its std on all pairs, [0, 1]; pizza near 0, clock near 1
 The neuron measures (fve_share, cluster.<c>, gini_W_L, W_L.<c>) are those of the first hidden
 layer; hidden layer l >= 1 has the same columns prefixed `L<l>.` (`L1.cluster.k3`). W_L exists
 only for layers that write to the logits directly (every transformer block; the MLP's last
@@ -66,6 +71,10 @@ def layer_prefix(layer: int) -> str:
     one-layer runs), `L1.`, `L2.`, ... after it."""
     return f"L{layer}." if layer else ""
 
+
+CLOCK_PIZZA = "gradient symmetricity and distance irrelevance (clock or pizza)"
+"""The `not_applicable` name of Zhong et al.'s two diagnostics."""
+CLOCK_PIZZA_COLUMNS = ("gradient_symmetricity", "distance_irrelevance")
 
 BASIS_MEASURES = (
     "restricted and excluded loss",

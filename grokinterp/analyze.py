@@ -25,6 +25,8 @@ import torch
 from grokinterp import data, store
 from grokinterp.analysis_format import (
     BASIS_MEASURES,
+    CLOCK_PIZZA,
+    CLOCK_PIZZA_COLUMNS,
     DEFAULT_ANALYSES_DIR,
     Summary,
     layer_prefix,
@@ -35,7 +37,7 @@ from grokinterp.analysis_format import (
 from grokinterp.bases import Basis
 from grokinterp.config import RunConfig
 from grokinterp.errors import UsageError
-from grokinterp.measures import embedding, losses, neurons, phases, weights
+from grokinterp.measures import clock_pizza, embedding, losses, neurons, phases, weights
 from grokinterp.measures.logits import logit_fve
 from grokinterp.models import Architecture, Internals, architecture
 from grokinterp.progress import Progress
@@ -102,6 +104,8 @@ def measure_checkpoints(
         "train_acc": losses.accuracy(out.logits[:, train_at], labels[train_at]),
         "test_acc": losses.accuracy(out.logits[:, test_at], labels[test_at]),
     }
+    if clock_pizza.not_applicable(task) is None:
+        columns |= _clock_pizza_columns(model, states, out.logits, task)
     squares = weights.sum_of_squares(floats)
     columns["weight_norm"] = sum(squares.values())
     columns |= {f"sq.{name}": value for name, value in squares.items()}
@@ -129,6 +133,22 @@ def measure_checkpoints(
         fve_by_component = torch.cat(fve_by_layer, dim=1)
     table = pd.DataFrame({name: value.numpy() for name, value in columns.items()})
     return table, fve_by_component
+
+
+def _clock_pizza_columns(
+    model: Architecture, states: list[dict[str, torch.Tensor]], logits: torch.Tensor, task: Task
+) -> dict[str, torch.Tensor]:
+    """Zhong et al.'s gradient symmetricity and distance irrelevance of every checkpoint."""
+    triples = clock_pizza.sample_triples(task)
+    symmetricity = [
+        clock_pizza.gradient_symmetricity(*clock_pizza.operand_gradients(model, s, *triples))
+        for s in states
+    ]
+    distance = clock_pizza.operand_distance(task)
+    return {
+        "gradient_symmetricity": torch.stack(symmetricity),
+        "distance_irrelevance": clock_pizza.distance_irrelevance(logits, task.labels, distance),
+    }
 
 
 def _spectrum_columns(model: Architecture, floats: dict, basis: Basis) -> dict[str, torch.Tensor]:
@@ -234,7 +254,8 @@ def analyze_run(
     digests = {epoch: store.checkpoint_digest(path) for epoch, path in series}
     identity = (run_fingerprint(cfg, train), basis and basis.title, keys)
 
-    measured, final_fve = _previous(out, identity, digests, neurons_per_ckpt)
+    required = () if clock_pizza.not_applicable(task_of(cfg)) else CLOCK_PIZZA_COLUMNS
+    measured, final_fve = _previous(out, identity, digests, neurons_per_ckpt, required)
     done = set(measured.table["epoch"].tolist())
     todo = [(epoch, path) for epoch, path in series if epoch not in done]
     bar = Progress(len(todo), enabled=progress, unit="checkpoint")
@@ -298,9 +319,10 @@ def resummarise(run_dir: str | Path, analysis_dir: str | Path) -> Summary:
     return summary
 
 
-def _previous(out: Path, identity, digests: dict, d_mlp: int):
+def _previous(out: Path, identity, digests: dict, d_mlp: int, required: tuple[str, ...]):
     """The rows of an earlier analysis of the same run, basis and key components whose
-    checkpoints are unchanged (same digest), with its final FVE table; else nothing."""
+    checkpoints are unchanged (same digest), with its final FVE table; else nothing (also when
+    its table lacks a `required` column, written before that measure existed)."""
     empty = _Measured.empty(d_mlp), None
     try:
         summary = Summary.load(out)
@@ -310,6 +332,8 @@ def _previous(out: Path, identity, digests: dict, d_mlp: int):
         table = load_measures(out)
         stored = load_neurons(out)
     except UsageError:
+        return empty
+    if not set(required) <= set(table.columns):
         return empty
     epochs = table["epoch"].to_numpy()
     recorded = summary.checkpoint_digests
@@ -354,6 +378,8 @@ def _summarise(run, table, basis, keys, final_state, train, digests) -> Summary:
     not_applicable = dict.fromkeys(BASIS_MEASURES, missing) if missing else {}
     if not model.has_attention:
         not_applicable["attention"] = f"the {model.family} family has no attention"
+    if reason := clock_pizza.not_applicable(task):
+        not_applicable[CLOCK_PIZZA] = reason
     for layer in sorted(set(range(model.hidden_layers)) - set(model.direct_layers)):
         not_applicable[f"W_L of hidden layer {layer}"] = "its neurons do not write to the logits"
     return Summary(

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from grokinterp.cli_import import add_import
+from grokinterp.cli_llc import add_llc_calibrate, add_llc_flags, check_llc_request
 from grokinterp.cli_sweep import add_sweep, add_sweep_report
 from grokinterp.config import DEFAULT_PRESET, PRESETS, preset
 from grokinterp.errors import UsageError
@@ -358,6 +359,14 @@ def _add_analyze(sub) -> None:
     parser.add_argument(
         "--report", action="store_true", help="also write the HTML report (reports/<run-name>.html)"
     )
+    parser.add_argument(
+        "--llc",
+        action="store_true",
+        help="also estimate the local learning coefficient of every checkpoint (SGLD through "
+        "devinterp: pip install 'grokinterp[llc]'); writes llc.csv, llc.json and the chains' "
+        "traces into the analysis directory",
+    )
+    add_llc_flags(parser)
     parser.set_defaults(handler=_analyze)
 
 
@@ -365,6 +374,7 @@ def _analyze(args) -> None:
     from grokinterp.analyze import Summary, analyze_run
     from grokinterp.report_figures import WORDS, words_key
 
+    settings = check_llc_request(args) if args.llc else None
     out = analyze_run(args.ckpt_dir, args.out, progress=not args.quiet, basis_name=args.basis)
     summary = Summary.load(out)
     print(f"wrote {out}")
@@ -387,6 +397,10 @@ def _analyze(args) -> None:
             f"  neurons FVE > {summary.fve_threshold}  {summary.fve_share:.1%}, "
             f"clusters {' '.join(f'{k}:{n}' for k, n in summary.cluster_sizes.items())}"
         )
+    if settings is not None:
+        from grokinterp.llc_series import llc_run
+
+        print(f"wrote {llc_run(args.ckpt_dir, out, settings, progress=not args.quiet)} (LLC)")
     if args.report:
         from grokinterp.report import write_report
 
@@ -440,6 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_analyze(sub)
     _add_report(sub)
     add_import(sub)
+    add_llc_calibrate(sub)
     add_sweep(sub)
     add_sweep_report(sub)
     return parser

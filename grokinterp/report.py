@@ -24,9 +24,16 @@ import plotly.graph_objects as go
 from torch import Tensor
 
 from grokinterp import report_figures as rf
-from grokinterp.analysis_format import SUMMARY_FILE, Analysis, layer_prefix, load_analysis
+from grokinterp.analysis_format import (
+    CLOCK_PIZZA_COLUMNS,
+    SUMMARY_FILE,
+    Analysis,
+    layer_prefix,
+    load_analysis,
+)
 from grokinterp.bases import Basis
 from grokinterp.errors import UsageError
+from grokinterp.llc_series import load_llc
 from grokinterp.measures.final_model import attention_to_a, model_at_eq
 from grokinterp.measures.logits import fit_logits
 from grokinterp.models import Architecture, architecture, foreign_fields
@@ -126,6 +133,14 @@ SECTIONS = {
     "excluded loss removes them and is taken on the training pairs. The paper's claims: restricted "
     "loss falls before test loss (the generalising circuit forms before the model generalises, "
     "figure 7), and excluded loss rises during circuit formation.",
+    "clock_pizza": "Zhong et al. (2023), section 4: gradient symmetricity, the mean cosine of "
+    "the gradients of a logit with respect to the embeddings of a and of b (1 when the network "
+    "sees only E_a + E_b, as a pizza does), and distance irrelevance, the mean spread of the "
+    "right answer's logit among pairs at one distance a - b over its spread on all pairs (near 1 "
+    "for a clock, near 0 for a pizza).",
+    "llc": "The local learning coefficient (Lau et al. 2023) of each checkpoint, estimated by "
+    "SGLD on the training pairs with the run's own loss (settings in llc.json); the band is "
+    "one standard deviation across chains.",
     "weights": "Sum of squared weights (the paper: it falls in cleanup), Gini coefficients of the "
     "component norms of W_E and W_L (rise as they become sparse), the logits' variance explained "
     "by the key components, and the share of neurons clustered by component.",
@@ -157,6 +172,11 @@ def build_figures(analysis: Analysis, run_dir: str | Path | None = None) -> dict
     the task has a basis)."""
     m, s, cfg = analysis.measures, analysis.summary, analysis.config
     figures = {"loss": rf.loss_figure(m, s.phases)}
+    if set(CLOCK_PIZZA_COLUMNS) <= set(m.columns):
+        figures["clock_pizza"] = rf.clock_pizza_figure(m, s.phases)
+    llc = load_llc(analysis.path)
+    if llc is not None:
+        figures["llc"] = rf.llc_figure(llc, m, s.phases)
     if s.basis is None:
         figures["weights"] = rf.weights_figure(m, s.phases)
         task = task_of(cfg)

@@ -213,6 +213,49 @@ def progress_figure(measures: pd.DataFrame, phases: dict) -> go.Figure:
     return _finish(fig, "Progress measures: restricted and excluded loss")
 
 
+def clock_pizza_figure(measures: pd.DataFrame, phases: dict) -> go.Figure:
+    """Zhong et al.'s gradient symmetricity and distance irrelevance over epochs, phases shaded:
+    a pizza sits near (1, 0), a clock lower in symmetricity and near 1 in irrelevance."""
+    columns = {
+        "gradient symmetricity": "gradient_symmetricity",
+        "distance irrelevance": "distance_irrelevance",
+    }
+    fig = go.Figure(_epoch_lines(measures, columns, ""))
+    _shade(fig, measures, phases)
+    fig.update_xaxes(title="epoch")
+    fig.update_yaxes(title="diagnostic", range=[-1.05, 1.05])
+    return _finish(fig, "Clock or pizza: gradient symmetricity and distance irrelevance")
+
+
+def llc_figure(llc: pd.DataFrame, measures: pd.DataFrame, phases: dict) -> go.Figure:
+    """The LLC of every checkpoint (mean over chains) with a band of one standard deviation
+    across chains, phases shaded; diverged checkpoints are gaps, counted in the title."""
+    epochs = llc["epoch"].to_numpy()
+    mean, std = llc["llc_mean"].to_numpy(np.float64), llc["llc_std"].to_numpy(np.float64)
+    band = dict(mode="lines", line={"width": 0}, showlegend=False, hoverinfo="skip")
+    fig = go.Figure(
+        [
+            go.Scatter(x=epochs, y=mean + std, **band),
+            go.Scatter(
+                x=epochs, y=mean - std, fill="tonexty", fillcolor="rgba(99,110,250,0.2)", **band
+            ),
+            go.Scatter(
+                x=epochs,
+                y=mean,
+                name="LLC (mean over chains)",
+                mode="lines+markers",
+                hovertemplate="epoch %{x}<br>LLC %{y:.4g}<extra></extra>",
+            ),
+        ]
+    )
+    _shade(fig, measures, phases)
+    diverged = int((~llc["status"].astype(str).eq("ok")).sum())
+    note = f" ({diverged} checkpoints diverged: not drawn)" if diverged else ""
+    fig.update_xaxes(title="epoch")
+    fig.update_yaxes(title="local learning coefficient")
+    return _finish(fig, f"Local learning coefficient, band: one std across chains{note}")
+
+
 def layer_label(column: str, name: str) -> str:
     """`name`, with the hidden layer of a per-layer column (`L1.fve_share`) when it is not the
     first."""

@@ -119,9 +119,13 @@ def _adamw_(params, grads, m, v, t: int, lr: Tensor, wd: Tensor, cfg: RunConfig)
 def train_step(params, m, v, loss: Tensor, step: int, lr, wd, cfg) -> None:
     """Step `step` (0-based) of every run: backward from the per-run training `loss` of
     `params`, then AdamW with the warmed-up learning rate on the trained parameters (those
-    with a moment in `m`)."""
+    with a moment in `m`). A parameter the loss does not reach (W_Q and W_K at attention rate
+    0) gets a zero gradient: AdamW then only decays it, as for any rate just above 0."""
     loss.sum().backward()
-    grads = {name: params[name].grad for name in m}
+    grads = {
+        name: torch.zeros_like(params[name]) if params[name].grad is None else params[name].grad
+        for name in m
+    }
     warmup = min((step + 1) / cfg.warmup_steps, 1.0)
     with torch.no_grad():
         _adamw_(params, grads, m, v, step + 1, lr * warmup, wd, cfg)

@@ -72,6 +72,8 @@ def write_fake_analysis(
         "gini_W_E": 0.2 + 0.6 * rise(0.5),
         "gini_W_L": 0.25 + 0.55 * rise(0.55),
         "fve_share": 0.85 * rise(0.4),
+        "gradient_symmetricity": 0.9 - 0.6 * rise(0.5),
+        "distance_irrelevance": 0.5 + 0.4 * rise(0.5),
     }
     table["all_loss"] = 0.3 * table["train_loss"] + 0.7 * table["test_loss"]
     table["train_acc"], table["test_acc"] = rise(0.05), rise(0.6)
@@ -84,6 +86,12 @@ def write_fake_analysis(
     table["sq.embed.W_E"] = table["weight_norm"] / 4
     out.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(table).to_csv(out / "measures.csv", index=False)
+    llc = 20 * rise(0.1) * (1 - 0.5 * rise(0.6)) + 1
+    llc[-1] = np.nan  # the diverged row has no number
+    status = ["ok"] * (n - 1) + ["diverged: loss not finite"]
+    pd.DataFrame({"epoch": epochs, "llc_mean": llc, "llc_std": 0.1 * llc, "status": status}).to_csv(
+        out / "llc.csv", index=False
+    )
 
     dominant = rng.integers(1, n_freq + 1, size=(n, d_mlp))
     final_fve = rng.dirichlet(np.ones(n_freq), size=d_mlp).astype(np.float32)
@@ -500,7 +508,8 @@ def test_report_of_the_grokked_small_run_draws(small_run, small_analysis, tmp_pa
     copy = instrumented_copy(path, tmp_path / "checked.html")
     dom = chromium(["--virtual-time-budget=20000", "--dump-dom", copy.as_uri()], tmp_path / "a")
     marker = drawn_marker(dom)
-    assert marker["errors"] == [] and marker["plots"] == marker["drawn"] == len(report.SECTIONS)
+    assert set(figs) == set(report.SECTIONS) - {"llc"}  # every section but the LLC (not asked)
+    assert marker["errors"] == [] and marker["plots"] == marker["drawn"] == len(figs)
 
 
 def test_blank_png_detector(tmp_path):

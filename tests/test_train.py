@@ -228,3 +228,18 @@ def test_the_same_command_after_a_kill_names_the_resume_command(tiny_cfg, tmp_pa
     assert all(torch.equal(whole[k], again[k]) for k in whole)
     assert main(["train", *TINY_ARGS, "--out", str(out), "--quiet"]) == 2
     assert "already holds this run, finished at epoch 40" in capsys.readouterr().err
+
+
+def test_constant_attention_trains_and_only_decays_the_query_and_key(tiny_cfg, tmp_path):
+    """At attention rate 0 the loss does not reach W_Q and W_K: AdamW with a zero gradient
+    leaves only the decay, W(t) = W(0) prod_s (1 - lr_s wd) with the warmed-up lr_s."""
+    cfg = tiny_cfg.replace(attention_rate=0.0, epochs=12, save_every=12)
+    train_runs([cfg], [tmp_path / "run"], progress=False)
+    run = open_run(tmp_path / "run")
+    start, end = run.state_dict(epoch=0), run.state_dict(epoch=12)
+    decay = np.prod(
+        [1 - cfg.lr * min((s + 1) / cfg.warmup_steps, 1) * cfg.weight_decay for s in range(12)]
+    )
+    for name in ("blocks.0.attn.W_Q", "blocks.0.attn.W_K"):
+        torch.testing.assert_close(end[name], start[name] * decay, rtol=1e-5, atol=1e-7)
+    assert not torch.equal(end["blocks.0.mlp.W_in"], start["blocks.0.mlp.W_in"])

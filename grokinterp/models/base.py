@@ -43,6 +43,9 @@ class Architecture:
     """The RunConfig fields this family reads (besides the task's); `check_fields` refuses the
     others when given."""
     has_attention: ClassVar[bool]
+    operand_hooks: ClassVar[tuple[tuple[str, int | None], tuple[str, int | None]]]
+    """Where the embeddings of a and of b enter the hooked module: a hook point each, with the
+    position to read at it (None for a hook holding that operand alone)."""
 
     def __init__(self, cfg: RunConfig):
         self.cfg = cfg

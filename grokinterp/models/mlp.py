@@ -34,6 +34,7 @@ class MLP(Architecture):
     family = "mlp"
     fields = ("d_model", "d_mlp", "n_layers", "activation", "embedding", "combine")
     has_attention = False
+    operand_hooks = (("hook_embed_a", None), ("hook_embed_b", None))
 
     @property
     def tables(self) -> tuple[str, ...]:

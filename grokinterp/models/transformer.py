@@ -38,6 +38,7 @@ class Transformer(Architecture):
     fields = ("d_model", "n_heads", "d_mlp", "n_layers", "layer_norm", "attention_rate")
     fields += ("activation",)
     has_attention = True
+    operand_hooks = (("hook_embed", 0), ("hook_embed", 1))
 
     @property
     def ln(self) -> bool:

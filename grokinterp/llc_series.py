@@ -1,0 +1,189 @@
+"""The LLC of every checkpoint of a run (`grokinterp analyze --llc`) and the calibration sweep
+(`grokinterp llc-calibrate`), on the run's training pairs with the run's own loss (float64
+cross-entropy at the answer). Estimator and settings: `grokinterp.llc`.
+
+Files, written atomically beside the analysis (`analyses/<run>/`), only after every checkpoint
+has been estimated:
+    llc.csv               one row per checkpoint: epoch, llc_mean, llc_std (across chains),
+                          llc_chain<c>, init_loss, drift, status (`ok` or `diverged: ...`;
+                          the numbers are empty when diverged)
+    llc.json              the settings (with the inverse temperature used), devinterp's version,
+                          the number of training pairs and the parameters sampled
+    llc_traces.safetensors  `epochs` int64 [ckpt], `loss_trace` float64 [ckpt, chains, draws]
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pandas as pd
+import torch
+from safetensors.torch import save
+from torch import Tensor, nn
+
+from grokinterp import store
+from grokinterp.errors import UsageError
+from grokinterp.llc import LLCResult, LLCSettings, estimate_llc, require_devinterp
+from grokinterp.models import Architecture, architecture
+from grokinterp.progress import Progress
+from grokinterp.run import open_run
+from grokinterp.tasks import task_of
+
+LLC_FILE, SETTINGS_FILE, TRACES_FILE = "llc.csv", "llc.json", "llc_traces.safetensors"
+
+
+class AnswerLogits(nn.Module):
+    """One checkpoint as a module for the sampler: its trained weights are the parameters, the
+    frozen ones (zero biases, masks) buffers; `forward(pairs)` maps int64 pairs [n, 2] to the
+    float32 logits at the answer [n, classes] through the family's fast forward."""
+
+    def __init__(self, model: Architecture, state: dict[str, Tensor]):
+        super().__init__()
+        self.model = model
+        self.names = list(model.param_shapes())
+        trained = set(model.trained)
+        for i, name in enumerate(self.names):
+            value = state[name].detach().clone().float()
+            if name in trained:
+                self.register_parameter(f"p{i}", nn.Parameter(value))
+            else:
+                self.register_buffer(f"p{i}", value)
+
+    def forward(self, pairs: Tensor) -> Tensor:
+        params = {name: getattr(self, f"p{i}")[None] for i, name in enumerate(self.names)}
+        return self.model.forward(params, pairs[None, :, 0], pairs[None, :, 1]).logits[0]
+
+
+def answer_loss(logits: Tensor, labels: Tensor) -> Tensor:
+    """The run's loss: mean cross-entropy at the answer, in float64."""
+    return nn.functional.cross_entropy(logits.double(), labels)
+
+
+def training_data(run) -> tuple[Tensor, Tensor]:
+    """The run's training pairs [n, 2] and labels [n] (int64); UsageError when there are none."""
+    return training_pairs(run.config, run.train_indices, run.path)
+
+
+def training_pairs(cfg, train: Tensor, where) -> tuple[Tensor, Tensor]:
+    """Pairs [n, 2] and labels [n] (int64) of the grid indices `train` of the config's task;
+    UsageError naming `where` when there are none."""
+    if len(train) == 0:
+        raise UsageError(f"{where}: the run has no training pairs left; the LLC needs them")
+    task = task_of(cfg)
+    n = task.n_elements
+    return torch.stack([train // n, train % n], dim=1), task.labels[task.positions(train)]
+
+
+def llc_of_state(
+    cfg, state: dict[str, Tensor], data: tuple[Tensor, Tensor], settings: LLCSettings, **kw
+) -> LLCResult:
+    """The LLC of one checkpoint's weights on `data` (pairs, labels)."""
+    module = AnswerLogits(architecture(cfg), state)
+    return estimate_llc(module, *data, answer_loss, settings, **kw)
+
+
+def llc_run(
+    run_dir: str | Path, out_dir: str | Path, settings: LLCSettings, progress: bool = True
+) -> Path:
+    """Estimate the LLC of every complete checkpoint and write llc.csv, llc.json and the traces
+    into `out_dir`. UsageError (nothing written) for bad settings, a missing devinterp or a run
+    without training pairs."""
+    settings.validate()
+    require_devinterp()
+    run = open_run(run_dir)
+    data = training_data(run)
+    series = store.list_checkpoints(run.path)
+    if not series:
+        raise UsageError(f"{run.path / store.CHECKPOINT_DIR}: no checkpoints to estimate")
+    rows, traces = [], []
+    bar = Progress(len(series), enabled=progress, unit="checkpoint")
+    for done, (epoch, path) in enumerate(series, start=1):
+        state, _, _ = store.load_checkpoint(path)
+        result = llc_of_state(run.config, state, data, settings)
+        rows.append(_row(epoch, result, settings.chains))
+        traces.append(torch.from_numpy(result.loss_trace))
+        bar.update(done, lambda epoch=epoch: f"epoch {epoch}")
+    bar.close(lambda: f"LLC of {len(series)} checkpoints")
+    record = {
+        "settings": settings.to_dict() | {"nbeta_used": result.nbeta},
+        "devinterp": _devinterp_version(),
+        "n_train": len(data[1]),
+        "sampled_parameters": list(architecture(run.config).trained),
+        "loss": "float64 cross-entropy at the answer, mean over a batch of training pairs",
+    }
+    out = Path(out_dir)
+    table = pd.DataFrame(rows)
+    arrays = {
+        "epochs": torch.tensor([e for e, _ in series], dtype=torch.int64),
+        "loss_trace": torch.stack(traces),
+    }
+    store.atomic_write(out / LLC_FILE, table.to_csv(index=False).encode())
+    store.atomic_write(out / TRACES_FILE, save(arrays))
+    store.atomic_write(out / SETTINGS_FILE, (json.dumps(record, indent=1) + "\n").encode())
+    return out
+
+
+def _row(epoch: int, result: LLCResult, chains: int) -> dict:
+    ok = result.llc_mean is not None
+    row = {
+        "epoch": epoch,
+        "llc_mean": result.llc_mean,
+        "llc_std": result.llc_std,
+        "init_loss": result.init_loss if ok else None,
+        "drift": result.drift if ok else None,
+        "status": result.status,
+    }
+    row |= {f"llc_chain{c}": result.per_chain[c] if ok else None for c in range(chains)}
+    return row
+
+
+def _devinterp_version() -> str:
+    from importlib.metadata import version
+
+    return version("devinterp")
+
+
+def load_llc(analysis_dir: str | Path) -> pd.DataFrame | None:
+    """llc.csv of an analysis directory, or None when the LLC was not estimated."""
+    path = Path(analysis_dir) / LLC_FILE
+    return pd.read_csv(io.StringIO(path.read_text())) if path.is_file() else None
+
+
+def calibrate(
+    run_dir: str | Path,
+    lrs: list[float],
+    localizations: list[float],
+    base: LLCSettings,
+    epoch: int | None = None,
+) -> pd.DataFrame:
+    """The LLC of one checkpoint (default: the last) at every step size x localisation, with the
+    chains' spread, the within-chain drift and the MALA acceptance rate; `stable` when the
+    estimate is finite and non-negative and its drift is under a tenth of it."""
+    require_devinterp()
+    settings = [
+        replace(base, lr=lr, localization=g).validate() for lr in lrs for g in localizations
+    ]
+    run = open_run(run_dir)
+    data = training_data(run)
+    state = run.state_dict(epoch=epoch)
+    rows = []
+    for s in settings:
+        result = llc_of_state(run.config, state, data, s, acceptance=True)
+        ok = result.llc_mean is not None
+        stable = ok and result.llc_mean >= 0 and abs(result.drift) <= 0.1 * abs(result.llc_mean)
+        rows.append(
+            {
+                "lr": s.lr,
+                "localization": s.localization,
+                "llc_mean": result.llc_mean,
+                "llc_std": result.llc_std,
+                "drift": result.drift if ok else None,
+                "acceptance": result.acceptance if ok else None,
+                "status": result.status,
+                "stable": bool(stable),
+            }
+        )
+    return pd.DataFrame(rows)

@@ -1,0 +1,124 @@
+"""The LLC: SGLD estimates against the closed form of a regular model (d/2) and of one with
+degenerate directions, divergence reported as such, and the command line's refusals. The
+estimates need devinterp (`pip install 'grokinterp[llc]'`) and skip without it; the refusals
+do not."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+import torch
+from torch import nn
+
+from grokinterp.cli import main
+from grokinterp.llc import LLCSettings, estimate_llc
+from grokinterp.train import train_runs
+
+SETTINGS = LLCSettings(lr=1e-3, localization=1.0, chains=4, draws=300, burnin=100, batch_size=1000)
+
+
+def regression_llc(d: int, duplicated: bool, settings: LLCSettings = SETTINGS):
+    """The LLC of least squares y = w.x (Gaussian likelihood, loss (y - w.x)^2 / 2) at its
+    minimum, n = 1000. With each of d/2 features entered twice, only w_i + w_i' matters: d/2
+    flat directions, LLC d/4 instead of d/2."""
+    g = torch.Generator().manual_seed(0)
+    n = 1000
+    x = torch.randn(n, d // 2 if duplicated else d, generator=g, dtype=torch.float64)
+    x = torch.cat([x, x], dim=1) if duplicated else x
+    y = x @ torch.randn(d, generator=g, dtype=torch.float64) + torch.randn(n, generator=g)
+    linear = nn.Linear(d, 1, bias=False).double()
+    with torch.no_grad():
+        linear.weight[0] = torch.linalg.lstsq(x, y[:, None]).solution[:, 0]
+    model = nn.Sequential(linear, nn.Flatten(0))
+    return estimate_llc(model, x, y, lambda out, t: 0.5 * ((out - t) ** 2).mean(), settings)
+
+
+def test_regular_model_has_llc_d_over_2_and_a_degenerate_one_less():
+    pytest.importorskip("devinterp")
+    regular, degenerate = regression_llc(6, False), regression_llc(6, True)
+    assert regular.status == degenerate.status == "ok"
+    assert regular.llc_mean == pytest.approx(6 / 2, rel=0.15)
+    assert degenerate.llc_mean == pytest.approx(6 / 4, rel=0.15)
+    assert degenerate.llc_mean < regular.llc_mean
+    assert regular.loss_trace.shape == (4, 300)
+
+
+def test_diverging_settings_are_reported_not_a_number():
+    pytest.importorskip("devinterp")
+    result = regression_llc(6, False, LLCSettings(lr=10.0, localization=1.0, chains=2, draws=50))
+    assert result.status.startswith("diverged")
+    assert result.llc_mean is None and result.llc_std is None and result.per_chain is None
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    from tests.conftest import tiny_config
+
+    run_dir = tmp_path_factory.mktemp("llc") / "run"
+    train_runs([tiny_config().replace(epochs=20)], [run_dir], progress=False)
+    return run_dir
+
+
+def test_analyze_llc_writes_every_checkpoint_with_its_settings(tiny_run, tmp_path):
+    pytest.importorskip("devinterp")
+    out = tmp_path / "analysis"
+    args = ["analyze", "--ckpt-dir", str(tiny_run), "--out", str(out), "--quiet", "--llc"]
+    assert main([*args, "--llc-chains", "2", "--llc-draws", "5", "--llc-lr", "1e-5"]) == 0
+    from grokinterp.llc_series import load_llc
+
+    table = load_llc(out)
+    assert table["epoch"].tolist() == [0, 10, 20]
+    assert (table["status"] == "ok").all() and table["llc_mean"].notna().all()
+    record = json.loads((out / "llc.json").read_text())
+    assert record["settings"]["draws"] == 5 and record["settings"]["lr"] == 1e-5
+    assert record["n_train"] > 0 and record["settings"]["nbeta_used"] > 0
+    # a step size that blows up: every row says diverged and has no number
+    bad = tmp_path / "bad"
+    assert main([*args[:-3], str(bad), "--quiet", "--llc", "--llc-lr", "1e3"]) == 0
+    table = load_llc(bad)
+    assert table["status"].str.startswith("diverged").all() and table["llc_mean"].isna().all()
+
+
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        (["--llc-lr", "-1"], "step size"),
+        (["--llc-draws", "0"], "draws"),
+        (["--llc-localization", "-2"], "localization"),
+        (["--llc-chains", "0"], "chains"),
+    ],
+)
+def test_bad_llc_settings_are_one_line_exit_2_nothing_written(
+    tiny_run, tmp_path, capsys, flags, words
+):
+    out = tmp_path / "analysis"
+    assert main(["analyze", "--ckpt-dir", str(tiny_run), "--out", str(out), "--llc", *flags]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and words in err
+    assert not out.exists()
+
+
+def test_llc_without_devinterp_says_how_to_install(tiny_run, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "devinterp", None)  # import devinterp now fails
+    out = tmp_path / "analysis"
+    assert main(["analyze", "--ckpt-dir", str(tiny_run), "--out", str(out), "--llc"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "pip install 'grokinterp[llc]'" in err
+    assert not out.exists()
+    assert main(["analyze", "--ckpt-dir", str(tiny_run), "--out", str(out), "--quiet"]) == 0
+
+
+def test_llc_of_a_run_without_training_pairs_is_refused(tiny_run, tmp_path, capsys):
+    import shutil
+
+    pytest.importorskip("devinterp")
+    empty = tmp_path / "empty"
+    shutil.copytree(tiny_run, empty)
+    (empty / "split.json").write_text(json.dumps({"train_indices": []}))
+    out = tmp_path / "analysis"
+    assert main(["analyze", "--ckpt-dir", str(empty), "--out", str(out), "--llc"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "no training pairs" in err
+    assert not out.exists()
