@@ -30,6 +30,21 @@ LAYER_NORMS = ("none", "pre")
 MAX_LAYERS = 4
 
 
+def _heads(
+    x: Float[Tensor, "run n pos d_model"],
+    W: Float[Tensor, "run head d_model d_head"],
+    b: Float[Tensor, "run head d_head"],
+) -> Float[Tensor, "run n pos head d_head"]:
+    """x W + b for every head, as one matmul per run."""
+    flat = _linear(x, W.permute(0, 2, 1, 3).flatten(2))  # [run, n, pos, head * d_head]
+    return flat.unflatten(-1, (W.shape[1], W.shape[3])) + b[:, None, None]
+
+
+def _linear(x: Float[Tensor, "run ... d_in"], W: Float[Tensor, "run d_in d_out"]) -> Tensor:
+    """x W with one matmul per run (not one per pair and position)."""
+    return (x.flatten(1, -2) @ W).unflatten(1, x.shape[1:-1])
+
+
 class Transformer(Architecture):
     """`n_layers` blocks of attention and MLP, learned positions, untied embeddings; LayerNorm
     before each sublayer and before the unembedding with `layer_norm="pre"`."""
@@ -200,22 +215,21 @@ class Transformer(Architecture):
             causal, uniform = causal[2:], uniform[2:]
         x = layer_norm(resid, *self._ln(p, "ln1")) if self.ln else resid
         queries = x[:, :, 2:] if last else x
-        bias = lambda name: p[name][:, None, :, None]  # noqa: E731  [run, 1, head, 1, d_head]
-        q = torch.einsum("rnqd,rhde->rnhqe", queries, p["attn.W_Q"]) + bias("attn.b_Q")
-        k = torch.einsum("rnkd,rhde->rnhke", x, p["attn.W_K"]) + bias("attn.b_K")
-        v = torch.einsum("rnkd,rhde->rnhke", x, p["attn.W_V"]) + bias("attn.b_V")
-        scores = (q @ k.transpose(-1, -2) / math.sqrt(self.cfg.d_head)).masked_fill(
-            ~causal, -torch.inf
-        )
-        pattern = mix_uniform(scores.softmax(dim=-1), self.cfg.attention_rate, uniform)
-        z = pattern @ v  # [run, n, head, q, d_head]
-        attn_out = torch.einsum("rnhqe,rhed->rnqd", z, p["attn.W_O"]) + p["attn.b_O"][:, None, None]
+        q = _heads(queries, p["attn.W_Q"], p["attn.b_Q"])  # [run, n, q, head, d_head]
+        k, v = (_heads(x, p[f"attn.W_{w}"], p[f"attn.b_{w}"]) for w in "KV")
+        # scores and z as broadcast products: a matmul here is a bmm over run * n * heads
+        # matrices of 3 rows, far slower on the CPU
+        scores = (q[:, :, :, None] * k[:, :, None]).sum(-1) / math.sqrt(self.cfg.d_head)
+        scores = scores.masked_fill(~causal[..., None], -torch.inf)  # [run, n, q, key, head]
+        pattern = mix_uniform(scores.softmax(dim=3), self.cfg.attention_rate, uniform[..., None])
+        z = (pattern[..., None] * v[:, :, None]).sum(3)  # [run, n, q, head, d_head]
+        attn_out = _linear(z.flatten(3), p["attn.W_O"].flatten(1, 2)) + p["attn.b_O"][:, None, None]
         resid = (resid[:, :, 2:] if last else resid) + attn_out
         x = layer_norm(resid, *self._ln(p, "ln2")) if self.ln else resid
-        pre = x @ p["mlp.W_in"][:, None] + p["mlp.b_in"][:, None, None]
+        pre = _linear(x, p["mlp.W_in"]) + p["mlp.b_in"][:, None, None]
         post = activate(pre, self.cfg.activation)
-        resid = resid + post @ p["mlp.W_out"][:, None] + p["mlp.b_out"][:, None, None]
-        return resid, post, pattern
+        resid = resid + _linear(post, p["mlp.W_out"]) + p["mlp.b_out"][:, None, None]
+        return resid, post, pattern.permute(0, 1, 4, 2, 3)
 
     @staticmethod
     def _ln(p: dict[str, Tensor], name: str, axis: int = 2) -> tuple[Tensor, Tensor]:
