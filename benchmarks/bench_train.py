@@ -1,6 +1,6 @@
 """Training speed: the plain hooked loop, the fast engine, and the batched engine, side by side.
 
-    python benchmarks/bench_train.py [--steps 30] [--runs 8] [--preset canonical]
+    python benchmarks/bench_train.py [--steps 30] [--runs 8] [--preset canonical] [--families-only]
 
 Prints one table: milliseconds per full-batch training step (forward, backward, AdamW; no
 evaluation), steps per second, speed-up over the hooked loop, and the share of the FLOP floor,
@@ -80,8 +80,16 @@ def main() -> None:
     parser.add_argument("--preset", default="canonical")
     parser.add_argument("--steps", type=int, default=30, help="timed steps per engine")
     parser.add_argument("--runs", type=int, default=8, help="runs in the batched measurement")
+    parser.add_argument(
+        "--families-only", action="store_true", help="only the table of the model families"
+    )
     args = parser.parse_args()
     cfg = preset(args.preset)
+    if args.families_only:
+        threads = torch.get_num_threads()
+        print(f"preset {args.preset}, {threads} torch threads, torch {torch.__version__}")
+        family_table(cfg, args.steps)
+        return
     threads = torch.get_num_threads()
     rate = matmul_rate(cfg.n_train, cfg.d_model, cfg.d_mlp)
     floor = step_flops(cfg) / rate

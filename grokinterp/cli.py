@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from grokinterp.cli_import import add_import
+from grokinterp.cli_lists import parse_list
 from grokinterp.cli_llc import add_llc_calibrate, add_llc_flags, check_llc_request
 from grokinterp.cli_sweep import add_sweep, add_sweep_report
 from grokinterp.config import DEFAULT_PRESET, PRESETS, preset
@@ -68,23 +69,6 @@ SWEEPS = {
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit code 2
         self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def parse_list(text: str, kind: type) -> list:
-    """'0-3,7' -> [0, 1, 2, 3, 7] for ints; '0.3,1' -> [0.3, 1.0] for floats."""
-    values = []
-    try:
-        for part in text.split(","):
-            if kind is int and "-" in part.strip()[1:]:
-                low, high = part.split("-", 1)
-                values.extend(range(int(low), int(high) + 1))
-            else:
-                values.append(kind(part))
-    except ValueError:
-        raise UsageError(f"cannot read {text!r} as a list of {kind.__name__}s") from None
-    if not values:
-        raise UsageError(f"empty list {text!r}")
-    return values
 
 
 def _operations_text() -> str:

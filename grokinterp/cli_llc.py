@@ -80,7 +80,7 @@ def add_llc_calibrate(sub) -> None:
 
 def _calibrate(args) -> None:
     from grokinterp import store
-    from grokinterp.cli import parse_list
+    from grokinterp.cli_lists import parse_list
     from grokinterp.llc_series import calibrate
 
     lrs, gammas = parse_list(args.lrs, float), parse_list(args.localizations, float)

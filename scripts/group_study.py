@@ -32,7 +32,7 @@ import torch
 
 from grokinterp import group_state, store
 from grokinterp.analyze import Summary, analyze_run, load_measures
-from grokinterp.cli import parse_list
+from grokinterp.cli_lists import parse_list
 from grokinterp.config import preset
 from grokinterp.run import open_run
 from grokinterp.train import resume_runs, train_runs

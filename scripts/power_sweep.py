@@ -23,7 +23,7 @@ import plotly.graph_objects as go
 import torch
 
 from grokinterp import group_state, store
-from grokinterp.cli import parse_list
+from grokinterp.cli_lists import parse_list
 from grokinterp.config import preset
 from grokinterp.errors import UsageError
 from grokinterp.tasks.modular import OPERATIONS

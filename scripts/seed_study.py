@@ -19,7 +19,7 @@ import pandas as pd
 
 from grokinterp import group_state, store
 from grokinterp.analyze import Summary, analyze_run
-from grokinterp.cli import parse_list
+from grokinterp.cli_lists import parse_list
 from grokinterp.config import preset
 from grokinterp.train import resume_runs, train_runs
 

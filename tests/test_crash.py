@@ -16,7 +16,7 @@ import pytest
 import torch
 from safetensors.torch import load
 
-from grokinterp import group_state, store, train
+from grokinterp import environment, group_state, store, train
 from grokinterp.errors import UsageError
 from grokinterp.sweep import folder
 from grokinterp.sweep.group import run_group
@@ -29,7 +29,13 @@ ANALYSIS_OFF = {"analyze": False, "report": False, "basis": None}
 
 
 def contents(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    """Every run file's bytes, but environment.json: a log of each train and resume
+    (tests/test_environment.py), so a resumed run holds one more record than an unbroken one."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file() and p.name != environment.ENVIRONMENT_FILE
+    }
 
 
 def assert_same_files(root: Path, expected: dict[str, bytes], where: str) -> None:
