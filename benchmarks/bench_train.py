@@ -23,6 +23,7 @@ import torch
 from grokinterp import data
 from grokinterp.config import preset
 from grokinterp.models import architecture
+from grokinterp.recipe import Recipe
 from grokinterp.train import Split, hooked_logits, train_runs, train_step
 
 
@@ -52,8 +53,8 @@ def time_steps(cfgs, engine: str, steps: int) -> float:
     params = {name: torch.stack([w[name] for w in initial]) for name in initial[0]}
     for name in model.trained:
         params[name].requires_grad_(True)
-    m = {name: torch.zeros_like(params[name]) for name in model.trained}
-    v = {name: torch.zeros_like(params[name]) for name in model.trained}
+    recipe = Recipe(cfgs)
+    state = recipe.initial_state(params)
     split = Split.stack(cfgs, [data.train_indices(cfg) for cfg in cfgs], device)
     logits_fn = model.logits if engine == "fast" else hooked_logits(model, device)
     lr = torch.tensor([cfg.lr for cfg in cfgs])
@@ -62,7 +63,7 @@ def time_steps(cfgs, engine: str, steps: int) -> float:
         if step == 3:
             start = time.perf_counter()
         loss, _ = split.loss_and_accuracy(logits_fn(params, split.a, split.b))
-        train_step(params, m, v, loss, step, lr, wd, cfgs[0])
+        train_step(params, state, loss, step, lr, wd, recipe)
     return (time.perf_counter() - start) / steps
 
 
