@@ -8,7 +8,9 @@ the step's matmul FLOPs at the matmul rate this machine reaches in the same proc
 table times whole epochs as `grokinterp train` runs them (the step plus the test-set evaluation
 logged every epoch) and projects the preset's full run. A third table times each model family
 at the preset's widths (the two-layer transformer and the MLP beside the one-layer default):
-the fast forward against the family's own hooked module, as a ratio.
+the fast forward against the family's own hooked module, as a ratio. A fourth table times each
+training intervention (`grokinterp.recipe`) against plain AdamW, each timed right after a plain
+AdamW measurement of the same length in the same process; `--interventions` prints only it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from grokinterp import data
 from grokinterp.config import preset
 from grokinterp.models import architecture
 from grokinterp.recipe import Recipe
+from grokinterp.recipe.precision import in_precision
 from grokinterp.train import Split, hooked_logits, train_runs, train_step
 
 
@@ -54,15 +57,20 @@ def time_steps(cfgs, engine: str, steps: int) -> float:
     for name in model.trained:
         params[name].requires_grad_(True)
     recipe = Recipe(cfgs)
+    recipe.prepare_(params)
     state = recipe.initial_state(params)
     split = Split.stack(cfgs, [data.train_indices(cfg) for cfg in cfgs], device)
     logits_fn = model.logits if engine == "fast" else hooked_logits(model, device)
+    logits_fn = in_precision(logits_fn, cfgs[0].precision)
     lr = torch.tensor([cfg.lr for cfg in cfgs])
     wd = torch.tensor([cfg.weight_decay for cfg in cfgs])
     for step in range(steps + 3):
         if step == 3:
             start = time.perf_counter()
-        loss, _ = split.loss_and_accuracy(logits_fn(params, split.a, split.b))
+        logits = logits_fn(params, split.a, split.b)
+        loss, _ = split.loss_and_accuracy(logits)
+        if recipe.objective is not None:
+            loss = recipe.objective(logits, split.label, split.mask)
         train_step(params, state, loss, step, lr, wd, recipe)
     return (time.perf_counter() - start) / steps
 
@@ -81,8 +89,13 @@ def main() -> None:
     parser.add_argument("--preset", default="canonical")
     parser.add_argument("--steps", type=int, default=30, help="timed steps per engine")
     parser.add_argument("--runs", type=int, default=8, help="runs in the batched measurement")
+    parser.add_argument("--interventions", action="store_true", help="only the intervention table")
     args = parser.parse_args()
     cfg = preset(args.preset)
+    if args.interventions:
+        print(f"preset {args.preset}, {torch.get_num_threads()} torch threads")
+        intervention_table(cfg, args.steps)
+        return
     threads = torch.get_num_threads()
     rate = matmul_rate(cfg.n_train, cfg.d_model, cfg.d_mlp)
     floor = step_flops(cfg) / rate
@@ -115,6 +128,7 @@ def main() -> None:
         f"projected {cfg.epochs:,}-epoch {args.preset} run: {per_epoch * cfg.epochs / 60:.1f} min"
     )
     family_table(cfg, args.steps)
+    intervention_table(cfg, args.steps)
 
 
 FAMILIES = {
@@ -134,6 +148,32 @@ def family_table(cfg, steps: int) -> None:
         hooked = time_steps([family], "hooked", max(steps // 3, 5))
         fast = time_steps([family], "fast", steps)
         print(f"{name:<24}{hooked * 1e3:>11.1f}{fast * 1e3:>9.1f}{hooked / fast:>15.2f}x")
+
+
+INTERVENTIONS = {
+    "StableMax cross-entropy": {"objective": "stablemax"},
+    "MSE on one-hot": {"objective": "mse"},
+    "temperature 2": {"temperature": 2.0},
+    "SGD + momentum": {"optimizer": "sgd"},
+    "Muon + AdamW": {"optimizer": "muon"},
+    "⊥Grad + AdamW": {"perpendicular_grad": True},
+    "Grokfast EMA": {"grad_filter": "ema"},
+    "Grokfast MA (window 100)": {"grad_filter": "ma"},
+    "fixed total norm": {"fixed_norm": 50.0},
+    "norm cap 2x": {"norm_cap": 2.0},
+    "float64 forward": {"precision": "float64"},
+    "bfloat16 forward": {"precision": "bfloat16"},
+}
+
+
+def intervention_table(cfg, steps: int) -> None:
+    """ms per training step of each intervention and of plain AdamW timed just before it."""
+    header = f"{'intervention':<26}{'AdamW ms':>10}{'ms':>9}{'vs AdamW':>10}"
+    print(f"\n{header}\n{'-' * len(header)}")
+    for name, changes in INTERVENTIONS.items():
+        plain = time_steps([cfg], "fast", steps)
+        seconds = time_steps([cfg.replace(**changes).validate()], "fast", steps)
+        print(f"{name:<26}{plain * 1e3:>10.1f}{seconds * 1e3:>9.1f}{seconds / plain:>9.2f}x")
 
 
 if __name__ == "__main__":

@@ -35,7 +35,7 @@ from grokinterp.analysis_format import (
 from grokinterp.bases import Basis
 from grokinterp.config import RunConfig
 from grokinterp.errors import UsageError
-from grokinterp.measures import embedding, losses, neurons, phases, weights
+from grokinterp.measures import causes, embedding, losses, neurons, phases, weights
 from grokinterp.measures.logits import logit_fve
 from grokinterp.models import Architecture, Internals, architecture
 from grokinterp.progress import Progress
@@ -44,6 +44,7 @@ from grokinterp.tasks import Task, task_of
 
 __all__ = ["Summary", "analyze_run", "load_measures", "measure_checkpoints"]
 
+CAUSE_COLUMNS = ("logit_margin", "logit_std", "softmax_collapse", "update_cos")
 CHUNK = 8
 """Checkpoints measured together (memory ~ CHUNK * pairs * d_mlp * hidden layers floats)."""
 
@@ -80,9 +81,12 @@ def measure_checkpoints(
     train: torch.Tensor,
     keys: list,
     basis: Basis | None = None,
+    previous: list[dict[str, torch.Tensor] | None] | None = None,
 ) -> tuple[pd.DataFrame, torch.Tensor | None]:
     """Every per-checkpoint measure of a batch of state dicts of one run, in `basis` (default
-    the task's own; None and a task without one: the basis-free measures only).
+    the task's own; None and a task without one: the basis-free measures only). `previous[i]`
+    is the state dict of the checkpoint before `states[i]` (None for the first: its
+    `update_cos` is NaN).
 
     Returns the table rows (no epoch column) and the neurons' FVE by component
     [ckpt, hidden_layers * d_mlp, spectrum], the hidden layers one after another (None without
@@ -101,6 +105,13 @@ def measure_checkpoints(
         "all_loss": losses.cross_entropy(out.logits, labels),
         "train_acc": losses.accuracy(out.logits[:, train_at], labels[train_at]),
         "test_acc": losses.accuracy(out.logits[:, test_at], labels[test_at]),
+    }
+    margin, spread = causes.logit_scale(out.logits[:, train_at], labels[train_at])
+    columns |= {
+        "logit_margin": margin,
+        "logit_std": spread,
+        "softmax_collapse": causes.softmax_collapse(out.logits[:, train_at], labels[train_at]),
+        "update_cos": _update_cos(model, floats, previous or [None] * len(states)),
     }
     squares = weights.sum_of_squares(floats)
     columns["weight_norm"] = sum(squares.values())
@@ -129,6 +140,16 @@ def measure_checkpoints(
         fve_by_component = torch.cat(fve_by_layer, dim=1)
     table = pd.DataFrame({name: value.numpy() for name, value in columns.items()})
     return table, fve_by_component
+
+
+def _update_cos(model: Architecture, floats: dict, previous: list) -> torch.Tensor:
+    """`causes.update_cosine` of each checkpoint against its predecessor (NaN without one)."""
+    result = torch.full((len(previous),), float("nan"), dtype=torch.float64)
+    have = [i for i, state in enumerate(previous) if state is not None]
+    if have:
+        before = {n: torch.stack([previous[i][n] for i in have]) for n in model.param_shapes()}
+        result[have] = causes.update_cosine(before, {n: t[have] for n, t in floats.items()})
+    return result
 
 
 def _spectrum_columns(model: Architecture, floats: dict, basis: Basis) -> dict[str, torch.Tensor]:
@@ -238,10 +259,12 @@ def analyze_run(
     done = set(measured.table["epoch"].tolist())
     todo = [(epoch, path) for epoch, path in series if epoch not in done]
     bar = Progress(len(todo), enabled=progress, unit="checkpoint")
+    position = {epoch: i for i, (epoch, _) in enumerate(series)}
     for start in range(0, len(todo), CHUNK):
         chunk = list(_load_series(run.path, cfg, todo[start : start + CHUNK]))
+        previous = _predecessors(run.path, cfg, series, position, chunk)
         table, fve_by_component = measure_checkpoints(
-            cfg, [s for _, s in chunk], train, keys, basis
+            cfg, [s for _, s in chunk], train, keys, basis, previous
         )
         table.insert(0, "epoch", [epoch for epoch, _ in chunk])
         if fve_by_component is None:
@@ -256,6 +279,7 @@ def analyze_run(
     bar.close(lambda: f"{len(series)} checkpoints measured")
 
     summary = _summarise(run, measured.table, basis, keys, final_state, train, digests)
+    measured.table["weight_norm_ratio"] = weight_norm_ratio(measured.table, summary.phases)
     arrays = {}
     if basis is not None:
         arrays = {
@@ -266,6 +290,31 @@ def analyze_run(
         }
     write_analysis(out, measured.table, arrays, summary)
     return out
+
+
+def _predecessors(run_dir, cfg, series, position, chunk) -> list:
+    """The state dict of the checkpoint before each of `chunk` (None before the first)."""
+    states = {epoch: state for epoch, state in chunk}
+    out = []
+    for epoch, _ in chunk:
+        i = position[epoch]
+        if i == 0:
+            out.append(None)
+        elif series[i - 1][0] in states:
+            out.append(states[series[i - 1][0]])
+        else:
+            out.append(next(_load_series(run_dir, cfg, series[i - 1 : i]))[1])
+    return out
+
+
+def weight_norm_ratio(table: pd.DataFrame, located: dict) -> np.ndarray:
+    """weight_norm / its value at the end of memorisation (`located["memorization_end"]`;
+    NaN throughout when the run shows none), per row."""
+    end = located.get("memorization_end")
+    if end is None:
+        return np.full(len(table), np.nan)
+    at_end = table.loc[table["epoch"] == end, "weight_norm"].iloc[0]
+    return (table["weight_norm"] / at_end).to_numpy()
 
 
 def _key_components(
@@ -310,6 +359,8 @@ def _previous(out: Path, identity, digests: dict, d_mlp: int):
         table = load_measures(out)
         stored = load_neurons(out)
     except UsageError:
+        return empty
+    if not set(CAUSE_COLUMNS) <= set(table.columns):  # written before the cause measures
         return empty
     epochs = table["epoch"].to_numpy()
     recorded = summary.checkpoint_digests
