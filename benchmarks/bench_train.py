@@ -16,6 +16,7 @@ AdamW measurement of the same length in the same process; `--interventions` prin
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -48,30 +49,41 @@ def step_flops(cfg) -> float:
     return 3 * 2 * cfg.n_train * (d * d + 2 * d * m + d * p)
 
 
-def time_steps(cfgs, engine: str, steps: int) -> float:
-    """Seconds per training step of the runs `cfgs` trained together."""
+def stepper(cfgs, engine: str):
+    """A function that takes training step `step` of the runs `cfgs` trained together (forward
+    in the run's precision, its objective, backward, its recipe's step), as `grokinterp train`."""
     device = torch.device("cpu")
     model = architecture(cfgs[0])
     initial = [architecture(cfg).init_params() for cfg in cfgs]
     params = {name: torch.stack([w[name] for w in initial]) for name in initial[0]}
-    for name in model.trained:
-        params[name].requires_grad_(True)
     recipe = Recipe(cfgs)
     recipe.prepare_(params)
+    for name in model.trained:
+        params[name].requires_grad_(True)
     state = recipe.initial_state(params)
     split = Split.stack(cfgs, [data.train_indices(cfg) for cfg in cfgs], device)
     logits_fn = model.logits if engine == "fast" else hooked_logits(model, device)
     logits_fn = in_precision(logits_fn, cfgs[0].precision)
     lr = torch.tensor([cfg.lr for cfg in cfgs])
     wd = torch.tensor([cfg.weight_decay for cfg in cfgs])
-    for step in range(steps + 3):
-        if step == 3:
-            start = time.perf_counter()
+
+    def step(i: int) -> None:
         logits = logits_fn(params, split.a, split.b)
         loss, _ = split.loss_and_accuracy(logits)
         if recipe.objective is not None:
             loss = recipe.objective(logits, split.label, split.mask)
-        train_step(params, state, loss, step, lr, wd, recipe)
+        train_step(params, state, loss, i, lr, wd, recipe)
+
+    return step
+
+
+def time_steps(cfgs, engine: str, steps: int) -> float:
+    """Seconds per training step of the runs `cfgs` trained together (after 3 warm-up steps)."""
+    step = stepper(cfgs, engine)
+    for i in range(steps + 3):
+        if i == 3:
+            start = time.perf_counter()
+        step(i)
     return (time.perf_counter() - start) / steps
 
 
@@ -167,13 +179,22 @@ INTERVENTIONS = {
 
 
 def intervention_table(cfg, steps: int) -> None:
-    """ms per training step of each intervention and of plain AdamW timed just before it."""
+    """ms per training step of each intervention against plain AdamW, the two stepped in turn
+    (one AdamW step, one intervention step, `steps` times after 3 warm-up steps each), so that
+    other load on the machine falls on both alike; medians."""
     header = f"{'intervention':<26}{'AdamW ms':>10}{'ms':>9}{'vs AdamW':>10}"
     print(f"\n{header}\n{'-' * len(header)}")
     for name, changes in INTERVENTIONS.items():
-        plain = time_steps([cfg], "fast", steps)
-        seconds = time_steps([cfg.replace(**changes).validate()], "fast", steps)
-        print(f"{name:<26}{plain * 1e3:>10.1f}{seconds * 1e3:>9.1f}{seconds / plain:>9.2f}x")
+        pair = stepper([cfg], "fast"), stepper([cfg.replace(**changes).validate()], "fast")
+        times: tuple[list[float], list[float]] = ([], [])
+        for i in range(steps + 3):
+            for step, record in zip(pair, times, strict=True):
+                start = time.perf_counter()
+                step(i)
+                if i >= 3:
+                    record.append(time.perf_counter() - start)
+        plain, other = (statistics.median(t) for t in times)
+        print(f"{name:<26}{plain * 1e3:>10.1f}{other * 1e3:>9.1f}{other / plain:>9.2f}x")
 
 
 if __name__ == "__main__":

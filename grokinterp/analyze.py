@@ -84,9 +84,9 @@ def measure_checkpoints(
     previous: list[dict[str, torch.Tensor] | None] | None = None,
 ) -> tuple[pd.DataFrame, torch.Tensor | None]:
     """Every per-checkpoint measure of a batch of state dicts of one run, in `basis` (default
-    the task's own; None and a task without one: the basis-free measures only). `previous[i]`
-    is the state dict of the checkpoint before `states[i]` (None for the first: its
-    `update_cos` is NaN).
+    the task's own; None and a task without one: the basis-free measures only). With
+    `previous` (`previous[i]` the state dict of the checkpoint before `states[i]`, None for the
+    first, whose `update_cos` is NaN), the `update_cos` column too.
 
     Returns the table rows (no epoch column) and the neurons' FVE by component
     [ckpt, hidden_layers * d_mlp, spectrum], the hidden layers one after another (None without
@@ -111,8 +111,9 @@ def measure_checkpoints(
         "logit_margin": margin,
         "logit_std": spread,
         "softmax_collapse": causes.softmax_collapse(out.logits[:, train_at], labels[train_at]),
-        "update_cos": _update_cos(model, floats, previous or [None] * len(states)),
     }
+    if previous is not None:
+        columns["update_cos"] = _update_cos(model, floats, previous)
     squares = weights.sum_of_squares(floats)
     columns["weight_norm"] = sum(squares.values())
     columns |= {f"sq.{name}": value for name, value in squares.items()}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
+import shlex
 import sys
 from pathlib import Path
 
@@ -286,10 +287,17 @@ def sweep_plan(cfgs: list, device: str) -> str:
 
 
 def _train(args) -> None:
-    from grokinterp.train import resume_runs, train_runs
+    from grokinterp import group_state
+    from grokinterp.store import read_config
+    from grokinterp.train import resolve_options, resume_runs, train_runs
 
     progress = not args.quiet
     if args.resume:
+        device = resolve_options(args.device, args.engine)
+        for group in group_state.resumable(args.resume, args.epochs):
+            cfgs = [read_config(run_dir) for run_dir in group.runs]
+            cfgs = [cfg.replace(epochs=args.epochs or cfg.epochs) for cfg in cfgs]
+            _say(progress, _announce(f"resuming at epoch {group.step}", cfgs, group.runs, device))
         resume_runs(args.resume, args.device, args.engine, progress=progress, epochs=args.epochs)
         done = args.resume
     else:
@@ -301,28 +309,85 @@ def _train(args) -> None:
                     f"{plan}; that is more than {MAX_SWEEP_RUNS} runs: pass --large-sweep to go "
                     "ahead"
                 )
+        device = resolve_options(args.device, args.engine)
+        for cfg, run_dir in zip(cfgs, run_dirs, strict=True):
+            _check_out(cfg, run_dir)
+        if len(cfgs) > 1:
             print(plan, file=sys.stderr, flush=True)
+        _say(progress, _announce("training", cfgs, run_dirs, device))
         train_runs(cfgs, run_dirs, device=args.device, engine=args.engine, progress=progress)
         done = run_dirs
     for run_dir in done:
         print(f"wrote {run_dir}")
 
 
+def _check_out(cfg, run_dir: Path) -> None:
+    """Refuse a run directory that already holds files; for a run of this same config, say
+    where it stands and the command that goes on with it."""
+    from grokinterp import group_state, store
+
+    try:
+        store.check_fresh_run_dir(run_dir)
+    except UsageError:
+        if not (run_dir / store.CONFIG_FILE).exists() or store.read_config(run_dir) != cfg:
+            raise
+        group = group_state.status(run_dir)
+        if group is None or group.step is None:
+            raise UsageError(
+                f"{run_dir} holds this same run, killed before its first checkpoint; delete it "
+                "and run the command again"
+            ) from None
+        resume = f"grokinterp train --resume {shlex.quote(str(run_dir))}"
+        if group.finished:
+            raise UsageError(
+                f"{run_dir} already holds this run, finished at epoch {group.step}; train it on "
+                f"with: {resume} --epochs N"
+            ) from None
+        raise UsageError(
+            f"{run_dir} holds this same run, unfinished (saved at epoch {group.step}); resume "
+            f"it with: {resume}"
+        ) from None
+
+
+def _announce(doing: str, cfgs: list, run_dirs: list[Path], device) -> str:
+    """One line: what is trained (task, model, runs, device) and where it is written."""
+    from grokinterp.tasks import task_of
+
+    cfg = cfgs[0]
+    if len(run_dirs) == 1:
+        where = str(run_dirs[0])
+    else:
+        parents = sorted({str(Path(run_dir).parent) for run_dir in run_dirs})
+        where = f"{len(run_dirs)} run directories in {', '.join(parents)}"
+    model = f"d_model {cfg.d_model}, {cfg.n_heads} heads, d_mlp {cfg.d_mlp}"
+    return (
+        f"{doing} {len(cfgs)} run(s) of {task_of(cfg).formula} ({model}) to epoch {cfg.epochs} "
+        f"on {device} -> {where}"
+    )
+
+
+def _say(enabled: bool, text: str) -> None:
+    if enabled:
+        print(text, file=sys.stderr, flush=True)
+
+
 def _add_analyze(sub) -> None:
     parser = sub.add_parser(
         "analyze",
-        help="measure every checkpoint of a run (Fourier features, restricted/excluded loss, ...)",
+        help="measure every checkpoint of a run in its task's basis (restricted loss, ...)",
         description=(
             "Compute the progress measures of Nanda et al. (2023) at every complete checkpoint of "
             "a run and write measures.csv (one row per checkpoint), neurons.safetensors and "
-            "summary.json (key frequencies, the three phases, final losses, neuron clusters). "
+            "summary.json (key components, the three phases, final losses, neuron clusters), in "
+            "the task's basis: Fourier frequencies for a + b and a - b, multiplicative characters "
+            "for a * b and a / b, irreducible representations for a group. "
             "Incremental: checkpoints already in the table are not measured again. Safe on a run "
             "that is still training: only complete checkpoint files are read."
         ),
     )
     parser.add_argument("--ckpt-dir", type=Path, required=True, metavar="RUN", help="run directory")
     parser.add_argument(
-        "--out", type=Path, help="analysis directory (default analyses/<run-name>/)"
+        "--out", type=Path, help="analysis directory (default analyses/<RUN's directory name>/)"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.add_argument(
@@ -339,6 +404,7 @@ def _add_analyze(sub) -> None:
 
 def _analyze(args) -> None:
     from grokinterp.analyze import Summary, analyze_run
+    from grokinterp.report_figures import WORDS, words_key
 
     out = analyze_run(args.ckpt_dir, args.out, progress=not args.quiet, basis_name=args.basis)
     summary = Summary.load(out)
@@ -349,8 +415,8 @@ def _analyze(args) -> None:
         print(f"  not applicable     {', '.join(summary.not_applicable)} (no known basis)")
     else:
         print(f"  basis              {summary.basis['title']}")
-        kind = {"frequency": "frequencies", "irrep": "irreps"}.get(summary.basis["kind"], "keys")
-        print(f"  key {kind:<15}{summary.key_components}")
+        many = WORDS[words_key(summary.basis["name"], summary.basis["kind"])]["many"]
+        print(f"  {'key ' + many:<18} {', '.join(map(str, summary.key_components)) or 'none'}")
     phases = ", ".join(f"{name} {epoch}" for name, epoch in summary.phases.items())
     print(f"  phases             {phases}")
     print(
@@ -360,7 +426,7 @@ def _analyze(args) -> None:
     if summary.fve_share is not None:
         print(
             f"  neurons FVE > {summary.fve_threshold}  {summary.fve_share:.1%}, "
-            f"clusters {summary.cluster_sizes}"
+            f"clusters {' '.join(f'{k}:{n}' for k, n in summary.cluster_sizes.items())}"
         )
     if args.report:
         from grokinterp.report import write_report
@@ -375,25 +441,33 @@ def _add_report(sub) -> None:
         description=(
             "Build one self-contained HTML page (plotly.js inlined, works offline) from a run's "
             "analysis: losses with the three phases shaded, restricted/excluded loss, weight norm "
-            "and Gini, Fourier norms of the embedding over epochs, neuron clusters, and the final "
-            "model's attention and logits in the Fourier basis. Run `grokinterp analyze` first."
+            "and Gini, the embedding's component norms over epochs, neuron clusters, and the final "
+            "model's attention and logits, all in the run's own basis (Fourier frequencies for "
+            "a + b and a - b, multiplicative characters for a * b and a / b, irreps for a group). "
+            "Run `grokinterp analyze` first."
         ),
     )
     parser.add_argument("--ckpt-dir", type=Path, required=True, metavar="RUN", help="run directory")
     parser.add_argument(
-        "--analysis", type=Path, help="analysis directory (default analyses/<run-name>/)"
+        "--analysis",
+        type=Path,
+        help="analysis directory (default analyses/<RUN's directory name>/)",
     )
-    parser.add_argument("--out", type=Path, help="HTML file (default reports/<run-name>.html)")
+    parser.add_argument(
+        "--out", type=Path, help="HTML file (default reports/<RUN's directory name>.html)"
+    )
     parser.set_defaults(handler=_report)
 
 
 def _report(args) -> None:
     from grokinterp.analysis_format import DEFAULT_ANALYSES_DIR
-    from grokinterp.report import write_report
+    from grokinterp.report import DEFAULT_REPORTS_DIR, write_report
     from grokinterp.run import open_run
 
-    analysis_dir = args.analysis or DEFAULT_ANALYSES_DIR / open_run(args.ckpt_dir).name
-    print(f"wrote {write_report(analysis_dir, args.out, run_dir=args.ckpt_dir)}")
+    name = open_run(args.ckpt_dir).name
+    analysis_dir = args.analysis or DEFAULT_ANALYSES_DIR / name
+    out = args.out or DEFAULT_REPORTS_DIR / f"{name}.html"
+    print(f"wrote {write_report(analysis_dir, out, run_dir=args.ckpt_dir)}")
 
 
 def build_parser() -> argparse.ArgumentParser:

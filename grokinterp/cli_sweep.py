@@ -80,7 +80,7 @@ def add_sweep_report(sub) -> None:
             "Collect every run of a sweep folder into SWEEP/sweep-table.csv and .parquet (one row "
             "per run: its config, the epochs of 99% train and test accuracy, phase boundaries, "
             "key components, final losses, FVE share) and write SWEEP/sweep-report.html: epochs "
-            "to generalise against train fraction and weight decay, and the key-frequency counts "
+            "to generalise against train fraction and weight decay, and the key-component counts "
             "across seeds, each point linking to its run's report."
         ),
     )

@@ -29,7 +29,7 @@ from grokinterp.bases import Basis
 from grokinterp.errors import UsageError
 from grokinterp.measures.final_model import attention_to_a, model_at_eq
 from grokinterp.measures.logits import fit_logits
-from grokinterp.models import Architecture, architecture
+from grokinterp.models import Architecture, architecture, foreign_fields
 from grokinterp.tasks import Task, task_of
 
 __all__ = ["load_analysis", "write_report"]
@@ -56,11 +56,12 @@ def final_model_figures(
     index = np.concatenate([chosen, pairs * classes + task.labels.numpy()[pairs]])
     grid = domain.numpy()[index // classes]
     triples = np.stack([grid // n, grid % n, index % classes], axis=1)
+    kind = rf.words_key(basis.name, basis.kind)
     spectra = {"spectra": spectra_figure(model, params, task)} if task.element_bases else {}
     for layer in range(len(internals.patterns)):
         coefficients, basis_a = attention_to_a(internals, task, basis, layer)
         spectra[_section("attention", layer)] = rf.attention_figure(
-            coefficients.numpy(), list(basis_a.row_names), basis.kind, layer_prefix(layer)
+            coefficients.numpy(), list(basis_a.row_names), kind, layer_prefix(layer)
         )
     return spectra | {
         "logit_fit": rf.logit_fit_figure(
@@ -69,7 +70,7 @@ def final_model_figures(
             triples,
             task.labels.numpy()[index // classes] == triples[:, 2],
             fit.fve,
-            basis.kind,
+            kind,
         ),
     }
 
@@ -116,7 +117,11 @@ def _section(name: str, layer: int) -> str:
 
 
 SECTIONS = {
-    "loss": "Train and test loss. Shading: the phases detected by the analysis (paper, section 5).",
+    "loss": "Train and test loss. Shading: the phases detected by the analysis (paper, section 5). "
+    "Triangles: train-loss spikes, where the train loss jumps by more than 10x from one checkpoint "
+    "to the next: at a large learning rate, full-batch Adam is thrown off its solution for a few "
+    "epochs and falls back (the 'slingshots' of Thilak et al., 2022). A spike is an event inside "
+    "a phase, not a phase boundary.",
     "progress": "Restricted loss keeps only the key components' directions of the logits; "
     "excluded loss removes them and is taken on the training pairs. The paper's claims: restricted "
     "loss falls before test loss (the generalising circuit forms before the model generalises, "
@@ -130,21 +135,23 @@ SECTIONS = {
     "softmax collapse: their float32 loss and gradient are 0; grokinterp's loss is float64), "
     "the cosine between the net update since the previous checkpoint and the weights there (-1: "
     "pure shrinking), and the weight norm over its value at the end of memorisation.",
-    "fourier_heatmap": "Fourier norm of the embedding and of the neuron-logit map per frequency.",
-    "fourier_slider": "The embedding's Fourier norms at one checkpoint; move the slider.",
-    "clusters": "Neurons whose dominant frequency explains more than the FVE threshold of their "
-    "activation variance, per key frequency (paper, section 4.3).",
+    "fourier_heatmap": "{Norm} of the embedding and of the neuron-logit map per {one}.",
+    "fourier_slider": "The embedding's {norm}s at one checkpoint; move the slider.",
+    "clusters": "Neurons whose dominant {one} explains more than the FVE threshold of their "
+    "activation variance, per key {one} (paper, section 4.3).",
     "neuron_fve": "Final model: the fraction of each neuron's activation variance explained by "
-    "each frequency.",
+    "each {one}.",
     "spectra": "Final model: the embedding's spectrum in the additive Fourier basis of Z_p and in "
     "the multiplicative characters of Z_p^* (discrete log), with the Gini coefficient of each: "
     "the basis of the algorithm the model learned is the sparse one.",
     "attention": "Final model: attention from = to the first operand a (averaged over b), as a "
     "function of a in the task's basis, per head.",
     "logit_fit": "Final model: centred logits against their fit by the key components' kernels, "
-    "sum_k alpha_k cos(w_k(c' - c)) at the answer c' (for a + b: cos(w_k(a + b - c))), over the "
-    "key frequencies, on a random subsample of (a, b, c) triples (paper, section 4.1).",
+    "{fit} at the answer c', over the key {many}, on a random subsample of (a, b, c) triples "
+    "(paper, section 4.1).",
 }
+"""Each figure's caption; `{one}`, `{many}`, `{norm}`, `{Norm}` and `{fit}` name the run's basis
+(`report_figures.WORDS`)."""
 STYLE = """body{font-family:system-ui,sans-serif;margin:0 auto;max-width:1150px;padding:1em 2em;
 color:#222}table{border-collapse:collapse;margin:.4em 0 1em}td,th{border:1px solid #ccc;
 padding:2px 8px;text-align:left;font-size:14px}section{margin:2em 0}.note{color:#555}
@@ -163,8 +170,8 @@ def build_figures(analysis: Analysis, run_dir: str | Path | None = None) -> dict
             params = _final_params(analysis, run_dir)
             figures["spectra"] = spectra_figure(architecture(cfg), params, task)
         return figures
-    keys, neurons, kind = s.key_components, analysis.neurons, s.basis["kind"]
-    names = [key for key, _ in rf.frequency_columns(m, "W_E")] if kind != "frequency" else None
+    keys, neurons, kind = s.key_components, analysis.neurons, _words_key(s)
+    names = [key for key, _ in rf.frequency_columns(m, "W_E")] if kind == "irrep" else None
     figures |= {
         "progress": rf.progress_figure(m, s.phases),
         "weights": rf.weights_figure(m, s.phases, kind),
@@ -210,8 +217,9 @@ def _details(title: str, text: Any) -> str:
 def _header(analysis: Analysis) -> str:
     """Run name, task and basis, headline numbers, phases, clusters and the run config."""
     s, cfg, m = analysis.summary, analysis.config, analysis.measures
-    kind = s.basis["kind"] if s.basis else "component"
-    kinds = {"frequency": "frequencies"}.get(kind, kind + "s")
+    kind, kinds = "component", "components"
+    if s.basis:
+        kind, kinds = rf.WORDS[_words_key(s)]["one"], rf.WORDS[_words_key(s)]["many"]
     keys = ", ".join(map(str, s.key_components)) or "none"
     share = s.fve_share
     facts = [
@@ -234,7 +242,8 @@ def _header(analysis: Analysis) -> str:
     clusters = [(f"{kind} {k}", n) for k, n in s.cluster_sizes.items()] or [("none", "")]
     excluded = [(f"{kind} {k}", v) for k, v in s.excluded_loss_by_component.items()]
     absent = [(name, why) for name, why in s.not_applicable.items()]
-    fields = [(k, v) for k, v in cfg.to_dict().items() if k != "format_version"]
+    unread = foreign_fields(cfg.model)  # e.g. n_heads of an MLP: kept in the config, never read
+    fields = [(k, v) for k, v in cfg.to_dict().items() if k != "format_version" and k not in unread]
     half = (len(fields) + 1) // 2
     config = [a + b for a, b in zip(fields[:half], fields[half:] + [("", "")], strict=False)]
     column = lambda *parts: "<div>" + "".join(parts) + "</div>"  # noqa: E731
@@ -306,17 +315,29 @@ def claims_held(summary) -> dict[str, str]:
     }
 
 
+def _spike_note(measures) -> str:
+    epochs = measures["epoch"][rf.loss_spikes(measures)].tolist()
+    shown = ", ".join(map(str, epochs[:12])) + (", ..." if len(epochs) > 12 else "")
+    return f" On this run: {len(epochs)} spike(s)" + (f", at epochs {shown}." if epochs else ".")
+
+
+def _words_key(summary) -> str:
+    return rf.words_key(summary.basis["name"], summary.basis["kind"])
+
+
 def render_html(analysis: Analysis, figures: dict[str, go.Figure]) -> str:
     """The whole page: plotly.js inlined once, one JSON payload per figure, no external file."""
     from plotly.offline import get_plotlyjs
 
     plotly_js = get_plotlyjs().replace("</script", "<\\/script")
-    claims = claims_held(analysis.summary)
+    claims = claims_held(analysis.summary) | {"loss": _spike_note(analysis.measures)}
+    words = rf.WORDS[_words_key(analysis.summary)] if analysis.summary.basis else {}
+    words = {**words, "Norm": words.get("norm", "").capitalize()}
     sections = []
     for name, figure in figures.items():
         payload = figure.to_json().replace("<", "\\u003c")  # never closes the script tag
         sections.append(
-            f'<section><p class="note">{html.escape(SECTIONS.get(_base(name), ""))}'
+            f'<section><p class="note">{html.escape(SECTIONS.get(_base(name), "").format(**words))}'
             f"{html.escape(claims.get(name, ''))}</p>"
             f'<div class="plot" id="fig-{name}"></div><script type="application/json" '
             f'class="grokinterp-figure" data-target="fig-{name}">{payload}</script></section>'

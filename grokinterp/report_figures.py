@@ -51,8 +51,19 @@ WORDS = {
         "many": "frequencies",
         "norm": "Fourier norm",
         "basis": "Fourier basis",
-        "fit": "sum_k alpha_k cos(w_k (a + b - c))",
-        "correct": "c = a + b mod p",
+        "fit": "sum_k alpha_k cos(w_k (c' - c))",
+        "kernels": "key-frequency cosines",
+        "label": "k = {}",
+    },
+    "character": {
+        "axis": "frequency k of the character",
+        "one": "character frequency",
+        "many": "character frequencies",
+        "norm": "character norm",
+        "basis": "multiplicative character basis",
+        "fit": "sum_k alpha_k cos(w_k (log c' - log c))",
+        "kernels": "key characters' cosines",
+        "label": "k = {}",
     },
     "irrep": {
         "axis": "irrep",
@@ -60,11 +71,19 @@ WORDS = {
         "many": "irreps",
         "norm": "irrep norm",
         "basis": "irrep basis",
-        "fit": "sum_rho alpha_rho chi_rho(a b c^-1)",
-        "correct": "c = the answer",
+        "fit": "sum_rho alpha_rho chi_rho(c' c^-1)",
+        "kernels": "key irreps' characters",
+        "label": "irrep {}",
     },
 }
-"""How the figures name a basis's components, by `Basis.kind`."""
+"""How the figures and the report name a basis's components (c' is the answer), by
+`words_key`; every figure function takes that key as `kind`."""
+
+
+def words_key(name: str, kind: str) -> str:
+    """The `WORDS` entry of a basis (its name and `Basis.kind`): the kind, except `character`
+    for the discrete log's basis, whose frequencies are those of multiplicative characters."""
+    return "character" if name == "dlog" else kind
 
 
 def frequency_columns(measures: pd.DataFrame, prefix: str) -> list[tuple[int | str, str]]:
@@ -144,9 +163,34 @@ def _finish(fig: go.Figure, title: str, height: int = HEIGHT, **layout) -> go.Fi
     return fig
 
 
+SPIKE_FACTOR = 10.0
+"""A train-loss spike: the train loss more than this many times its value one checkpoint before."""
+
+
+def loss_spikes(measures: pd.DataFrame) -> Bool[np.ndarray, " ckpt"]:
+    """True at each checkpoint where the train loss spikes (`SPIKE_FACTOR`)."""
+    loss = measures["train_loss"].to_numpy(np.float64)
+    spikes = np.zeros(len(loss), dtype=bool)
+    spikes[1:] = loss[1:] > SPIKE_FACTOR * loss[:-1]
+    return spikes
+
+
 def loss_figure(measures: pd.DataFrame, phases: dict) -> go.Figure:
-    """Train and test loss on a log scale, phases shaded (paper, figure 1)."""
+    """Train and test loss on a log scale, phases shaded (paper, figure 1), train-loss spikes
+    marked."""
     fig = go.Figure(_epoch_lines(measures, {"train": "train_loss", "test": "test_loss"}, "nats"))
+    spikes = measures[loss_spikes(measures)]
+    if len(spikes):
+        fig.add_trace(
+            go.Scatter(
+                x=spikes["epoch"].to_numpy(),
+                y=spikes["train_loss"].to_numpy(np.float64),
+                name=f"train-loss spike (> {SPIKE_FACTOR:g}x in one checkpoint)",
+                mode="markers",
+                marker={"symbol": "triangle-up", "size": 10, "color": "#d62728"},
+                hovertemplate="spike<br>epoch %{x}<br>train loss %{y:.4g} nats<extra></extra>",
+            )
+        )
     _shade(fig, measures, phases)
     fig.update_xaxes(title="epoch")
     fig.update_yaxes(title="loss (nats)", type="log", exponentformat="power")
@@ -215,7 +259,7 @@ def weights_figure(measures: pd.DataFrame, phases: dict, kind: str = "frequency"
         fig.update_yaxes(title=y_title, row=row, col=1)
     fig.update_xaxes(title="epoch", row=len(rows), col=1)
     _shade(fig, measures, phases, subplots=True)
-    sparsity = "Fourier" if kind == "frequency" else "irrep"
+    sparsity = WORDS[kind]["norm"].removesuffix(" norm")
     title = f"Weight norm, {sparsity} sparsity (Gini), circuit fractions"
     if len(rows) > 3:
         title += "; proposed causes: logit scale, softmax collapse, update direction"
@@ -333,7 +377,7 @@ def cluster_figure(
     the hidden layer whose columns carry `prefix`."""
     ks, counts = _frequency_matrix(measures, prefix + "cluster")
     by_k = dict(zip(ks, counts, strict=True))
-    label = "k = {}" if kind == "frequency" else "irrep {}"
+    label = WORDS[kind]["label"]
     named = {label.format(k): by_k[k] for k in key_frequencies if k in by_k}
     others = [by_k[k] for k in ks if k not in set(key_frequencies)]
     one, many = WORDS[kind]["one"], WORDS[kind]["many"]
@@ -433,7 +477,7 @@ def logit_fit_figure(
     fig = go.Figure()
     for name, mask, colour in (
         ("other classes c", ~correct, "rgba(120, 120, 120, 0.45)"),
-        (f"correct class {words['correct']}", correct, "rgba(214, 39, 40, 0.75)"),
+        ("correct class c = c', the answer", correct, "rgba(214, 39, 40, 0.75)"),
     ):
         fig.add_scatter(
             x=fitted[mask].astype(np.float32),
@@ -458,7 +502,7 @@ def logit_fit_figure(
         )
     fig.update_xaxes(title=f"fitted {words['fit']} (nats)")
     fig.update_yaxes(title="centred logit (nats)")
-    kernels = "key-frequency cosines" if kind == "frequency" else "key irreps' characters"
+    kernels = words["kernels"]
     return _finish(
         fig,
         f"Final model: logits against the {kernels} (fit explains {fve:.1%} "

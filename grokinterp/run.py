@@ -2,8 +2,9 @@
 
 run = grokinterp.open_run("checkpoints/small-seed0")
 run.epochs                 # epochs that have a complete checkpoint
-run.metrics()              # pandas DataFrame, one row per epoch
+run.metrics()              # pandas DataFrame indexed by epoch, one row per epoch
 model = run.model(epoch=1500)   # the hooked model (GrokTransformer, GrokMLP) at that epoch
+tokens, labels = run.inputs("test")   # [a, b, =] of the test pairs and their answers
 """
 
 from __future__ import annotations
@@ -12,11 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+import torch
 from torch import Tensor
 
 from grokinterp import store
 from grokinterp.config import RunConfig
 from grokinterp.errors import UsageError
+
+SPLITS = ("train", "test", "all")
 
 
 @dataclass
@@ -50,9 +54,24 @@ class Run:
         """Sorted train pair indices a * p + b (int64), as stored with the run."""
         return store.read_split(self.path)
 
+    def inputs(self, split: str = "all") -> tuple[Tensor, Tensor]:
+        """Model inputs `[a, b, =]` (int64, [pairs, 3]) and their labels (int64, [pairs]) of the
+        run's task: its training pairs, its test pairs or its whole domain (`split`), in
+        grid-index order (a * n + b)."""
+        from grokinterp import data
+        from grokinterp.tasks import task_of
+
+        if split not in SPLITS:
+            raise UsageError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+        task, train = task_of(self.config), self.train_indices
+        index = {"train": train, "test": data.test_indices(task, train), "all": task.domain}[split]
+        n = task.n_elements
+        tokens = torch.stack([index // n, index % n, torch.full_like(index, task.eq_token)], dim=1)
+        return tokens, data.labels(self.config)[index]
+
     def metrics(self) -> pd.DataFrame:
-        """Per-epoch losses and accuracies (float64), indexed by epoch (int64); only complete
-        rows, so it is safe on a run that is still training."""
+        """Per-epoch losses and accuracies (float64), indexed by epoch (int64: the index, not a
+        column); only complete rows, so it is safe on a run that is still training."""
         table = pd.DataFrame(store.read_metrics_array(self.path), columns=store.METRIC_COLUMNS)
         return table.astype({"epoch": "int64"}).set_index("epoch")
 

@@ -7,8 +7,11 @@
     RUN/checkpoints/epoch_0000100.safetensors
                                     float32 weights with HookedTransformer names (+ bool mask);
                                     metadata: epoch, the run config, the tensors' sha256
-    RUN/state.safetensors           the latest full training state, for --resume (with the
-                                    tensors' sha256 too)
+    RUN/state_0000100.safetensors   the full training state after 100 steps, for --resume
+                                    (with the tensors' sha256 too); which step a run resumes
+                                    from is its group's decision (`grokinterp.group_state`)
+    RUN/group.json                  the runs trained with it, in batch order, and their
+                                    committed step (`grokinterp.group_state`)
 
 A file is first written to a hidden temporary name in the same directory and then renamed, so a
 killed process leaves either the complete old file or the complete new one.
@@ -44,7 +47,8 @@ from grokinterp.errors import UsageError
 CONFIG_FILE = "config.json"
 SPLIT_FILE = "split.json"
 METRICS_FILE = "metrics.csv"
-STATE_FILE = "state.safetensors"
+LEGACY_STATE_FILE = "state.safetensors"
+"""The one state file of a run written before group commits (see `grokinterp.group_state`)."""
 CHECKPOINT_DIR = "checkpoints"
 CHECKPOINT_FORMAT = "grokinterp-checkpoint-2"
 STATE_FORMAT = "grokinterp-state-2"
@@ -56,6 +60,7 @@ METRIC_COLUMNS = ("epoch", "train_loss", "test_loss", "train_acc", "test_acc", "
 """`test_acc_unseen`: accuracy on the test pairs (a, b) whose swap (b, a) is not in training."""
 _METRICS_HEADER = (",".join(METRIC_COLUMNS) + "\n").encode()
 _CHECKPOINT_NAME = re.compile(r"^epoch_(\d+)\.safetensors$")
+_STATE_NAME = re.compile(r"^state_(\d+)\.safetensors$")
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -98,9 +103,14 @@ def _split_header(data: bytes) -> tuple[dict, memoryview]:
 
 
 def _with_digest(tensors: dict[str, Tensor], metadata: dict[str, str]) -> bytes:
-    """`tensors` as safetensors bytes, with `metadata` and the digest of the tensors."""
-    digest = tensor_digest(*_split_header(save(tensors)))
-    return save(tensors, metadata={**metadata, DIGEST_KEY: digest})
+    """`tensors` as safetensors bytes, with `metadata` and the digest of the tensors. The same
+    tensors and metadata always give the same bytes: the metadata is written here, in sorted
+    order (safetensors writes it in a random one), the header padded to 8 bytes as it does."""
+    header, body = _split_header(save(tensors))
+    metadata = dict(sorted({**metadata, DIGEST_KEY: tensor_digest(header, body)}.items()))
+    text = json.dumps({"__metadata__": metadata, **header}, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    return len(text).to_bytes(8, "little") + text + bytes(body)
 
 
 def save_checkpoint(run_dir: Path, cfg: RunConfig, epoch: int, state: dict[str, Tensor]) -> Path:
@@ -143,17 +153,22 @@ def _read_safetensors(
     return tensors, metadata
 
 
-def checkpoint_digest(path: Path) -> str | None:
-    """The tensor digest (hex sha256, see `tensor_digest`) stored in a checkpoint, or None for
-    a format-1 checkpoint. Reads the header only, not the tensors, and verifies nothing."""
+def header_metadata(path: Path) -> dict:
+    """The metadata of a safetensors file, from its header alone (nothing verified)."""
     try:
         with open(path, "rb") as handle:
             length = int.from_bytes(handle.read(8), "little")
             if length > os.fstat(handle.fileno()).st_size:
                 raise ValueError("header longer than the file")
-            metadata = json.loads(handle.read(length)).get("__metadata__", {})
+            return json.loads(handle.read(length)).get("__metadata__", {})
     except (OSError, ValueError, AttributeError) as exc:
         raise UsageError(f"{path}: not a readable safetensors file ({exc})") from None
+
+
+def checkpoint_digest(path: Path) -> str | None:
+    """The tensor digest (hex sha256, see `tensor_digest`) stored in a checkpoint, or None for
+    a format-1 checkpoint. Reads the header only, not the tensors, and verifies nothing."""
+    metadata = header_metadata(path)
     if metadata.get("format") not in _CHECKPOINT_FORMATS:
         raise UsageError(f"{path}: not a grokinterp checkpoint")
     return metadata.get(DIGEST_KEY)
@@ -294,18 +309,29 @@ def truncate_metrics(run_dir: Path, rows: int) -> np.ndarray:
     return kept
 
 
+def state_path(run_dir: Path, step: int) -> Path:
+    return Path(run_dir) / f"state_{step:07d}.safetensors"
+
+
+def list_states(run_dir: Path) -> list[tuple[int, Path]]:
+    """(step, path) of every step-tagged state file of a run, by step."""
+    found = []
+    for path in Path(run_dir).iterdir():
+        match = _STATE_NAME.match(path.name)
+        if match:
+            found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
 def save_state(run_dir: Path, step: int, tensors: dict[str, Tensor], finished: bool) -> None:
     """The full training state (weights, the recipe's named state tensors: AdamW moments
-    `m.<name>`, `v.<name>`, ...; the RNG) after `step` steps."""
+    `m.<name>`, `v.<name>`, ...; the RNG) after `step` steps, in its own step-tagged file."""
     metadata = {"format": STATE_FORMAT, "step": str(step), "finished": str(finished)}
     cpu = {name: t.detach().cpu().contiguous() for name, t in tensors.items()}
-    atomic_write(Path(run_dir) / STATE_FILE, _with_digest(cpu, metadata))
+    atomic_write(state_path(run_dir, step), _with_digest(cpu, metadata))
 
 
-def load_state(run_dir: Path) -> tuple[dict[str, Tensor], int, bool]:
-    """The saved training state (checked against its digest), its step and whether it is final."""
-    path = Path(run_dir) / STATE_FILE
-    if not path.exists():
-        raise UsageError(f"{path}: missing; nothing to resume in {run_dir}")
+def read_state(path: Path) -> tuple[dict[str, Tensor], int, bool]:
+    """A state file's tensors (checked against their digest), step and whether it is final."""
     tensors, metadata = _read_safetensors(path, _STATE_FORMATS, "grokinterp training state")
     return tensors, int(metadata["step"]), metadata["finished"] == "True"

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from grokinterp import data, environment, store
+from grokinterp import data, environment, group_state, store
 from grokinterp.config import ARCHITECTURE_DEFAULTS, RECIPE_DEFAULTS, RunConfig
 from grokinterp.errors import UsageError
 from grokinterp.models import Architecture, architecture
@@ -38,7 +38,8 @@ fraction, init, label noise) may differ from run to run."""
 Logits = Callable[[dict[str, Tensor], Tensor, Tensor], Tensor]
 
 
-def _resolve_options(device: str, engine: str) -> torch.device:
+def resolve_options(device: str, engine: str) -> torch.device:
+    """The torch device that `device` names, after checking both options."""
     if engine not in ENGINES:
         raise UsageError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     return resolve_device(device)
@@ -120,9 +121,14 @@ class Split:
 def train_step(params, state, loss: Tensor, step: int, lr, wd, recipe: Recipe) -> None:
     """Step `step` (0-based) of every run: backward from the per-run training `loss` of
     `params`, then the recipe's step (`Recipe.step_`: filter, ⊥Grad, optimiser with the
-    warmed-up learning rate, norm control) on the trained parameters, updating `state`."""
+    warmed-up learning rate, norm control) on the trained parameters, updating `state`. A
+    parameter the loss does not reach (W_Q and W_K at attention rate 0) gets a zero gradient:
+    AdamW then only decays it, as for any rate just above 0."""
     loss.sum().backward()
-    grads = {name: params[name].grad for name in recipe.trained}
+    grads = {
+        name: torch.zeros_like(params[name]) if params[name].grad is None else params[name].grad
+        for name in recipe.trained
+    }
     warmup = min((step + 1) / recipe.cfg.warmup_steps, 1.0)
     with torch.no_grad():
         recipe.step_(params, grads, state, step, lr * warmup, wd)
@@ -147,7 +153,7 @@ def train_runs(
     """Train new runs, each into its own (new or empty) run directory."""
     cfgs = [cfg.validate() for cfg in cfgs]
     _check_batchable(cfgs)
-    torch_device = _resolve_options(device, engine)
+    torch_device = resolve_options(device, engine)
     for run_dir in run_dirs:
         store.check_fresh_run_dir(run_dir)
     splits = [data.train_indices(cfg) for cfg in cfgs]
@@ -155,6 +161,7 @@ def train_runs(
     for cfg, run_dir, split, relabel in zip(cfgs, run_dirs, splits, relabels, strict=True):
         store.write_run_files(run_dir, cfg, split, relabel)
         environment.record(run_dir, "train", torch_device)
+    group_state.start(run_dirs)
     initial = [architecture(cfg).init_params() for cfg in cfgs]
     params = {name: torch.stack([w[name] for w in initial]) for name in initial[0]}
     recipe = Recipe(cfgs)
@@ -174,24 +181,26 @@ def resume_runs(
 ) -> None:
     """Continue killed runs from their last saved state; the result equals an unbroken run.
 
-    With `epochs` larger than the runs' own, a run (finished or not) is trained on to that many
-    epochs; its config.json then records the new count, the only field that may change."""
+    A run resumes with every run it was trained with, in the same batch order and from their
+    group's committed step (`grokinterp.group_state`), whichever of them `run_dirs` names;
+    runs of different groups resume one group after another. With `epochs` larger than the
+    runs' own, a run (finished or not) is trained on to that many epochs; its config.json then
+    records the new count, the only field that may change."""
+    torch_device = resolve_options(device, engine)
+    for group in group_state.resumable(run_dirs, epochs):
+        _resume_group(group, torch_device, engine, progress, epochs)
+
+
+def _resume_group(group, torch_device, engine, progress, epochs) -> None:
+    group_state.settle(group)
+    run_dirs, step = group.runs, group.step
     cfgs = [store.read_config(run_dir) for run_dir in run_dirs]
-    _check_batchable(cfgs)
-    torch_device = _resolve_options(device, engine)
-    states = [store.load_state(run_dir) for run_dir in run_dirs]
-    step = states[0][1]
-    if epochs is not None and epochs <= step:
-        raise UsageError(f"--epochs {epochs} is not beyond the saved step {step}")
-    for run_dir, (_, run_step, finished) in zip(run_dirs, states, strict=True):
-        if finished and epochs is None:
-            raise UsageError(f"{run_dir} has already finished training; --epochs N trains on")
-        if run_step != step:
-            raise UsageError("runs resumed together must stop at the same step")
     if epochs is not None:
         cfgs = [cfg.replace(epochs=epochs).validate() for cfg in cfgs]
         for cfg, run_dir in zip(cfgs, run_dirs, strict=True):
             store.atomic_write(Path(run_dir) / store.CONFIG_FILE, cfg.to_json().encode())
+    _check_batchable(cfgs)
+    states = [group_state.load_state(run_dir) for run_dir in run_dirs]
     names = architecture(cfgs[0]).param_shapes()
     params = {name: torch.stack([s[0][name] for s in states]) for name in names}
     state = {
@@ -251,13 +260,15 @@ def _loop(cfgs, run_dirs, splits, params, state, start, history, device, engine,
         rows = metrics[written : epoch + 1].cpu().numpy()
         epochs = np.arange(written, epoch + 1, dtype=np.float64)[:, None]
         state_cpu = {name: t.detach().cpu() for name, t in params.items()}
+        states = []
         for r, (run_cfg, run_dir) in enumerate(zip(cfgs, run_dirs, strict=True)):
             weights = {name: t[r] for name, t in state_cpu.items()}
             store.save_checkpoint(run_dir, run_cfg, epoch, model.state_dict_of(weights))
             store.append_metrics(run_dir, np.concatenate([epochs, rows[:, r]], axis=1))
             saved = {**weights, "rng": torch.get_rng_state()}
             saved.update({key: t[r].detach().cpu() for key, t in state.items()})
-            store.save_state(run_dir, epoch, saved, finished)
+            states.append(saved)
+        group_state.commit(run_dirs, epoch, states, finished)
         written = epoch + 1
 
     save_epochs = set(cfg.save_epochs)

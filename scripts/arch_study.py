@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from grokinterp import store
+from grokinterp import group_state, store
 from grokinterp.analyze import Summary, analyze_run
 from grokinterp.config import preset
 from grokinterp.models import architecture
@@ -51,7 +51,7 @@ def main() -> None:
         run_dir = args.root / "checkpoints" / "arch-study" / f"{name}-seed{args.seed}"
         if not run_dir.exists():
             train_runs([cfg.validate()], [run_dir])
-        elif not store.load_state(run_dir)[2]:
+        elif not group_state.load_state(run_dir)[2]:
             resume_runs([run_dir])
         out = analyze_run(run_dir, args.root / "analyses" / "arch-study" / run_dir.name)
         write_report(out, args.root / "reports" / f"arch-study-{name}.html")

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from grokinterp import store
+from grokinterp import group_state, store
 from grokinterp.analyze import Summary, analyze_run, load_measures
 from grokinterp.cli import parse_list
 from grokinterp.config import preset
@@ -96,7 +96,7 @@ def main() -> None:
         run_dirs = [args.root / "checkpoints" / study / f"{group}-seed{s}" for s in seeds]
         if not any(d.exists() for d in run_dirs):
             train_runs(cfgs, run_dirs)
-        elif not all(store.load_state(d)[2] for d in run_dirs):
+        elif not all(group_state.load_state(d)[2] for d in run_dirs):
             resume_runs(run_dirs)
         for seed, run_dir in zip(seeds, run_dirs, strict=True):
             out = analyze_run(run_dir, args.root / "analyses" / study / run_dir.name)

@@ -23,7 +23,7 @@ import json
 import shutil
 from pathlib import Path
 
-from grokinterp import store
+from grokinterp import group_state, store
 from grokinterp.analysis_format import SUMMARY_FILE, Summary
 from grokinterp.analyze import analyze_run, resummarise
 from grokinterp.config import preset
@@ -35,7 +35,7 @@ REFERENCE = "reference-canonical"
 def ensure_trained(run_dir: Path) -> None:
     if not run_dir.exists():
         train_runs([preset("canonical")], [run_dir])
-    elif not store.load_state(run_dir)[2]:
+    elif not group_state.load_state(run_dir)[2]:
         resume_runs([run_dir])
 
 

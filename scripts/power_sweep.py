@@ -22,7 +22,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import torch
 
-from grokinterp import store
+from grokinterp import group_state, store
 from grokinterp.cli import parse_list
 from grokinterp.config import preset
 from grokinterp.errors import UsageError
@@ -42,7 +42,7 @@ def first_epoch_at(run_dir: Path, column: str, level: float) -> int | None:
 
 def finished(run_dir: Path) -> bool:
     try:
-        return store.load_state(run_dir)[2]
+        return group_state.load_state(run_dir)[2]
     except UsageError:  # no state yet, or an unreadable one: train it (again)
         return False
 

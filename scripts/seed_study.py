@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from grokinterp import store
+from grokinterp import group_state, store
 from grokinterp.analyze import Summary, analyze_run
 from grokinterp.cli import parse_list
 from grokinterp.config import preset
@@ -35,7 +35,7 @@ def main() -> None:
     run_dirs = [args.root / "checkpoints" / "seeds" / f"canonical-seed{s}" for s in seeds]
     if not any(d.exists() for d in run_dirs):
         train_runs(cfgs, run_dirs)
-    elif not all(store.load_state(d)[2] for d in run_dirs):
+    elif not all(group_state.load_state(d)[2] for d in run_dirs):
         resume_runs(run_dirs)
 
     out = args.root / "analyses" / "seeds"

@@ -506,7 +506,7 @@ def test_train_analyze_report_on_a_tiny_s3_run(tmp_path):
     table = load_measures(out)
     assert {"W_E.sign", "W_E.2a", "cluster.sign", "cluster.2a"} <= set(table.columns)
     page = write_report(out, tmp_path / "report.html", run_dir=run).read_text()
-    assert "Irrep norms per irrep over training" in page and "chi_rho(a b c^-1)" in page
+    assert "Irrep norms per irrep over training" in page and "chi_rho(c' c^-1)" in page
 
 
 def test_report_figures_name_components_by_the_basis_kind():

@@ -58,6 +58,9 @@ def test_fast_forward_equals_the_hooked_module(changes):
     model = architecture(cfg)
     params = random_params(cfg)
     hooked = model.hooked()
+    assert set(hooked.state_dict()) == set(model.state_names())
+    frozen = {name for name, p in hooked.named_parameters() if not p.requires_grad}
+    assert frozen == set(model.param_shapes()) - set(model.trained)
     hooked.load_state_dict(model.state_dict_of(params))
     n = cfg.n_elements
     a, b = torch.arange(n).repeat_interleave(n), torch.arange(n).repeat(n)

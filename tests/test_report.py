@@ -559,3 +559,22 @@ def test_captions_say_whether_each_claim_held(tiny_analysis):
     assert "so the first claim held" in claims["progress"]
     assert "circuit formation did not hold" in claims["progress"]
     assert "could not be measured" in claims["weights"]
+
+
+def test_train_loss_spikes_are_marked():
+    """A spike: the train loss more than 10x its value one checkpoint before; a rise of 9x,
+    or a fall, is none."""
+    import pandas as pd
+
+    from grokinterp import report_figures as rf
+
+    train = [1.0, 0.1, 0.01, 0.2, 0.02, 0.18, 1e-4, 1e-2]  # spikes at epochs 30 and 70
+    measures = pd.DataFrame(
+        {"epoch": [0, 10, 20, 30, 40, 50, 60, 70], "train_loss": train, "test_loss": [5.0] * 8}
+    )
+    assert list(measures["epoch"][rf.loss_spikes(measures)]) == [30, 70]
+    markers = [t for t in rf.loss_figure(measures, {}).data if t.mode == "markers"]
+    assert len(markers) == 1 and list(markers[0].x) == [30, 70]
+    assert list(markers[0].y) == [0.2, 1e-2]
+    calm = measures.assign(train_loss=[1.0, 0.5, 0.25, 0.2, 0.1, 0.05, 0.02, 0.01])
+    assert not [t for t in rf.loss_figure(calm, {}).data if t.mode == "markers"]

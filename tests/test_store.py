@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors.torch import save
 
-from grokinterp import store
+from grokinterp import group_state, store
 from grokinterp.cli import main
 from grokinterp.errors import UsageError
 from grokinterp.run import open_run
@@ -151,9 +151,10 @@ def test_flipped_bytes_are_caught(tiny_cfg, tmp_path):
     with pytest.raises(UsageError, match=f"{path.name}: checksum mismatch"):
         store.load_checkpoint(path)
     store.save_state(tmp_path, 10, {"w": torch.randn(40, 8), "rng": torch.get_rng_state()}, False)
-    flip_tensor_bytes(tmp_path / store.STATE_FILE)
-    with pytest.raises(UsageError, match=f"{store.STATE_FILE}: checksum mismatch"):
-        store.load_state(tmp_path)
+    path = store.state_path(tmp_path, 10)
+    flip_tensor_bytes(path)
+    with pytest.raises(UsageError, match=f"{path.name}: checksum mismatch"):
+        store.read_state(path)
 
 
 def test_format_1_files_without_digest_still_load(tiny_cfg, tmp_path):
@@ -167,8 +168,8 @@ def test_format_1_files_without_digest_still_load(tiny_cfg, tmp_path):
     assert all(torch.equal(loaded[name], state[name]) for name in state)
     assert store.checkpoint_digest(path) is None
     legacy = {"format": "grokinterp-state-1", "step": "30", "finished": "False"}
-    (tmp_path / store.STATE_FILE).write_bytes(save({"w": torch.ones(3)}, metadata=legacy))
-    tensors, step, finished = store.load_state(tmp_path)
+    (tmp_path / store.LEGACY_STATE_FILE).write_bytes(save({"w": torch.ones(3)}, metadata=legacy))
+    tensors, step, finished = group_state.load_state(tmp_path)  # a group of one
     assert torch.equal(tensors["w"], torch.ones(3)) and step == 30 and not finished
 
 

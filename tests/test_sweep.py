@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 import torch
 
-from grokinterp import store
+from grokinterp import group_state, store
 from grokinterp.analysis_format import Summary
 from grokinterp.cli import main
 from grokinterp.run import open_run
@@ -27,6 +27,7 @@ from grokinterp.sweep import folder
 from grokinterp.sweep.group import run_group
 from grokinterp.sweep.spec import read_spec
 from grokinterp.train import SHARED_FIELDS, train_runs
+from tests.helpers import killed_at_step
 from tests.test_report import CHROMIUM, chromium, drawn_marker, figures_in, instrumented_copy
 
 TINY = {"p": 11, "d_model": 16, "n_heads": 2, "d_mlp": 32, "epochs": 30, "save_every": 10}
@@ -81,6 +82,13 @@ def assert_same_run(first: Path, second: Path, exact: bool = False) -> None:
         np.testing.assert_array_equal(ma, mb)
     else:
         np.testing.assert_allclose(ma, mb, rtol=1e-4, atol=1e-6)
+
+
+def saved_step(run_dir: Path) -> tuple[int, bool] | None:
+    """(step, finished) of a run's group, as another process sees it while the group trains;
+    None before its first commit."""
+    group = group_state.status(run_dir)
+    return None if group is None or group.step is None else (group.step, group.finished)
 
 
 def mtimes(path: Path) -> dict[Path, int]:
@@ -236,7 +244,7 @@ def test_local_sweep_writes_ordinary_runs_equal_to_train(local_sweep, tmp_path, 
     for run in spec.runs:
         run_dir = folder.run_dir(sweep, run.name)
         assert store.read_config(run_dir) == run.config
-        assert store.load_state(run_dir)[1:] == (run.config.epochs, True)
+        assert group_state.load_state(run_dir)[1:] == (run.config.epochs, True)
         assert Summary.load(folder.analysis_dir(sweep, run.name)).last_epoch == 30
         assert folder.report_path(sweep, run.name).stat().st_size > 1_000_000
     # each group is exactly what `train_runs` makes of it
@@ -370,6 +378,30 @@ def test_sweep_report_draws_in_headless_chromium(local_sweep, tmp_path):
     assert marker["plots"] == marker["drawn"] == 2
 
 
+TABLE_FIT = """<script>window.addEventListener("load",function(){
+var table=document.querySelector("table.runs"),box=table.parentElement;
+var out=document.createElement("pre");out.id="table-fit";
+out.textContent=JSON.stringify({right:table.getBoundingClientRect().right,
+window:window.innerWidth,scroll:box.scrollWidth,width:box.clientWidth});
+document.body.appendChild(out);
+});</script>"""
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} missing (apt-get install chromium)")
+def test_sweep_run_table_fits_a_1400_pixel_window(local_sweep, tmp_path):
+    """Every column of the run table is in view in a 1,400-pixel-wide window, unscrolled."""
+    from grokinterp.sweep.report import write_sweep_report
+
+    _, sweep = local_sweep
+    copy = tmp_path / "fit.html"
+    copy.write_text(write_sweep_report(sweep).read_text().replace("</body>", TABLE_FIT + "</body>"))
+    args = ["--window-size=1400,900", "--virtual-time-budget=5000", "--dump-dom", copy.as_uri()]
+    found = re.search(r'<pre id="table-fit">(.*?)</pre>', chromium(args, tmp_path / "a"), re.S)
+    fit = json.loads(html.unescape(found.group(1)))
+    assert fit["window"] == 1400 and fit["right"] <= fit["window"]
+    assert fit["scroll"] <= fit["width"], fit
+
+
 def test_table_without_pyarrow_writes_csv_and_says_so(local_sweep, tmp_path, monkeypatch, capsys):
     import shutil
 
@@ -392,39 +424,6 @@ ANALYSIS_OFF = {"analyze": False, "report": False, "basis": None}
 
 def tiny_configs(tiny_cfg, n: int = 2):
     return [tiny_cfg.replace(seed=s, train_frac=0.4 + 0.1 * s) for s in range(n)]
-
-
-def test_group_resumes_runs_stopped_at_different_steps(tiny_cfg, tmp_path, monkeypatch):
-    """A kill in the middle of a group's checkpoint loop leaves its runs at different saved
-    steps, and one run with files but no state at all: the group still finishes each run."""
-    cfgs = [*tiny_configs(tiny_cfg, 2), tiny_cfg.replace(seed=7)]
-    names = ["a", "b", "c"]
-    sweep = tmp_path / "sweep"
-    train_runs(cfgs[:2], [tmp_path / "whole-a", tmp_path / "whole-b"], progress=False)
-    save_state = store.save_state
-
-    def die_at_20_for_b(run_dir, step, tensors, finished):
-        if step == 20 and Path(run_dir).name == "b":
-            raise KeyboardInterrupt
-        save_state(run_dir, step, tensors, finished)
-
-    monkeypatch.setattr(store, "save_state", die_at_20_for_b)
-    with pytest.raises(KeyboardInterrupt):
-        train_runs(cfgs[:2], [folder.run_dir(sweep, n) for n in names[:2]], progress=False)
-    monkeypatch.undo()
-    assert store.load_state(folder.run_dir(sweep, "a"))[1] == 20
-    assert store.load_state(folder.run_dir(sweep, "b"))[1] == 10
-    store.write_run_files(folder.run_dir(sweep, "c"), cfgs[2], torch.tensor([1, 2, 3]))
-
-    runs = [(n, c.to_dict()) for n, c in zip(names, cfgs, strict=True)]
-    result = run_group(sweep, "g000", runs, ANALYSIS_OFF, "cpu")
-    assert result["trained"] == ["c"] and sorted(result["resumed"]) == ["a", "b"]
-    assert_same_run(folder.run_dir(sweep, "a"), tmp_path / "whole-a")
-    assert_same_run(folder.run_dir(sweep, "b"), tmp_path / "whole-b")
-    train_runs([cfgs[2]], [tmp_path / "whole-c"], progress=False)
-    assert_same_run(folder.run_dir(sweep, "c"), tmp_path / "whole-c", exact=True)
-    again = run_group(sweep, "g000", runs, ANALYSIS_OFF, "cpu")
-    assert again["done"] == names and not again["trained"] and not again["resumed"]
 
 
 def test_run_held_by_another_worker_is_left_alone(tiny_cfg, tmp_path):
@@ -450,20 +449,12 @@ def test_failed_group_is_reported_and_the_rest_goes_on(tmp_path, capsys):
     # seed 1's run was killed earlier and its saved state has since been damaged
     cfg = read_spec(spec).runs[1].config
     broken = folder.run_dir(sweep, "seed1")
-    save_state = store.save_state
-
-    def die_at_20(run_dir, step, tensors, finished):
-        if step == 20:
-            raise KeyboardInterrupt
-        save_state(run_dir, step, tensors, finished)
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(store, "save_state", die_at_20)
-        with pytest.raises(KeyboardInterrupt):
-            train_runs([cfg], [broken], progress=False)
-    data = bytearray((broken / store.STATE_FILE).read_bytes())
+    with pytest.raises(KeyboardInterrupt), killed_at_step(20):
+        train_runs([cfg], [broken], progress=False)
+    state = store.list_states(broken)[-1][1]
+    data = bytearray(state.read_bytes())
     data[-5] ^= 0xFF
-    (broken / store.STATE_FILE).write_bytes(bytes(data))
+    state.write_bytes(bytes(data))
     folder.write_plan(sweep, read_spec(spec))
 
     with pytest.raises(SystemExit) as stopped:
@@ -473,7 +464,7 @@ def test_failed_group_is_reported_and_the_rest_goes_on(tmp_path, capsys):
     assert "g001: FAILED: UsageError" in captured.err and "checksum mismatch" in captured.err
     assert "1 of 3 group(s) failed" in captured.err
     for name in ("seed0", "seed2"):
-        assert store.load_state(folder.run_dir(sweep, name))[2]
+        assert group_state.load_state(folder.run_dir(sweep, name))[2]
     failures = json.loads((sweep / folder.FAILURES_FILE).read_text())
     assert list(failures) == ["g001"] and failures["g001"]["runs"] == ["seed1"]
     assert "checksum mismatch" in failures["g001"]["traceback"]
@@ -486,7 +477,7 @@ def test_failed_group_is_reported_and_the_rest_goes_on(tmp_path, capsys):
     shutil.rmtree(broken)  # the user moves the damaged run away and runs the command again
     assert main(["sweep", str(spec), "--out", str(sweep), "--quiet", "--no-time-estimate"]) == 0
     assert "1 to train, 0 to resume, 2 finished" in capsys.readouterr().out
-    assert store.load_state(broken)[2] and not (sweep / folder.FAILURES_FILE).exists()
+    assert group_state.load_state(broken)[2] and not (sweep / folder.FAILURES_FILE).exists()
 
 
 # ---- a sweep killed with SIGKILL, then run again ------------------------------------------------
@@ -509,13 +500,7 @@ def test_sweep_killed_mid_way_resumes_and_reruns_nothing(tmp_path):
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
 
     def state(name):
-        path = folder.run_dir(sweep, name) / store.STATE_FILE
-        if not path.exists():
-            return None
-        from grokinterp.sweep.group import state_metadata
-
-        meta = state_metadata(path)
-        return int(meta["step"]), meta["finished"] == "True"
+        return saved_step(folder.run_dir(sweep, name))
 
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
@@ -551,4 +536,4 @@ def test_sweep_killed_mid_way_resumes_and_reruns_nothing(tmp_path):
     assert (tmp_path / "whole" / "metrics.csv").read_bytes() == (
         folder.run_dir(sweep, "seed1") / "metrics.csv"
     ).read_bytes()
-    assert all(store.load_state(folder.run_dir(sweep, n))[2] for n in cfgs)
+    assert all(group_state.load_state(folder.run_dir(sweep, n))[2] for n in cfgs)

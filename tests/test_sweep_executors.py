@@ -18,9 +18,8 @@ from grokinterp import store
 from grokinterp.analysis_format import Summary
 from grokinterp.cli import main
 from grokinterp.sweep import folder
-from grokinterp.sweep.group import state_metadata
 from grokinterp.sweep.spec import read_spec
-from tests.test_sweep import REPO, TINY, assert_same_run, mtimes, write_spec
+from tests.test_sweep import REPO, TINY, assert_same_run, mtimes, saved_step, write_spec
 
 needs_ray = pytest.mark.skipif(
     importlib.util.find_spec("ray") is None, reason="ray not installed: pip install '.[ray]'"
@@ -55,11 +54,7 @@ def assert_same_sweep(spec: Path, first: Path, second: Path) -> None:
 
 
 def state_of(sweep: Path, name: str):
-    path = folder.run_dir(sweep, name) / store.STATE_FILE
-    if not path.exists():
-        return None
-    meta = state_metadata(path)
-    return int(meta["step"]), meta["finished"] == "True"
+    return saved_step(folder.run_dir(sweep, name))
 
 
 def holder_pid(sweep: Path, name: str) -> int:

@@ -1,6 +1,7 @@
 """Training: determinism, resume after SIGKILL, engines and batched runs, and user errors."""
 
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -10,11 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from grokinterp import store
+from grokinterp import group_state, store
 from grokinterp.cli import main
 from grokinterp.config import preset
 from grokinterp.run import open_run
 from grokinterp.train import resume_runs, train_runs
+from tests.helpers import killed_at_step
 
 
 def final_weights(run_dir):
@@ -94,7 +96,7 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path):
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    _, step, finished = store.load_state(killed)
+    _, step, finished = group_state.load_state(killed)
     assert not finished and 0 < step < 600, "the kill must land mid-training"
 
     resumed = subprocess.run(
@@ -111,23 +113,14 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path):
     ).save_epochs
 
 
-def test_resume_after_a_kill_mid_append_equals_an_unbroken_run(tiny_cfg, tmp_path, monkeypatch):
+def test_resume_after_a_kill_mid_append_equals_an_unbroken_run(tiny_cfg, tmp_path):
     train_runs([tiny_cfg], [tmp_path / "whole"], progress=False)
     killed = tmp_path / "killed"
-    save_state = store.save_state
-
-    def die_at_30(run_dir, step, tensors, finished):  # metrics of epoch 30 out, its state not
-        if step == 30:
-            raise KeyboardInterrupt
-        save_state(run_dir, step, tensors, finished)
-
-    monkeypatch.setattr(store, "save_state", die_at_30)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt), killed_at_step(30):  # metrics of epoch 30 out
         train_runs([tiny_cfg], [killed], progress=False)
-    monkeypatch.undo()
     path = killed / store.METRICS_FILE
     path.write_bytes(path.read_bytes()[:-20])  # the row of epoch 30 torn mid-way
-    assert len(store.read_metrics_array(killed)) == 30 and store.load_state(killed)[1] == 20
+    assert len(store.read_metrics_array(killed)) == 30 and group_state.load_state(killed)[1] == 20
 
     resume_runs([killed], progress=False)
     assert path.read_bytes() == (tmp_path / "whole" / store.METRICS_FILE).read_bytes()
@@ -204,3 +197,34 @@ def test_non_finite_settings_are_refused(tmp_path, capsys, flag):
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "finite" in err[0]
     assert not (tmp_path / "r").exists()
+
+
+TINY_ARGS = ["--p", "11", "--d-model", "16", "--n-heads", "2", "--d-mlp", "32", "--epochs", "40"]
+TINY_ARGS += ["--save-every", "10", "--train-frac", "0.5"]
+
+
+def test_training_says_at_once_what_it_trains_and_where(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", *TINY_ARGS, "--out", str(out), "--device", "cpu"]) == 0
+    first = capsys.readouterr().err.splitlines()[0]
+    assert first.startswith("training 1 run(s) of (a + b) mod 11 (d_model 16, 2 heads, d_mlp 32)")
+    assert first.endswith(f"to epoch 40 on cpu -> {out}")
+
+
+def test_the_same_command_after_a_kill_names_the_resume_command(tiny_cfg, tmp_path, capsys):
+    """Re-running an interrupted command says where the run stands and how to go on; that
+    command finishes it as an unbroken run."""
+    assert main(["train", *TINY_ARGS, "--out", str(tmp_path / "whole"), "--quiet"]) == 0
+    out = tmp_path / "killed"
+    with killed_at_step(20):
+        assert main(["train", *TINY_ARGS, "--out", str(out), "--quiet"]) == 130
+    capsys.readouterr()
+    assert main(["train", *TINY_ARGS, "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "holds this same run, unfinished (saved at epoch 10)" in err[0]
+    command = err[0].split("resume it with: ")[1]
+    assert main([*shlex.split(command)[1:], "--quiet"]) == 0
+    whole, again = final_weights(tmp_path / "whole"), final_weights(out)
+    assert all(torch.equal(whole[k], again[k]) for k in whole)
+    assert main(["train", *TINY_ARGS, "--out", str(out), "--quiet"]) == 2
+    assert "already holds this run, finished at epoch 40" in capsys.readouterr().err

@@ -1,21 +1,35 @@
 """Model families: a run's architecture is `RunConfig.model`, one module per family.
 
 Adding a family is one module with an `Architecture` subclass plus one entry in `FAMILIES`;
-training, storage, analysis and the report use only the `Architecture` interface.
+training, storage, analysis and the report use only the `Architecture` interface. The package
+reads `grokinterp.config` only for type hints, so that `RunConfig.validate` may call `validate`
+here without an import cycle.
 """
 
 from __future__ import annotations
 
-from grokinterp.config import ARCHITECTURE_DEFAULTS, RunConfig
+from dataclasses import MISSING, fields
+from typing import TYPE_CHECKING
+
 from grokinterp.errors import UsageError
 from grokinterp.models.base import Architecture, Internals
 from grokinterp.models.layers import ACTIVATIONS
 from grokinterp.models.mlp import COMBINES, EMBEDDINGS, MLP
 from grokinterp.models.transformer import LAYER_NORMS, MAX_LAYERS, Transformer
 
+if TYPE_CHECKING:
+    from grokinterp.config import RunConfig
+
 FAMILIES: dict[str, type[Architecture]] = {"transformer": Transformer, "mlp": MLP}
 
-__all__ = ["FAMILIES", "Architecture", "Internals", "architecture", "check_fields"]
+__all__ = [
+    "FAMILIES",
+    "Architecture",
+    "Internals",
+    "architecture",
+    "check_fields",
+    "foreign_fields",
+]
 
 
 def architecture(cfg: RunConfig) -> Architecture:
@@ -28,12 +42,17 @@ def architecture(cfg: RunConfig) -> Architecture:
         ) from None
 
 
+def foreign_fields(family: str) -> set[str]:
+    """The architecture fields (RunConfig names) of other families that `family` never reads."""
+    known = set().union(*(f.fields for f in FAMILIES.values()))
+    return known - set(FAMILIES[family].fields)
+
+
 def check_fields(family: str, given: set[str]) -> None:
     """Refuse architecture fields (RunConfig names) that `family` has no part for."""
     if family not in FAMILIES:
         raise UsageError(f"unknown model {family!r}; choose one of {', '.join(FAMILIES)}")
-    known = set().union(*(f.fields for f in FAMILIES.values()))
-    foreign = sorted((given & known) - set(FAMILIES[family].fields))
+    foreign = sorted(given & foreign_fields(family))
     if foreign:
         flags = ", ".join(f"{name} (--{name.replace('_', '-')})" for name in foreign)
         raise UsageError(f"model {family} has no part for {flags}")
@@ -41,7 +60,10 @@ def check_fields(family: str, given: set[str]) -> None:
 
 def validate(cfg: RunConfig) -> None:
     """Raise UsageError for an invalid architecture setting (called by `RunConfig.validate`)."""
-    check_fields(cfg.model, {k for k, v in ARCHITECTURE_DEFAULTS.items() if getattr(cfg, k) != v})
+    known = set().union(*(family.fields for family in FAMILIES.values()))
+    defaults = {f.name: f.default for f in fields(cfg) if f.default is not MISSING}
+    changed = {name for name in known & set(defaults) if getattr(cfg, name) != defaults[name]}
+    check_fields(cfg.model, changed)
     if not 1 <= cfg.n_layers <= MAX_LAYERS:
         raise UsageError(f"n_layers must lie in 1..{MAX_LAYERS}, got {cfg.n_layers}")
     if not 0.0 <= cfg.attention_rate <= 1.0:

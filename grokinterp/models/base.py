@@ -12,13 +12,14 @@ Training, storage and the report only ever talk to this interface.
 from __future__ import annotations
 
 import math
-from typing import ClassVar, NamedTuple
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from grokinterp.config import RunConfig
+if TYPE_CHECKING:
+    from grokinterp.config import RunConfig
 
 
 class Internals(NamedTuple):

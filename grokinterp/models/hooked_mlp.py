@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor, nn
 from transformer_lens import HookedRootModule
 from transformer_lens.hook_points import HookPoint
 
-from grokinterp.config import RunConfig
 from grokinterp.models.layers import activate
-from grokinterp.models.mlp import MLP
+
+if TYPE_CHECKING:
+    from grokinterp.config import RunConfig
 
 
 class _Hidden(nn.Module):
@@ -53,16 +56,15 @@ class GrokMLP(HookedRootModule):
     def __init__(self, cfg: RunConfig):
         super().__init__()
         self.cfg = cfg
-        architecture = MLP(cfg)
         self.combine = cfg.combine
-        names = tuple(name.split(".")[1] for name in architecture.tables)
+        names = ("W_E",) if cfg.embedding == "shared" else ("W_E_a", "W_E_b")
         self.embed = _Embed(names, cfg)
         self.hook_embed_a, self.hook_embed_b, self.hook_combined = (HookPoint() for _ in range(3))
-        d_ins = [architecture.d_in(layer) for layer in range(cfg.n_layers)]
+        first = (2 if cfg.combine == "concat" else 1) * cfg.d_model
+        d_ins = [first] + [cfg.d_mlp] * (cfg.n_layers - 1)
         self.blocks = nn.ModuleList([_Block(d_in, cfg) for d_in in d_ins])
         self.unembed = _Unembed(cfg)
         self.setup()
-        assert set(self.state_dict()) == set(architecture.state_names()), "names disagree"
 
     def forward(self, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch 1 classes"]:
         tables = [getattr(self.embed, n) for n in ("W_E_a", "W_E_b") if hasattr(self.embed, n)]

@@ -6,12 +6,14 @@ HookedTransformer with the same parameter names, shapes and hook points
 (`blocks.0.attn.hook_pattern`, `blocks.0.mlp.hook_post`, `blocks.0.ln1.hook_normalized`, ...), so
 `run_with_hooks` / `run_with_cache` work as before and a state dict moves between the two
 unchanged. It computes every position; `Transformer.forward` is the fast path that computes only
-the last.
+the last. Its names and shapes are checked against `Transformer.param_shapes` by the tests (a
+strict `load_state_dict` of the family's state dict).
 """
 
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -20,9 +22,10 @@ from torch import Tensor, nn
 from transformer_lens import HookedRootModule
 from transformer_lens.hook_points import HookPoint
 
-from grokinterp.config import RunConfig
 from grokinterp.models.layers import LN_EPS, activate, mix_uniform
-from grokinterp.models.transformer import Transformer
+
+if TYPE_CHECKING:
+    from grokinterp.config import RunConfig
 
 
 def _parameter(shape: tuple[int, ...]) -> nn.Parameter:
@@ -149,7 +152,6 @@ class GrokTransformer(HookedRootModule):
     def __init__(self, cfg: RunConfig):
         super().__init__()
         self.cfg = cfg
-        architecture = Transformer(cfg)
         self.embed = Embed(cfg)
         self.pos_embed = PosEmbed(cfg)
         self.blocks = nn.ModuleList([TransformerBlock(cfg) for _ in range(cfg.n_layers)])
@@ -158,18 +160,10 @@ class GrokTransformer(HookedRootModule):
         self.unembed = Unembed(cfg)
         self.hook_embed, self.hook_pos_embed = HookPoint(), HookPoint()
         self.setup()
-        for name in architecture.zero_biases():
-            self.get_parameter(name).requires_grad_(False)
-        expected = set(architecture.state_names())
-        assert set(self.state_dict()) == expected, "hooked module and family disagree on names"
-
-    @classmethod
-    def initialised(cls, cfg: RunConfig) -> GrokTransformer:
-        """A model with the run's initial weights (seeded by `cfg.seed`)."""
-        model = cls(cfg)
-        architecture = Transformer(cfg)
-        model.load_state_dict(architecture.state_dict_of(architecture.init_params()))
-        return model
+        for block in self.blocks:  # the biases Nanda et al.'s model does not have
+            for bias in (block.attn.b_Q, block.attn.b_K, block.attn.b_V, block.attn.b_O):
+                bias.requires_grad_(False)
+        self.unembed.b_U.requires_grad_(False)
 
     def forward(self, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch pos vocab"]:
         x = self.hook_embed(self.embed(tokens)) + self.hook_pos_embed(self.pos_embed(tokens))

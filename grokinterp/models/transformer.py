@@ -169,41 +169,16 @@ class Transformer(Architecture):
 
     def _deep(self, params, a, b) -> Internals:
         cfg = self.cfg
-        W_E, W_pos = params["embed.W_E"], params["pos_embed.W_pos"]
         eq = torch.full_like(a, cfg.eq_token)
         tokens = torch.stack([a, b, eq], dim=2)  # [run, n, 3]
-        resid = gather_rows(W_E, tokens.flatten(1)).unflatten(1, tokens.shape[1:])
-        resid = resid + W_pos[:, None]  # [run, n, 3, d_model]
-        causal = torch.tril(torch.ones(3, 3, dtype=torch.bool, device=a.device))
-        uniform = causal / causal.sum(dim=1, keepdim=True)
+        resid = gather_rows(params["embed.W_E"], tokens.flatten(1)).unflatten(1, tokens.shape[1:])
+        resid = resid + params["pos_embed.W_pos"][:, None]  # [run, n, 3, d_model]
         neurons, patterns = [], []
         for layer in range(cfg.n_layers):
-            last = layer == cfg.n_layers - 1
-            p = {
-                k.split(".", 2)[2]: v for k, v in params.items() if k.startswith(f"blocks.{layer}.")
-            }
-            x = layer_norm(resid, *self._ln(p, "ln1")) if self.ln else resid
-            queries = x[:, :, 2:] if last else x  # [run, n, q, d]
-            q = (
-                torch.einsum("rnqd,rhde->rnhqe", queries, p["attn.W_Q"])
-                + p["attn.b_Q"][:, None, :, None]
-            )
-            k = torch.einsum("rnkd,rhde->rnhke", x, p["attn.W_K"]) + p["attn.b_K"][:, None, :, None]
-            v = torch.einsum("rnkd,rhde->rnhke", x, p["attn.W_V"]) + p["attn.b_V"][:, None, :, None]
-            scores = q @ k.transpose(-1, -2) / math.sqrt(cfg.d_head)  # [run, n, h, q, k]
-            mask, flat = causal[2:] if last else causal, uniform[2:] if last else uniform
-            scores = scores.masked_fill(~mask, -torch.inf)
-            pattern = mix_uniform(scores.softmax(dim=-1), cfg.attention_rate, flat)
-            z = pattern @ v  # [run, n, h, q, d_head]
-            attn_out = (
-                torch.einsum("rnhqe,rhed->rnqd", z, p["attn.W_O"]) + p["attn.b_O"][:, None, None]
-            )
-            resid = (resid[:, :, 2:] if last else resid) + attn_out
-            x = layer_norm(resid, *self._ln(p, "ln2")) if self.ln else resid
-            post = activate(
-                x @ p["mlp.W_in"][:, None] + p["mlp.b_in"][:, None, None], cfg.activation
-            )
-            resid = resid + post @ p["mlp.W_out"][:, None] + p["mlp.b_out"][:, None, None]
+            prefix = f"blocks.{layer}."
+            block = {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
+            # the last block only needs its query and MLP at `=`
+            resid, post, pattern = self._block(resid, block, last=layer == cfg.n_layers - 1)
             neurons.append(post[:, :, -1])
             patterns.append(pattern[:, :, :, -1])
         final = resid[:, :, -1]
@@ -211,6 +186,35 @@ class Transformer(Architecture):
             final = layer_norm(final, *self._ln(params, "ln_final", axis=1))
         logits = final @ params["unembed.W_U"] + params["unembed.b_U"][:, None]
         return Internals(logits, tuple(neurons), tuple(patterns))
+
+    def _block(
+        self, resid: Float[Tensor, "run n pos d_model"], p: dict[str, Tensor], last: bool
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """One block on every position (`last`: queries and MLP at `=` alone). Returns the
+        residual stream after it, the neurons [run, n, q, d_mlp] and the attention pattern
+        [run, n, head, q, key] of the positions computed."""
+        causal = torch.tril(torch.ones(3, 3, dtype=torch.bool, device=resid.device))
+        uniform = causal / causal.sum(dim=1, keepdim=True)
+        if last:
+            causal, uniform = causal[2:], uniform[2:]
+        x = layer_norm(resid, *self._ln(p, "ln1")) if self.ln else resid
+        queries = x[:, :, 2:] if last else x
+        bias = lambda name: p[name][:, None, :, None]  # noqa: E731  [run, 1, head, 1, d_head]
+        q = torch.einsum("rnqd,rhde->rnhqe", queries, p["attn.W_Q"]) + bias("attn.b_Q")
+        k = torch.einsum("rnkd,rhde->rnhke", x, p["attn.W_K"]) + bias("attn.b_K")
+        v = torch.einsum("rnkd,rhde->rnhke", x, p["attn.W_V"]) + bias("attn.b_V")
+        scores = (q @ k.transpose(-1, -2) / math.sqrt(self.cfg.d_head)).masked_fill(
+            ~causal, -torch.inf
+        )
+        pattern = mix_uniform(scores.softmax(dim=-1), self.cfg.attention_rate, uniform)
+        z = pattern @ v  # [run, n, head, q, d_head]
+        attn_out = torch.einsum("rnhqe,rhed->rnqd", z, p["attn.W_O"]) + p["attn.b_O"][:, None, None]
+        resid = (resid[:, :, 2:] if last else resid) + attn_out
+        x = layer_norm(resid, *self._ln(p, "ln2")) if self.ln else resid
+        pre = x @ p["mlp.W_in"][:, None] + p["mlp.b_in"][:, None, None]
+        post = activate(pre, self.cfg.activation)
+        resid = resid + post @ p["mlp.W_out"][:, None] + p["mlp.b_out"][:, None, None]
+        return resid, post, pattern
 
     @staticmethod
     def _ln(p: dict[str, Tensor], name: str, axis: int = 2) -> tuple[Tensor, Tensor]:

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import fields
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
-from grokinterp.config import RECIPE_DEFAULTS, RunConfig
 from grokinterp.errors import UsageError
 from grokinterp.recipe import filters, norm, objectives, optimizers
 from grokinterp.recipe.precision import PRECISIONS
+
+if TYPE_CHECKING:
+    from grokinterp.config import RunConfig
 
 EMBEDDING_PREFIXES = ("embed.", "pos_embed.", "unembed.")
 """Parameters Muon's `hidden` set leaves to AdamW: the embeddings and the unembedding."""
@@ -101,7 +105,8 @@ def validate(cfg: RunConfig) -> None:
 
 
 def _only_with(cfg: RunConfig, name: str, applies: bool, where: str) -> None:
-    if not applies and getattr(cfg, name) != RECIPE_DEFAULTS[name]:
+    default = next(f.default for f in fields(cfg) if f.name == name)
+    if not applies and getattr(cfg, name) != default:
         raise UsageError(f"{name} (--{name.replace('_', '-')}) applies only with {where}")
 
 

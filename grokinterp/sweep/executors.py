@@ -16,30 +16,19 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from grokinterp.errors import UsageError
 from grokinterp.sweep import folder
+from grokinterp.sweep.group import payload, run_group_safely
 from grokinterp.sweep.spec import Group, Spec, check_executor, read_spec
 
 DEFAULT_SWEEPS_DIR = Path("sweeps")
 SLURM_CLUSTERS = ("slurm", "local", "debug")
 
 
-def payload(group: Group) -> list[tuple[str, dict]]:
-    """The runs of a group as a worker receives them: names and config dicts."""
-    return [(run.name, run.config.to_dict()) for run in group.runs]
-
-
-def failure(group: Group, error: str, trace: str = "") -> dict[str, Any]:
-    return {"group": group.id, "error": error, "traceback": trace}
-
-
 def run_local(
     sweep: Path, groups: list[Group], analysis: dict, device: str, progress: bool
 ) -> Iterator[dict]:
-    from grokinterp.sweep.group import run_group_safely
-
     for group in groups:
         yield run_group_safely(sweep, group.id, payload(group), analysis, device, progress)
 

@@ -1,12 +1,15 @@
 """What a worker does with one group, whatever the executor: train, resume, skip, analyse.
 
-A run's state is read from its own directory, never from a sweep-wide record, so any executor,
-any number of times, after any crash, comes to the same decision:
+A run's state is read from the run directories of its batched group (`grokinterp.group_state`),
+never from a sweep-wide record, so any executor, any number of times, after any crash, comes to
+the same decision:
 
     absent or empty                    new: trained from scratch
-    state.safetensors, finished        done: skipped (analysed if its analysis is missing)
-    state.safetensors, not finished    partial: resumed from the saved step (resume_runs)
-    run files but no state yet         killed before its first save: cleared, trained anew
+    group committed, finished          done: skipped (analysed if its analysis is missing)
+    group committed, not finished      partial: resumed with its whole group, in its batch
+                                       order, from the group's step (resume_runs)
+    run files but nothing committed    killed before its first save: cleared, trained anew
+    (or only temporary files)
 
 A directory whose config.json differs from the planned config is refused (UsageError): it is
 another run. Each run is locked (flock) while a worker holds it; a run locked by another live
@@ -15,7 +18,6 @@ process is left alone ("busy"), so two workers never train the same run.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
@@ -23,12 +25,26 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from grokinterp import store
+from grokinterp import group_state, store
 from grokinterp.config import RunConfig
 from grokinterp.errors import UsageError
 from grokinterp.sweep import folder
+
+if TYPE_CHECKING:
+    from grokinterp.sweep.spec import Group
+
+
+def payload(group: Group) -> list[tuple[str, dict]]:
+    """The runs of a group as a worker receives them: names and config dicts."""
+    return [(run.name, run.config.to_dict()) for run in group.runs]
+
+
+def failure(group: Group, error: str, trace: str = "") -> dict[str, Any]:
+    """What the driver records for a group that did not finish."""
+    return {"group": group.id, "error": error, "traceback": trace}
+
 
 NEW, DONE, PARTIAL, RESTART = "new", "done", "partial", "restart"
 
@@ -37,18 +53,6 @@ NEW, DONE, PARTIAL, RESTART = "new", "done", "partial", "restart"
 class RunState:
     kind: str
     step: int = 0
-
-
-def state_metadata(path: Path) -> dict:
-    """The metadata of a state file, from its header alone (nothing verified)."""
-    try:
-        with open(path, "rb") as handle:
-            length = int.from_bytes(handle.read(8), "little")
-            if length > os.fstat(handle.fileno()).st_size:
-                raise ValueError("header longer than the file")
-            return json.loads(handle.read(length)).get("__metadata__", {})
-    except (OSError, ValueError, AttributeError) as exc:
-        raise UsageError(f"{path}: not a readable safetensors file ({exc})") from None
 
 
 def config_difference(stored: RunConfig, planned: RunConfig) -> str:
@@ -66,6 +70,8 @@ def run_state(run_dir: Path, cfg: RunConfig) -> RunState:
     if not run_dir.exists() or (run_dir.is_dir() and not any(run_dir.iterdir())):
         return RunState(NEW)
     if not (run_dir / store.CONFIG_FILE).exists():
+        if all(path.name.startswith(".") and ".tmp-" in path.name for path in run_dir.iterdir()):
+            return RunState(RESTART)  # killed while writing its first file
         raise UsageError(f"{run_dir} holds files but no run; move them away")
     stored = store.read_config(run_dir)
     if stored != cfg:
@@ -73,15 +79,10 @@ def run_state(run_dir: Path, cfg: RunConfig) -> RunState:
             f"{run_dir} holds a run of another config ({config_difference(stored, cfg)}); "
             "the spec changed: use another --out or move that run away"
         )
-    state = run_dir / store.STATE_FILE
-    if not state.exists():
+    group = group_state.status(run_dir)
+    if group is None or group.step is None:
         return RunState(RESTART)
-    metadata = state_metadata(state)
-    try:
-        step, finished = int(metadata["step"]), metadata["finished"] == "True"
-    except (KeyError, ValueError):
-        raise UsageError(f"{state}: not a grokinterp training state") from None
-    return RunState(DONE) if finished else RunState(PARTIAL, step)
+    return RunState(DONE) if group.finished else RunState(PARTIAL, group.step)
 
 
 def analysis_is_current(sweep: Path, name: str, cfg: RunConfig, analysis: dict) -> bool:
@@ -135,18 +136,18 @@ def run_group(
             if states[name].kind == RESTART:
                 shutil.rmtree(folder.run_dir(sweep, name))
         result["done"] = [name for name in held if states[name].kind == DONE]
+        for batch in group_state.groups_of([folder.run_dir(sweep, n) for n in result["done"]]):
+            group_state.settle(batch)  # completes a last commit that was killed half-way
         if fresh:
             _say(progress, f"{group}: training {len(fresh)} run(s) on {result['device']}")
             dirs = [folder.run_dir(sweep, name) for name in fresh]
             train_runs([configs[n] for n in fresh], dirs, device, progress=progress)
             result["trained"] = fresh
-        by_step: dict[int, list[str]] = {}
-        for name in held:
-            if states[name].kind == PARTIAL:
-                by_step.setdefault(states[name].step, []).append(name)
-        for step, names in sorted(by_step.items()):
-            _say(progress, f"{group}: resuming {len(names)} run(s) from epoch {step}")
-            resume_runs([folder.run_dir(sweep, n) for n in names], device, progress=progress)
+        partial = [folder.run_dir(sweep, name) for name in held if states[name].kind == PARTIAL]
+        for batch in group_state.groups_of(partial):
+            names = [run.name for run in batch.runs]
+            _say(progress, f"{group}: resuming {len(names)} run(s) from epoch {batch.step}")
+            resume_runs(batch.runs, device, progress=progress)
             result["resumed"] += names
         for name in held:
             if not analysis_is_current(sweep, name, configs[name], analysis):

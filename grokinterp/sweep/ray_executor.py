@@ -17,8 +17,7 @@ from pathlib import Path
 import ray
 
 from grokinterp.errors import UsageError
-from grokinterp.sweep.executors import failure, payload
-from grokinterp.sweep.group import run_group_safely
+from grokinterp.sweep.group import failure, payload, run_group_safely
 from grokinterp.sweep.spec import Group
 
 CUDA_CONTEXT_BYTES = 600 * 2**20

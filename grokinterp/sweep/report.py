@@ -174,7 +174,9 @@ def _cell(column: str, value) -> str:
 
 def _run_table(table: pd.DataFrame) -> str:
     columns = [c for c in TABLE_COLUMNS if c in table]
-    head = "<tr><th>run</th>" + "".join(f"<th>{c}</th>" for c in columns) + "</tr>"
+    # long column names break after their underscores, so every column fits a 1,400-px window
+    names = [html.escape(c).replace("_", "_<wbr>") for c in columns]
+    head = "<tr><th>run</th>" + "".join(f"<th>{name}</th>" for name in names) + "</tr>"
     rows = []
     for _, row in table.iterrows():
         name = html.escape(row["run"])
@@ -184,7 +186,7 @@ def _run_table(table: pd.DataFrame) -> str:
             else name
         )
         rows.append(f"<tr><td>{link}</td>" + "".join(_cell(c, row[c]) for c in columns) + "</tr>")
-    return f"<table>{head}{''.join(rows)}</table>"
+    return f'<table class="runs">{head}{"".join(rows)}</table>'
 
 
 def render_sweep_html(name: str, table: pd.DataFrame, spec_text: str) -> str:

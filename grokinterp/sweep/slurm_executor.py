@@ -20,8 +20,7 @@ import submitit
 
 from grokinterp.errors import UsageError
 from grokinterp.sweep import folder
-from grokinterp.sweep.executors import failure, payload
-from grokinterp.sweep.group import run_group_safely
+from grokinterp.sweep.group import failure, payload, run_group_safely
 from grokinterp.sweep.spec import Group
 
 

@@ -55,12 +55,13 @@ def _first_epoch(metrics: np.ndarray, reached: np.ndarray) -> int | None:
 
 
 def _status(run_dir: Path, failed: set[str], name: str) -> str:
-    state = run_dir / store.STATE_FILE
-    if state.exists():
-        from grokinterp.sweep.group import state_metadata
+    from grokinterp import group_state
 
-        if state_metadata(state).get("finished") == "True":
+    try:
+        if (group := group_state.status(run_dir)) is not None and group.finished:
             return "finished"
+    except UsageError:  # a damaged group: not finished
+        pass
     if name in failed:
         return "failed"
     return "unfinished" if (run_dir / store.CONFIG_FILE).exists() else "not started"
