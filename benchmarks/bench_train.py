@@ -8,12 +8,15 @@ the step's matmul FLOPs at the matmul rate this machine reaches in the same proc
 table times whole epochs as `grokinterp train` runs them (the step plus the test-set evaluation
 logged every epoch) and projects the preset's full run. A third table times each model family
 at the preset's widths (the two-layer transformer and the MLP beside the one-layer default):
-the fast forward against the family's own hooked module, as a ratio.
+the fast forward against the family's own hooked module, as a ratio. A fourth table times each
+training intervention (`grokinterp.recipe`) against plain AdamW, each timed right after a plain
+AdamW measurement of the same length in the same process; `--interventions` prints only it.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -23,6 +26,8 @@ import torch
 from grokinterp import data
 from grokinterp.config import preset
 from grokinterp.models import architecture
+from grokinterp.recipe import Recipe
+from grokinterp.recipe.precision import in_precision
 from grokinterp.train import Split, hooked_logits, train_runs, train_step
 
 
@@ -44,25 +49,41 @@ def step_flops(cfg) -> float:
     return 3 * 2 * cfg.n_train * (d * d + 2 * d * m + d * p)
 
 
-def time_steps(cfgs, engine: str, steps: int) -> float:
-    """Seconds per training step of the runs `cfgs` trained together."""
+def stepper(cfgs, engine: str):
+    """A function that takes training step `step` of the runs `cfgs` trained together (forward
+    in the run's precision, its objective, backward, its recipe's step), as `grokinterp train`."""
     device = torch.device("cpu")
     model = architecture(cfgs[0])
     initial = [architecture(cfg).init_params() for cfg in cfgs]
     params = {name: torch.stack([w[name] for w in initial]) for name in initial[0]}
+    recipe = Recipe(cfgs)
+    recipe.prepare_(params)
     for name in model.trained:
         params[name].requires_grad_(True)
-    m = {name: torch.zeros_like(params[name]) for name in model.trained}
-    v = {name: torch.zeros_like(params[name]) for name in model.trained}
+    state = recipe.initial_state(params)
     split = Split.stack(cfgs, [data.train_indices(cfg) for cfg in cfgs], device)
     logits_fn = model.logits if engine == "fast" else hooked_logits(model, device)
+    logits_fn = in_precision(logits_fn, cfgs[0].precision)
     lr = torch.tensor([cfg.lr for cfg in cfgs])
     wd = torch.tensor([cfg.weight_decay for cfg in cfgs])
-    for step in range(steps + 3):
-        if step == 3:
+
+    def step(i: int) -> None:
+        logits = logits_fn(params, split.a, split.b)
+        loss, _ = split.loss_and_accuracy(logits)
+        if recipe.objective is not None:
+            loss = recipe.objective(logits, split.label, split.mask)
+        train_step(params, state, loss, i, lr, wd, recipe)
+
+    return step
+
+
+def time_steps(cfgs, engine: str, steps: int) -> float:
+    """Seconds per training step of the runs `cfgs` trained together (after 3 warm-up steps)."""
+    step = stepper(cfgs, engine)
+    for i in range(steps + 3):
+        if i == 3:
             start = time.perf_counter()
-        loss, _ = split.loss_and_accuracy(logits_fn(params, split.a, split.b))
-        train_step(params, m, v, loss, step, lr, wd, cfgs[0])
+        step(i)
     return (time.perf_counter() - start) / steps
 
 
@@ -83,12 +104,13 @@ def main() -> None:
     parser.add_argument(
         "--families-only", action="store_true", help="only the table of the model families"
     )
+    parser.add_argument("--interventions", action="store_true", help="only the intervention table")
     args = parser.parse_args()
     cfg = preset(args.preset)
-    if args.families_only:
-        threads = torch.get_num_threads()
+    threads = torch.get_num_threads()
+    if args.families_only or args.interventions:
         print(f"preset {args.preset}, {threads} torch threads, torch {torch.__version__}")
-        family_table(cfg, args.steps)
+        (family_table if args.families_only else intervention_table)(cfg, args.steps)
         return
     threads = torch.get_num_threads()
     rate = matmul_rate(cfg.n_train, cfg.d_model, cfg.d_mlp)
@@ -122,6 +144,7 @@ def main() -> None:
         f"projected {cfg.epochs:,}-epoch {args.preset} run: {per_epoch * cfg.epochs / 60:.1f} min"
     )
     family_table(cfg, args.steps)
+    intervention_table(cfg, args.steps)
 
 
 FAMILIES = {
@@ -141,6 +164,41 @@ def family_table(cfg, steps: int) -> None:
         hooked = time_steps([family], "hooked", max(steps // 3, 5))
         fast = time_steps([family], "fast", steps)
         print(f"{name:<24}{hooked * 1e3:>11.1f}{fast * 1e3:>9.1f}{hooked / fast:>15.2f}x")
+
+
+INTERVENTIONS = {
+    "StableMax cross-entropy": {"objective": "stablemax"},
+    "MSE on one-hot": {"objective": "mse"},
+    "temperature 2": {"temperature": 2.0},
+    "SGD + momentum": {"optimizer": "sgd"},
+    "Muon + AdamW": {"optimizer": "muon"},
+    "⊥Grad + AdamW": {"perpendicular_grad": True},
+    "Grokfast EMA": {"grad_filter": "ema"},
+    "Grokfast MA (window 100)": {"grad_filter": "ma"},
+    "fixed total norm": {"fixed_norm": 50.0},
+    "norm cap 2x": {"norm_cap": 2.0},
+    "float64 forward": {"precision": "float64"},
+    "bfloat16 forward": {"precision": "bfloat16"},
+}
+
+
+def intervention_table(cfg, steps: int) -> None:
+    """ms per training step of each intervention against plain AdamW, the two stepped in turn
+    (one AdamW step, one intervention step, `steps` times after 3 warm-up steps each), so that
+    other load on the machine falls on both alike; medians."""
+    header = f"{'intervention':<26}{'AdamW ms':>10}{'ms':>9}{'vs AdamW':>10}"
+    print(f"\n{header}\n{'-' * len(header)}")
+    for name, changes in INTERVENTIONS.items():
+        pair = stepper([cfg], "fast"), stepper([cfg.replace(**changes).validate()], "fast")
+        times: tuple[list[float], list[float]] = ([], [])
+        for i in range(steps + 3):
+            for step, record in zip(pair, times, strict=True):
+                start = time.perf_counter()
+                step(i)
+                if i >= 3:
+                    record.append(time.perf_counter() - start)
+        plain, other = (statistics.median(t) for t in times)
+        print(f"{name:<26}{plain * 1e3:>10.1f}{other * 1e3:>9.1f}{other / plain:>9.2f}x")
 
 
 if __name__ == "__main__":

@@ -43,6 +43,13 @@ train_loss, test_loss, all_loss   cross-entropy (float64, nats) on the train, te
 train_acc, test_acc     accuracy
 weight_norm             sum of squared weights over all parameters
 sq.<parameter>          sum of squares of one parameter (HookedTransformer name)
+weight_norm_ratio       weight_norm / weight_norm at the end of memorisation (the summary's
+                        phase; NaN when the run shows none)
+logit_margin            mean over train pairs of the correct logit minus the pair's mean logit
+logit_std               mean over train pairs of the logits' standard deviation over classes
+softmax_collapse        share of train pairs whose float32 softmax gives the answer exactly 1
+update_cos              cos(theta_e - theta_prev, theta_prev): the net update since the previous
+                        checkpoint against the weights there (NaN at the first checkpoint)
 In the task's basis (absent for a task with no known basis), <c> a spectrum component (k<k>, or
 an irrep's name such as 3a for a group):
 restricted_loss         loss on the domain pairs of the logits kept to the key components

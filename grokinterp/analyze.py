@@ -37,7 +37,7 @@ from grokinterp.analysis_format import (
 from grokinterp.bases import Basis
 from grokinterp.config import RunConfig
 from grokinterp.errors import UsageError
-from grokinterp.measures import clock_pizza, embedding, losses, neurons, phases, weights
+from grokinterp.measures import causes, clock_pizza, embedding, losses, neurons, phases, weights
 from grokinterp.measures.logits import logit_fve
 from grokinterp.models import Architecture, Internals, architecture
 from grokinterp.progress import Progress
@@ -46,6 +46,7 @@ from grokinterp.tasks import Task, task_of
 
 __all__ = ["Summary", "analyze_run", "load_measures", "measure_checkpoints"]
 
+CAUSE_COLUMNS = ("logit_margin", "logit_std", "softmax_collapse", "update_cos")
 CHUNK = 8
 """Checkpoints measured together (memory ~ CHUNK * pairs * d_mlp * hidden layers floats)."""
 
@@ -82,9 +83,12 @@ def measure_checkpoints(
     train: torch.Tensor,
     keys: list,
     basis: Basis | None = None,
+    previous: list[dict[str, torch.Tensor] | None] | None = None,
 ) -> tuple[pd.DataFrame, torch.Tensor | None]:
     """Every per-checkpoint measure of a batch of state dicts of one run, in `basis` (default
-    the task's own; None and a task without one: the basis-free measures only).
+    the task's own; None and a task without one: the basis-free measures only). With
+    `previous` (`previous[i]` the state dict of the checkpoint before `states[i]`, None for the
+    first, whose `update_cos` is NaN), the `update_cos` column too.
 
     Returns the table rows (no epoch column) and the neurons' FVE by component
     [ckpt, hidden_layers * d_mlp, spectrum], the hidden layers one after another (None without
@@ -106,6 +110,14 @@ def measure_checkpoints(
     }
     if clock_pizza.not_applicable(task) is None:
         columns |= _clock_pizza_columns(model, states, out.logits, task)
+    margin, spread = causes.logit_scale(out.logits[:, train_at], labels[train_at])
+    columns |= {
+        "logit_margin": margin,
+        "logit_std": spread,
+        "softmax_collapse": causes.softmax_collapse(out.logits[:, train_at], labels[train_at]),
+    }
+    if previous is not None:
+        columns["update_cos"] = _update_cos(model, floats, previous)
     squares = weights.sum_of_squares(floats)
     columns["weight_norm"] = sum(squares.values())
     columns |= {f"sq.{name}": value for name, value in squares.items()}
@@ -149,6 +161,16 @@ def _clock_pizza_columns(
         "gradient_symmetricity": torch.stack(symmetricity),
         "distance_irrelevance": clock_pizza.distance_irrelevance(logits, task.labels, distance),
     }
+
+
+def _update_cos(model: Architecture, floats: dict, previous: list) -> torch.Tensor:
+    """`causes.update_cosine` of each checkpoint against its predecessor (NaN without one)."""
+    result = torch.full((len(previous),), float("nan"), dtype=torch.float64)
+    have = [i for i, state in enumerate(previous) if state is not None]
+    if have:
+        before = {n: torch.stack([previous[i][n] for i in have]) for n in model.param_shapes()}
+        result[have] = causes.update_cosine(before, {n: t[have] for n, t in floats.items()})
+    return result
 
 
 def _spectrum_columns(model: Architecture, floats: dict, basis: Basis) -> dict[str, torch.Tensor]:
@@ -254,15 +276,20 @@ def analyze_run(
     digests = {epoch: store.checkpoint_digest(path) for epoch, path in series}
     identity = (run_fingerprint(cfg, train), basis and basis.title, keys)
 
-    required = () if clock_pizza.not_applicable(task_of(cfg)) else CLOCK_PIZZA_COLUMNS
+    # a table written before a measure existed lacks its column: measure it all again
+    required = CAUSE_COLUMNS
+    if clock_pizza.not_applicable(task_of(cfg)) is None:
+        required += CLOCK_PIZZA_COLUMNS
     measured, final_fve = _previous(out, identity, digests, neurons_per_ckpt, required)
     done = set(measured.table["epoch"].tolist())
     todo = [(epoch, path) for epoch, path in series if epoch not in done]
     bar = Progress(len(todo), enabled=progress, unit="checkpoint")
+    position = {epoch: i for i, (epoch, _) in enumerate(series)}
     for start in range(0, len(todo), CHUNK):
         chunk = list(_load_series(run.path, cfg, todo[start : start + CHUNK]))
+        previous = _predecessors(run.path, cfg, series, position, chunk)
         table, fve_by_component = measure_checkpoints(
-            cfg, [s for _, s in chunk], train, keys, basis
+            cfg, [s for _, s in chunk], train, keys, basis, previous
         )
         table.insert(0, "epoch", [epoch for epoch, _ in chunk])
         if fve_by_component is None:
@@ -277,6 +304,7 @@ def analyze_run(
     bar.close(lambda: f"{len(series)} checkpoints measured")
 
     summary = _summarise(run, measured.table, basis, keys, final_state, train, digests)
+    measured.table["weight_norm_ratio"] = weight_norm_ratio(measured.table, summary.phases)
     arrays = {}
     if basis is not None:
         arrays = {
@@ -287,6 +315,31 @@ def analyze_run(
         }
     write_analysis(out, measured.table, arrays, summary)
     return out
+
+
+def _predecessors(run_dir, cfg, series, position, chunk) -> list:
+    """The state dict of the checkpoint before each of `chunk` (None before the first)."""
+    states = {epoch: state for epoch, state in chunk}
+    out = []
+    for epoch, _ in chunk:
+        i = position[epoch]
+        if i == 0:
+            out.append(None)
+        elif series[i - 1][0] in states:
+            out.append(states[series[i - 1][0]])
+        else:
+            out.append(next(_load_series(run_dir, cfg, series[i - 1 : i]))[1])
+    return out
+
+
+def weight_norm_ratio(table: pd.DataFrame, located: dict) -> np.ndarray:
+    """weight_norm / its value at the end of memorisation (`located["memorization_end"]`;
+    NaN throughout when the run shows none), per row."""
+    end = located.get("memorization_end")
+    if end is None:
+        return np.full(len(table), np.nan)
+    at_end = table.loc[table["epoch"] == end, "weight_norm"].iloc[0]
+    return (table["weight_norm"] / at_end).to_numpy()
 
 
 def _key_components(

@@ -57,6 +57,44 @@ OVERRIDES = {
         "a finite group whose operation is the task: S3..S5, A4, A5, D<n>, "
         "Z<n>xZ<m>... (see below); default none: arithmetic mod p",
     ),
+    "--objective": (
+        "objective",
+        str,
+        "training loss: cross_entropy, stablemax (Prieto et al.) or mse (one-hot targets)",
+    ),
+    "--temperature": ("temperature", float, "the objective sees logits / temperature (> 0)"),
+    "--label-noise": (
+        "label_noise",
+        float,
+        "fraction in [0, 1) of training labels replaced by another (recorded in split.json)",
+    ),
+    "--optimizer": (
+        "optimizer",
+        str,
+        "adamw, sgd (with momentum) or muon (Muon for the hidden matrices, AdamW for the rest)",
+    ),
+    "--momentum": ("momentum", float, "sgd and muon: momentum (default sgd 0.9, muon 0.95)"),
+    "--muon-params": (
+        "muon_params",
+        str,
+        "muon: hidden (every matrix but the embeddings) or a comma list of 2-D parameter names",
+    ),
+    "--perpendicular-grad": (
+        "perpendicular_grad",
+        bool,
+        "Prieto et al.'s ⊥Grad: drop the gradient's component along the weights",
+    ),
+    "--grad-filter": ("grad_filter", str, "Grokfast (Lee et al.): none, ema or ma"),
+    "--filter-alpha": ("filter_alpha", float, "Grokfast ema: the decay alpha, in [0, 1)"),
+    "--filter-window": ("filter_window", int, "Grokfast ma: the window of past gradients"),
+    "--filter-lambda": ("filter_lambda", float, "Grokfast: amplification (default ema 2, ma 5)"),
+    "--fixed-norm": (
+        "fixed_norm",
+        float,
+        "Omnigrok: hold the total weight norm at this value (rescaled after every step)",
+    ),
+    "--norm-cap": ("norm_cap", float, "cap each matrix's norm at this times its initial norm"),
+    "--precision": ("precision", str, "training forward dtype: float32, float64 or bfloat16"),
 }
 SWEEPS = {
     "--seeds": ("seed", "seed", "sweep: several init seeds, e.g. 0-63 or 0,3,7"),
@@ -130,6 +168,9 @@ def _add_train(sub) -> None:
     parser.add_argument("--preset", default=DEFAULT_PRESET, help=f"one of {names}")
     for flag, (field, kind, text) in OVERRIDES.items():
         defaults = ", ".join(f"{name} {getattr(cfg, field)}" for name, cfg in PRESETS.items())
+        if kind is bool:
+            parser.add_argument(flag, action="store_const", const=True, help=text)
+            continue
         if all(getattr(cfg, field) is None for cfg in PRESETS.values()):
             parser.add_argument(flag, type=kind, help=text)
             continue

@@ -30,6 +30,27 @@ ARCHITECTURE_DEFAULTS = {
 its default is left out of the JSON, so configs written before architectures read and hash as
 before."""
 
+RECIPE_DEFAULTS = {
+    "objective": "cross_entropy",
+    "temperature": 1.0,
+    "label_noise": 0.0,
+    "optimizer": "adamw",
+    "momentum": None,
+    "muon_params": "hidden",
+    "perpendicular_grad": False,
+    "grad_filter": "none",
+    "filter_alpha": 0.98,
+    "filter_window": 100,
+    "filter_lambda": None,
+    "fixed_norm": None,
+    "norm_cap": None,
+    "precision": "float32",
+}
+"""The training-recipe fields at their defaults (cross-entropy, AdamW, no filter, no norm control,
+a float32 forward: the recipe of before interventions). As with the architecture, a field at its
+default is left out of the JSON, so older configs read and hash as before. Validated and applied
+by `grokinterp.recipe`."""
+
 FORMAT_VERSION = 1
 
 
@@ -98,6 +119,43 @@ class RunConfig:
     combine: str = "concat"
     """MLP only: the hidden layer reads the two embeddings concatenated (`concat`) or summed
     (`sum`)."""
+    objective: str = "cross_entropy"
+    """The training loss: `cross_entropy`, `stablemax` (cross-entropy through Prieto et al.'s
+    StableMax) or `mse` (mean squared error to the one-hot target); see
+    `grokinterp.recipe.objectives`. metrics.csv always records the cross-entropy."""
+    temperature: float = 1.0
+    """The objective sees logits / temperature (a fixed output temperature, > 0)."""
+    label_noise: float = 0.0
+    """Fraction in [0, 1) of the training pairs whose label is replaced by a uniformly drawn
+    other label (from `data_seed`); the replaced labels are recorded in split.json."""
+    optimizer: str = "adamw"
+    """`adamw` (written out, PyTorch's formulation), `sgd` (torch.optim.SGD: momentum, coupled L2
+    weight decay) or `muon` (torch.optim.Muon on `muon_params`, AdamW on the rest)."""
+    momentum: float | None = None
+    """Momentum of sgd and muon; None: the optimiser's default (sgd 0.9, muon 0.95)."""
+    muon_params: str = "hidden"
+    """Muon only: `hidden` (every trained matrix but the embeddings and the unembedding, as Muon's
+    authors do) or a comma-separated list of trained matrix names."""
+    perpendicular_grad: bool = False
+    """Prieto et al.'s ⊥Grad: remove each parameter's gradient component along its weights (and
+    restore the gradient's norm) before the optimiser."""
+    grad_filter: str = "none"
+    """Lee et al.'s Grokfast: `none`, `ema` (alpha, lambda) or `ma` (window, lambda)."""
+    filter_alpha: float = 0.98
+    """Grokfast-EMA's decay alpha, in [0, 1)."""
+    filter_window: int = 100
+    """Grokfast-MA's window of past gradients."""
+    filter_lambda: float | None = None
+    """Grokfast's amplification lambda; None: the paper's default (ema 2, ma 5)."""
+    fixed_norm: float | None = None
+    """Omnigrok: the total L2 norm of the trained weights, held fixed by a rescale after the init
+    and after every step; None: free."""
+    norm_cap: float | None = None
+    """A downward-only cap: each trained matrix is scaled down to norm_cap x its initial norm
+    when it exceeds it; None: no cap."""
+    precision: str = "float32"
+    """dtype of the training forward: `float32`, `float64` or `bfloat16`. The weights stay
+    float32 and the losses float64."""
     group: str | None = None
     """A finite group whose operation is the task (`S5`, `A4`, `D7`, `Z3xZ5`; see
     `grokinterp.tasks.groups`), or None: arithmetic mod p. Inputs are `[a, b, =]` with a, b the
@@ -206,8 +264,10 @@ class RunConfig:
         if self.init not in INITS:
             raise UsageError(f"unknown init {self.init!r}; choose one of {', '.join(INITS)}")
         from grokinterp.models import validate
+        from grokinterp.recipe import validate as validate_recipe
 
         validate(self)
+        validate_recipe(self)
         return self
 
     def replace(self, **changes: Any) -> RunConfig:
@@ -217,8 +277,8 @@ class RunConfig:
         data = dataclasses.asdict(self)
         if data["group"] is None:  # modular arithmetic: the JSON of before groups
             del data["group"]
-        for name, default in ARCHITECTURE_DEFAULTS.items():
-            if data[name] == default:  # the default model: the JSON of before architectures
+        for name, default in (ARCHITECTURE_DEFAULTS | RECIPE_DEFAULTS).items():
+            if data[name] == default:  # the default model and recipe: the JSON of before them
                 del data[name]
         return {"format_version": FORMAT_VERSION, **data}
 

@@ -143,7 +143,13 @@ SECTIONS = {
     "one standard deviation across chains.",
     "weights": "Sum of squared weights (the paper: it falls in cleanup), Gini coefficients of the "
     "component norms of W_E and W_L (rise as they become sparse), the logits' variance explained "
-    "by the key components, and the share of neurons clustered by component.",
+    "by the key components, and the share of neurons clustered by component. Analyses since "
+    "issue 17 add the measures of the proposed causes of the delay, on the training pairs: the "
+    "logit scale (the correct logit above the pair's mean logit, and the logits' spread), the "
+    "share of pairs whose float32 softmax is exactly one-hot on the answer (Prieto et al.'s "
+    "softmax collapse: their float32 loss and gradient are 0; grokinterp's loss is float64), "
+    "the cosine between the net update since the previous checkpoint and the weights there (-1: "
+    "pure shrinking), and the weight norm over its value at the end of memorisation.",
     "fourier_heatmap": "{Norm} of the embedding and of the neuron-logit map per {one}.",
     "fourier_slider": "The embedding's {norm}s at one checkpoint; move the slider.",
     "clusters": "Neurons whose dominant {one} explains more than the FVE threshold of their "

@@ -271,8 +271,9 @@ def _layer_columns(measures: pd.DataFrame, column: str, name: str) -> dict[str, 
 
 def weights_figure(measures: pd.DataFrame, phases: dict, kind: str = "frequency") -> go.Figure:
     """Total weight norm, the Gini coefficients of the Fourier norms, and two circuit fractions
-    (the per-layer ones for every hidden layer that has them)."""
-    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.06)
+    (the per-layer ones for every hidden layer that has them); with the cause measures (analyses
+    since issue 17), two more rows: the logit scale, and the softmax-collapse share with the
+    update-weight cosine, and the weight norm over its value at the end of memorisation."""
     rows = {
         "sum of squared weights": {"weight norm": "weight_norm"},
         "Gini coefficient": {
@@ -284,14 +285,28 @@ def weights_figure(measures: pd.DataFrame, phases: dict, kind: str = "frequency"
             **_layer_columns(measures, "fve_share", "neurons clustered"),
         },
     }
+    if "softmax_collapse" in measures:
+        rows["logits (train pairs)"] = {
+            "correct - mean logit": "logit_margin",
+            "logits' std": "logit_std",
+        }
+        rows["share, cosine, ratio"] = {
+            "softmax collapse (float32)": "softmax_collapse",
+            "cos(update, weights)": "update_cos",
+            "weight norm / at memorisation": "weight_norm_ratio",
+        }
+    fig = make_subplots(rows=len(rows), cols=1, shared_xaxes=True, vertical_spacing=0.05)
     for row, (y_title, columns) in enumerate(rows.items(), start=1):
         for trace in _epoch_lines(measures, columns, ""):
             fig.add_trace(trace, row=row, col=1)
         fig.update_yaxes(title=y_title, row=row, col=1)
-    fig.update_xaxes(title="epoch", row=3, col=1)
+    fig.update_xaxes(title="epoch", row=len(rows), col=1)
     _shade(fig, measures, phases, subplots=True)
     sparsity = WORDS[kind]["norm"].removesuffix(" norm")
-    return _finish(fig, f"Weight norm, {sparsity} sparsity (Gini) and circuit fractions", 760)
+    title = f"Weight norm, {sparsity} sparsity (Gini), circuit fractions"
+    if len(rows) > 3:
+        title += "; proposed causes: logit scale, softmax collapse, update direction"
+    return _finish(fig, title, 760 * len(rows) // 3)
 
 
 def _frequency_matrix(measures: pd.DataFrame, prefix: str) -> tuple[list, np.ndarray]:

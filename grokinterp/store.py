@@ -2,6 +2,7 @@
 
     RUN/config.json                 the RunConfig (JSON)
     RUN/split.json                  {"train_indices": [...]}: sorted pair indices a * p + b
+                                    (+ "noisy_labels": {index: label}, with label noise)
     RUN/metrics.csv                 one row per epoch: losses (float64) and accuracies
     RUN/checkpoints/epoch_0000100.safetensors
                                     float32 weights with HookedTransformer names (+ bool mask);
@@ -200,11 +201,17 @@ def check_fresh_run_dir(run_dir: Path) -> None:
         )
 
 
-def write_run_files(run_dir: Path, cfg: RunConfig, train_indices: Tensor) -> None:
+def write_run_files(
+    run_dir: Path, cfg: RunConfig, train_indices: Tensor, noisy_labels: dict[int, int] | None = None
+) -> None:
+    """config.json, split.json (with `noisy_labels`, {grid index: label} of the training pairs
+    whose label noise replaced, when there are any) and metrics.csv's header."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(run_dir / CONFIG_FILE, cfg.to_json().encode())
     split = {"train_indices": [int(i) for i in train_indices]}
+    if noisy_labels:
+        split["noisy_labels"] = {str(k): int(v) for k, v in sorted(noisy_labels.items())}
     atomic_write(run_dir / SPLIT_FILE, json.dumps(split).encode())
     atomic_write(run_dir / METRICS_FILE, _METRICS_HEADER)
 
@@ -227,6 +234,16 @@ def read_split(run_dir: Path) -> Tensor:
     try:
         return torch.tensor(json.loads(path.read_text())["train_indices"], dtype=torch.int64)
     except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"{path}: unreadable split ({exc})") from None
+
+
+def read_noisy_labels(run_dir: Path) -> dict[int, int]:
+    """{grid index: label} of the training pairs whose label noise replaced ({} without)."""
+    path = Path(run_dir) / SPLIT_FILE
+    try:
+        noisy = json.loads(path.read_text()).get("noisy_labels", {})
+        return {int(k): int(v) for k, v in noisy.items()}
+    except (OSError, ValueError, AttributeError, TypeError) as exc:
         raise UsageError(f"{path}: unreadable split ({exc})") from None
 
 
@@ -307,8 +324,8 @@ def list_states(run_dir: Path) -> list[tuple[int, Path]]:
 
 
 def save_state(run_dir: Path, step: int, tensors: dict[str, Tensor], finished: bool) -> None:
-    """The full training state (weights, AdamW moments, RNG) after `step` steps, in its own
-    step-tagged file."""
+    """The full training state (weights, the recipe's named state tensors: AdamW moments
+    `m.<name>`, `v.<name>`, ...; the RNG) after `step` steps, in its own step-tagged file."""
     metadata = {"format": STATE_FORMAT, "step": str(step), "finished": str(finished)}
     cpu = {name: t.detach().cpu().contiguous() for name, t in tensors.items()}
     atomic_write(state_path(run_dir, step), _with_digest(cpu, metadata))

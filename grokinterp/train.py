@@ -1,13 +1,13 @@
-"""The training loop: full-batch AdamW on one or many runs at once, with checkpoints and resume.
+"""The training loop: full-batch training (AdamW by default; the run's recipe, see
+`grokinterp.recipe`) of one or many runs at once, with checkpoints and resume.
 
 Several runs of one architecture (a sweep over seeds, weight decay or train fraction) train as a
 single batched model: every parameter carries a leading run axis and the AdamW update is
-elementwise, so each run follows its own trajectory. A single run is the batch of one.
+per run, so each run follows its own trajectory. A single run is the batch of one.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -18,18 +18,22 @@ import torch
 from torch import Tensor
 
 from grokinterp import data, environment, group_state, store
-from grokinterp.config import ARCHITECTURE_DEFAULTS, RunConfig
+from grokinterp.config import ARCHITECTURE_DEFAULTS, RECIPE_DEFAULTS, RunConfig
 from grokinterp.errors import UsageError
 from grokinterp.models import Architecture, architecture
 from grokinterp.progress import Progress
+from grokinterp.recipe import Recipe
+from grokinterp.recipe.label_noise import noisy_labels
+from grokinterp.recipe.precision import check_device, in_precision
 from grokinterp.tasks import task_of
 
 DEVICES = ("auto", "cpu", "cuda")
 ENGINES = ("fast", "hooked")
 SHARED_FIELDS = ("p", "group", "d_model", "n_heads", "d_mlp", "operation", "epochs", "save_every")
 SHARED_FIELDS += ("warmup_steps", "beta1", "beta2", "adam_eps", *ARCHITECTURE_DEFAULTS)
+SHARED_FIELDS += tuple(name for name in RECIPE_DEFAULTS if name != "label_noise")
 """Fields that runs trained together must share; the rest (seeds, lr, weight decay, train
-fraction, init) may differ from run to run."""
+fraction, init, label noise) may differ from run to run."""
 
 Logits = Callable[[dict[str, Tensor], Tensor, Tensor], Tensor]
 
@@ -80,7 +84,15 @@ class Split:
     mask: Tensor
 
     @classmethod
-    def stack(cls, cfgs: Sequence[RunConfig], index_sets: Sequence[Tensor], device) -> Split:
+    def stack(
+        cls,
+        cfgs: Sequence[RunConfig],
+        index_sets: Sequence[Tensor],
+        device,
+        relabels: Sequence[dict[int, int]] = (),
+    ) -> Split:
+        """The runs' pairs `index_sets` (grid indices) with their task's labels, except those
+        that `relabels[r]` ({grid index: label}, label noise) replaces for run r."""
         longest = max(len(ix) for ix in index_sets)
         index = torch.zeros(len(cfgs), longest, dtype=torch.int64)
         mask = torch.zeros(len(cfgs), longest, dtype=torch.float64)
@@ -90,6 +102,11 @@ class Split:
             mask[r, : len(ix)] = 1.0
         n = cfgs[0].n_elements
         label = torch.stack([data.labels(cfg)[index[r]] for r, cfg in enumerate(cfgs)])
+        for r, relabel in enumerate(relabels):  # index_sets are sorted: find each pair's slot
+            if relabel:
+                grids = torch.tensor(list(relabel), dtype=torch.int64)
+                slots = torch.searchsorted(index[r, : len(index_sets[r])], grids)
+                label[r, slots] = torch.tensor(list(relabel.values()), dtype=torch.int64)
         return cls(*(t.to(device) for t in (index // n, index % n, label, mask)))
 
     def loss_and_accuracy(self, logits: Tensor) -> tuple[Tensor, Tensor]:
@@ -101,35 +118,21 @@ class Split:
         return (nll * self.mask).sum(dim=1) / count, (correct * self.mask).sum(dim=1) / count
 
 
-def _adamw_(params, grads, m, v, t: int, lr: Tensor, wd: Tensor, cfg: RunConfig) -> None:
-    """One in-place AdamW step (PyTorch's formulation) with a per-run lr and weight decay, on
-    the parameters in `grads`."""
-    bias1, bias2 = 1 - cfg.beta1**t, 1 - cfg.beta2**t
-    for name in grads:
-        param, grad = params[name], grads[name]
-        shape = (-1,) + (1,) * (param.dim() - 1)
-        run_lr, run_wd = lr.view(shape), wd.view(shape)
-        param.mul_(1 - run_lr * run_wd)
-        m[name].lerp_(grad, 1 - cfg.beta1)
-        v[name].mul_(cfg.beta2).addcmul_(grad, grad, value=1 - cfg.beta2)
-        denom = (v[name].sqrt() / math.sqrt(bias2)).add_(cfg.adam_eps)
-        param.sub_((run_lr / bias1) * m[name] / denom)
-
-
-def train_step(params, m, v, loss: Tensor, step: int, lr, wd, cfg) -> None:
+def train_step(params, state, loss: Tensor, step: int, lr, wd, recipe: Recipe) -> None:
     """Step `step` (0-based) of every run: backward from the per-run training `loss` of
-    `params`, then AdamW with the warmed-up learning rate on the trained parameters (those
-    with a moment in `m`). A parameter the loss does not reach (W_Q and W_K at attention rate
-    0) gets a zero gradient: AdamW then only decays it, as for any rate just above 0."""
+    `params`, then the recipe's step (`Recipe.step_`: filter, ⊥Grad, optimiser with the
+    warmed-up learning rate, norm control) on the trained parameters, updating `state`. A
+    parameter the loss does not reach (W_Q and W_K at attention rate 0) gets a zero gradient:
+    AdamW then only decays it, as for any rate just above 0."""
     loss.sum().backward()
     grads = {
         name: torch.zeros_like(params[name]) if params[name].grad is None else params[name].grad
-        for name in m
+        for name in recipe.trained
     }
-    warmup = min((step + 1) / cfg.warmup_steps, 1.0)
+    warmup = min((step + 1) / recipe.cfg.warmup_steps, 1.0)
     with torch.no_grad():
-        _adamw_(params, grads, m, v, step + 1, lr * warmup, wd, cfg)
-    for name in m:
+        recipe.step_(params, grads, state, step, lr * warmup, wd)
+    for name in recipe.trained:
         params[name].grad = None
 
 
@@ -154,18 +157,19 @@ def train_runs(
     for run_dir in run_dirs:
         store.check_fresh_run_dir(run_dir)
     splits = [data.train_indices(cfg) for cfg in cfgs]
-    for cfg, run_dir, split in zip(cfgs, run_dirs, splits, strict=True):
-        store.write_run_files(run_dir, cfg, split)
+    relabels = [noisy_labels(cfg, split) for cfg, split in zip(cfgs, splits, strict=True)]
+    for cfg, run_dir, split, relabel in zip(cfgs, run_dirs, splits, relabels, strict=True):
+        store.write_run_files(run_dir, cfg, split, relabel)
         environment.record(run_dir, "train", torch_device)
     group_state.start(run_dirs)
     initial = [architecture(cfg).init_params() for cfg in cfgs]
     params = {name: torch.stack([w[name] for w in initial]) for name in initial[0]}
-    trained = architecture(cfgs[0]).trained
-    moments = {
-        f"{kind}.{name}": torch.zeros_like(params[name]) for kind in "mv" for name in trained
-    }
+    recipe = Recipe(cfgs)
+    recipe.prepare_(params)
+    state = recipe.initial_state(params)
     history = [np.empty((0, len(store.METRIC_COLUMNS))) for _ in cfgs]
-    _loop(cfgs, run_dirs, splits, params, moments, 0, history, torch_device, engine, progress)
+    splits = list(zip(splits, relabels, strict=True))
+    _loop(cfgs, run_dirs, splits, params, state, 0, history, torch_device, engine, progress)
 
 
 def resume_runs(
@@ -199,32 +203,39 @@ def _resume_group(group, torch_device, engine, progress, epochs) -> None:
     states = [group_state.load_state(run_dir) for run_dir in run_dirs]
     names = architecture(cfgs[0]).param_shapes()
     params = {name: torch.stack([s[0][name] for s in states]) for name in names}
-    moments = {
-        key: torch.stack([s[0][key] for s in states]) for key in states[0][0] if key[1] == "."
+    state = {
+        key: torch.stack([s[0][key] for s in states])
+        for key in states[0][0]
+        if key not in names and key != "rng"
     }
     torch.set_rng_state(states[0][0]["rng"])
-    splits = [store.read_split(run_dir) for run_dir in run_dirs]
+    splits = [(store.read_split(d), store.read_noisy_labels(d)) for d in run_dirs]
     for run_dir in run_dirs:
         environment.resume(run_dir, torch_device)
     history = [store.truncate_metrics(run_dir, step) for run_dir in run_dirs]
-    _loop(cfgs, run_dirs, splits, params, moments, step, history, torch_device, engine, progress)
+    _loop(cfgs, run_dirs, splits, params, state, step, history, torch_device, engine, progress)
 
 
-def _loop(cfgs, run_dirs, splits, params, moments, start, history, device, engine, progress):
+def _loop(cfgs, run_dirs, splits, params, state, start, history, device, engine, progress):
+    """Train from step `start`; `splits` holds each run's (train indices, noisy labels), `state`
+    the recipe's named state tensors [run, ...] (AdamW: `m.<name>`, `v.<name>`)."""
     cfg = cfgs[0]
     model = architecture(cfg)
+    recipe = Recipe(cfgs)
+    check_device(cfg.precision, device)
     params = {name: t.to(device) for name, t in params.items()}
     for name in model.trained:
         params[name].requires_grad_(True)
-    m = {name: moments[f"m.{name}"].to(device) for name in model.trained}
-    v = {name: moments[f"v.{name}"].to(device) for name in model.trained}
+    state = {key: t.to(device) for key, t in state.items()}
     lr = torch.tensor([c.lr for c in cfgs], device=device)
     wd = torch.tensor([c.weight_decay for c in cfgs], device=device)
-    train = Split.stack(cfgs, splits, device)
+    splits, relabels = [s for s, _ in splits], [r for _, r in splits]
+    train = Split.stack(cfgs, splits, device, relabels)
     tests = [data.test_indices(task_of(c), s) for c, s in zip(cfgs, splits, strict=True)]
     test = Split.stack(cfgs, tests, device)
     unseen_weight = _unseen_weights(cfgs, splits, tests, test.mask.shape[1]).to(device)
     logits_fn = model.logits if engine == "fast" else hooked_logits(model, device)
+    logits_fn = in_precision(logits_fn, cfg.precision)
 
     # metrics[e, r] = (train_loss, test_loss, train_acc, test_acc, test_acc_unseen) of the
     # weights after e steps; filled on the device, copied to the host only at checkpoints.
@@ -254,21 +265,23 @@ def _loop(cfgs, run_dirs, splits, params, moments, start, history, device, engin
             weights = {name: t[r] for name, t in state_cpu.items()}
             store.save_checkpoint(run_dir, run_cfg, epoch, model.state_dict_of(weights))
             store.append_metrics(run_dir, np.concatenate([epochs, rows[:, r]], axis=1))
-            state = {**weights, "rng": torch.get_rng_state()}
-            state.update({f"m.{n}": m[n][r].detach().cpu() for n in model.trained})
-            state.update({f"v.{n}": v[n][r].detach().cpu() for n in model.trained})
-            states.append(state)
+            saved = {**weights, "rng": torch.get_rng_state()}
+            saved.update({key: t[r].detach().cpu() for key, t in state.items()})
+            states.append(saved)
         group_state.commit(run_dirs, epoch, states, finished)
         written = epoch + 1
 
     save_epochs = set(cfg.save_epochs)
     bar = Progress(cfg.epochs, start, enabled=progress, unit="epoch")
     for step in range(start, cfg.epochs):
-        loss, accuracy = train.loss_and_accuracy(logits_fn(params, train.a, train.b))
+        logits = logits_fn(params, train.a, train.b)
+        loss, accuracy = train.loss_and_accuracy(logits)
         record(step, loss.detach(), accuracy)
+        if recipe.objective is not None:
+            loss = recipe.objective(logits, train.label, train.mask)
         if step in save_epochs and not (step == start and start > 0):
             save(step, finished=False)
-        train_step(params, m, v, loss, step, lr, wd, cfg)
+        train_step(params, state, loss, step, lr, wd, recipe)
         bar.update(step + 1, partial(_describe, metrics[step]))
     with torch.no_grad():
         record(cfg.epochs, *train.loss_and_accuracy(logits_fn(params, train.a, train.b)))

@@ -72,6 +72,7 @@ def step_seconds(cfg: RunConfig, device: str = "auto", budget: float = 0.3) -> f
 
     from grokinterp import data
     from grokinterp.models import architecture
+    from grokinterp.recipe import Recipe
     from grokinterp.tasks import task_of
     from grokinterp.train import Split, resolve_device, train_step
 
@@ -80,8 +81,8 @@ def step_seconds(cfg: RunConfig, device: str = "auto", budget: float = 0.3) -> f
     params = {name: t[None].to(dev) for name, t in model.init_params().items()}
     for name in model.trained:
         params[name].requires_grad_(True)
-    m = {name: torch.zeros_like(params[name]) for name in model.trained}
-    v = {name: torch.zeros_like(params[name]) for name in model.trained}
+    recipe = Recipe([cfg])
+    state = recipe.initial_state(params)
     split = data.train_indices(cfg)
     train = Split.stack([cfg], [split], dev)
     test = Split.stack([cfg], [data.test_indices(task_of(cfg), split)], dev)
@@ -92,7 +93,7 @@ def step_seconds(cfg: RunConfig, device: str = "auto", budget: float = 0.3) -> f
         loss, _ = train.loss_and_accuracy(model.logits(params, train.a, train.b))
         with torch.no_grad():
             test.loss_and_accuracy(model.logits(params, test.a, test.b))
-        train_step(params, m, v, loss, i, lr, wd, cfg)
+        train_step(params, state, loss, i, lr, wd, recipe)
 
     def sync() -> None:
         if dev.type == "cuda":
