@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from grokinterp import data, report, store  # noqa: E402
 from grokinterp.config import preset  # noqa: E402
-from tests.helpers import initial_state  # noqa: E402
+from grokinterp.models import architecture  # noqa: E402
 from tests.test_report import (  # noqa: E402
     CHROMIUM,
     chromium,
@@ -41,7 +41,7 @@ def build(root: Path) -> Path:
     cfg = preset("canonical")
     run_dir = root / "run"
     store.write_run_files(run_dir, cfg, data.train_indices(cfg))
-    store.save_checkpoint(run_dir, cfg, cfg.epochs, initial_state(cfg))
+    store.save_checkpoint(run_dir, cfg, cfg.epochs, architecture(cfg).initial_state_dict())
     epochs = cfg.save_epochs[1:]  # 400 checkpoints
     return write_fake_analysis(root / "canonical-synthetic", run_dir, cfg, epochs, KEY_FREQUENCIES)
 

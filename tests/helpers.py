@@ -14,13 +14,6 @@ from torch import Tensor
 
 from grokinterp import store
 from grokinterp.config import RunConfig, preset
-from grokinterp.models import architecture
-
-
-def initial_state(cfg: RunConfig) -> dict[str, Tensor]:
-    """The complete state dict (parameters and buffers) of the run's initial weights."""
-    model = architecture(cfg)
-    return model.state_dict_of(model.init_params())
 
 
 class Killed(BaseException):

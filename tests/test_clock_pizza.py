@@ -14,7 +14,7 @@ from grokinterp.config import preset
 from grokinterp.measures import clock_pizza
 from grokinterp.models import architecture
 from grokinterp.tasks import task_of
-from tests.helpers import clock_mlp, initial_state, pizza_mlp
+from tests.helpers import clock_mlp, pizza_mlp
 
 P, FREQS = 23, (3, 7)
 SCALE = 1 + 0.5 * torch.cos(torch.arange(P, dtype=torch.float64) * 2 * math.pi * 2 / P)
@@ -104,7 +104,7 @@ def test_constant_attention_is_symmetric_in_the_operands():
     attention, the same W_V): s_g = 1 for any weights; learned attention breaks it."""
     for rate, symmetric in ((0.0, True), (1.0, False)):
         cfg = preset("small").replace(p=P, attention_rate=rate)
-        state = initial_state(cfg)
+        state = architecture(cfg).initial_state_dict()
         for name in ("blocks.0.attn.W_Q", "blocks.0.attn.W_K"):  # sharpen the attention
             state[name] = state[name] * 4
         model, task = architecture(cfg), task_of(cfg)

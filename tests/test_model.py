@@ -8,7 +8,6 @@ from grokinterp import data
 from grokinterp.config import preset
 from grokinterp.models import architecture
 from grokinterp.models.hooked_transformer import GrokTransformer
-from tests.helpers import initial_state
 
 # The classic HookedTransformer state dict of a one-layer, LayerNorm-free model, typed by hand.
 CLASSIC_SHAPES = {
@@ -112,7 +111,7 @@ def test_hooks_and_cache():
 def test_loss_at_init_is_close_to_ln_p():
     cfg = preset("canonical")
     model = GrokTransformer(cfg)
-    model.load_state_dict(initial_state(cfg))
+    model.load_state_dict(architecture(cfg).initial_state_dict())
     with torch.no_grad():
         logits = model(data.all_tokens(cfg.p))[:, -1].double()
     loss = torch.nn.functional.cross_entropy(logits, data.labels(cfg)).item()

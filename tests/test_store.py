@@ -10,13 +10,13 @@ from safetensors.torch import save
 from grokinterp import group_state, store
 from grokinterp.cli import main
 from grokinterp.errors import UsageError
+from grokinterp.models import architecture
 from grokinterp.run import open_run
 from grokinterp.train import train_runs
-from tests.helpers import initial_state
 
 
 def test_checkpoint_round_trip_is_exact(tiny_cfg, tmp_path):
-    state = initial_state(tiny_cfg)
+    state = architecture(tiny_cfg).initial_state_dict()
     path = store.save_checkpoint(tmp_path, tiny_cfg, 30, state)
     assert path.name == "epoch_0000030.safetensors"
     loaded, epoch, cfg = store.load_checkpoint(path)
@@ -29,7 +29,7 @@ def test_checkpoint_round_trip_is_exact(tiny_cfg, tmp_path):
 
 
 def test_interrupted_write_leaves_no_file(tiny_cfg, tmp_path, monkeypatch):
-    state = initial_state(tiny_cfg)
+    state = architecture(tiny_cfg).initial_state_dict()
 
     def die_mid_write(fd):  # the process dies after the bytes went out, before the rename
         raise KeyboardInterrupt
@@ -42,7 +42,7 @@ def test_interrupted_write_leaves_no_file(tiny_cfg, tmp_path, monkeypatch):
 
 
 def test_listing_ignores_temporary_and_foreign_files(tiny_cfg, tmp_path):
-    state = initial_state(tiny_cfg)
+    state = architecture(tiny_cfg).initial_state_dict()
     for epoch in (20, 0, 10):
         store.save_checkpoint(tmp_path, tiny_cfg, epoch, state)
     folder = tmp_path / store.CHECKPOINT_DIR
@@ -52,7 +52,7 @@ def test_listing_ignores_temporary_and_foreign_files(tiny_cfg, tmp_path):
 
 
 def test_truncated_or_foreign_file_is_named(tiny_cfg, tmp_path):
-    state = initial_state(tiny_cfg)
+    state = architecture(tiny_cfg).initial_state_dict()
     path = store.save_checkpoint(tmp_path, tiny_cfg, 0, state)
     path.write_bytes(path.read_bytes()[:200])
     with pytest.raises(UsageError, match=path.name):
@@ -132,7 +132,7 @@ def flip_tensor_bytes(path, count: int = 64) -> None:
 
 
 def test_checkpoint_digest_is_the_sha256_of_the_tensors(tiny_cfg, tmp_path, monkeypatch):
-    state = initial_state(tiny_cfg)
+    state = architecture(tiny_cfg).initial_state_dict()
     path = store.save_checkpoint(tmp_path, tiny_cfg, 10, state)
     hasher = hashlib.sha256()
     for name in sorted(state):
@@ -145,7 +145,7 @@ def test_checkpoint_digest_is_the_sha256_of_the_tensors(tiny_cfg, tmp_path, monk
 
 
 def test_flipped_bytes_are_caught(tiny_cfg, tmp_path):
-    state = initial_state(tiny_cfg)
+    state = architecture(tiny_cfg).initial_state_dict()
     path = store.save_checkpoint(tmp_path, tiny_cfg, 10, state)
     flip_tensor_bytes(path)
     with pytest.raises(UsageError, match=f"{path.name}: checksum mismatch"):
@@ -158,7 +158,7 @@ def test_flipped_bytes_are_caught(tiny_cfg, tmp_path):
 
 
 def test_format_1_files_without_digest_still_load(tiny_cfg, tmp_path):
-    state = initial_state(tiny_cfg)
+    state = architecture(tiny_cfg).initial_state_dict()
     path = store.checkpoint_path(tmp_path, 30)
     path.parent.mkdir()
     legacy = {"format": "grokinterp-checkpoint-1", "epoch": "30", "config": tiny_cfg.to_json()}

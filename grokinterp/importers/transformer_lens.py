@@ -26,7 +26,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from grokinterp.config import RunConfig
+from grokinterp.config import RunConfig, preset
 from grokinterp.errors import UsageError
 from grokinterp.importers.common import (
     Imported,
@@ -54,7 +54,7 @@ from grokinterp.tasks import Task
 PRESET = "imported-tl"
 DEFAULTS = {"lr": 1e-3, "weight_decay": 1.0, "beta1": 0.9, "beta2": 0.98, "adam_eps": 1e-8}
 """The grokking demo's AdamW settings (eps: AdamW's default)."""
-GROUP_P = 113
+GROUP_P = preset("canonical").p
 """RunConfig.p of a group run: unused, kept at the canonical preset's value."""
 _ATTN, _MLP = "blocks.0.attn.", "blocks.0.mlp."
 _STATED = {

@@ -1,24 +1,20 @@
 """Model families: a run's architecture is `RunConfig.model`, one module per family.
 
 Adding a family is one module with an `Architecture` subclass plus one entry in `FAMILIES`;
-training, storage, analysis and the report use only the `Architecture` interface. The package
-reads `grokinterp.config` only for type hints, so that `RunConfig.validate` may call `validate`
-here without an import cycle.
+training, storage, analysis and the report use only the `Architecture` interface. `RunConfig`
+appears in this package's annotations only and is never imported (as in `grokinterp.recipe`), so
+`RunConfig.validate` may call `validate` here without an import cycle.
 """
 
 from __future__ import annotations
 
 from dataclasses import MISSING, fields
-from typing import TYPE_CHECKING
 
 from grokinterp.errors import UsageError
 from grokinterp.models.base import Architecture, Internals
 from grokinterp.models.layers import ACTIVATIONS
 from grokinterp.models.mlp import COMBINES, EMBEDDINGS, MLP
 from grokinterp.models.transformer import LAYER_NORMS, MAX_LAYERS, Transformer
-
-if TYPE_CHECKING:
-    from grokinterp.config import RunConfig
 
 FAMILIES: dict[str, type[Architecture]] = {"transformer": Transformer, "mlp": MLP}
 

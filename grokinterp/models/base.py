@@ -12,14 +12,11 @@ Training, storage and the report only ever talk to this interface.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, ClassVar, NamedTuple
+from typing import ClassVar, NamedTuple
 
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
-
-if TYPE_CHECKING:
-    from grokinterp.config import RunConfig
 
 
 class Internals(NamedTuple):
@@ -86,6 +83,11 @@ class Architecture:
             else:
                 params[name] = torch.randn(shape, generator=generator) * self.init_std(name)
         return params
+
+    def initial_state_dict(self) -> dict[str, Tensor]:
+        """The complete state dict of the run's initial weights (`state_dict_of(init_params())`),
+        as a checkpoint at epoch 0 holds it."""
+        return self.state_dict_of(self.init_params())
 
     def state_names(self) -> list[str]:
         return [*self.param_shapes(), *self.buffers()]

@@ -7,7 +7,6 @@ from jaxtyping import Int
 from torch import Tensor
 
 from grokinterp import data
-from grokinterp.config import RunConfig
 
 
 def noisy_labels(cfg: RunConfig, train: Int[Tensor, " n_train"]) -> dict[int, int]:
