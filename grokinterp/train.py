@@ -121,14 +121,9 @@ class Split:
 def train_step(params, state, loss: Tensor, step: int, lr, wd, recipe: Recipe) -> None:
     """Step `step` (0-based) of every run: backward from the per-run training `loss` of
     `params`, then the recipe's step (`Recipe.step_`: filter, ⊥Grad, optimiser with the
-    warmed-up learning rate, norm control) on the trained parameters, updating `state`. A
-    parameter the loss does not reach (W_Q and W_K at attention rate 0) gets a zero gradient:
-    AdamW then only decays it, as for any rate just above 0."""
+    warmed-up learning rate, norm control) on the trained parameters, updating `state`."""
     loss.sum().backward()
-    grads = {
-        name: torch.zeros_like(params[name]) if params[name].grad is None else params[name].grad
-        for name in recipe.trained
-    }
+    grads = {name: params[name].grad for name in recipe.trained}
     warmup = min((step + 1) / recipe.cfg.warmup_steps, 1.0)
     with torch.no_grad():
         recipe.step_(params, grads, state, step, lr * warmup, wd)

@@ -43,9 +43,8 @@ def layer_norm(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
 def mix_uniform(pattern: Tensor, rate: float, uniform: Tensor | float) -> Tensor:
     """Zhong et al.'s (NeurIPS 2023) attention rate: rate * pattern + (1 - rate) * uniform,
     `uniform` being the constant attention (1 / the number of keys a query may see, 0 on masked
-    keys). Rate 1 returns `pattern` itself, bit for bit; rate 0 gives `uniform` exactly."""
+    keys). Rate 1 returns `pattern` itself, bit for bit; rate 0 gives `uniform` exactly
+    (0 * pattern is 0) and still passes the queries and keys a zero gradient."""
     if rate == 1.0:
         return pattern
-    if rate == 0.0:
-        return torch.zeros_like(pattern) + uniform
     return rate * pattern + (1.0 - rate) * uniform
