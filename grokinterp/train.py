@@ -8,6 +8,7 @@ per run, so each run follows its own trajectory. A single run is the batch of on
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -17,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from grokinterp import data, environment, group_state, store
+from grokinterp import compiled, data, environment, group_state, store
 from grokinterp.config import ARCHITECTURE_DEFAULTS, RECIPE_DEFAULTS, RunConfig
 from grokinterp.errors import UsageError
 from grokinterp.models import Architecture, architecture
@@ -118,17 +119,28 @@ class Split:
         return (nll * self.mask).sum(dim=1) / count, (correct * self.mask).sum(dim=1) / count
 
 
-def train_step(params, state, loss: Tensor, step: int, lr, wd, recipe: Recipe) -> None:
+def train_step(params, state, loss: Tensor, step, lr, wd, recipe: Recipe, update=None) -> None:
     """Step `step` (0-based) of every run: backward from the per-run training `loss` of
-    `params`, then the recipe's step (`Recipe.step_`: filter, ⊥Grad, optimiser with the
-    warmed-up learning rate, norm control) on the trained parameters, updating `state`."""
+    `params`, then the recipe's step (`Recipe.update_`: warm-up, filter, ⊥Grad, optimiser,
+    norm control) on the trained parameters, updating `state`; `update` replaces
+    `recipe.update_` (the compiled epoch's, with `step` a tensor)."""
     loss.sum().backward()
     grads = {name: params[name].grad for name in recipe.trained}
-    warmup = min((step + 1) / recipe.cfg.warmup_steps, 1.0)
     with torch.no_grad():
-        recipe.step_(params, grads, state, step, lr * warmup, wd)
+        (update or recipe.update_)(params, grads, state, step, lr, wd)
     for name in recipe.trained:
         params[name].grad = None
+
+
+def metrics_row(logits_fn: Logits, params, test: Split, unseen_weight, train_loss, train_acc):
+    """The metrics row [run, 5] (train_loss, test_loss, train_acc, test_acc, test_acc_unseen,
+    float64) of `params`, from their training loss and accuracy and a forward on the test
+    pairs; call it under no_grad."""
+    test_logits = logits_fn(params, test.a, test.b)
+    test_loss, test_acc = test.loss_and_accuracy(test_logits)
+    correct = (test_logits.argmax(dim=-1) == test.label).double()
+    unseen_acc = (correct * unseen_weight).sum(dim=1) / unseen_weight.sum(dim=1)
+    return torch.stack([train_loss, test_loss, train_acc, test_acc, unseen_acc], 1)
 
 
 def _check_batchable(cfgs: Sequence[RunConfig]) -> None:
@@ -144,11 +156,14 @@ def train_runs(
     device: str = "auto",
     engine: str = "fast",
     progress: bool = True,
+    compile: str = "auto",
 ) -> None:
-    """Train new runs, each into its own (new or empty) run directory."""
+    """Train new runs, each into its own (new or empty) run directory; `compile` (auto, on,
+    off) chooses the compiled epoch (`grokinterp.compiled`) or the eager loop."""
     cfgs = [cfg.validate() for cfg in cfgs]
     _check_batchable(cfgs)
     torch_device = resolve_options(device, engine)
+    compiled.check_choice(compile)
     for run_dir in run_dirs:
         store.check_fresh_run_dir(run_dir)
     splits = [data.train_indices(cfg) for cfg in cfgs]
@@ -164,7 +179,8 @@ def train_runs(
     state = recipe.initial_state(params)
     history = [np.empty((0, len(store.METRIC_COLUMNS))) for _ in cfgs]
     splits = list(zip(splits, relabels, strict=True))
-    _loop(cfgs, run_dirs, splits, params, state, 0, history, torch_device, engine, progress)
+    options = (torch_device, engine, compile, progress)
+    _loop(cfgs, run_dirs, splits, params, state, 0, history, options)
 
 
 def resume_runs(
@@ -173,6 +189,7 @@ def resume_runs(
     engine: str = "fast",
     progress: bool = True,
     epochs: int | None = None,
+    compile: str = "auto",
 ) -> None:
     """Continue killed runs from their last saved state; the result equals an unbroken run.
 
@@ -182,11 +199,12 @@ def resume_runs(
     runs' own, a run (finished or not) is trained on to that many epochs; its config.json then
     records the new count, the only field that may change."""
     torch_device = resolve_options(device, engine)
+    compiled.check_choice(compile)
     for group in group_state.resumable(run_dirs, epochs):
-        _resume_group(group, torch_device, engine, progress, epochs)
+        _resume_group(group, (torch_device, engine, compile, progress), epochs)
 
 
-def _resume_group(group, torch_device, engine, progress, epochs) -> None:
+def _resume_group(group, options, epochs) -> None:
     group_state.settle(group)
     run_dirs, step = group.runs, group.step
     cfgs = [store.read_config(run_dir) for run_dir in run_dirs]
@@ -206,14 +224,16 @@ def _resume_group(group, torch_device, engine, progress, epochs) -> None:
     torch.set_rng_state(states[0][0]["rng"])
     splits = [(store.read_split(d), store.read_noisy_labels(d)) for d in run_dirs]
     for run_dir in run_dirs:
-        environment.resume(run_dir, torch_device)
+        environment.resume(run_dir, options[0])
     history = [store.truncate_metrics(run_dir, step) for run_dir in run_dirs]
-    _loop(cfgs, run_dirs, splits, params, state, step, history, torch_device, engine, progress)
+    _loop(cfgs, run_dirs, splits, params, state, step, history, options)
 
 
-def _loop(cfgs, run_dirs, splits, params, state, start, history, device, engine, progress):
+def _loop(cfgs, run_dirs, splits, params, state, start, history, options):
     """Train from step `start`; `splits` holds each run's (train indices, noisy labels), `state`
-    the recipe's named state tensors [run, ...] (AdamW: `m.<name>`, `v.<name>`)."""
+    the recipe's named state tensors [run, ...] (AdamW: `m.<name>`, `v.<name>`), `options`
+    (device, engine, compile choice, progress)."""
+    device, engine, compile, progress = options
     cfg = cfgs[0]
     model = architecture(cfg)
     recipe = Recipe(cfgs)
@@ -232,21 +252,30 @@ def _loop(cfgs, run_dirs, splits, params, state, start, history, device, engine,
     logits_fn = model.logits if engine == "fast" else hooked_logits(model, device)
     logits_fn = in_precision(logits_fn, cfg.precision)
 
+    def forward(params):
+        """The epoch before its step: the objective's loss [run] of `params` and their metrics
+        row [run, 5] (train_loss, test_loss, train_acc, test_acc, test_acc_unseen)."""
+        logits = logits_fn(params, train.a, train.b)
+        loss, accuracy = train.loss_and_accuracy(logits)
+        with torch.no_grad():
+            row = metrics_row(logits_fn, params, test, unseen_weight, loss.detach(), accuracy)
+        if recipe.objective is not None:
+            loss = recipe.objective(logits, train.label, train.mask)
+        return loss, row
+
+    update, step_arg = None, int
+    use_compiled, reason = compiled.decide(compile, cfgs, device, engine)
+    if reason is not None and (compile == "on" or progress):
+        print(f"compile {compile}: training eagerly, since {reason}", file=sys.stderr, flush=True)
+    if use_compiled:
+        forward, update = compiled.compile_epoch(forward, recipe.update_, params, state, device)
+        step_arg = partial(compiled.step_tensor, device=device)
+
     # metrics[e, r] = (train_loss, test_loss, train_acc, test_acc, test_acc_unseen) of the
     # weights after e steps; filled on the device, copied to the host only at checkpoints.
     metrics = torch.zeros(cfg.epochs + 1, len(cfgs), 5, dtype=torch.float64, device=device)
     for r, rows in enumerate(history):
         metrics[: len(rows), r] = torch.as_tensor(rows[:, 1:], dtype=torch.float64).to(device)
-
-    def record(epoch: int, train_loss: Tensor, train_acc: Tensor) -> None:
-        with torch.no_grad():
-            test_logits = logits_fn(params, test.a, test.b)
-            test_loss, test_acc = test.loss_and_accuracy(test_logits)
-            correct = (test_logits.argmax(dim=-1) == test.label).double()
-            unseen_acc = (correct * unseen_weight).sum(dim=1) / unseen_weight.sum(dim=1)
-            metrics[epoch] = torch.stack(
-                [train_loss, test_loss, train_acc, test_acc, unseen_acc], 1
-            )
 
     written = start  # metrics rows in each metrics.csv: the history, cut to `start` on resume
 
@@ -269,17 +298,12 @@ def _loop(cfgs, run_dirs, splits, params, state, start, history, device, engine,
     save_epochs = set(cfg.save_epochs)
     bar = Progress(cfg.epochs, start, enabled=progress, unit="epoch")
     for step in range(start, cfg.epochs):
-        logits = logits_fn(params, train.a, train.b)
-        loss, accuracy = train.loss_and_accuracy(logits)
-        record(step, loss.detach(), accuracy)
-        if recipe.objective is not None:
-            loss = recipe.objective(logits, train.label, train.mask)
+        loss, metrics[step] = forward(params)
         if step in save_epochs and not (step == start and start > 0):
             save(step, finished=False)
-        train_step(params, state, loss, step, lr, wd, recipe)
+        train_step(params, state, loss, step_arg(step), lr, wd, recipe, update)
         bar.update(step + 1, partial(_describe, metrics[step]))
-    with torch.no_grad():
-        record(cfg.epochs, *train.loss_and_accuracy(logits_fn(params, train.a, train.b)))
+    metrics[cfg.epochs] = forward(params)[1]
     save(cfg.epochs, finished=True)
     bar.close(partial(_describe, metrics[cfg.epochs]))
 

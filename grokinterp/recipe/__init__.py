@@ -157,8 +157,20 @@ class Recipe:
             with torch.no_grad():
                 norm.fix_norm_(params, self.trained, self.cfg.fixed_norm)
 
-    def step_(self, params, grads, state, step: int, lr: Tensor, wd: Tensor) -> None:
-        """Step `step` (0-based) from the gradients `grads` of the trained parameters, in place:
+    def warmed_lr(self, lr: Tensor, step) -> Tensor:
+        """The learning rate [run] of step `step` (0-based; an int, or a float64 0-d tensor in
+        the compiled epoch) under the linear warm-up: lr * min((step + 1) / warmup_steps, 1)."""
+        if isinstance(step, Tensor):
+            return lr * ((step + 1) / self.cfg.warmup_steps).clamp(max=1.0)
+        return lr * min((step + 1) / self.cfg.warmup_steps, 1.0)
+
+    def update_(self, params, grads, state, step, lr: Tensor, wd: Tensor) -> None:
+        """`step_` at the warmed-up learning rate of step `step` (`lr` the runs' peak lr)."""
+        self.step_(params, grads, state, step, self.warmed_lr(lr, step), wd)
+
+    def step_(self, params, grads, state, step, lr: Tensor, wd: Tensor) -> None:
+        """Step `step` (0-based; an int, or a float64 0-d tensor in the compiled epoch) from the
+        gradients `grads` of the trained parameters, in place:
         filter, ⊥Grad, optimiser (lr the warmed-up learning rate [run]), norm control."""
         cfg = self.cfg
         if cfg.grad_filter == "ema":

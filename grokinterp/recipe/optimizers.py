@@ -28,10 +28,15 @@ def _per_run(value: Tensor, param: Tensor) -> Tensor:
     return value.view((-1,) + (1,) * (param.dim() - 1))
 
 
-def adamw_(params, grads, state, t: int, lr: Tensor, wd: Tensor, cfg: RunConfig) -> None:
-    """One in-place AdamW step t (1-based; PyTorch's formulation, decoupled weight decay) on
-    the parameters in `grads`: p <- p (1 - lr wd); m <- lerp(m, g, 1 - beta1);
-    v <- beta2 v + (1 - beta2) g^2; p <- p - lr / (1 - beta1^t) m / (sqrt(v / (1 - beta2^t)) + eps).
+def _sqrt(x: float | Tensor) -> float | Tensor:
+    return math.sqrt(x) if isinstance(x, float) else x.sqrt()
+
+
+def adamw_(params, grads, state, t, lr: Tensor, wd: Tensor, cfg: RunConfig) -> None:
+    """One in-place AdamW step t (1-based: an int, or a float64 0-d tensor in the compiled
+    epoch; PyTorch's formulation, decoupled weight decay) on the parameters in `grads`:
+    p <- p (1 - lr wd); m <- lerp(m, g, 1 - beta1); v <- beta2 v + (1 - beta2) g^2;
+    p <- p - lr / (1 - beta1^t) m / (sqrt(v / (1 - beta2^t)) + eps).
     State `m.<name>`, `v.<name>`."""
     bias1, bias2 = 1 - cfg.beta1**t, 1 - cfg.beta2**t
     for name in grads:
@@ -41,7 +46,7 @@ def adamw_(params, grads, state, t: int, lr: Tensor, wd: Tensor, cfg: RunConfig)
         param.mul_(1 - run_lr * run_wd)
         m.lerp_(grad, 1 - cfg.beta1)
         v.mul_(cfg.beta2).addcmul_(grad, grad, value=1 - cfg.beta2)
-        denom = (v.sqrt() / math.sqrt(bias2)).add_(cfg.adam_eps)
+        denom = (v.sqrt() / _sqrt(bias2)).add_(cfg.adam_eps)
         param.sub_((run_lr / bias1) * m / denom)
 
 
