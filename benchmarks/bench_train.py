@@ -11,6 +11,11 @@ at the preset's widths (the two-layer transformer and the MLP beside the one-lay
 the fast forward against the family's own hooked module, as a ratio. A fourth table times each
 training intervention (`grokinterp.recipe`) against plain AdamW, each timed right after a plain
 AdamW measurement of the same length in the same process; `--interventions` prints only it.
+`--compiled` prints only a fifth table: the whole epoch as `grokinterp train` runs it (forward,
+float64 loss and train/test metrics, backward, the recipe's update; no checkpoint writing),
+eager against compiled (`grokinterp.compiled`), one epoch of each in turn, medians, for the small
+and the canonical preset (`--presets`), with the compile time (the first compiled epoch less the
+median) and the epochs after which the compile has paid for itself.
 """
 
 from __future__ import annotations
@@ -27,8 +32,9 @@ from grokinterp import data
 from grokinterp.config import preset
 from grokinterp.models import architecture
 from grokinterp.recipe import Recipe
+from grokinterp.recipe.label_noise import noisy_labels
 from grokinterp.recipe.precision import in_precision
-from grokinterp.train import Split, hooked_logits, train_runs, train_step
+from grokinterp.train import Split, build_epoch, hooked_logits, on_device, train_runs, train_step
 
 
 def matmul_rate(n: int, k: int, m: int, repeats: int = 50) -> float:
@@ -105,7 +111,17 @@ def main() -> None:
         "--families-only", action="store_true", help="only the table of the model families"
     )
     parser.add_argument("--interventions", action="store_true", help="only the intervention table")
+    parser.add_argument(
+        "--compiled", action="store_true", help="only the eager against compiled epoch table"
+    )
+    parser.add_argument(
+        "--presets", default="small,canonical", help="presets of the --compiled table"
+    )
     args = parser.parse_args()
+    if args.compiled:
+        print(f"{torch.get_num_threads()} torch threads, torch {torch.__version__}")
+        compiled_table(args.presets.split(","), args.steps)
+        return
     cfg = preset(args.preset)
     threads = torch.get_num_threads()
     if args.families_only or args.interventions:
@@ -199,6 +215,58 @@ def intervention_table(cfg, steps: int) -> None:
                     record.append(time.perf_counter() - start)
         plain, other = (statistics.median(t) for t in times)
         print(f"{name:<26}{plain * 1e3:>10.1f}{other * 1e3:>9.1f}{other / plain:>9.2f}x")
+
+
+def epoch_runner(cfgs, compile: str, device: str = "cpu"):
+    """A function that runs epoch `step` of the runs `cfgs` from their initial weights as
+    `grokinterp train` does (`grokinterp.train.build_epoch`), eager (`off`) or compiled (`on`)."""
+    model = architecture(cfgs[0])
+    initial = [architecture(cfg).init_params() for cfg in cfgs]
+    params = {name: torch.stack([w[name] for w in initial]) for name in initial[0]}
+    recipe = Recipe(cfgs)
+    recipe.prepare_(params)
+    device = torch.device(device)
+    params, state = on_device(model, params, recipe.initial_state(params), device)
+    splits = [data.train_indices(cfg) for cfg in cfgs]
+    splits = [(split, noisy_labels(cfg, split)) for cfg, split in zip(cfgs, splits, strict=True)]
+    epoch = build_epoch(cfgs, splits, params, state, (device, "fast", compile, False))
+
+    def run(step: int) -> None:
+        loss, _ = epoch.forward(params)
+        epoch.step(params, state, loss, step)
+
+    return run
+
+
+def compiled_table(presets: list[str], epochs: int) -> None:
+    """ms per whole epoch, eager against compiled, one epoch of each in turn (medians of
+    `epochs` after the first of each), with the compile time and its break-even."""
+    header = (
+        f"{'preset':<11}{'eager ms':>10}{'compiled ms':>13}{'speed-up':>10}"
+        f"{'compile s':>11}{'break-even epochs':>19}"
+    )
+    print(f"\n{header}\n{'-' * len(header)}")
+    for name in presets:
+        cfg = preset(name)
+        eager, fused = epoch_runner([cfg], "off"), epoch_runner([cfg], "on")
+        start = time.perf_counter()
+        fused(0)
+        first = time.perf_counter() - start
+        eager(0)
+        times: tuple[list[float], list[float]] = ([], [])
+        for i in range(1, epochs + 1):
+            for run, record in zip((eager, fused), times, strict=True):
+                start = time.perf_counter()
+                run(i)
+                record.append(time.perf_counter() - start)
+        plain, other = (statistics.median(t) for t in times)
+        compile_s = first - other
+        saved = plain - other
+        even = f"{compile_s / saved:,.0f}" if saved > 0 else "never"
+        print(
+            f"{name:<11}{plain * 1e3:>10.1f}{other * 1e3:>13.1f}{plain / other:>9.2f}x"
+            f"{compile_s:>11.1f}{even:>19}"
+        )
 
 
 if __name__ == "__main__":

@@ -195,6 +195,12 @@ def _add_train(sub) -> None:
         help="fast: computes only the last position (default); hooked: the full hooked model",
     )
     parser.add_argument(
+        "--compile",
+        default="auto",
+        help="on: the whole epoch through torch.compile; off: the eager loop; auto (default): "
+        "compiled where the benchmarks measured it faster (README, Speed)",
+    )
+    parser.add_argument(
         "--resume",
         type=Path,
         nargs="+",
@@ -273,17 +279,26 @@ def sweep_plan(cfgs: list, device: str) -> str:
 
 def _train(args) -> None:
     from grokinterp import group_state
+    from grokinterp.compiled import check_choice
     from grokinterp.store import read_config
     from grokinterp.train import resolve_options, resume_runs, train_runs
 
     progress = not args.quiet
+    check_choice(args.compile)
     if args.resume:
         device = resolve_options(args.device, args.engine)
         for group in group_state.resumable(args.resume, args.epochs):
             cfgs = [read_config(run_dir) for run_dir in group.runs]
             cfgs = [cfg.replace(epochs=args.epochs or cfg.epochs) for cfg in cfgs]
             _say(progress, _announce(f"resuming at epoch {group.step}", cfgs, group.runs, device))
-        resume_runs(args.resume, args.device, args.engine, progress=progress, epochs=args.epochs)
+        resume_runs(
+            args.resume,
+            args.device,
+            args.engine,
+            progress=progress,
+            epochs=args.epochs,
+            compile=args.compile,
+        )
         done = args.resume
     else:
         cfgs, run_dirs = _run_plan(args)
@@ -300,7 +315,14 @@ def _train(args) -> None:
         if len(cfgs) > 1:
             print(plan, file=sys.stderr, flush=True)
         _say(progress, _announce("training", cfgs, run_dirs, device))
-        train_runs(cfgs, run_dirs, device=args.device, engine=args.engine, progress=progress)
+        train_runs(
+            cfgs,
+            run_dirs,
+            device=args.device,
+            engine=args.engine,
+            progress=progress,
+            compile=args.compile,
+        )
         done = run_dirs
     for run_dir in done:
         print(f"wrote {run_dir}")

@@ -28,7 +28,7 @@ from grokinterp.errors import UsageError
 
 CHOICES = ("auto", "on", "off")
 
-AUTO_CPU_MIN_WORK = 1.0e12
+AUTO_CPU_MIN_WORK = 2.0e12
 """`auto` compiles a CPU run whose epochs x training pairs x d_mlp reach this (the canonical
 run: 40,000 x 3,830 x 512 = 7.8e13; the small one: 4,000 x 1,044 x 256 = 1.1e12 falls short).
 Below it the minute or more of a cold compile on the 2-core machine costs more than the epochs
@@ -87,7 +87,11 @@ def _options(device: torch.device) -> dict:
 def compile_epoch(forward, update, params: dict, state: dict, device: torch.device):
     """`forward(params) -> (loss [run], metrics row [run, 5])` and
     `update(params, grads, state, step, lr, wd)` compiled for `device`; on CUDA the weights and
-    state get static addresses, so the CUDA graphs read them in place."""
+    state get static addresses, so the CUDA graphs read them in place. Drops every graph
+    compiled before in this process (`torch._dynamo.reset`): the epoch functions of each group
+    are new closures of the same code, whose cache entries would otherwise pile up to dynamo's
+    recompile limit over a sweep's groups, and hold their tensors."""
+    torch._dynamo.reset()
     if device.type == "cuda":
         for tensor in (*params.values(), *state.values()):
             torch._dynamo.mark_static_address(tensor)

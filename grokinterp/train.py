@@ -229,21 +229,34 @@ def _resume_group(group, options, epochs) -> None:
     _loop(cfgs, run_dirs, splits, params, state, step, history, options)
 
 
-def _loop(cfgs, run_dirs, splits, params, state, start, history, options):
-    """Train from step `start`; `splits` holds each run's (train indices, noisy labels), `state`
-    the recipe's named state tensors [run, ...] (AdamW: `m.<name>`, `v.<name>`), `options`
-    (device, engine, compile choice, progress)."""
+@dataclass
+class Epoch:
+    """One epoch of runs trained together, eager or compiled: `forward(params)` gives the
+    objective's loss [run] and the metrics row [run, 5] (train_loss, test_loss, train_acc,
+    test_acc, test_acc_unseen) of `params`; `step(params, state, loss, step)` backpropagates
+    and applies the recipe's update of step `step` (0-based)."""
+
+    forward: Callable
+    update: Callable | None
+    step_arg: Callable
+    recipe: Recipe
+    lr: Tensor
+    wd: Tensor
+
+    def step(self, params, state, loss: Tensor, step: int) -> None:
+        t = self.step_arg(step)
+        train_step(params, state, loss, t, self.lr, self.wd, self.recipe, self.update)
+
+
+def build_epoch(cfgs, splits, params, state, options) -> Epoch:
+    """The epoch of `cfgs` on the device, for `params` and `state` already there (trained
+    parameters requiring grad); `splits` holds each run's (train indices, noisy labels),
+    `options` (device, engine, compile choice, progress). Says on stderr why a run that was to
+    compile (`on`, or `auto` with progress shown) trains eagerly."""
     device, engine, compile, progress = options
     cfg = cfgs[0]
     model = architecture(cfg)
     recipe = Recipe(cfgs)
-    check_device(cfg.precision, device)
-    params = {name: t.to(device) for name, t in params.items()}
-    for name in model.trained:
-        params[name].requires_grad_(True)
-    state = {key: t.to(device) for key, t in state.items()}
-    lr = torch.tensor([c.lr for c in cfgs], device=device)
-    wd = torch.tensor([c.weight_decay for c in cfgs], device=device)
     splits, relabels = [s for s, _ in splits], [r for _, r in splits]
     train = Split.stack(cfgs, splits, device, relabels)
     tests = [data.test_indices(task_of(c), s) for c, s in zip(cfgs, splits, strict=True)]
@@ -253,8 +266,6 @@ def _loop(cfgs, run_dirs, splits, params, state, start, history, options):
     logits_fn = in_precision(logits_fn, cfg.precision)
 
     def forward(params):
-        """The epoch before its step: the objective's loss [run] of `params` and their metrics
-        row [run, 5] (train_loss, test_loss, train_acc, test_acc, test_acc_unseen)."""
         logits = logits_fn(params, train.a, train.b)
         loss, accuracy = train.loss_and_accuracy(logits)
         with torch.no_grad():
@@ -270,6 +281,30 @@ def _loop(cfgs, run_dirs, splits, params, state, start, history, options):
     if use_compiled:
         forward, update = compiled.compile_epoch(forward, recipe.update_, params, state, device)
         step_arg = partial(compiled.step_tensor, device=device)
+    lr = torch.tensor([c.lr for c in cfgs], device=device)
+    wd = torch.tensor([c.weight_decay for c in cfgs], device=device)
+    return Epoch(forward, update, step_arg, recipe, lr, wd)
+
+
+def on_device(model: Architecture, params: dict, state: dict, device) -> tuple[dict, dict]:
+    """The weights and the recipe's state moved to `device`, the trained weights requiring
+    grad."""
+    params = {name: t.to(device) for name, t in params.items()}
+    for name in model.trained:
+        params[name].requires_grad_(True)
+    return params, {key: t.to(device) for key, t in state.items()}
+
+
+def _loop(cfgs, run_dirs, splits, params, state, start, history, options):
+    """Train from step `start`; `splits` holds each run's (train indices, noisy labels), `state`
+    the recipe's named state tensors [run, ...] (AdamW: `m.<name>`, `v.<name>`), `options`
+    (device, engine, compile choice, progress)."""
+    device, _, _, progress = options
+    cfg = cfgs[0]
+    model = architecture(cfg)
+    check_device(cfg.precision, device)
+    params, state = on_device(model, params, state, device)
+    epoch_fns = build_epoch(cfgs, splits, params, state, options)
 
     # metrics[e, r] = (train_loss, test_loss, train_acc, test_acc, test_acc_unseen) of the
     # weights after e steps; filled on the device, copied to the host only at checkpoints.
@@ -298,12 +333,12 @@ def _loop(cfgs, run_dirs, splits, params, state, start, history, options):
     save_epochs = set(cfg.save_epochs)
     bar = Progress(cfg.epochs, start, enabled=progress, unit="epoch")
     for step in range(start, cfg.epochs):
-        loss, metrics[step] = forward(params)
+        loss, metrics[step] = epoch_fns.forward(params)
         if step in save_epochs and not (step == start and start > 0):
             save(step, finished=False)
-        train_step(params, state, loss, step_arg(step), lr, wd, recipe, update)
+        epoch_fns.step(params, state, loss, step)
         bar.update(step + 1, partial(_describe, metrics[step]))
-    metrics[cfg.epochs] = forward(params)[1]
+    metrics[cfg.epochs] = epoch_fns.forward(params)[1]
     save(cfg.epochs, finished=True)
     bar.close(partial(_describe, metrics[cfg.epochs]))
 
