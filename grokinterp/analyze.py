@@ -101,10 +101,11 @@ def measure_checkpoints(
     labels = task.labels
     train_at = task.positions(train)
     test_at = task.positions(data.test_indices(task, train))
+    pair_loss = losses.pair_losses(out.logits, labels)  # one log-softmax for the three losses
     columns = {
-        "train_loss": losses.cross_entropy(out.logits[:, train_at], labels[train_at]),
-        "test_loss": losses.cross_entropy(out.logits[:, test_at], labels[test_at]),
-        "all_loss": losses.cross_entropy(out.logits, labels),
+        "train_loss": losses.mean_loss(pair_loss[:, train_at]),
+        "test_loss": losses.mean_loss(pair_loss[:, test_at]),
+        "all_loss": losses.mean_loss(pair_loss),
         "train_acc": losses.accuracy(out.logits[:, train_at], labels[train_at]),
         "test_acc": losses.accuracy(out.logits[:, test_at], labels[test_at]),
     }
@@ -124,12 +125,12 @@ def measure_checkpoints(
     fve_by_component = None
     if basis is not None:
         directions = losses.key_directions(task, basis, keys)
-        restricted = losses.restricted_logits(out.logits, directions)
-        excluded = losses.excluded_logits(out.logits, directions)[:, train_at]
+        restricted, excluded = losses.split_logits(out.logits, directions)
+        restricted_loss = losses.pair_losses(restricted, labels)
         columns |= {
-            "restricted_loss": losses.cross_entropy(restricted, labels),
-            "restricted_loss_test": losses.cross_entropy(restricted[:, test_at], labels[test_at]),
-            "excluded_loss": losses.cross_entropy(excluded, labels[train_at]),
+            "restricted_loss": losses.mean_loss(restricted_loss),
+            "restricted_loss_test": losses.mean_loss(restricted_loss[:, test_at]),
+            "excluded_loss": losses.cross_entropy(excluded[:, train_at], labels[train_at]),
             "logit_fve": logit_fve(out.logits, task, basis, keys),
         }
         columns |= _spectrum_columns(model, floats, basis)

@@ -40,23 +40,39 @@ def project(
 
 def restricted_logits(logits: Tensor, directions: Tensor) -> Tensor:
     """Each output's mean over the pairs plus its key-component part (float64)."""
-    logits = logits.double()
-    return logits.mean(dim=1, keepdim=True) + project(logits, directions)
+    return split_logits(logits, directions)[0]
 
 
 def excluded_logits(logits: Tensor, directions: Tensor) -> Tensor:
     """The logits with their key-component part removed (float64). The projection is over all
     domain pairs; select the train pairs afterwards (the paper evaluates excluded loss on them)."""
+    return split_logits(logits, directions)[1]
+
+
+def split_logits(logits: Tensor, directions: Tensor) -> tuple[Tensor, Tensor]:
+    """(`restricted_logits`, `excluded_logits`) from one projection (float64)."""
     logits = logits.double()
-    return logits - project(logits, directions)
+    part = project(logits, directions)
+    return logits.mean(dim=1, keepdim=True) + part, logits - part
+
+
+def pair_losses(
+    logits: Float[Tensor, "ckpt n classes"], labels: Int[Tensor, " n"]
+) -> Float[Tensor, "ckpt n 1"]:
+    """-log softmax(logits)_label of every pair, in float64 (average with `mean_loss`)."""
+    log_probs = logits.double().log_softmax(dim=-1)
+    return -log_probs.gather(-1, labels.expand(logits.shape[0], -1)[..., None])
+
+
+def mean_loss(losses: Float[Tensor, "ckpt n 1"]) -> Float[Tensor, " ckpt"]:
+    return losses.mean(dim=(1, 2))
 
 
 def cross_entropy(
     logits: Float[Tensor, "ckpt n classes"], labels: Int[Tensor, " n"]
 ) -> Float[Tensor, " ckpt"]:
     """Mean cross-entropy per checkpoint, computed in float64."""
-    log_probs = logits.double().log_softmax(dim=-1)
-    return -log_probs.gather(-1, labels.expand(logits.shape[0], -1)[..., None]).mean(dim=(1, 2))
+    return mean_loss(pair_losses(logits, labels))
 
 
 def accuracy(logits: Float[Tensor, "ckpt n classes"], labels: Int[Tensor, " n"]) -> Tensor:
