@@ -94,11 +94,12 @@ def time_steps(cfgs, engine: str, steps: int) -> float:
 
 
 def time_epochs(cfg, epochs: int) -> float:
-    """Seconds per epoch of `grokinterp train` (fast engine, evaluation and saving included)."""
+    """Seconds per epoch of `grokinterp train` (fast engine, eager, evaluation and saving
+    included)."""
     short = cfg.replace(epochs=epochs, save_every=cfg.save_every)
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
-        train_runs([short], [Path(folder) / "run"], progress=False)
+        train_runs([short], [Path(folder) / "run"], progress=False, compile="off")
         return (time.perf_counter() - start) / epochs
 
 
@@ -229,7 +230,7 @@ def epoch_runner(cfgs, compile: str, device: str = "cpu"):
     params, state = on_device(model, params, recipe.initial_state(params), device)
     splits = [data.train_indices(cfg) for cfg in cfgs]
     splits = [(split, noisy_labels(cfg, split)) for cfg, split in zip(cfgs, splits, strict=True)]
-    epoch = build_epoch(cfgs, splits, params, state, (device, "fast", compile, False))
+    epoch = build_epoch(cfgs, splits, params, state, (device, "fast", compile == "on", False))
 
     def run(step: int) -> None:
         loss, _ = epoch.forward(params)

@@ -28,11 +28,11 @@ from grokinterp.errors import UsageError
 
 CHOICES = ("auto", "on", "off")
 
-AUTO_CPU_MIN_WORK = 2.0e12
-"""`auto` compiles a CPU run whose epochs x training pairs x d_mlp reach this (the canonical
-run: 40,000 x 3,830 x 512 = 7.8e13; the small one: 4,000 x 1,044 x 256 = 1.1e12 falls short).
-Below it the minute or more of a cold compile on the 2-core machine costs more than the epochs
-save (`benchmarks/bench_train.py --compiled`, README "Speed")."""
+AUTO_CPU_MIN_WORK = 2.0e9
+"""`auto` compiles a CPU run whose epochs x training pairs x d_mlp reach this. Measured by
+`benchmarks/bench_train.py --compiled` (README "Speed"): a cold compile paid for itself after
+4,076 epochs of the small preset (1.1e9 in these units) and after 756 epochs of the canonical
+one (1.5e9); the canonical run is 7.8e10, the small one 1.1e9 (left eager)."""
 
 
 def check_choice(choice: str) -> None:
@@ -66,14 +66,23 @@ def auto_reason(cfgs: Sequence[RunConfig], device: torch.device) -> str | None:
 
 
 def decide(
-    choice: str, cfgs: Sequence[RunConfig], device: torch.device, engine: str
+    choice: str,
+    cfgs: Sequence[RunConfig],
+    device: torch.device,
+    engine: str,
+    before: bool | None = None,
 ) -> tuple[bool, str | None]:
-    """(compile or not, the reason when a run asked to compile, or left to auto, stays eager)."""
+    """(compile or not, the reason when a run asked to compile, or left to auto, stays eager).
+    On resume `before` says whether the runs were compiled until now (their environment.json;
+    runs trained before the compiled epoch existed were not): `auto` keeps that, so a resumed
+    run equals an unbroken one."""
     check_choice(choice)
     if choice == "off":
         return False, None
     reason = unsupported(cfgs, engine)
-    if reason is None and choice == "auto":
+    if reason is None and choice == "auto" and before is False:
+        reason = "the runs were trained by the eager loop so far, and auto keeps it on resume"
+    elif reason is None and choice == "auto" and before is None:
         reason = auto_reason(cfgs, device)
     return reason is None, reason
 

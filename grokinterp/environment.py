@@ -21,7 +21,7 @@ import torch
 from grokinterp.store import atomic_write
 
 ENVIRONMENT_FILE = "environment.json"
-COMPARED = ("torch", "cuda", "cudnn", "grokinterp", "device", "deterministic")
+COMPARED = ("torch", "cuda", "cudnn", "grokinterp", "device", "deterministic", "compiled")
 """The fields whose change can change a run's numbers."""
 
 
@@ -63,27 +63,34 @@ def records(run_dir: Path) -> list[dict]:
         return []
 
 
-def record(run_dir: Path, event: str, device: torch.device | str = "cpu") -> dict:
-    """Append this environment to the run's record (written atomically) and return it."""
+def record(
+    run_dir: Path, event: str, device: torch.device | str = "cpu", compiled: bool | None = None
+) -> dict:
+    """Append this environment to the run's record (written atomically) and return it; with
+    `compiled`, whether the epochs run through the compiled epoch (`grokinterp.compiled`)."""
     entry = {"event": event, **current(device)}
+    if compiled is not None:
+        entry["compiled"] = compiled
     data = {"format": 1, "records": [*records(run_dir), entry]}
     atomic_write(Path(run_dir) / ENVIRONMENT_FILE, json.dumps(data, indent=2).encode())
     return entry
 
 
+ABSENT = {"compiled": False}
+"""The value of a field that records written before it existed lack."""
+
+
 def differences(before: dict, after: dict) -> list[str]:
     """`field: old -> new` for each COMPARED field that differs."""
-    return [
-        f"{name}: {before.get(name)} -> {after.get(name)}"
-        for name in COMPARED
-        if before.get(name) != after.get(name)
-    ]
+    old = {name: before.get(name, ABSENT.get(name)) for name in COMPARED}
+    new = {name: after.get(name, ABSENT.get(name)) for name in COMPARED}
+    return [f"{name}: {old[name]} -> {new[name]}" for name in COMPARED if old[name] != new[name]]
 
 
-def resume(run_dir: Path, device: torch.device | str) -> None:
+def resume(run_dir: Path, device: torch.device | str, compiled: bool | None = None) -> None:
     """Record a resume, warning on stderr when the environment differs from the latest record."""
     previous = records(run_dir)
-    entry = record(run_dir, "resume", device)
+    entry = record(run_dir, "resume", device, compiled)
     changed = differences(previous[-1], entry) if previous else []
     if changed:
         print(

@@ -163,14 +163,14 @@ def train_runs(
     cfgs = [cfg.validate() for cfg in cfgs]
     _check_batchable(cfgs)
     torch_device = resolve_options(device, engine)
-    compiled.check_choice(compile)
+    use_compiled = _choose(compile, cfgs, torch_device, engine)
     for run_dir in run_dirs:
         store.check_fresh_run_dir(run_dir)
     splits = [data.train_indices(cfg) for cfg in cfgs]
     relabels = [noisy_labels(cfg, split) for cfg, split in zip(cfgs, splits, strict=True)]
     for cfg, run_dir, split, relabel in zip(cfgs, run_dirs, splits, relabels, strict=True):
         store.write_run_files(run_dir, cfg, split, relabel)
-        environment.record(run_dir, "train", torch_device)
+        environment.record(run_dir, "train", torch_device, compiled=use_compiled)
     group_state.start(run_dirs)
     initial = [architecture(cfg).init_params() for cfg in cfgs]
     params = {name: torch.stack([w[name] for w in initial]) for name in initial[0]}
@@ -179,7 +179,7 @@ def train_runs(
     state = recipe.initial_state(params)
     history = [np.empty((0, len(store.METRIC_COLUMNS))) for _ in cfgs]
     splits = list(zip(splits, relabels, strict=True))
-    options = (torch_device, engine, compile, progress)
+    options = (torch_device, engine, use_compiled, progress)
     _loop(cfgs, run_dirs, splits, params, state, 0, history, options)
 
 
@@ -223,9 +223,14 @@ def _resume_group(group, options, epochs) -> None:
     }
     torch.set_rng_state(states[0][0]["rng"])
     splits = [(store.read_split(d), store.read_noisy_labels(d)) for d in run_dirs]
+    device, engine, compile, progress = options
+    before = [environment.records(run_dir) for run_dir in run_dirs]
+    before = any(r[-1].get("compiled", False) for r in before if r)
+    use_compiled = _choose(compile, cfgs, device, engine, before)
     for run_dir in run_dirs:
-        environment.resume(run_dir, options[0])
+        environment.resume(run_dir, device, compiled=use_compiled)
     history = [store.truncate_metrics(run_dir, step) for run_dir in run_dirs]
+    options = (device, engine, use_compiled, progress)
     _loop(cfgs, run_dirs, splits, params, state, step, history, options)
 
 
@@ -248,12 +253,20 @@ class Epoch:
         train_step(params, state, loss, t, self.lr, self.wd, self.recipe, self.update)
 
 
+def _choose(compile: str, cfgs, device, engine: str, before=None) -> bool:
+    """`compiled.decide`, saying on stderr why runs asked to compile (`on`) train eagerly
+    (`auto`'s choice follows the rule stated in the README)."""
+    use_compiled, reason = compiled.decide(compile, cfgs, device, engine, before)
+    if reason is not None and compile == "on":
+        print(f"compile {compile}: training eagerly, since {reason}", file=sys.stderr, flush=True)
+    return use_compiled
+
+
 def build_epoch(cfgs, splits, params, state, options) -> Epoch:
     """The epoch of `cfgs` on the device, for `params` and `state` already there (trained
     parameters requiring grad); `splits` holds each run's (train indices, noisy labels),
-    `options` (device, engine, compile choice, progress). Says on stderr why a run that was to
-    compile (`on`, or `auto` with progress shown) trains eagerly."""
-    device, engine, compile, progress = options
+    `options` (device, engine, compiled or not, progress)."""
+    device, engine, use_compiled, _ = options
     cfg = cfgs[0]
     model = architecture(cfg)
     recipe = Recipe(cfgs)
@@ -275,9 +288,6 @@ def build_epoch(cfgs, splits, params, state, options) -> Epoch:
         return loss, row
 
     update, step_arg = None, int
-    use_compiled, reason = compiled.decide(compile, cfgs, device, engine)
-    if reason is not None and (compile == "on" or progress):
-        print(f"compile {compile}: training eagerly, since {reason}", file=sys.stderr, flush=True)
     if use_compiled:
         forward, update = compiled.compile_epoch(forward, recipe.update_, params, state, device)
         step_arg = partial(compiled.step_tensor, device=device)
@@ -298,7 +308,7 @@ def on_device(model: Architecture, params: dict, state: dict, device) -> tuple[d
 def _loop(cfgs, run_dirs, splits, params, state, start, history, options):
     """Train from step `start`; `splits` holds each run's (train indices, noisy labels), `state`
     the recipe's named state tensors [run, ...] (AdamW: `m.<name>`, `v.<name>`), `options`
-    (device, engine, compile choice, progress)."""
+    (device, engine, compiled or not, progress)."""
     device, _, _, progress = options
     cfg = cfgs[0]
     model = architecture(cfg)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from grokinterp import compiled, store
+from grokinterp import compiled, environment, store
 from grokinterp.config import preset
 from grokinterp.recipe import Recipe, filters, optimizers
 from grokinterp.run import open_run
@@ -83,6 +83,11 @@ def test_auto_compiles_long_large_cpu_runs_only():
     assert compiled.decide("on", [small], cpu, "fast") == (True, None)
     assert compiled.decide("off", [canonical], cpu, "fast") == (False, None)
     assert not compiled.decide("auto", [canonical], torch.device("cuda"), "fast")[0]
+    # on resume auto keeps what the runs were trained with (a record without the field: eager)
+    assert compiled.decide("auto", [canonical], cpu, "fast", before=True) == (True, None)
+    assert not compiled.decide("auto", [canonical], cpu, "fast", before=False)[0]
+    assert environment.differences({}, {"compiled": False}) == []
+    assert environment.differences({}, {"compiled": True}) == ["compiled: False -> True"]
 
 
 def test_tensor_steps_give_the_int_steps_update():
