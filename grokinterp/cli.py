@@ -13,6 +13,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from grokinterp.cli_export import add_export
 from grokinterp.cli_import import add_import
 from grokinterp.cli_lists import parse_list
 from grokinterp.cli_llc import add_llc_calibrate, add_llc_flags, check_llc_request
@@ -479,6 +480,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_analyze(sub)
     _add_report(sub)
     add_import(sub)
+    add_export(sub)
     add_llc_calibrate(sub)
     add_sweep(sub)
     add_sweep_report(sub)
