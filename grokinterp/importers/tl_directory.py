@@ -13,10 +13,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from grokinterp.errors import UsageError
 from grokinterp.importers.common import load_source, read_split_json
+from grokinterp.importers.folders import numbered_files
 
-_EPOCH = re.compile(r"(\d+)\D*$")
+_EPOCH = re.compile(r"(\d+)\D*\.\w+$")
 SUFFIXES = (".pt", ".pth")
 
 
@@ -24,21 +24,7 @@ def load(directory: Path) -> dict:
     """{'checkpoints', 'checkpoint_epochs'[, 'train_indices']} from the directory's files, by
     epoch; UsageError for a file without an epoch in its name, two files of one epoch, or a
     directory without checkpoint files."""
-    if not directory.is_dir():
-        raise UsageError(f"{directory}: not a directory of state dicts")
-    found: dict[int, Path] = {}
-    for path in sorted(directory.iterdir()):
-        if path.suffix not in SUFFIXES:
-            continue
-        match = _EPOCH.search(path.stem)
-        if match is None:
-            raise UsageError(f"{path}: no epoch number in the file name")
-        epoch = int(match.group(1))
-        if epoch in found:
-            raise UsageError(f"{found[epoch].name} and {path.name} both name epoch {epoch}")
-        found[epoch] = path
-    if not found:
-        raise UsageError(f"{directory}: no .pt or .pth files")
+    found = numbered_files(directory, _EPOCH, SUFFIXES, frozenset())
     states = []
     for epoch in sorted(found):
         state = load_source(found[epoch])
