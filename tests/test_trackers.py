@@ -124,6 +124,9 @@ def test_wandb_offline_receives_every_row(tmp_path, monkeypatch):
     run = tmp_path / "tiny-run"
     assert train(run, 5) == 0
     assert main(["replay", str(run), "--to", "wandb"]) == 0
+    import wandb
+
+    wandb.teardown()  # what the command's exit does: wandb's service finishes writing the log
     (log,) = tmp_path.glob("wandb/offline-run-*/run-*.wandb")
     data = log.read_bytes()  # the offline log holds each value as JSON text (one 32 KB block)
     assert len(data) < 32_768
