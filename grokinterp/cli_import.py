@@ -22,7 +22,7 @@ def add_import(sub) -> None:
             "'model', or a bare state dict; p from W_E; the split from 'train_indices', "
             "--split-from, or --data-seed with --train-frac); `transformer-lens-dir`, a directory "
             "of such state dicts, one .pt/.pth file per checkpoint with its epoch as the last "
-            "number in the name (and an optional split.json); `per-epoch`, a folder of the "
+            "number in the name (optional split.json, result.json); `per-epoch`, a folder of the "
             "paper's weights, one ep<N>.pth (or <N>.pth, as its Trainer's save_models writes "
             "them) per saved epoch, with optional final.pth (final weights, curves, optimizer), "
             "init.pth (the split as train_data) and result.json (curves and config). Curves "

@@ -127,3 +127,25 @@ def test_reproduction_folder_of_bare_state_dicts_and_result_json(tiny_cfg, tmp_p
     assert main([*args[:-1], str(tmp_path / "other")]) == 2
     assert "best.pth: no epoch number" in capsys.readouterr().err
     assert not (tmp_path / "other").exists()
+
+
+def test_transformer_lens_folder_with_result_json(memorised, tmp_path):
+    folder = tmp_path / "tl"
+    folder.mkdir()
+    for epoch in memorised.epochs:  # HookedTransformer state dicts, as torch.save writes them
+        torch.save(memorised.state_dict(epoch=epoch), folder / f"ep{epoch}.pth")
+    (folder / "split.json").write_text(json.dumps(memorised.train_indices.tolist()))
+    metrics = memorised.metrics()
+    result = {
+        "train_losses": metrics["train_loss"].tolist(),
+        "test_accs": metrics["test_acc"][::10].tolist(),
+    }
+    (folder / "result.json").write_text(json.dumps(result))
+    out = tmp_path / "run"
+    assert main(["import", str(folder), "--layout", "transformer-lens-dir", "--out", str(out)]) == 0
+    imported = open_run(out)
+    assert imported.epochs == memorised.epochs
+    np.testing.assert_array_equal(imported.metrics()["train_loss"], metrics["train_loss"])
+    recorded = imported.metrics()["test_acc"].dropna()
+    assert recorded.index.tolist() == list(range(0, 101, 10))
+    np.testing.assert_array_equal(recorded, metrics["test_acc"][::10])

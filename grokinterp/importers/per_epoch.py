@@ -70,7 +70,7 @@ def load(directory: Path) -> dict:
     if (directory / INIT).exists():
         data["train_indices"] = _init_split(load_source(directory / INIT))
     if (directory / RESULT).exists():
-        _merge_result(data, _read_json(directory / RESULT))
+        merge_result(data, read_result(directory / RESULT))
     return data
 
 
@@ -94,7 +94,8 @@ def _init_split(init: Any) -> list[int]:
     return indices
 
 
-def _read_json(path: Path) -> dict:
+def read_result(path: Path) -> dict:
+    """result.json as a dict; UsageError when unreadable or not an object."""
     try:
         value = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
@@ -104,7 +105,7 @@ def _read_json(path: Path) -> dict:
     return value
 
 
-def _merge_result(data: dict, result: dict) -> None:
+def merge_result(data: dict, result: dict) -> None:
     """result.json's curves and config into `data`; a curve final.pth also holds must match."""
     if "config" in result:
         data["config"] = result["config"]

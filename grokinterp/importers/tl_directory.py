@@ -5,7 +5,8 @@ Layout: DIR/<name><N>.pt or .pth, N the epoch (the last run of digits in the fil
 `checkpoint_100.pt`, `model_ep100.pth`, `100.pt`), each file a bare HookedTransformer state dict
 (`torch.save(model.state_dict(), path)`) or a dict with it under 'model'. An optional
 DIR/split.json (a JSON list of train pair indices, or {"train_indices": [...]}) gives the split;
-otherwise --split-from or --data-seed with --train-frac, as for a single file.
+otherwise --split-from or --data-seed with --train-frac, as for a single file. An optional
+DIR/result.json gives the curves, read as in the per-epoch layout (`per_epoch.merge_result`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from grokinterp.importers.common import load_source, read_split_json
 from grokinterp.importers.folders import numbered_files
+from grokinterp.importers.per_epoch import RESULT, merge_result, read_result
 
 _EPOCH = re.compile(r"(\d+)\D*\.\w+$")
 SUFFIXES = (".pt", ".pth")
@@ -34,4 +36,6 @@ def load(directory: Path) -> dict:
     data = {"checkpoints": states, "checkpoint_epochs": sorted(found)}
     if (directory / "split.json").exists():
         data["train_indices"] = read_split_json(directory / "split.json")
+    if (directory / RESULT).exists():
+        merge_result(data, read_result(directory / RESULT))
     return data
