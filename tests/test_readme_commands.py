@@ -68,8 +68,11 @@ def small_flags(argv: list[str]) -> list[str]:
         return ["--epochs", "30", "--quiet"]
     if command == "train":
         return SMALL_MODEL + ([] if "--group" in argv else ["--p", "11"]) + ["--quiet"]
+    llc = ["--llc-chains", "2", "--llc-draws", "4", "--llc-burnin", "2"]
     if command == "analyze":
-        return ["--quiet"]
+        return ["--quiet"] + (llc if "--llc" in argv else [])
+    if command == "llc-calibrate":  # one setting, its table also written to a file
+        return ["--lrs", "1e-4", "--localizations", "100", *llc, "--out", "calibration.csv"]
     if command == "sweep":
         return ["--no-time-estimate", "--quiet"]
     return []
