@@ -1,7 +1,7 @@
 """Every command the README lists under "The commands" runs, read from the README's text (so the
 list cannot drift), at small sizes in a temporary directory: it exits 0 and every path it says it
 wrote exists. Whether the training commands grok at their defaults is measured, not tested
-here: the README states each result beside the command's section."""
+here: the README's table under the list states each result."""
 
 from __future__ import annotations
 
@@ -106,13 +106,14 @@ def no_fsync():
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     """The README's first command, `grokinterp train`, at small size: checkpoints/small-seed0,
-    analysed into analyses/small-seed0 as the README's commands name them."""
+    analysed into analyses/small-seed0, the names the other commands use."""
     from grokinterp.analyze import analyze_run
 
+    argv = argv_of(COMMANDS[0])
     root = tmp_path_factory.mktemp("readme")
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(root)
-        run(["train", *small_flags(["train"])])
+        assert run([*argv, *small_flags(argv)]) == [Path("checkpoints/small-seed0")]
         analyze_run(Path("checkpoints/small-seed0"), progress=False)
     return root
 
