@@ -252,7 +252,7 @@ def read_spec(path: str | Path) -> Spec:
         )
 
     try:
-        base = preset(name).replace(**fixed)
+        base = preset(name, fixed.get("group"), fixed.get("model")).replace(**fixed)
     except TypeError as exc:  # pragma: no cover - fields are checked above
         raise UsageError(f"{path}: {exc}") from None
     spec = Spec(path, text, base, fixed, grid, group_size, analysis, ray, slurm)
@@ -286,11 +286,20 @@ def _runs(spec: Spec) -> list[PlannedRun]:
             )
         seen[name] = chosen
         try:
-            cfg = spec.base.replace(**chosen).validate()
+            cfg = _base(spec, chosen).replace(**chosen).validate()
         except UsageError as exc:
             raise UsageError(f"{spec.path}: run {name}: {exc}") from None
         runs.append(PlannedRun(name, cfg, ""))
     return runs
+
+
+def _base(spec: Spec, chosen: dict[str, Any]) -> RunConfig:
+    """The preset of a run's task kind and model family (a grid over `group` or `model` takes
+    each run's own) under the spec's [fixed] values."""
+    if not {"group", "model"} & set(chosen):
+        return spec.base
+    kind = {key: chosen.get(key, spec.fixed.get(key)) for key in ("group", "model")}
+    return preset(spec.base.preset, kind["group"], kind["model"]).replace(**spec.fixed)
 
 
 def batch_key(cfg: RunConfig) -> tuple:
