@@ -100,11 +100,7 @@ def write_indicators(out: Path, table: pd.DataFrame) -> None:
 
 def load_indicators(analysis_dir: str | Path) -> pd.DataFrame:
     """The indicators table of an analysis directory (UsageError when missing or unreadable)."""
-    path = Path(analysis_dir) / INDICATORS_FILE
-    try:
-        return pd.read_csv(path)
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{path}: not a readable indicators table ({exc})") from None
+    return _read_table(Path(analysis_dir) / INDICATORS_FILE, "indicators")
 
 
 def layer_prefix(layer: int) -> str:
@@ -231,11 +227,14 @@ def _upgrade_format_1(raw: dict) -> dict:
 
 def load_measures(analysis_dir: str | Path) -> pd.DataFrame:
     """The measures table of an analysed run, one row per checkpoint."""
-    path = Path(analysis_dir) / MEASURES_FILE
+    return _read_table(Path(analysis_dir) / MEASURES_FILE, "measures")
+
+
+def _read_table(path: Path, what: str) -> pd.DataFrame:
     try:
         return pd.read_csv(path)
     except (OSError, ValueError) as exc:
-        raise UsageError(f"{path}: not a readable measures table ({exc})") from None
+        raise UsageError(f"{path}: not a readable {what} table ({exc})") from None
 
 
 def load_neurons(analysis_dir: str | Path) -> dict[str, torch.Tensor]:
