@@ -36,9 +36,8 @@ def _forecast(args) -> None:
         raise UsageError(f"--upto must be an epoch >= 0, got {args.upto}")
     metrics = run.metrics()
     epochs = run.epochs
-    if not epochs:
-        raise UsageError(f"too few checkpoints: {run.path} has none yet")
-    upto = epochs[-1] if args.upto is None else args.upto
+    upto = (epochs[-1] if epochs else 0) if args.upto is None else args.upto
+    forecast.check_checkpoints(sum(e <= upto for e in epochs), upto)
     seen = metrics.loc[:upto]
     grokked = forecast.grok_epoch(seen)
     if grokked is not None:

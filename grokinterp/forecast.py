@@ -85,16 +85,21 @@ class Observed:
         return float(after["weight_norm"].iloc[0])
 
 
+def check_checkpoints(count: int, seen: int) -> None:
+    """UsageError when `count` checkpoints at or before epoch `seen` are too few to forecast."""
+    if count < MIN_CHECKPOINTS:
+        raise UsageError(
+            f"too few checkpoints: {count} at or before epoch {seen}, a forecast needs "
+            f"{MIN_CHECKPOINTS}"
+        )
+
+
 def observe(lr_wd: float, metrics: pd.DataFrame, table: pd.DataFrame, seen: int) -> Observed:
     """The Observed of a run at `seen` (the metrics and indicator rows after it are dropped).
     UsageError when fewer than MIN_CHECKPOINTS checkpoints lie at or before `seen`, or when the
     run has not memorised by then (or has no checkpoint after memorising)."""
     rows = table[table["epoch"] <= seen].reset_index(drop=True)
-    if len(rows) < MIN_CHECKPOINTS:
-        raise UsageError(
-            f"too few checkpoints: {len(rows)} at or before epoch {seen}, a forecast needs "
-            f"{MIN_CHECKPOINTS}"
-        )
+    check_checkpoints(len(rows), seen)
     t_mem = memorisation_epoch(metrics.loc[:seen])
     if t_mem is None or rows["epoch"].iloc[-1] < t_mem:
         raise UsageError(
