@@ -194,3 +194,16 @@ def test_the_harness_on_four_runs(tiny_sweep, tmp_path):
     assert page.count("<script") >= 3 and "<script src" not in page
     constants = json.loads((tmp_path / "out" / "constants.json").read_text())
     assert "not_fitted" in constants or np.isfinite(constants["norm_law"]["c"])
+
+
+def test_the_shipped_study_spec_and_constants():
+    from pathlib import Path
+
+    from grokinterp.sweep.spec import read_spec
+
+    spec = read_spec(Path(__file__).parents[1] / "docs" / "sweeps" / "predict-study.toml")
+    assert len(spec.runs) >= 96 and len(spec.groups) == 1  # one batched model, one core
+    assert {"weight_decay", "train_frac", "seed"} <= set(spec.grid)
+    constants = forecast.load_constants()
+    assert np.isfinite(constants["norm_law"]["c"])
+    assert constants["indicators"]["features"] == list(forecast.FEATURES)
