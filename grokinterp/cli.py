@@ -13,10 +13,12 @@ import shlex
 import sys
 from pathlib import Path
 
+from grokinterp.cli_export import add_export
 from grokinterp.cli_forecast import add_forecast, add_indicators
 from grokinterp.cli_import import add_import
 from grokinterp.cli_lists import parse_list
 from grokinterp.cli_llc import add_llc_calibrate, add_llc_flags, check_llc_request
+from grokinterp.cli_replay import add_log_flags, add_replay
 from grokinterp.cli_sweep import add_sweep, add_sweep_report
 from grokinterp.config import DEFAULT_PRESET, PRESETS, preset
 from grokinterp.errors import UsageError
@@ -209,6 +211,7 @@ def _add_train(sub) -> None:
         action="store_true",
         help=f"go ahead with a sweep of more than {MAX_SWEEP_RUNS} runs (its plan is shown first)",
     )
+    add_log_flags(parser, "the metrics rows as each checkpoint writes them")
     parser.set_defaults(handler=_train)
 
 
@@ -273,6 +276,18 @@ def sweep_plan(cfgs: list, device: str) -> str:
 
 
 def _train(args) -> None:
+    from grokinterp import trackers
+
+    trackers.require(args.log_to)
+    streams = trackers.RunStreams(args.log_to, args.project) if args.log_to else None
+    try:
+        _train_runs(args, streams)
+    finally:
+        if streams is not None:
+            streams.close()
+
+
+def _train_runs(args, on_rows) -> None:
     from grokinterp import group_state
     from grokinterp.store import read_config
     from grokinterp.train import resolve_options, resume_runs, train_runs
@@ -284,7 +299,9 @@ def _train(args) -> None:
             cfgs = [read_config(run_dir) for run_dir in group.runs]
             cfgs = [cfg.replace(epochs=args.epochs or cfg.epochs) for cfg in cfgs]
             _say(progress, _announce(f"resuming at epoch {group.step}", cfgs, group.runs, device))
-        resume_runs(args.resume, args.device, args.engine, progress=progress, epochs=args.epochs)
+        resume_runs(
+            args.resume, args.device, args.engine, progress, epochs=args.epochs, on_rows=on_rows
+        )
         done = args.resume
     else:
         cfgs, run_dirs = _run_plan(args)
@@ -301,7 +318,7 @@ def _train(args) -> None:
         if len(cfgs) > 1:
             print(plan, file=sys.stderr, flush=True)
         _say(progress, _announce("training", cfgs, run_dirs, device))
-        train_runs(cfgs, run_dirs, device=args.device, engine=args.engine, progress=progress)
+        train_runs(cfgs, run_dirs, args.device, args.engine, progress, on_rows=on_rows)
         done = run_dirs
     for run_dir in done:
         print(f"wrote {run_dir}")
@@ -393,10 +410,14 @@ def _add_analyze(sub) -> None:
         "traces into the analysis directory",
     )
     add_llc_flags(parser)
+    add_log_flags(parser, "the measures, one row per checkpoint")
     parser.set_defaults(handler=_analyze)
 
 
 def _analyze(args) -> None:
+    from grokinterp import trackers
+
+    trackers.require(args.log_to)  # before the heavy imports: a refusal answers at once
     from grokinterp.analyze import Summary, analyze_run
     from grokinterp.report_figures import WORDS, words_key
 
@@ -431,6 +452,10 @@ def _analyze(args) -> None:
         from grokinterp.report import write_report
 
         print(f"wrote {write_report(out, run_dir=args.ckpt_dir)}")
+    if args.log_to:
+        name = Path(args.ckpt_dir).resolve().name
+        sent = trackers.log_measures(args.log_to, out, name, args.project)
+        print(f"sent {sent} analysis rows to {args.log_to}")
 
 
 def _add_report(sub) -> None:
@@ -480,6 +505,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_analyze(sub)
     _add_report(sub)
     add_import(sub)
+    add_export(sub)
+    add_replay(sub)
     add_llc_calibrate(sub)
     add_sweep(sub)
     add_sweep_report(sub)

@@ -89,10 +89,14 @@ def add_sweep_report(sub) -> None:
 
 
 def _sweep_report(args) -> None:
+    from grokinterp import environment
+    from grokinterp.sweep import folder
     from grokinterp.sweep.report import write_sweep_report
     from grokinterp.sweep.table import write_table
 
     table, written, note = write_table(args.sweep)
+    runs = args.sweep / folder.RUNS
+    environment.compare(sorted(runs.iterdir()) if runs.is_dir() else [], f"{args.sweep}")
     for path in written:
         print(f"wrote {path}")
     if note:

@@ -36,6 +36,7 @@ SHARED_FIELDS += tuple(name for name in RECIPE_DEFAULTS if name != "label_noise"
 fraction, init, label noise) may differ from run to run."""
 
 Logits = Callable[[dict[str, Tensor], Tensor, Tensor], Tensor]
+OnRows = Callable[[Path, list[dict]], None]
 
 
 def resolve_options(device: str, engine: str) -> torch.device:
@@ -144,8 +145,11 @@ def train_runs(
     device: str = "auto",
     engine: str = "fast",
     progress: bool = True,
+    on_rows: OnRows | None = None,
 ) -> None:
-    """Train new runs, each into its own (new or empty) run directory."""
+    """Train new runs, each into its own (new or empty) run directory. `on_rows(run_dir, rows)`
+    receives each run's new metrics rows (`store.metric_records`) as each checkpoint writes them
+    (a tracker stream, `grokinterp.trackers`)."""
     cfgs = [cfg.validate() for cfg in cfgs]
     _check_batchable(cfgs)
     torch_device = resolve_options(device, engine)
@@ -164,7 +168,9 @@ def train_runs(
     state = recipe.initial_state(params)
     history = [np.empty((0, len(store.METRIC_COLUMNS))) for _ in cfgs]
     splits = list(zip(splits, relabels, strict=True))
-    _loop(cfgs, run_dirs, splits, params, state, 0, history, torch_device, engine, progress)
+    _loop(
+        cfgs, run_dirs, splits, params, state, 0, history, torch_device, engine, progress, on_rows
+    )
 
 
 def resume_runs(
@@ -173,6 +179,7 @@ def resume_runs(
     engine: str = "fast",
     progress: bool = True,
     epochs: int | None = None,
+    on_rows: OnRows | None = None,
 ) -> None:
     """Continue killed runs from their last saved state; the result equals an unbroken run.
 
@@ -183,10 +190,10 @@ def resume_runs(
     records the new count, the only field that may change."""
     torch_device = resolve_options(device, engine)
     for group in group_state.resumable(run_dirs, epochs):
-        _resume_group(group, torch_device, engine, progress, epochs)
+        _resume_group(group, torch_device, engine, progress, epochs, on_rows)
 
 
-def _resume_group(group, torch_device, engine, progress, epochs) -> None:
+def _resume_group(group, torch_device, engine, progress, epochs, on_rows) -> None:
     group_state.settle(group)
     run_dirs, step = group.runs, group.step
     cfgs = [store.read_config(run_dir) for run_dir in run_dirs]
@@ -208,10 +215,22 @@ def _resume_group(group, torch_device, engine, progress, epochs) -> None:
     for run_dir in run_dirs:
         environment.resume(run_dir, torch_device)
     history = [store.truncate_metrics(run_dir, step) for run_dir in run_dirs]
-    _loop(cfgs, run_dirs, splits, params, state, step, history, torch_device, engine, progress)
+    _loop(
+        cfgs,
+        run_dirs,
+        splits,
+        params,
+        state,
+        step,
+        history,
+        torch_device,
+        engine,
+        progress,
+        on_rows,
+    )
 
 
-def _loop(cfgs, run_dirs, splits, params, state, start, history, device, engine, progress):
+def _loop(cfgs, run_dirs, splits, params, state, start, history, device, engine, progress, on_rows):
     """Train from step `start`; `splits` holds each run's (train indices, noisy labels), `state`
     the recipe's named state tensors [run, ...] (AdamW: `m.<name>`, `v.<name>`)."""
     cfg = cfgs[0]
@@ -255,16 +274,20 @@ def _loop(cfgs, run_dirs, splits, params, state, start, history, device, engine,
         rows = metrics[written : epoch + 1].cpu().numpy()
         epochs = np.arange(written, epoch + 1, dtype=np.float64)[:, None]
         state_cpu = {name: t.detach().cpu() for name, t in params.items()}
-        states = []
+        states, written_rows = [], []
         for r, (run_cfg, run_dir) in enumerate(zip(cfgs, run_dirs, strict=True)):
             weights = {name: t[r] for name, t in state_cpu.items()}
             store.save_checkpoint(run_dir, run_cfg, epoch, model.state_dict_of(weights))
-            store.append_metrics(run_dir, np.concatenate([epochs, rows[:, r]], axis=1))
+            written_rows.append(np.concatenate([epochs, rows[:, r]], axis=1))
+            store.append_metrics(run_dir, written_rows[-1])
             saved = {**weights, "rng": torch.get_rng_state()}
             saved.update({key: t[r].detach().cpu() for key, t in state.items()})
             states.append(saved)
         group_state.commit(run_dirs, epoch, states, finished)
         written = epoch + 1
+        for run_dir, run_rows in zip(run_dirs, written_rows, strict=True):
+            if on_rows is not None:  # after the commit: a tracker never delays a saved state
+                on_rows(run_dir, store.metric_records(run_rows))
 
     save_epochs = set(cfg.save_epochs)
     bar = Progress(cfg.epochs, start, enabled=progress, unit="epoch")

@@ -28,7 +28,7 @@ from grokinterp.sweep.group import run_group
 from grokinterp.sweep.spec import read_spec
 from grokinterp.train import SHARED_FIELDS, train_runs
 from tests.helpers import killed_at_step
-from tests.test_report import CHROMIUM, chromium, drawn_marker, figures_in, instrumented_copy
+from tests.report_helpers import CHROMIUM, chromium, drawn_marker, figures_in, instrumented_copy
 
 TINY = {"p": 11, "d_model": 16, "n_heads": 2, "d_mlp": 32, "epochs": 30, "save_every": 10}
 REPO = Path(__file__).resolve().parents[1]
@@ -306,7 +306,8 @@ def test_changed_spec_is_refused_before_anything_runs(local_sweep, tmp_path, cap
 def test_sweep_report_table_and_page(local_sweep, capsys):
     spec, sweep = local_sweep
     assert main(["sweep-report", str(sweep)]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "different environments" not in err  # all four trained here, in this process
     table = pd.read_csv(sweep / folder.TABLE_CSV)
     assert list(table["run"]) == [
         "frac0.4-seed0",
@@ -537,3 +538,25 @@ def test_sweep_killed_mid_way_resumes_and_reruns_nothing(tmp_path):
         folder.run_dir(sweep, "seed1") / "metrics.csv"
     ).read_bytes()
     assert all(group_state.load_state(folder.run_dir(sweep, n))[2] for n in cfgs)
+
+
+def test_sweep_report_warns_when_runs_come_from_different_environments(
+    local_sweep, tmp_path, capsys
+):
+    import shutil
+
+    from grokinterp import environment
+
+    _, sweep = local_sweep
+    copy = tmp_path / "copy"
+    shutil.copytree(sweep, copy)
+    path = folder.run_dir(copy, "frac0.6-seed1") / environment.ENVIRONMENT_FILE
+    data = json.loads(path.read_text())
+    data["records"][-1] |= {"device": "NVIDIA H100 80GB HBM3", "cuda": "12.4"}  # as if elsewhere
+    path.write_text(json.dumps(data))
+    assert main(["sweep-report", str(copy)]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    ours = environment.records(folder.run_dir(copy, "frac0.4-seed0"))[-1]
+    assert len(err) == 1 and "compares runs made on different environments" in err[0]
+    assert '"NVIDIA H100 80GB HBM3" (1 runs)' in err[0] and f'"{ours["device"]}" (3 runs)' in err[0]
+    assert '"12.4" (1 runs)' in err[0] and "torch" not in err[0]
