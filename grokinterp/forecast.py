@@ -13,7 +13,10 @@ Two forecasters, both fitted on calibration runs (`fit_constants`) and shipped a
   sum of squared weights at the first checkpoint at or after T_mem.
 - `indicators`: ordinary least squares (scipy.linalg.lstsq) of log T_grok on the indicators at
   the last seen checkpoint (FEATURES), fitted on every checkpoint between memorisation and
-  grokking of the calibration runs that grokked.
+  grokking of the calibration runs that grokked; gated by a logistic regression (L2 penalty
+  GATE_L2, fitted with scipy.optimize.minimize) of "groks within the calibration budget" on the
+  same features at every checkpoint after memorisation of every calibration run that memorised
+  (until it groks): "no grokking predicted" when its probability is below 1/2.
 
 Both intervals are the 10% and 90% quantiles of the forecaster's calibration residuals (an 80%
 interval). "No grokking predicted" when the forecast lies past the run's configured epochs.
@@ -37,6 +40,9 @@ MEMORISED_ACC = 0.99
 MIN_CHECKPOINTS = 3
 """Checkpoints a forecast needs at or before its epoch."""
 INTERVAL = (0.1, 0.9)
+GATE_L2 = 1.0
+"""L2 penalty on the gate's standardised coefficients (keeps them finite when the calibration
+points are separable)."""
 CONSTANTS = "forecast_constants.json"
 FEATURES = (
     "log_lr_wd",
@@ -137,17 +143,24 @@ class Forecast:
     low: float
     high: float
     horizon: int
+    p_grok: float | None = None
+    """The gate's probability of grokking within the budget (None: no gate)."""
 
     @property
     def groks(self) -> bool:
-        return bool(self.epoch <= self.horizon)
+        gate = self.p_grok is None or self.p_grok >= 0.5
+        return bool(gate and self.epoch <= self.horizon)
 
     def line(self) -> str:
         where = f"{self.forecaster:<11}"
-        span = f"epoch {self.epoch:,.0f} (80% interval {self.low:,.0f} to {self.high:,.0f})"
+        gate = "" if self.p_grok is None else f", P(grok) {self.p_grok:.2f}"
+        interval = f"80% interval {self.low:,.0f} to {self.high:,.0f}"
         if self.groks:
-            return f"{where} grokking at {span}"
-        return f"{where} no grokking predicted within the run's {self.horizon:,} epochs ({span})"
+            return f"{where} grokking at epoch {self.epoch:,.0f} ({interval}){gate}"
+        return (
+            f"{where} no grokking predicted within the run's {self.horizon:,} epochs "
+            f"(forecast epoch {self.epoch:,.0f}, {interval}{gate})"
+        )
 
 
 def norm_law(obs: Observed, constants: dict, horizon: int) -> Forecast:
@@ -164,14 +177,17 @@ def norm_law(obs: Observed, constants: dict, horizon: int) -> Forecast:
 
 def indicator_model(obs: Observed, constants: dict, horizon: int) -> Forecast:
     """The indicators forecaster's forecast (module docstring)."""
+    from scipy import special
+
     model = constants["indicators"]
     x = (features(obs) - np.array(model["mean"])) / np.array(model["scale"])
     log_epoch = float(model["intercept"] + x @ np.array(model["coef"]))
     low, high = (np.exp(log_epoch + model[k]) for k in ("residual_low", "residual_high"))
     epoch = np.exp(log_epoch)
-    return Forecast(
-        "indicators", max(epoch, obs.seen), max(low, obs.seen), max(high, obs.seen), horizon
-    )
+    gate = constants["gate"]
+    p_grok = float(special.expit(gate["intercept"] + x @ np.array(gate["coef"])))
+    bounded = (max(value, obs.seen) for value in (epoch, low, high))
+    return Forecast("indicators", *bounded, horizon, p_grok)
 
 
 FORECASTERS = {"norm_law": norm_law, "indicators": indicator_model}
@@ -189,17 +205,19 @@ def load_constants() -> dict:
     return json.loads(text)
 
 
-def fit_constants(calibration: list[tuple[Observed, int]], source: str) -> dict:
-    """Fit both forecasters on calibration data: for each grokked calibration run, its Observed
-    at every checkpoint between T_mem and T_grok (at least one per run, the first being the one
-    at memorisation) with its grokking epoch. The norm law takes one point per run (its
-    T_mem and ||theta_mem||^2 do not depend on the epoch seen). ValueError with fewer than 2
-    runs."""
-    from scipy import linalg, stats
+def fit_constants(calibration: list[tuple[Observed, int | None]], source: str) -> dict:
+    """Fit both forecasters on calibration data: for each calibration run that memorised, its
+    Observed at every checkpoint from memorisation until it groks (at least one per run, the
+    first at memorisation), with its grokking epoch (None: it never groks within the budget).
+    The norm law and the regression take the grokking runs (the norm law one point per run: its
+    T_mem and ||theta_mem||^2 do not depend on the epoch seen), the gate every point.
+    ValueError with fewer than 2 grokking runs."""
+    from scipy import linalg, optimize, special, stats
 
     per_run = {}
     for obs, t_grok in calibration:
-        per_run.setdefault((obs.t_mem, obs.norm_mem, obs.lr_wd), t_grok)
+        if t_grok is not None:
+            per_run.setdefault((obs.t_mem, obs.norm_mem, obs.lr_wd), t_grok)
     if len(per_run) < 2:
         raise ValueError(f"the forecasters need 2 grokking calibration runs, got {len(per_run)}")
     keys = list(per_run)
@@ -217,12 +235,13 @@ def fit_constants(calibration: list[tuple[Observed, int]], source: str) -> dict:
         "n_runs": len(keys),
     }
     X = np.stack([features(obs) for obs, _ in calibration])
-    target = np.log([t for _, t in calibration])
+    groks = np.array([t is not None for _, t in calibration])
     mean, scale = X.mean(axis=0), X.std(axis=0)
     scale[scale == 0] = 1.0
     Z = np.column_stack([np.ones(len(X)), (X - mean) / scale])
-    solution, *_ = linalg.lstsq(Z, target)
-    fitted = target - Z @ solution
+    target = np.log([t for _, t in calibration if t is not None])
+    solution, *_ = linalg.lstsq(Z[groks], target)
+    fitted = target - Z[groks] @ solution
     model = {
         "features": list(FEATURES),
         "mean": mean.tolist(),
@@ -231,6 +250,22 @@ def fit_constants(calibration: list[tuple[Observed, int]], source: str) -> dict:
         "coef": solution[1:].tolist(),
         "residual_low": float(np.quantile(fitted, INTERVAL[0])),
         "residual_high": float(np.quantile(fitted, INTERVAL[1])),
-        "n_points": len(X),
+        "n_points": int(groks.sum()),
     }
-    return {"source": source, "grok_acc": GROK_ACC, "norm_law": norm, "indicators": model}
+    penalty = np.r_[0.0, np.full(Z.shape[1] - 1, GATE_L2)]
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        z = Z @ w
+        value = np.sum(np.logaddexp(0.0, z) - groks * z) + 0.5 * np.sum(penalty * w**2)
+        return float(value), Z.T @ (special.expit(z) - groks) + penalty * w
+
+    fit = optimize.minimize(loss, np.zeros(Z.shape[1]), jac=True, method="L-BFGS-B")
+    gate = {"intercept": float(fit.x[0]), "coef": fit.x[1:].tolist(), "l2": GATE_L2}
+    gate |= {"n_points": len(X), "n_grok_points": int(groks.sum()), "converged": bool(fit.success)}
+    return {
+        "source": source,
+        "grok_acc": GROK_ACC,
+        "norm_law": norm,
+        "indicators": model,
+        "gate": gate,
+    }

@@ -263,16 +263,17 @@ def observe(record: Record, epoch: int) -> forecast.Observed:
     return forecast.observe(record.lr_wd, record.metrics.loc[:epoch], record.table, epoch)
 
 
-def calibration_points(records: list[Record]) -> list[tuple[forecast.Observed, int]]:
-    """Every (Observed at a checkpoint from memorisation until grokking, grokking epoch) of the
-    grokking runs (the first point at memorisation)."""
+def calibration_points(records: list[Record]) -> list[tuple[forecast.Observed, int | None]]:
+    """Every (Observed at a checkpoint from memorisation until grokking or the end, grokking
+    epoch or None) of the runs that memorise (the first point at memorisation)."""
     points = []
     for r in records:
         start = seen_epoch(r, "memorisation")
-        if r.t_grok is None or start is None:
+        if start is None:
             continue
+        end = r.t_grok if r.t_grok is not None else r.epochs + 1
         for epoch in r.table["epoch"]:
-            if start <= epoch < r.t_grok:
+            if start <= epoch < end:
                 points.append((observe(r, int(epoch)), r.t_grok))
     return points
 

@@ -103,6 +103,21 @@ def test_indicator_model_fits_a_log_linear_target_exactly():
     assert predicted.epoch == pytest.approx(3.0 / 0.025, rel=1e-6)
 
 
+def test_the_gate_separates_runs_that_grok_from_runs_that_do_not():
+    # grokking runs have lr wd >= 0.02, the others <= 0.005: the gate must learn the side
+    grokking = [
+        (_observed(n, r), 3.0 / r) for n, r in [(400.0, 0.02), (900.0, 0.03), (300.0, 0.05)]
+    ]
+    stuck = [(_observed(n, r), None) for n, r in [(500.0, 0.004), (800.0, 0.005), (200.0, 0.003)]]
+    constants = forecast.fit_constants(grokking + stuck, "synthetic")
+    assert constants["gate"]["converged"] and constants["indicators"]["n_points"] == 3
+    fast = forecast.indicator_model(_observed(600.0, 0.04), constants, horizon=10_000)
+    slow = forecast.indicator_model(_observed(600.0, 0.004), constants, horizon=10_000)
+    assert fast.p_grok > 0.5 > slow.p_grok
+    assert fast.groks and not slow.groks
+    assert slow.line().startswith("indicators  no grokking predicted within the run's 10,000")
+
+
 def test_observe_refuses_too_few_checkpoints_and_runs_not_yet_memorised():
     metrics = pd.DataFrame({"train_acc": [0.5, 1.0, 1.0], "test_acc": 0.1}, index=[0, 50, 75])
     table = _table(100.0, [0, 10, 25, 50, 75], 50)
