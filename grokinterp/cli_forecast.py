@@ -14,9 +14,10 @@ def add_forecast(sub) -> None:
             "Read a run's metrics and checkpoints up to an epoch (default: all it has; a run "
             "still training is fine) and predict the epoch at which its test accuracy first "
             "reaches 99%, with an 80% interval, by each forecaster: the weight-norm delay law "
-            "and a regression on the early-warning indicators, both fitted on the calibration "
-            "runs of docs/sweeps/predict-study.toml (constants shipped with the package). A "
-            "forecast past the run's configured epochs is 'no grokking predicted'. A run that "
+            "and a regression on the early-warning indicators with a logistic gate, both "
+            "fitted on the calibration runs of docs/sweeps/predict-study.toml (constants "
+            "shipped with the package). A forecast past the run's configured epochs, or a gate "
+            "probability below 1/2, is 'no grokking predicted'. A run that "
             "has already grokked by then is told so, with its epoch."
         ),
     )

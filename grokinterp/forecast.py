@@ -19,7 +19,8 @@ Two forecasters, both fitted on calibration runs (`fit_constants`) and shipped a
   (until it groks): "no grokking predicted" when its probability is below 1/2.
 
 Both intervals are the 10% and 90% quantiles of the forecaster's calibration residuals (an 80%
-interval). "No grokking predicted" when the forecast lies past the run's configured epochs.
+interval). "No grokking predicted" when the forecast lies past the run's configured epochs (or,
+for `indicators`, when its gate says so).
 """
 
 from __future__ import annotations
