@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from grokinterp.cli_export import add_export
+from grokinterp.cli_forecast import add_forecast, add_indicators
 from grokinterp.cli_import import add_import
 from grokinterp.cli_lists import parse_list
 from grokinterp.cli_llc import add_llc_calibrate, add_llc_flags, check_llc_request
@@ -526,6 +527,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_llc_calibrate(sub)
     add_sweep(sub)
     add_sweep_report(sub)
+    add_indicators(sub)
+    add_forecast(sub)
     return parser
 
 
