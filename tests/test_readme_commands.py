@@ -24,6 +24,7 @@ COMMANDS = [line for line in re.search(r"```bash\n(.*?)```", SECTION, re.S)[1].s
 SMALL_MODEL = ["--d-model", "8", "--d-mlp", "16", "--epochs", "20", "--save-every", "10"]
 """Appended to every training command: a model and a run small enough for a second or two."""
 PLACEHOLDERS = {
+    "RUN": "checkpoints/small-seed0",
     "SOURCE": "theirs.pth",
     "DIR": "imported",
     "SPEC.toml": "study.toml",
@@ -47,18 +48,18 @@ report = false
 def argv_of(line: str) -> list[str]:
     """The command of a README line: its comment dropped, each optional part `[...]` kept when it
     is concrete (no choice `a|b`, no `...`, no placeholder in capitals), the first of each
-    choice, the placeholders replaced."""
+    choice, the placeholders replaced; a bare `...` (any such command) dropped."""
     text = re.split(r"\s#\s", line)[0]
 
     def optional(match: re.Match) -> str:
         inner = match[1]
-        vague = "|" in inner or "..." in inner or re.search(r"\b[A-Z]{2,}\b", inner)
+        vague = "|" in inner or "..." in inner or re.search(r"\b[A-Z]+\b", inner)
         return "" if vague else f" {inner}"
 
     text = re.sub(r"\s\[([^\[\]]*)\]", optional, text)
     words = [re.sub(r"\[.*?\]", "", word.split("|")[0]) for word in shlex.split(text)]
     assert words[0] == "grokinterp", line
-    return [PLACEHOLDERS.get(word, word) for word in words[1:]]
+    return [PLACEHOLDERS.get(word, word) for word in words[1:] if word != "..."]
 
 
 def small_flags(argv: list[str]) -> list[str]:
@@ -78,9 +79,9 @@ def small_flags(argv: list[str]) -> list[str]:
     return []
 
 
-def run(argv: list[str]) -> list[Path]:
+def run(argv: list[str], writes: bool = True) -> list[Path]:
     """Run one command in this process; its exit code must be 0. The paths it says it wrote
-    (`wrote PATH`, `-> PATH`), each of which must exist."""
+    (`wrote PATH`, `-> PATH`), each of which must exist, and at least one when it `writes`."""
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         code = main(argv)
@@ -88,7 +89,7 @@ def run(argv: list[str]) -> list[Path]:
     assert code == 0, f"{command} exited {code}:\n{err.getvalue()}"
     text = out.getvalue()
     claimed = re.findall(r"^wrote (\S+)", text, re.M) + re.findall(r"-> (\S+)$", text, re.M)
-    assert claimed, f"{command} says it wrote nothing:\n{text}"
+    assert claimed or not writes, f"{command} says it wrote nothing:\n{text}"
     for path in claimed:
         assert Path(path).exists(), f"{command} says it wrote {path}, which is not there"
     return [Path(path) for path in claimed]
@@ -157,6 +158,9 @@ def test_a_readme_command_runs_at_small_size(line, request, tmp_path, monkeypatc
     argv = argv_of(line)
     if {"--llc", "llc-calibrate"} & set(argv):
         pytest.importorskip("devinterp", reason="the LLC needs the llc extra")
+    if "wandb" in argv:  # the first choice of --log-to and --to
+        pytest.importorskip("wandb", reason="the tracker needs the wandb extra")
+        monkeypatch.setenv("WANDB_MODE", "offline")
     if argv[0] == "sweep":  # run by the fixture, whose runs sweep-report reads
         root, written = request.getfixturevalue("swept")
         assert set(written) == {root / PLACEHOLDERS["SWEEP"]}
@@ -170,6 +174,13 @@ def test_a_readme_command_runs_at_small_size(line, request, tmp_path, monkeypatc
         shutil.rmtree("checkpoints")  # a first run, in an empty folder
     if argv[0] == "import":
         foreign_file(Path("checkpoints/small-seed0"), Path(PLACEHOLDERS["SOURCE"]))
-    written = run([*argv, *small_flags(argv)])
+    if argv[0] == "forecast":  # the tiny run never memorises: too early, said in one line
+        assert open_run(Path(PLACEHOLDERS["RUN"])).metrics().train_acc.max() < 0.99
+        err = io.StringIO()
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+            assert main(argv) == 2
+        assert len(err.getvalue().strip().splitlines()) == 1 and "too early" in err.getvalue()
+        return
+    written = run([*argv, *small_flags(argv)], writes=argv[0] != "replay")
     if argv[0] == "train":  # every run trained to its last epoch (resumed: on to 30)
         assert all(open_run(path).epochs[-1] == (20 if fresh else 30) for path in written)
