@@ -26,7 +26,13 @@ from torch import Tensor, nn
 
 from grokinterp import store
 from grokinterp.errors import UsageError
-from grokinterp.llc import LLCResult, LLCSettings, estimate_llc, require_devinterp
+from grokinterp.llc import (
+    LLCResult,
+    LLCSettings,
+    estimate_llc,
+    estimate_llc_batched,
+    require_devinterp,
+)
 from grokinterp.models import Architecture, architecture
 from grokinterp.progress import Progress
 from grokinterp.run import open_run
@@ -78,11 +84,35 @@ def training_pairs(cfg, train: Tensor, where) -> tuple[Tensor, Tensor]:
 
 
 def llc_of_state(
-    cfg, state: dict[str, Tensor], data: tuple[Tensor, Tensor], settings: LLCSettings, **kw
+    cfg,
+    state: dict[str, Tensor],
+    data: tuple[Tensor, Tensor],
+    settings: LLCSettings,
+    acceptance: bool = False,
 ) -> LLCResult:
-    """The LLC of one checkpoint's weights on `data` (pairs, labels)."""
-    module = AnswerLogits(architecture(cfg), state)
-    return estimate_llc(module, *data, answer_loss, settings, **kw)
+    """The LLC of one checkpoint's weights on `data` (pairs, labels): the chains batched
+    through the family's fast forward (grokinterp.sgld); through devinterp's own sampler when
+    `acceptance` (its MALA acceptance rate) is asked for. Both give the same estimate."""
+    model = architecture(cfg)
+    if acceptance:
+        module = AnswerLogits(model, state)
+        return estimate_llc(module, *data, answer_loss, settings, acceptance=True)
+    pairs, labels = data
+    trained = set(model.trained)
+    start = {n: state[n].detach().float() for n in model.param_shapes() if n in trained}
+    frozen = {n: state[n].float() for n in model.param_shapes() if n not in trained}
+
+    def loss_of(params: dict[str, Tensor], index: Tensor) -> Tensor:
+        runs = next(iter(params.values())).shape[0]
+        every = params | {n: v[None].expand(runs, *v.shape) for n, v in frozen.items()}
+        batch = pairs[index]
+        a, b = batch[None, :, 0].expand(runs, -1), batch[None, :, 1].expand(runs, -1)
+        logits = model.forward(every, a, b).logits.double()  # [runs, B, classes]
+        target = labels[index].repeat(runs)
+        each = nn.functional.cross_entropy(logits.flatten(0, 1), target, reduction="none")
+        return each.view(runs, -1).mean(dim=1)
+
+    return estimate_llc_batched(loss_of, start, len(labels), settings)
 
 
 def llc_run(

@@ -8,36 +8,53 @@ from __future__ import annotations
 import json
 import sys
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
 from grokinterp.cli import main
-from grokinterp.llc import LLCSettings, estimate_llc
+from grokinterp.llc import LLCSettings, estimate_llc, estimate_llc_batched
 from grokinterp.train import train_runs
 
 SETTINGS = LLCSettings(lr=1e-3, localization=1.0, chains=4, draws=300, burnin=100, batch_size=1000)
 
 
-def regression_llc(d: int, duplicated: bool, settings: LLCSettings = SETTINGS):
-    """The LLC of least squares y = w.x (Gaussian likelihood, loss (y - w.x)^2 / 2) at its
-    minimum, n = 1000. With each of d/2 features entered twice, only w_i + w_i' matters: d/2
-    flat directions, LLC d/4 instead of d/2."""
+def regression(d: int, duplicated: bool):
+    """Least squares y = w.x (Gaussian likelihood, loss (y - w.x)^2 / 2) and its minimum w*,
+    n = 1000. With each of d/2 features entered twice, only w_i + w_i' matters: d/2 flat
+    directions, LLC d/4 instead of d/2."""
     g = torch.Generator().manual_seed(0)
     n = 1000
     x = torch.randn(n, d // 2 if duplicated else d, generator=g, dtype=torch.float64)
     x = torch.cat([x, x], dim=1) if duplicated else x
     y = x @ torch.randn(d, generator=g, dtype=torch.float64) + torch.randn(n, generator=g)
+    return x, y, torch.linalg.lstsq(x, y[:, None]).solution[:, 0]
+
+
+def regression_llc(d: int, duplicated: bool, settings: LLCSettings = SETTINGS):
+    """The LLC of the regression at w*, through devinterp's sampler."""
+    x, y, w = regression(d, duplicated)
     linear = nn.Linear(d, 1, bias=False).double()
     with torch.no_grad():
-        linear.weight[0] = torch.linalg.lstsq(x, y[:, None]).solution[:, 0]
+        linear.weight[0] = w
     model = nn.Sequential(linear, nn.Flatten(0))
     return estimate_llc(model, x, y, lambda out, t: 0.5 * ((out - t) ** 2).mean(), settings)
 
 
+def regression_llc_batched(d: int, duplicated: bool):
+    """The same estimate with the chains batched (grokinterp.sgld)."""
+    x, y, w = regression(d, duplicated)
+
+    def loss_of(params, index):  # params["w"]: [chains, d]
+        residual = x[index] @ params["w"].T - y[index, None]  # [B, chains]
+        return 0.5 * (residual**2).mean(dim=0)
+
+    return estimate_llc_batched(loss_of, {"w": w}, len(y), SETTINGS)
+
+
 def test_regular_model_has_llc_d_over_2_and_a_degenerate_one_less():
-    pytest.importorskip("devinterp")
-    regular, degenerate = regression_llc(6, False), regression_llc(6, True)
+    regular, degenerate = regression_llc_batched(6, False), regression_llc_batched(6, True)
     assert regular.status == degenerate.status == "ok"
     assert regular.llc_mean == pytest.approx(6 / 2, rel=0.15)
     assert degenerate.llc_mean == pytest.approx(6 / 4, rel=0.15)
@@ -79,6 +96,29 @@ def test_analyze_llc_writes_every_checkpoint_with_its_settings(tiny_run, tmp_pat
     assert main([*args[:-3], str(bad), "--quiet", "--llc", "--llc-lr", "1e3"]) == 0
     table = load_llc(bad)
     assert table["status"].str.startswith("diverged").all() and table["llc_mean"].isna().all()
+
+
+def test_batched_chains_match_devinterp_step_for_step(tiny_run):
+    """grokinterp.sgld against devinterp's sampler on one checkpoint: the same batches (short
+    last batch, new shuffle per pass), the same noise per chain, hence the same loss at every
+    draw (devinterp keeps float32) and the same LLC per chain."""
+    pytest.importorskip("devinterp")
+    from grokinterp.llc_series import AnswerLogits, answer_loss, llc_of_state, training_data
+    from grokinterp.models import architecture
+    from grokinterp.run import open_run
+
+    run = open_run(tiny_run)
+    data, state = training_data(run), run.state_dict(epoch=10)
+    assert len(data[1]) % 16 != 0  # a short batch at the end of every pass
+    settings = LLCSettings(lr=3e-4, localization=100.0, chains=3, draws=10, burnin=5, batch_size=16)
+    batched = llc_of_state(run.config, state, data, settings)
+    module = AnswerLogits(architecture(run.config), state)
+    reference = estimate_llc(module, *data, answer_loss, settings)
+    assert batched.status == reference.status == "ok"
+    assert batched.init_loss == pytest.approx(reference.init_loss, rel=1e-5)
+    np.testing.assert_allclose(batched.loss_trace, reference.loss_trace, rtol=2e-5)
+    assert batched.per_chain == pytest.approx(reference.per_chain, rel=1e-3, abs=1e-3)
+    assert len(set(batched.per_chain)) == 3  # the chains' noise differs
 
 
 @pytest.mark.parametrize(
