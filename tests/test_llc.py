@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
+from safetensors.torch import load_file
 from torch import nn
 
 from grokinterp.cli import main
@@ -96,6 +99,49 @@ def test_analyze_llc_writes_every_checkpoint_with_its_settings(tiny_run, tmp_pat
     assert main([*args[:-3], str(bad), "--quiet", "--llc", "--llc-lr", "1e3"]) == 0
     table = load_llc(bad)
     assert table["status"].str.startswith("diverged").all() and table["llc_mean"].isna().all()
+
+
+def test_llc_series_estimates_only_new_checkpoints_until_the_settings_change(
+    tiny_run, tmp_path, monkeypatch
+):
+    pytest.importorskip("devinterp")
+    import shutil
+
+    from grokinterp import llc_series, store
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    last = store.list_checkpoints(run)[-1][1]
+    held = tmp_path / last.name
+    shutil.move(last, held)  # the run as it was one checkpoint earlier
+    estimated = []
+    real = llc_series.llc_of_state
+
+    def counting(cfg, state, *args, **kwargs):
+        estimated.append(state)
+        return real(cfg, state, *args, **kwargs)
+
+    monkeypatch.setattr(llc_series, "llc_of_state", counting)
+    settings = LLCSettings(lr=1e-5, chains=2, draws=4, burnin=2)
+
+    def estimate(out, settings=settings):
+        estimated.clear()
+        llc_series.llc_run(run, out, settings, progress=False)
+        return len(estimated), llc_series.load_llc(out)
+
+    out = tmp_path / "analysis"
+    assert estimate(out)[0] == 2
+    shutil.move(held, last)
+    count, table = estimate(out)
+    assert count == 1 and table["epoch"].tolist() == [0, 10, 20]
+    assert estimate(out)[0] == 0
+    fresh_count, fresh = estimate(tmp_path / "fresh")  # kept rows are what a fresh run gives
+    assert fresh_count == 3
+    pd.testing.assert_frame_equal(table, fresh)
+    pd.testing.assert_frame_equal(estimate(out)[1], fresh)
+    count, table = estimate(out, replace(settings, draws=5))  # new settings: all again
+    assert count == 3 and json.loads((out / "llc.json").read_text())["settings"]["draws"] == 5
+    assert load_file(out / "llc_traces.safetensors")["loss_trace"].shape == (3, 2, 5)
 
 
 def test_batched_chains_match_devinterp_step_for_step(tiny_run):
