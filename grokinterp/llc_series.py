@@ -128,8 +128,6 @@ def llc_run(
     settings, the same run config and split and the same checkpoint digest keeps its row and
     traces; only the others are estimated (all of them when the settings change). UsageError
     (nothing written) for bad settings, a missing devinterp or a run without training pairs."""
-    from grokinterp.analyze import run_fingerprint
-
     settings.validate()
     require_devinterp()
     run = open_run(run_dir)
@@ -139,11 +137,7 @@ def llc_run(
         raise UsageError(f"{run.path / store.CHECKPOINT_DIR}: no checkpoints to estimate")
     out = Path(out_dir)
     digests = {epoch: store.checkpoint_digest(path) for epoch, path in series}
-    identity = {
-        "settings": settings.to_dict(),
-        "run_fingerprint": run_fingerprint(run.config, run.train_indices),
-        "sampler": SAMPLER,
-    }
+    identity = _identity(run, settings)
     done = _previous(out, identity, digests)
     todo = [(epoch, path) for epoch, path in series if epoch not in done]
     bar = Progress(len(todo), enabled=progress, unit="checkpoint")
@@ -173,6 +167,31 @@ def llc_run(
     store.atomic_write(out / TRACES_FILE, save(arrays))
     store.atomic_write(out / SETTINGS_FILE, (json.dumps(record, indent=1) + "\n").encode())
     return out
+
+
+def llc_is_current(run_dir: str | Path, out_dir: str | Path, settings: LLCSettings) -> bool:
+    """True when `out_dir` holds the LLC of exactly the run's complete checkpoints, each
+    estimated with `settings` (so `llc_run` would estimate nothing and change nothing)."""
+    run = open_run(run_dir)
+    digests = {
+        epoch: store.checkpoint_digest(path) for epoch, path in store.list_checkpoints(run.path)
+    }
+    kept = _previous(Path(out_dir), _identity(run, settings), digests)
+    if not digests or set(kept) != set(digests):
+        return False
+    return load_llc(out_dir)["epoch"].tolist() == sorted(digests)
+
+
+def _identity(run, settings: LLCSettings) -> dict:
+    """What an estimate depends on besides the checkpoint: settings, run config and split,
+    sampler."""
+    from grokinterp.analyze import run_fingerprint
+
+    return {
+        "settings": settings.to_dict(),
+        "run_fingerprint": run_fingerprint(run.config, run.train_indices),
+        "sampler": SAMPLER,
+    }
 
 
 def _previous(out: Path, identity: dict, digests: dict) -> dict[int, tuple[dict, Tensor]]:
