@@ -45,7 +45,7 @@ def regression_llc(d: int, duplicated: bool, settings: LLCSettings = SETTINGS):
     return estimate_llc(model, x, y, lambda out, t: 0.5 * ((out - t) ** 2).mean(), settings)
 
 
-def regression_llc_batched(d: int, duplicated: bool):
+def regression_llc_batched(d: int, duplicated: bool, settings: LLCSettings = SETTINGS):
     """The same estimate with the chains batched (grokinterp.sgld)."""
     x, y, w = regression(d, duplicated)
 
@@ -53,7 +53,7 @@ def regression_llc_batched(d: int, duplicated: bool):
         residual = x[index] @ params["w"].T - y[index, None]  # [B, chains]
         return 0.5 * (residual**2).mean(dim=0)
 
-    return estimate_llc_batched(loss_of, {"w": w}, len(y), SETTINGS)
+    return estimate_llc_batched(loss_of, {"w": w}, len(y), settings)
 
 
 def test_regular_model_has_llc_d_over_2_and_a_degenerate_one_less():
@@ -67,9 +67,10 @@ def test_regular_model_has_llc_d_over_2_and_a_degenerate_one_less():
 
 def test_diverging_settings_are_reported_not_a_number():
     pytest.importorskip("devinterp")
-    result = regression_llc(6, False, LLCSettings(lr=10.0, localization=1.0, chains=2, draws=50))
-    assert result.status.startswith("diverged")
-    assert result.llc_mean is None and result.llc_std is None and result.per_chain is None
+    settings = LLCSettings(lr=10.0, localization=1.0, chains=2, draws=20, burnin=0)
+    for result in regression_llc(6, False, settings), regression_llc_batched(6, False, settings):
+        assert result.status.startswith("diverged")
+        assert result.llc_mean is None and result.llc_std is None and result.per_chain is None
 
 
 @pytest.fixture(scope="module")
