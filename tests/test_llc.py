@@ -67,7 +67,7 @@ def test_regular_model_has_llc_d_over_2_and_a_degenerate_one_less():
 
 def test_diverging_settings_are_reported_not_a_number():
     pytest.importorskip("devinterp")
-    settings = LLCSettings(lr=10.0, localization=1.0, chains=2, draws=20, burnin=0)
+    settings = LLCSettings(lr=10.0, localization=1.0, chains=2, draws=100, burnin=0)
     for result in regression_llc(6, False, settings), regression_llc_batched(6, False, settings):
         assert result.status.startswith("diverged")
         assert result.llc_mean is None and result.llc_std is None and result.per_chain is None
