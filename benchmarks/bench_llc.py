@@ -1,8 +1,9 @@
 """LLC speed: seconds per checkpoint at the default settings against one training step.
 
     python benchmarks/bench_llc.py [--preset small] [--run RUN] [--repeats 3]
+        [--burnin 30 --draws 70]
 
-Estimates the LLC (grokinterp.llc's defaults) of one checkpoint of a run of the preset (the last
+Estimates the LLC (grokinterp.llc's defaults, or the burn-in and draws given) of one checkpoint of a run of the preset (the last
 checkpoint of RUN when given, else the preset's initial weights; the estimator's cost does not
 depend on the weights) two ways: devinterp's sampler, one chain after the other (the module
 `AnswerLogits`), and the chains batched along the fast forward's run axis (grokinterp.sgld, what
@@ -45,9 +46,11 @@ def main() -> None:
     parser.add_argument("--run", type=Path, help="a run of the preset: its last checkpoint")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--burnin", type=int, default=LLCSettings.burnin)
+    parser.add_argument("--draws", type=int, default=LLCSettings.draws)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    settings = LLCSettings()
+    settings = LLCSettings(burnin=args.burnin, draws=args.draws)
     if args.run:
         run = open_run(args.run)
         cfg, state = run.config, run.state_dict()
