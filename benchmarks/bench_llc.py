@@ -3,15 +3,16 @@
     python benchmarks/bench_llc.py [--preset small] [--run RUN] [--repeats 3]
         [--burnin 30 --draws 70]
 
-Estimates the LLC (grokinterp.llc's defaults, or the burn-in and draws given) of one checkpoint of a run of the preset (the last
-checkpoint of RUN when given, else the preset's initial weights; the estimator's cost does not
-depend on the weights) two ways: devinterp's sampler, one chain after the other (the module
-`AnswerLogits`), and the chains batched along the fast forward's run axis (grokinterp.sgld, what
-`analyze --llc` runs); and times, in the same process, one plain full-batch training step of the
-fast engine (forward, backward, AdamW; bench_train's `time_steps`). Prints, per way, seconds per
-LLC estimate (median of the repeats, after one untimed estimate that pays the imports), the SGLD
-steps per chain x chains, milliseconds per training step, and the ratio; also the largest
-difference between the two ways' LLC per chain. Needs pip install 'grokinterp[llc]'.
+Estimates the LLC (grokinterp.llc's defaults, or the burn-in and draws given) of one checkpoint
+of a run of the preset (the last checkpoint of RUN when given, else the preset's initial
+weights; the estimator's cost does not depend on the weights) two ways: devinterp's sampler, one
+chain after the other (the module `AnswerLogits`), and the chains batched along the fast
+forward's run axis (grokinterp.sgld, what `analyze --llc` runs); and times, in the same process,
+one plain full-batch training step of the fast engine (forward, backward, AdamW; bench_train's
+`time_steps`). Prints, per way, seconds per LLC estimate (median of the repeats, after one
+untimed estimate that pays the imports), the SGLD steps per chain x chains, milliseconds per
+training step, and the ratio; also the largest difference between the two ways' LLC per chain.
+Needs pip install 'grokinterp[llc]'.
 """
 
 from __future__ import annotations
