@@ -1,5 +1,7 @@
-"""The local learning coefficient (LLC) of singular learning theory, estimated by SGLD through
-devinterp (`pip install 'grokinterp[llc]'`, devinterp 1.3.2; imported only here, when used).
+"""The local learning coefficient (LLC) of singular learning theory, estimated by SGLD: through
+devinterp's sampler (`estimate_llc`; `pip install 'grokinterp[llc]'`, devinterp 1.3.2, imported
+only here, when used), or the same estimator with the chains batched (`estimate_llc_batched`,
+grokinterp.sgld; what `analyze --llc` runs).
 
 Lau, Furman, Wang, Murfet and Wei, "The Local Learning Coefficient: A Singularity-Aware
 Complexity Measure" (2023): around a parameter w* the estimate is
