@@ -26,13 +26,15 @@ SETTINGS = LLCSettings(lr=1e-3, localization=1.0, chains=4, draws=300, burnin=10
 def regression(d: int, duplicated: bool):
     """Least squares y = w.x (Gaussian likelihood, loss (y - w.x)^2 / 2) and its minimum w*,
     n = 1000. With each of d/2 features entered twice, only w_i + w_i' matters: d/2 flat
-    directions, LLC d/4 instead of d/2."""
+    directions, LLC d/4 instead of d/2; w* then splits the solution of the d/2 features evenly
+    (lstsq of the rank-deficient design itself may return a point off the minimum)."""
     g = torch.Generator().manual_seed(0)
     n = 1000
-    x = torch.randn(n, d // 2 if duplicated else d, generator=g, dtype=torch.float64)
-    x = torch.cat([x, x], dim=1) if duplicated else x
+    base = torch.randn(n, d // 2 if duplicated else d, generator=g, dtype=torch.float64)
+    x = torch.cat([base, base], dim=1) if duplicated else base
     y = x @ torch.randn(d, generator=g, dtype=torch.float64) + torch.randn(n, generator=g)
-    return x, y, torch.linalg.lstsq(x, y[:, None]).solution[:, 0]
+    w = torch.linalg.lstsq(base, y[:, None]).solution[:, 0]
+    return x, y, torch.cat([w / 2, w / 2]) if duplicated else w
 
 
 def regression_llc(d: int, duplicated: bool, settings: LLCSettings = SETTINGS):
