@@ -121,7 +121,7 @@ def test_spec_plans_runs_and_batchable_groups(tmp_path):
         sizes = [run.config.n_train for run in group.runs]
         assert sizes == sorted(sizes)
     assert sorted(r.name for g in spec.groups for r in g.runs) == sorted(names)
-    assert spec.analysis == {"analyze": True, "report": True, "basis": None}
+    assert spec.analysis == {"analyze": True, "report": True, "basis": None, "llc": None}
 
 
 def test_operation_and_string_fields_name_runs(tmp_path):
