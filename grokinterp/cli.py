@@ -422,9 +422,10 @@ def _add_analyze(sub) -> None:
     parser.add_argument(
         "--llc",
         action="store_true",
-        help="also estimate the local learning coefficient of every checkpoint (SGLD through "
-        "devinterp: pip install 'grokinterp[llc]'); writes llc.csv, llc.json and the chains' "
-        "traces into the analysis directory",
+        help="also estimate the local learning coefficient of every checkpoint (devinterp's "
+        "SGLD estimator with the chains batched: pip install 'grokinterp[llc]'); writes llc.csv, "
+        "llc.json and the chains' traces into the analysis directory; a re-run estimates only "
+        "checkpoints not yet estimated with these settings",
     )
     add_llc_flags(parser)
     add_log_flags(parser, "the measures, one row per checkpoint")

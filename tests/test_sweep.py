@@ -121,7 +121,7 @@ def test_spec_plans_runs_and_batchable_groups(tmp_path):
         sizes = [run.config.n_train for run in group.runs]
         assert sizes == sorted(sizes)
     assert sorted(r.name for g in spec.groups for r in g.runs) == sorted(names)
-    assert spec.analysis == {"analyze": True, "report": True, "basis": None}
+    assert spec.analysis == {"analyze": True, "report": True, "basis": None, "llc": None}
 
 
 def test_operation_and_string_fields_name_runs(tmp_path):
@@ -161,6 +161,9 @@ BAD_SPECS = [
     ("[grid]\nseed = [0]\n[analysis]\nrepot = true\n", "unknown key analysis.repot"),
     ("[grid]\nseed = [0]\n[analysis]\nanalyze = false\n", "report = true needs"),
     ("[grid]\nseed = [0]\n[analysis]\nbasis = 'dlog'\n", "analysis.basis"),
+    ("[grid]\nseed = [0]\n[analysis.llc]\ndraw = 5\n", "unknown key analysis.llc.draw"),
+    ("[grid]\nseed = [0]\n[analysis.llc]\ndraws = 0\n", "analysis.llc: LLC draws must be"),
+    ("[grid]\nseed = [0]\n[analysis.llc]\nlr = -1\n", "analysis.llc: LLC step size"),
     ("[grid]\nseed = [0]\n[ray]\nnum_gpu = 1\n", "unknown key ray.num_gpu"),
     ("[grid]\nseed = [0]\n[slurm]\ntimeout_min = 'long'\n", "slurm.timeout_min must be"),
     ("[grid\nseed = [0]\n", "not valid TOML"),
@@ -425,6 +428,34 @@ ANALYSIS_OFF = {"analyze": False, "report": False, "basis": None}
 
 def tiny_configs(tiny_cfg, n: int = 2):
     return [tiny_cfg.replace(seed=s, train_frac=0.4 + 0.1 * s) for s in range(n)]
+
+
+def test_sweep_estimates_the_llc_its_spec_asks_for_once(tmp_path, capsys):
+    pytest.importorskip("devinterp")
+    from grokinterp.llc_series import load_llc
+
+    llc = {"chains": 2, "draws": 3, "burnin": 1, "lr": 1e-5}
+    spec = write_spec(tmp_path / "llc.toml", {"seed": [0]}, analysis={"report": False, "llc": llc})
+    sweep = tmp_path / "sweep"
+    assert main(["sweep", str(spec), "--out", str(sweep), "--quiet"]) == 0
+    assert "1 with their LLC estimated" in capsys.readouterr().out
+    out = folder.analysis_dir(sweep, "seed0")
+    table = load_llc(out)
+    assert table["epoch"].tolist() == [0, 10, 20, 30] and (table["status"] == "ok").all()
+    record = json.loads((out / "llc.json").read_text())
+    assert {k: record["settings"][k] for k in llc} == llc
+    before = mtimes(out)
+    assert main(["sweep", str(spec), "--out", str(sweep), "--quiet"]) == 0
+    assert "LLC" not in capsys.readouterr().out and mtimes(out) == before
+
+
+def test_sweep_llc_without_devinterp_says_how_to_install(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "devinterp", None)  # import devinterp now fails
+    spec = write_spec(tmp_path / "llc.toml", {"seed": [0]}, analysis={"llc": {}})
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "sweep"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "pip install 'grokinterp[llc]'" in err
+    assert not (tmp_path / "sweep").exists()
 
 
 def test_run_held_by_another_worker_is_left_alone(tiny_cfg, tmp_path):

@@ -16,6 +16,12 @@
     report = true               # reports/<run>.html (default true; needs analyze)
     basis = "fourier"           # default: the task's own
 
+    [analysis.llc]              # also the LLC of every checkpoint (optional; needs
+    chains = 4                  # pip install 'grokinterp[llc]'): llc.csv, llc.json and the
+    draws = 100                 # traces in analyses/<run>/; any LLCSettings field (lr,
+                                # localization, nbeta, chains, draws, burnin, batch_size, seed),
+                                # an empty table for the defaults
+
     [ray]                       # options of `--executor ray` (optional)
     [slurm]                     # options of `--executor slurm` (optional)
 
@@ -59,7 +65,12 @@ SHORT_NAMES = {
 DEFAULT_GROUP_SIZE = 64
 
 # key -> (type, default) of the optional tables; a type of `float` takes ints too.
-ANALYSIS_KEYS = {"analyze": (bool, True), "report": (bool, True), "basis": (str, None)}
+ANALYSIS_KEYS = {
+    "analyze": (bool, True),
+    "report": (bool, True),
+    "basis": (str, None),
+    "llc": (dict, None),
+}
 RAY_KEYS = {
     "num_cpus": (float, 1.0),
     "num_gpus": (float, None),
@@ -241,6 +252,8 @@ def read_spec(path: str | Path) -> Spec:
     analysis = _options(path, "analysis", raw.get("analysis"), ANALYSIS_KEYS)
     if analysis["report"] and not analysis["analyze"]:
         raise UsageError(f"{path}: analysis.report = true needs analysis.analyze = true")
+    if analysis["llc"] is not None:
+        analysis["llc"] = _llc_settings(path, analysis["llc"])
     ray = _options(path, "ray", raw.get("ray"), RAY_KEYS)
     slurm = _options(path, "slurm", raw.get("slurm"), SLURM_KEYS)
     for key in ("groups_per_task", "array_parallelism", "cpus_per_task"):
@@ -262,6 +275,10 @@ def read_spec(path: str | Path) -> Spec:
     runs = [PlannedRun(run.name, run.config, by_name[run.name]) for run in runs]
     if analysis["basis"] is not None:
         _check_basis(path, runs, analysis["basis"])
+    if analysis["llc"] is not None:
+        for run in runs:
+            if run.config.n_train < 1:
+                raise UsageError(f"{path}: analysis.llc for run {run.name}: no training pairs")
     return Spec(path, text, base, fixed, grid, group_size, analysis, ray, slurm, runs, groups)
 
 
@@ -334,6 +351,28 @@ def _pack(runs: list[PlannedRun], max_size: int) -> list[Group]:
         )
         for i, members in enumerate(groups)
     ]
+
+
+def _llc_settings(path: Path, raw: dict) -> dict[str, Any]:
+    """The checked settings of [analysis.llc] (grokinterp.llc.LLCSettings as a dict); UsageError
+    for an unknown key, a bad value or a missing devinterp."""
+    import importlib.util
+
+    from grokinterp.llc import INSTALL_HINT, LLCSettings
+
+    defaults = LLCSettings()
+    keys = {
+        f.name: (float if "float" in str(f.type) else int, getattr(defaults, f.name))
+        for f in fields(LLCSettings)
+    }
+    settings = _options(path, "analysis.llc", raw, keys)
+    try:
+        LLCSettings(**settings).validate()
+    except UsageError as exc:
+        raise UsageError(f"{path}: analysis.llc: {exc}") from None
+    if importlib.util.find_spec("devinterp") is None:
+        raise UsageError(f"{path}: analysis.llc: {INSTALL_HINT}")
+    return settings
 
 
 def _check_basis(path: Path, runs: list[PlannedRun], name: str) -> None:
