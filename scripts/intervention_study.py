@@ -207,6 +207,8 @@ def norm_delay(runs: pd.DataFrame, sweep: Path) -> tuple[pd.DataFrame, go.Figure
         title="Norm and delay across lr x weight decay (AdamW runs of the A/B sweep)",
         xaxis_title="log(||theta_mem||^2 / ||theta_grok||^2) / (lr wd)  [epochs]",
         yaxis_title="T_grok - T_mem [epochs]",
+        width=1000,
+        height=560,
     )
     return table, fig
 
@@ -263,7 +265,7 @@ def epoch_text(value: float) -> str:
 
 def label(key: tuple) -> str:
     arm, lr, wd = key
-    return f"{arm} (lr {lr:g}, wd {wd:g})"
+    return f"{arm} lr {lr:g} wd {wd:g}"
 
 
 def study_figure(runs, sweep, table, shown, title, per_run=False) -> go.Figure:
@@ -271,10 +273,13 @@ def study_figure(runs, sweep, table, shown, title, per_run=False) -> go.Figure:
     each setting's median and interval; the share of runs grokked by each epoch. Then the
     cause measures over the epochs, the median over seeds of each shown setting (each run with
     `per_run`)."""
-    titles = ["grokking epoch per setting", "share of runs grokked by epoch"]
+    titles = [
+        f"grokking epoch (x: never, at the budget; bar: median, {CONFIDENCE:.0%} interval)",
+        "share of runs grokked by epoch",
+    ]
     titles += [name for _, name in CAUSES]
     rows = 1 + math.ceil(len(CAUSES) / 2)
-    fig = make_subplots(rows=rows, cols=2, subplot_titles=titles, vertical_spacing=0.07)
+    fig = make_subplots(rows=rows, cols=2, subplot_titles=titles, vertical_spacing=0.1)
     names = [label(setting_key(r)) for _, r in table.iterrows()]
     for (_, row), name in zip(table.iterrows(), names, strict=True):
         group = runs_of(runs, setting_key(row))
@@ -358,6 +363,8 @@ def study_figure(runs, sweep, table, shown, title, per_run=False) -> go.Figure:
                     **where,
                 )
     fig.update_yaxes(type="log", row=2, col=2)
+    for j in range(len(CAUSES)):
+        fig.update_xaxes(title_text="epoch", row=2 + j // 2, col=1 + j % 2)
     fig.update_layout(title=title, height=330 * rows, width=1200)
     return fig
 
