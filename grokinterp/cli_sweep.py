@@ -13,7 +13,8 @@ def add_sweep(sub) -> None:
         help="plan and run a sweep spec (TOML): local, on Ray or on SLURM",
         description=(
             "Read a sweep spec (TOML: a base preset, [fixed] values, a [grid] of lists over any "
-            "run config field, the [analysis] to run after training; see the README), print the "
+            "run config field, optional [arms.NAME] variants each crossed with the grid, the "
+            "[analysis] to run after training; see the README), print the "
             "plan (runs, the batched groups they pack into, disk and time estimates), then train "
             "and analyse every run into SWEEP/runs/<run>/, SWEEP/analyses/<run>/ and "
             "SWEEP/reports/<run>.html. Re-running the same command skips finished runs, resumes "

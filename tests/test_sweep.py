@@ -137,6 +137,36 @@ def test_operation_and_string_fields_name_runs(tmp_path):
     assert len(spec.groups) == 2
 
 
+def test_arms_cross_the_grid_with_their_own_values_and_lists(tmp_path):
+    arms = (
+        "[arms.adamw]\n"
+        "[arms.filtered]\ngrad_filter = 'ema'\nperpendicular_grad = true\n"
+        "[arms.fixed]\nfixed_norm = 30\nweight_decay = 0\nlr = [0.003]\n"
+    )
+    path = write_spec(tmp_path / "s.toml", {"lr": [0.01, 0.003], "seed": [0, 1]})
+    path.write_text(path.read_text() + arms)
+    spec = read_spec(path)
+    names = [run.name for run in spec.runs]
+    assert names[:4] == [
+        "adamw-lr0.01-seed0",
+        "adamw-lr0.01-seed1",
+        "adamw-lr0.003-seed0",
+        "adamw-lr0.003-seed1",
+    ]
+    assert names[4:8] == [f"filtered-{n.split('-', 1)[1]}" for n in names[:4]]
+    assert names[8:] == ["fixed-lr0.003-seed0", "fixed-lr0.003-seed1"]
+    by_name = {run.name: run for run in spec.runs}
+    filtered = by_name["filtered-lr0.003-seed1"]
+    assert filtered.arm == "filtered" and filtered.config.grad_filter == "ema"
+    assert filtered.config.perpendicular_grad is True and filtered.config.lr == 0.003
+    fixed = by_name["fixed-lr0.003-seed0"].config
+    assert (fixed.fixed_norm, fixed.weight_decay, fixed.grad_filter) == (30.0, 0.0, "none")
+    assert by_name["adamw-lr0.01-seed0"].config == spec.base.replace(lr=0.01, seed=0)
+    # recipes are shared fields: one batched group per arm
+    assert sorted(len(g.runs) for g in spec.groups) == [2, 4, 4]
+    assert all(len({run.arm for run in g.runs}) == 1 for g in spec.groups)
+
+
 BAD_SPECS = [
     ("[grid]\nsed = [0, 1]\n", "unknown run config field grid.sed"),
     ("[fixed]\nepohcs = 5\n[grid]\nseed = [0]\n", "unknown run config field fixed.epohcs"),
@@ -167,6 +197,14 @@ BAD_SPECS = [
     ("[grid]\nseed = [0]\n[ray]\nnum_gpu = 1\n", "unknown key ray.num_gpu"),
     ("[grid]\nseed = [0]\n[slurm]\ntimeout_min = 'long'\n", "slurm.timeout_min must be"),
     ("[grid\nseed = [0]\n", "not valid TOML"),
+    ("[grid]\nseed = [0]\n[arms.a]\noptimiser = 'sgd'\n", "unknown run config field arms.a.opt"),
+    ("[grid]\nseed = [0]\n[arms.a]\nperpendicular_grad = 1\n", "must be true or false"),
+    ("[grid]\nseed = [0]\n[arms.a]\nfixed_norm = 'big'\n", "arms.a.fixed_norm must be a num"),
+    ("[grid]\nseed = [0]\n[arms.a]\nseed = []\n", "arms.a.seed is an empty list"),
+    ("[fixed]\nlr = 1\n[grid]\nseed = [0]\n[arms.a]\nlr = 2\n", "both under [fixed] and"),
+    ("[grid]\nseed = [0]\n[arms]\na = 1\n", "arms.a must be a table"),
+    ("[grid]\nseed = [0]\n[arms.a]\ntemperature = -1\n", "run a-seed0: temperature"),
+    ("[grid]\nseed = [0]\n[arms.'a b']\n", "arm name 'a b'"),
 ]
 
 

@@ -191,6 +191,8 @@ def plan_lines(
         f"{sweep}",
         f"  grid      {grid}, from preset {spec.base.preset}",
     ]
+    if spec.arms:
+        lines.append(f"  arms      {', '.join(spec.arms)}")
     shown = spec.groups[:8]
     for group in shown:
         names = ", ".join(r.name for r in group.runs[:3]) + ", ..." * (len(group.runs) > 3)
