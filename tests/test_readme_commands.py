@@ -159,8 +159,10 @@ def test_a_readme_command_runs_at_small_size(line, request, tmp_path, monkeypatc
     if {"--llc", "llc-calibrate"} & set(argv):
         pytest.importorskip("devinterp", reason="the LLC needs the llc extra")
     if "wandb" in argv:  # the first choice of --log-to and --to
-        pytest.importorskip("wandb", reason="the tracker needs the wandb extra")
+        wandb = pytest.importorskip("wandb", reason="the tracker needs the wandb extra")
         monkeypatch.setenv("WANDB_MODE", "offline")
+        monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+        request.addfinalizer(wandb.teardown)  # wandb keeps its first settings for the process
     if argv[0] == "sweep":  # run by the fixture, whose runs sweep-report reads
         root, written = request.getfixturevalue("swept")
         assert set(written) == {root / PLACEHOLDERS["SWEEP"]}
