@@ -17,6 +17,7 @@ _EXPORTS = {
     "RunConfig": "grokinterp.config",
     "preset": "grokinterp.config",
     "PRESETS": "grokinterp.config",
+    "GROUP_PRESETS": "grokinterp.config",
     "UsageError": "grokinterp.errors",
     "open_run": "grokinterp.run",
     "Run": "grokinterp.run",

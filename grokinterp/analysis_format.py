@@ -8,6 +8,8 @@
                          (absent when the task has no basis); neurons = hidden layers * d_mlp,
                          layer 0's neurons first
     summary.json         `Summary`: task, basis, key components, phases, final values, checks
+    indicators.csv       one row per checkpoint, one column per early-warning indicator
+                         (`grokinterp indicators`, optional; INDICATOR_COLUMNS_DOC)
 
 Every file is written atomically, and only after everything has been measured. Summaries of
 format 1 (addition only, before tasks and bases) are read as addition in the Fourier basis.
@@ -30,6 +32,7 @@ from grokinterp.errors import UsageError
 from grokinterp.store import atomic_write
 
 MEASURES_FILE, NEURONS_FILE, SUMMARY_FILE = "measures.csv", "neurons.safetensors", "summary.json"
+INDICATORS_FILE = "indicators.csv"
 FORMAT_VERSION = 2
 DEFAULT_ANALYSES_DIR = Path("analyses")
 DEPRECATED_KEY_FREQUENCIES = (
@@ -71,6 +74,33 @@ The neuron measures (fve_share, cluster.<c>, gini_W_L, W_L.<c>) are those of the
 layer; hidden layer l >= 1 has the same columns prefixed `L<l>.` (`L1.cluster.k3`). W_L exists
 only for layers that write to the logits directly (every transformer block; the MLP's last
 hidden layer): W_L = W_U^T W_out^T, or W_U^T for the MLP."""
+
+
+INDICATOR_COLUMNS_DOC = """\
+epoch                   checkpoint epoch
+train_loss, test_loss, train_acc, test_acc   the run's metrics at that epoch
+weight_norm             sum of squared weights over all parameters
+spectral_entropy        normalised spectral entropy of hidden layer 0's covariance, [0, 1]
+lar_W_L                 log-alignment ratio of the neuron-to-logit map on its neurons, <= 1
+fiedler                 Fiedler value of the MLP's |weight| graph, >= 0
+head_similarity         mean pairwise cosine of the heads' patterns at `=`, [0, 1] (attention)
+entropy_spread          std over heads of their mean attention entropy (nats) (attention)
+<name>.ac1, <name>.var  rolling lag-1 autocorrelation and variance of an indicator over 8
+                        checkpoints, and of log(train loss) over 100 epochs (`train_loss.*`)
+restricted_loss, excluded_loss, gini_W_E, gini_W_L, fve_share   copied from measures.csv
+                        when the analysis has one (restricted/excluded: last checkpoint's keys)
+Definitions and sources: grokinterp.indicators."""
+
+
+def write_indicators(out: Path, table: pd.DataFrame) -> None:
+    """Write indicators.csv atomically into the analysis directory `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / INDICATORS_FILE, table.to_csv(index=False, float_format="%.10g").encode())
+
+
+def load_indicators(analysis_dir: str | Path) -> pd.DataFrame:
+    """The indicators table of an analysis directory (UsageError when missing or unreadable)."""
+    return _read_table(Path(analysis_dir) / INDICATORS_FILE, "indicators")
 
 
 def layer_prefix(layer: int) -> str:
@@ -197,11 +227,14 @@ def _upgrade_format_1(raw: dict) -> dict:
 
 def load_measures(analysis_dir: str | Path) -> pd.DataFrame:
     """The measures table of an analysed run, one row per checkpoint."""
-    path = Path(analysis_dir) / MEASURES_FILE
+    return _read_table(Path(analysis_dir) / MEASURES_FILE, "measures")
+
+
+def _read_table(path: Path, what: str) -> pd.DataFrame:
     try:
         return pd.read_csv(path)
     except (OSError, ValueError) as exc:
-        raise UsageError(f"{path}: not a readable measures table ({exc})") from None
+        raise UsageError(f"{path}: not a readable {what} table ({exc})") from None
 
 
 def load_neurons(analysis_dir: str | Path) -> dict[str, torch.Tensor]:

@@ -13,11 +13,14 @@ import shlex
 import sys
 from pathlib import Path
 
+from grokinterp.cli_export import add_export
+from grokinterp.cli_forecast import add_forecast, add_indicators
 from grokinterp.cli_import import add_import
 from grokinterp.cli_lists import parse_list
 from grokinterp.cli_llc import add_llc_calibrate, add_llc_flags, check_llc_request
+from grokinterp.cli_replay import add_log_flags, add_replay
 from grokinterp.cli_sweep import add_sweep, add_sweep_report
-from grokinterp.config import DEFAULT_PRESET, PRESETS, preset
+from grokinterp.config import DEFAULT_PRESET, GROUP_PRESETS, PRESETS, preset
 from grokinterp.errors import UsageError
 
 DEFAULT_RUNS_DIR = Path("checkpoints")
@@ -159,7 +162,9 @@ def _add_train(sub) -> None:
             "MLP) on (a op b) mod p with full-batch AdamW and write a run "
             "directory: config.json, split.json, metrics.csv (train/test loss and accuracy every "
             "epoch) and checkpoints/epoch_NNNNNNN.safetensors. Start from a preset "
-            f"({names}; default {DEFAULT_PRESET}) and override any value by flag. Sweep flags "
+            f"({names}; default {DEFAULT_PRESET}; a --group run starts from the group preset of "
+            "that name, Chughtai et al.'s MLP at 70% training pairs) and override any value by "
+            "flag. Sweep flags "
             "train several runs together as one batched model, one run directory each."
         ),
         epilog=_operations_text(),
@@ -167,14 +172,13 @@ def _add_train(sub) -> None:
     )
     parser.add_argument("--preset", default=DEFAULT_PRESET, help=f"one of {names}")
     for flag, (field, kind, text) in OVERRIDES.items():
-        defaults = ", ".join(f"{name} {getattr(cfg, field)}" for name, cfg in PRESETS.items())
         if kind is bool:
             parser.add_argument(flag, action="store_const", const=True, help=text)
             continue
         if all(getattr(cfg, field) is None for cfg in PRESETS.values()):
             parser.add_argument(flag, type=kind, help=text)
             continue
-        parser.add_argument(flag, type=kind, help=f"{text} (preset: {defaults})")
+        parser.add_argument(flag, type=kind, help=f"{text} ({_preset_values(field)})")
     for flag, (_, _, text) in SWEEPS.items():
         parser.add_argument(flag, metavar="LIST", help=text)
     parser.add_argument(
@@ -214,12 +218,24 @@ def _add_train(sub) -> None:
         action="store_true",
         help=f"go ahead with a sweep of more than {MAX_SWEEP_RUNS} runs (its plan is shown first)",
     )
+    add_log_flags(parser, "the metrics rows as each checkpoint writes them")
     parser.set_defaults(handler=_train)
+
+
+def _preset_values(field: str) -> str:
+    """`preset: small 0.3, canonical 0.3; --group: small 0.7, canonical 0.7` (the group part
+    only where a group preset differs)."""
+    values = [
+        ", ".join(f"{name} {getattr(cfg, field)}" for name, cfg in table.items())
+        for table in (PRESETS, GROUP_PRESETS)
+    ]
+    return f"preset: {values[0]}" + ("" if values[0] == values[1] else f"; --group: {values[1]}")
 
 
 def _run_plan(args) -> tuple[list, list[Path]]:
     """The configs and run directories that the train flags ask for."""
-    base = preset(args.preset)
+    base = preset(args.preset, args.group, args.model)
+    family = preset(args.preset, args.group).model
     changes = {
         field: getattr(args, flag[2:].replace("-", "_")) for flag, (field, *_) in OVERRIDES.items()
     }
@@ -228,11 +244,8 @@ def _run_plan(args) -> tuple[list, list[Path]]:
     from grokinterp.models import check_fields
 
     check_fields(base.model, set(given) - {"model"})
-    if base.group is not None:
-        if args.p is not None:
-            raise UsageError("--p is the modulus of arithmetic mod p; a --group run has none")
-        if args.operation is None:
-            base = base.replace(operation="compose")
+    if base.group is not None and args.p is not None:
+        raise UsageError("--p is the modulus of arithmetic mod p; a --group run has none")
     swept = {}
     for flag, (field, _, _) in SWEEPS.items():
         text = getattr(args, flag[2:].replace("-", "_"))
@@ -246,7 +259,7 @@ def _run_plan(args) -> tuple[list, list[Path]]:
             task = f"-{cfg.group}" + ("" if cfg.operation == "compose" else f"-{cfg.operation}")
         else:
             task = "" if cfg.operation == "add" else f"-{cfg.operation}"
-        model = "" if cfg.model == "transformer" else f"-{cfg.model}"
+        model = "" if cfg.model == family else f"-{cfg.model}"
         model += "" if cfg.n_layers == 1 else f"-{cfg.n_layers}L"
         name = f"{cfg.preset}{model}{task}-seed{cfg.seed}" + "".join(
             f"-{SWEEPS[flag][1]}{value:g}" for flag, value in chosen.items() if flag != "--seeds"
@@ -278,6 +291,18 @@ def sweep_plan(cfgs: list, device: str) -> str:
 
 
 def _train(args) -> None:
+    from grokinterp import trackers
+
+    trackers.require(args.log_to)
+    streams = trackers.RunStreams(args.log_to, args.project) if args.log_to else None
+    try:
+        _train_runs(args, streams)
+    finally:
+        if streams is not None:
+            streams.close()
+
+
+def _train_runs(args, on_rows) -> None:
     from grokinterp import group_state
     from grokinterp.compiled import check_choice
     from grokinterp.store import read_config
@@ -295,8 +320,9 @@ def _train(args) -> None:
             args.resume,
             args.device,
             args.engine,
-            progress=progress,
+            progress,
             epochs=args.epochs,
+            on_rows=on_rows,
             compile=args.compile,
         )
         done = args.resume
@@ -318,9 +344,10 @@ def _train(args) -> None:
         train_runs(
             cfgs,
             run_dirs,
-            device=args.device,
-            engine=args.engine,
-            progress=progress,
+            args.device,
+            args.engine,
+            progress,
+            on_rows=on_rows,
             compile=args.compile,
         )
         done = run_dirs
@@ -366,7 +393,15 @@ def _announce(doing: str, cfgs: list, run_dirs: list[Path], device) -> str:
     else:
         parents = sorted({str(Path(run_dir).parent) for run_dir in run_dirs})
         where = f"{len(run_dirs)} run directories in {', '.join(parents)}"
-    model = f"d_model {cfg.d_model}, {cfg.n_heads} heads, d_mlp {cfg.d_mlp}"
+    from grokinterp.config import ARCHITECTURE_DEFAULTS
+    from grokinterp.models import FAMILIES
+
+    shown = [  # the sizes, and the settings away from their defaults
+        name
+        for name in FAMILIES[cfg.model].fields
+        if getattr(cfg, name) != ARCHITECTURE_DEFAULTS.get(name)
+    ]
+    model = f"{cfg.model}: " + ", ".join(f"{name} {getattr(cfg, name)}" for name in shown)
     return (
         f"{doing} {len(cfgs)} run(s) of {task_of(cfg).formula} ({model}) to epoch {cfg.epochs} "
         f"on {device} -> {where}"
@@ -409,15 +444,20 @@ def _add_analyze(sub) -> None:
     parser.add_argument(
         "--llc",
         action="store_true",
-        help="also estimate the local learning coefficient of every checkpoint (SGLD through "
-        "devinterp: pip install 'grokinterp[llc]'); writes llc.csv, llc.json and the chains' "
-        "traces into the analysis directory",
+        help="also estimate the local learning coefficient of every checkpoint (devinterp's "
+        "SGLD estimator with the chains batched: pip install 'grokinterp[llc]'); writes llc.csv, "
+        "llc.json and the chains' traces into the analysis directory; a re-run estimates only "
+        "checkpoints not yet estimated with these settings",
     )
     add_llc_flags(parser)
+    add_log_flags(parser, "the measures, one row per checkpoint")
     parser.set_defaults(handler=_analyze)
 
 
 def _analyze(args) -> None:
+    from grokinterp import trackers
+
+    trackers.require(args.log_to)  # before the heavy imports: a refusal answers at once
     from grokinterp.analyze import Summary, analyze_run
     from grokinterp.report_figures import WORDS, words_key
 
@@ -452,6 +492,10 @@ def _analyze(args) -> None:
         from grokinterp.report import write_report
 
         print(f"wrote {write_report(out, run_dir=args.ckpt_dir)}")
+    if args.log_to:
+        name = Path(args.ckpt_dir).resolve().name
+        sent = trackers.log_measures(args.log_to, out, name, args.project)
+        print(f"sent {sent} analysis rows to {args.log_to}")
 
 
 def _add_report(sub) -> None:
@@ -501,9 +545,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_analyze(sub)
     _add_report(sub)
     add_import(sub)
+    add_export(sub)
+    add_replay(sub)
     add_llc_calibrate(sub)
     add_sweep(sub)
     add_sweep_report(sub)
+    add_indicators(sub)
+    add_forecast(sub)
     return parser
 
 

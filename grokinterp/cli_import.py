@@ -12,8 +12,8 @@ def add_import(sub) -> None:
         description=(
             "Convert a checkpoint file saved by other code into a run directory (config.json, "
             "split.json, checkpoints/epoch_N.safetensors, and metrics.csv when the file records "
-            "loss curves) that `grokinterp analyze` and `grokinterp report` accept. SOURCE is read "
-            "with torch.load(weights_only=True) only: a file that needs code to unpickle is "
+            "loss curves) that `grokinterp analyze` and `grokinterp report` accept. SOURCE is "
+            "read with torch.load(weights_only=True) only: a file that needs code to unpickle is "
             "refused. Layouts: `paper`, Nanda et al.'s progress-measures-paper code (a dict with "
             "'state_dicts' and 'epochs', or 'model' and 'epoch', or a bare state dict; p, "
             "frac_train and seed from its 'config' dict or the flags; the split rebuilt as its "
@@ -22,20 +22,26 @@ def add_import(sub) -> None:
             "'model', or a bare state dict; p from W_E; the split from 'train_indices', "
             "--split-from, or --data-seed with --train-frac); `transformer-lens-dir`, a directory "
             "of such state dicts, one .pt/.pth file per checkpoint with its epoch as the last "
-            "number in the name (and an optional split.json). Curves recorded less often than "
-            "every epoch are kept at their own epochs; AdamW's settings come from the file's "
-            "optimizer state, else its config, else the flags, else the layout's defaults; a "
-            "single model's epoch from the file, --epoch, or its curves' length; the train loss "
-            "the file records is recomputed on the rebuilt split and a mismatch refused. A flag "
-            "that contradicts the file is an error. Everything is checked before anything is "
-            "written; what was inferred is printed and kept in the run's import.json."
+            "number in the name (optional split.json, result.json); `per-epoch`, a folder of the "
+            "paper's weights, one ep<N>.pth (or <N>.pth, as its Trainer's save_models writes "
+            "them) per saved epoch, with optional final.pth (final weights, curves, optimizer), "
+            "init.pth (the split as train_data) and result.json (curves and config). Curves "
+            "recorded less often than every epoch are kept at their own epochs; AdamW's settings "
+            "come from the file's optimizer state, else its config, else the flags, else the "
+            "layout's defaults; a single model's epoch from the file, --epoch, or its curves' "
+            "length; the train loss the file records is recomputed on the rebuilt split and a "
+            "mismatch refused. A flag that contradicts the file is an error. Everything is "
+            "checked before anything is written; what was inferred is printed and kept in the "
+            "run's import.json."
         ),
     )
     parser.add_argument(
         "source", type=Path, metavar="SOURCE", help="the .pth/.pt file (or directory)"
     )
     parser.add_argument(
-        "--layout", required=True, help="paper, transformer-lens or transformer-lens-dir"
+        "--layout",
+        required=True,
+        help="paper, per-epoch, transformer-lens or transformer-lens-dir",
     )
     parser.add_argument(
         "--out",

@@ -13,7 +13,8 @@ def add_sweep(sub) -> None:
         help="plan and run a sweep spec (TOML): local, on Ray or on SLURM",
         description=(
             "Read a sweep spec (TOML: a base preset, [fixed] values, a [grid] of lists over any "
-            "run config field, the [analysis] to run after training; see the README), print the "
+            "run config field, optional [arms.NAME] variants each crossed with the grid, the "
+            "[analysis] to run after training; see the README), print the "
             "plan (runs, the batched groups they pack into, disk and time estimates), then train "
             "and analyse every run into SWEEP/runs/<run>/, SWEEP/analyses/<run>/ and "
             "SWEEP/reports/<run>.html. Re-running the same command skips finished runs, resumes "
@@ -89,10 +90,14 @@ def add_sweep_report(sub) -> None:
 
 
 def _sweep_report(args) -> None:
+    from grokinterp import environment
+    from grokinterp.sweep import folder
     from grokinterp.sweep.report import write_sweep_report
     from grokinterp.sweep.table import write_table
 
     table, written, note = write_table(args.sweep)
+    runs = args.sweep / folder.RUNS
+    environment.compare(sorted(runs.iterdir()) if runs.is_dir() else [], f"{args.sweep}")
     for path in written:
         print(f"wrote {path}")
     if note:

@@ -5,7 +5,8 @@
 One record is added when a run is trained, resumed or imported: the torch, CUDA, cuDNN,
 grokinterp and Python versions, the platform, the device's name and the deterministic flags in
 force. The same seed on another GPU or library version can learn other frequencies, so resuming
-on an environment that differs from the latest record prints a warning naming the differences.
+on an environment that differs from the latest record prints a warning naming the differences,
+and so does comparing runs made on different environments (`compare`, used by `sweep-report`).
 """
 
 from __future__ import annotations
@@ -96,5 +97,31 @@ def resume(run_dir: Path, device: torch.device | str, compiled: bool | None = No
         print(
             f"warning: {run_dir} resumes on another environment ({'; '.join(changed)}): "
             "the continued run may differ from one trained on the first",
+            file=sys.stderr,
+        )
+
+
+def mixed(run_dirs: list[Path]) -> list[str]:
+    """For the runs' latest records, `field: value (n runs), value (m runs)` for each COMPARED
+    field on which they differ; runs without a record are left out."""
+    latest = [found[-1] for found in map(records, run_dirs) if found]
+    out = []
+    for name in COMPARED:
+        counts: dict[str, int] = {}
+        for entry in latest:
+            value = json.dumps(entry.get(name), sort_keys=True)
+            counts[value] = counts.get(value, 0) + 1
+        if len(counts) > 1:
+            out.append(f"{name}: " + ", ".join(f"{v} ({n} runs)" for v, n in counts.items()))
+    return out
+
+
+def compare(run_dirs: list[Path], what: str) -> None:
+    """Warn on stderr, in one line, when the runs being compared in `what` were made on
+    different environments (their numbers may differ for that reason alone)."""
+    changed = mixed(run_dirs)
+    if changed:
+        print(
+            f"warning: {what} compares runs made on different environments ({'; '.join(changed)})",
             file=sys.stderr,
         )

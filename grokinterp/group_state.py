@@ -98,7 +98,31 @@ def commit(
 
 def status(run_dir: Path) -> GroupState | None:
     """The group of the run in `run_dir` and its committed step, read from every member's
-    record; None when the directory has neither a record nor an older grokinterp's state."""
+    record; None when the directory has neither a record nor an older grokinterp's state.
+
+    Safe while the group trains in another process: a commit that lands between reading the
+    records and checking the states removes the older states, so a missing state is checked
+    again against fresh records before the group is called damaged."""
+    for _ in range(_READ_ATTEMPTS - 1):
+        try:
+            return _status_once(run_dir)
+        except _MissingState:
+            continue
+    try:
+        return _status_once(run_dir)
+    except _MissingState as missing:
+        raise UsageError(f"{missing.path}: missing; the group is damaged") from None
+
+
+_READ_ATTEMPTS = 5
+
+
+class _MissingState(Exception):
+    def __init__(self, path: Path):
+        self.path = path
+
+
+def _status_once(run_dir: Path) -> GroupState | None:
     run_dir = Path(run_dir)
     own = _read_record(run_dir)
     if own is None:
@@ -120,7 +144,7 @@ def status(run_dir: Path) -> GroupState | None:
     step = max(steps)
     for member in own.runs:
         if not store.state_path(member, step).exists():
-            raise UsageError(f"{store.state_path(member, step)}: missing; the group is damaged")
+            raise _MissingState(store.state_path(member, step))
     finished = any(record.finished for record in records if record.step == step)
     return GroupState(own.runs, step, finished)
 

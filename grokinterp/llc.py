@@ -1,5 +1,7 @@
-"""The local learning coefficient (LLC) of singular learning theory, estimated by SGLD through
-devinterp (`pip install 'grokinterp[llc]'`, devinterp 1.3.2; imported only here, when used).
+"""The local learning coefficient (LLC) of singular learning theory, estimated by SGLD: through
+devinterp's sampler (`estimate_llc`; `pip install 'grokinterp[llc]'`, devinterp 1.3.2, imported
+only here, when used), or the same estimator with the chains batched (`estimate_llc_batched`,
+grokinterp.sgld; what `analyze --llc` runs).
 
 Lau, Furman, Wang, Murfet and Wei, "The Local Learning Coefficient: A Singularity-Aware
 Complexity Measure" (2023): around a parameter w* the estimate is
@@ -30,6 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from grokinterp.errors import UsageError
+from grokinterp.sgld import batch_schedule, chain_seeds, sgld_losses
 
 INSTALL_HINT = "the LLC needs devinterp: pip install 'grokinterp[llc]'"
 
@@ -38,7 +41,9 @@ INSTALL_HINT = "the LLC needs devinterp: pip install 'grokinterp[llc]'"
 class LLCSettings:
     """SGLD settings of one LLC estimate (stored with every result). The defaults were picked
     with `grokinterp llc-calibrate` on a grokked small-preset run (README, "The local learning
-    coefficient"): the largest step size whose estimate was stable at that localisation."""
+    coefficient"): the largest step size whose estimate was stable at that localisation; 30
+    burn-in steps and 70 draws from scripts/llc_settings_study.py (as close to long chains as
+    100 draws after 50 steps, at two thirds of the cost)."""
 
     lr: float = 1e-4
     """Step size eps of SGLD (> 0)."""
@@ -47,14 +52,15 @@ class LLCSettings:
     nbeta: float | None = None
     """Inverse temperature n beta (> 0); None: devinterp's default B / log B."""
     chains: int = 4
-    draws: int = 100
+    draws: int = 70
     """Draws per chain after burn-in (>= 1)."""
-    burnin: int = 50
+    burnin: int = 30
     """SGLD steps per chain before the first draw (>= 0)."""
     batch_size: int = 512
     """Training pairs per SGLD step (>= 2; the whole training set when it has fewer)."""
     seed: int = 0
-    """Chain c is seeded with seed + c; the batches are shuffled with `seed`."""
+    """Seeds the shuffling of the batches and, through devinterp's rule (numpy's SeedSequence),
+    each chain's noise."""
 
     def validate(self) -> LLCSettings:
         """UsageError (one line) for a setting outside its range."""
@@ -80,6 +86,11 @@ class LLCSettings:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def nbeta_for(self, batch: int) -> float:
+        """The inverse temperature for batches of `batch` pairs: `nbeta`, or devinterp's default
+        B / log B."""
+        return self.nbeta if self.nbeta is not None else batch / math.log(batch)
 
 
 @dataclass(frozen=True)
@@ -138,7 +149,6 @@ def estimate_llc(
     from devinterp.optim.sgld import SGLD
     from devinterp.slt.mala import MalaAcceptanceRate
     from devinterp.slt.sampler import estimate_learning_coeff_with_summary
-    from devinterp.utils import default_nbeta
     from torch.utils.data import DataLoader, TensorDataset
 
     settings.validate()
@@ -147,7 +157,7 @@ def estimate_llc(
     loader = DataLoader(
         TensorDataset(inputs, targets), batch_size=batch, shuffle=True, generator=generator
     )
-    nbeta = settings.nbeta if settings.nbeta is not None else float(default_nbeta(batch))
+    nbeta = settings.nbeta_for(batch)
     kwargs = {"lr": settings.lr, "localization": settings.localization, "nbeta": nbeta}
 
     mala = (
@@ -186,7 +196,40 @@ def estimate_llc(
     if not (np.isfinite(trace).all() and np.isfinite(per_chain).all()):
         return LLCResult(None, None, None, math.nan, trace, nbeta, "diverged: loss not finite")
     init_loss = float(trace[0].mean() - per_chain[0] / nbeta)  # llc_c = nbeta (mean_c - L(w*))
-    std = float(np.std(per_chain, ddof=1)) if len(per_chain) > 1 else math.nan
     rate = float(out["mala_accept/mean"]) if mala else None
+    return _summary(per_chain, init_loss, trace, nbeta, rate)
+
+
+def _summary(per_chain, init_loss, trace, nbeta, acceptance=None) -> LLCResult:
+    std = float(np.std(per_chain, ddof=1)) if len(per_chain) > 1 else math.nan
     mean = float(np.mean(per_chain))
-    return LLCResult(mean, std, per_chain, init_loss, trace, nbeta, "ok", rate)
+    return LLCResult(mean, std, list(per_chain), init_loss, trace, nbeta, "ok", acceptance)
+
+
+def estimate_llc_batched(
+    loss_of: Callable[[dict[str, Tensor], Tensor], Tensor],
+    start: dict[str, Tensor],
+    n: int,
+    settings: LLCSettings,
+) -> LLCResult:
+    """`estimate_llc`'s estimate (devinterp's, step for step: grokinterp.sgld) with the chains
+    batched, for a model whose `loss_of(params, index)` maps params {name: [chains, ...]} and
+    int64 indices [B] into its n training pairs to each chain's mean loss on them (float64
+    [chains]); `start` the float32 weights w* {name: tensor} (the sampled ones). The loss trace,
+    L(w*) and the LLC are float64. Needs no devinterp."""
+    settings.validate()
+    batch = min(settings.batch_size, n)
+    nbeta = settings.nbeta_for(batch)
+    steps = settings.burnin + settings.draws
+    init, schedule = batch_schedule(n, batch, settings.seed, settings.chains, steps)
+    with torch.no_grad():
+        at_start = {name: value[None] for name, value in start.items()}
+        init_loss = sum(float(loss_of(at_start, index)[0]) for index in init) / len(init)
+    seeds = chain_seeds(settings.seed, settings.chains)
+    losses = sgld_losses(loss_of, start, schedule, seeds, settings.lr, settings.localization, nbeta)
+    if losses is None or not math.isfinite(init_loss):
+        trace = np.full((settings.chains, settings.draws), np.nan)
+        return LLCResult(None, None, None, math.nan, trace, nbeta, "diverged: loss not finite")
+    trace = losses[:, settings.burnin :].numpy()
+    per_chain = nbeta * (trace.mean(axis=1) - init_loss)
+    return _summary([float(x) for x in per_chain], init_loss, trace, nbeta)

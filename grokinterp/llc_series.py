@@ -3,12 +3,15 @@
 cross-entropy at the answer). Estimator and settings: `grokinterp.llc`.
 
 Files, written atomically beside the analysis (`analyses/<run>/`), only after every checkpoint
-has been estimated:
+has been estimated (re-running estimates only checkpoints that are new or changed, or all of them
+when the settings change):
     llc.csv               one row per checkpoint: epoch, llc_mean, llc_std (across chains),
                           llc_chain<c>, init_loss, drift, status (`ok` or `diverged: ...`;
                           the numbers are empty when diverged)
-    llc.json              the settings (with the inverse temperature used), devinterp's version,
-                          the number of training pairs and the parameters sampled
+    llc.json              the settings (with the inverse temperature used), the sampler,
+                          devinterp's version, the run's fingerprint (config and split), the
+                          number of training pairs, the parameters sampled and the digest of
+                          every checkpoint estimated
     llc_traces.safetensors  `epochs` int64 [ckpt], `loss_trace` float64 [ckpt, chains, draws]
 """
 
@@ -21,18 +24,26 @@ from pathlib import Path
 
 import pandas as pd
 import torch
-from safetensors.torch import save
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save
 from torch import Tensor, nn
 
 from grokinterp import store
 from grokinterp.errors import UsageError
-from grokinterp.llc import LLCResult, LLCSettings, estimate_llc, require_devinterp
+from grokinterp.llc import (
+    LLCResult,
+    LLCSettings,
+    estimate_llc,
+    estimate_llc_batched,
+    require_devinterp,
+)
 from grokinterp.models import Architecture, architecture
 from grokinterp.progress import Progress
 from grokinterp.run import open_run
 from grokinterp.tasks import task_of
 
 LLC_FILE, SETTINGS_FILE, TRACES_FILE = "llc.csv", "llc.json", "llc_traces.safetensors"
+SAMPLER = "grokinterp.sgld: devinterp 1.3.2's SGLD estimator, chains batched"
 
 
 class AnswerLogits(nn.Module):
@@ -78,19 +89,45 @@ def training_pairs(cfg, train: Tensor, where) -> tuple[Tensor, Tensor]:
 
 
 def llc_of_state(
-    cfg, state: dict[str, Tensor], data: tuple[Tensor, Tensor], settings: LLCSettings, **kw
+    cfg,
+    state: dict[str, Tensor],
+    data: tuple[Tensor, Tensor],
+    settings: LLCSettings,
+    acceptance: bool = False,
 ) -> LLCResult:
-    """The LLC of one checkpoint's weights on `data` (pairs, labels)."""
-    module = AnswerLogits(architecture(cfg), state)
-    return estimate_llc(module, *data, answer_loss, settings, **kw)
+    """The LLC of one checkpoint's weights on `data` (pairs, labels): the chains batched
+    through the family's fast forward (grokinterp.sgld); through devinterp's own sampler when
+    `acceptance` (its MALA acceptance rate) is asked for. Both give the same estimate."""
+    model = architecture(cfg)
+    if acceptance:
+        module = AnswerLogits(model, state)
+        return estimate_llc(module, *data, answer_loss, settings, acceptance=True)
+    pairs, labels = data
+    trained = set(model.trained)
+    start = {n: state[n].detach().float() for n in model.param_shapes() if n in trained}
+    frozen = {n: state[n].float() for n in model.param_shapes() if n not in trained}
+
+    def loss_of(params: dict[str, Tensor], index: Tensor) -> Tensor:
+        runs = next(iter(params.values())).shape[0]
+        every = params | {n: v[None].expand(runs, *v.shape) for n, v in frozen.items()}
+        batch = pairs[index]
+        a, b = batch[None, :, 0].expand(runs, -1), batch[None, :, 1].expand(runs, -1)
+        logits = model.forward(every, a, b).logits.double()  # [runs, B, classes]
+        target = labels[index].repeat(runs)
+        each = nn.functional.cross_entropy(logits.flatten(0, 1), target, reduction="none")
+        return each.view(runs, -1).mean(dim=1)
+
+    return estimate_llc_batched(loss_of, start, len(labels), settings)
 
 
 def llc_run(
     run_dir: str | Path, out_dir: str | Path, settings: LLCSettings, progress: bool = True
 ) -> Path:
     """Estimate the LLC of every complete checkpoint and write llc.csv, llc.json and the traces
-    into `out_dir`. UsageError (nothing written) for bad settings, a missing devinterp or a run
-    without training pairs."""
+    into `out_dir`. Incremental: a checkpoint estimated before, in `out_dir`, with the same
+    settings, the same run config and split and the same checkpoint digest keeps its row and
+    traces; only the others are estimated (all of them when the settings change). UsageError
+    (nothing written) for bad settings, a missing devinterp or a run without training pairs."""
     settings.validate()
     require_devinterp()
     run = open_run(run_dir)
@@ -98,32 +135,88 @@ def llc_run(
     series = store.list_checkpoints(run.path)
     if not series:
         raise UsageError(f"{run.path / store.CHECKPOINT_DIR}: no checkpoints to estimate")
-    rows, traces = [], []
-    bar = Progress(len(series), enabled=progress, unit="checkpoint")
-    for done, (epoch, path) in enumerate(series, start=1):
+    out = Path(out_dir)
+    digests = {epoch: store.checkpoint_digest(path) for epoch, path in series}
+    identity = _identity(run, settings)
+    done = _previous(out, identity, digests)
+    todo = [(epoch, path) for epoch, path in series if epoch not in done]
+    bar = Progress(len(todo), enabled=progress, unit="checkpoint")
+    for count, (epoch, path) in enumerate(todo, start=1):
         state, _, _ = store.load_checkpoint(path)
         result = llc_of_state(run.config, state, data, settings)
-        rows.append(_row(epoch, result, settings.chains))
-        traces.append(torch.from_numpy(result.loss_trace))
-        bar.update(done, lambda epoch=epoch: f"epoch {epoch}")
-    bar.close(lambda: f"LLC of {len(series)} checkpoints")
-    record = {
-        "settings": settings.to_dict() | {"nbeta_used": result.nbeta},
+        done[epoch] = (_row(epoch, result, settings.chains), torch.from_numpy(result.loss_trace))
+        bar.update(count, lambda epoch=epoch: f"epoch {epoch}")
+    bar.close(lambda: f"LLC of {len(todo)} checkpoints ({len(series) - len(todo)} kept)")
+    epochs = [epoch for epoch, _ in series]
+    nbeta = settings.nbeta_for(min(settings.batch_size, len(data[1])))
+    record = identity | {
+        "settings": settings.to_dict() | {"nbeta_used": nbeta},
         "devinterp": _devinterp_version(),
         "n_train": len(data[1]),
         "sampled_parameters": list(architecture(run.config).trained),
         "loss": "float64 cross-entropy at the answer, mean over a batch of training pairs",
+        "checkpoint_digests": {str(epoch): digests[epoch] for epoch in epochs},
     }
-    out = Path(out_dir)
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame([done[epoch][0] for epoch in epochs])
     arrays = {
-        "epochs": torch.tensor([e for e, _ in series], dtype=torch.int64),
-        "loss_trace": torch.stack(traces),
+        "epochs": torch.tensor(epochs, dtype=torch.int64),
+        "loss_trace": torch.stack([done[epoch][1] for epoch in epochs]),
     }
+    out.mkdir(parents=True, exist_ok=True)
     store.atomic_write(out / LLC_FILE, table.to_csv(index=False).encode())
     store.atomic_write(out / TRACES_FILE, save(arrays))
     store.atomic_write(out / SETTINGS_FILE, (json.dumps(record, indent=1) + "\n").encode())
     return out
+
+
+def llc_is_current(run_dir: str | Path, out_dir: str | Path, settings: LLCSettings) -> bool:
+    """True when `out_dir` holds the LLC of exactly the run's complete checkpoints, each
+    estimated with `settings` (so `llc_run` would estimate nothing and change nothing)."""
+    run = open_run(run_dir)
+    digests = {
+        epoch: store.checkpoint_digest(path) for epoch, path in store.list_checkpoints(run.path)
+    }
+    kept = _previous(Path(out_dir), _identity(run, settings), digests)
+    if not digests or set(kept) != set(digests):
+        return False
+    return load_llc(out_dir)["epoch"].tolist() == sorted(digests)
+
+
+def _identity(run, settings: LLCSettings) -> dict:
+    """What an estimate depends on besides the checkpoint: settings, run config and split,
+    sampler."""
+    from grokinterp.analyze import run_fingerprint
+
+    return {
+        "settings": settings.to_dict(),
+        "run_fingerprint": run_fingerprint(run.config, run.train_indices),
+        "sampler": SAMPLER,
+    }
+
+
+def _previous(out: Path, identity: dict, digests: dict) -> dict[int, tuple[dict, Tensor]]:
+    """{epoch: (row, loss trace)} of the earlier estimates in `out` that still hold: same
+    settings, run and sampler, and the checkpoint's digest unchanged (a checkpoint without a
+    digest is estimated again); empty when there are none or the files do not agree."""
+    try:
+        record = json.loads((out / SETTINGS_FILE).read_text())
+        table = load_llc(out)
+        traces = load_file(out / TRACES_FILE)
+    except (OSError, ValueError, SafetensorError):
+        return {}
+    stored = {key: record.get(key) for key in identity}
+    stored["settings"] = {k: v for k, v in (stored["settings"] or {}).items() if k != "nbeta_used"}
+    if table is None or stored != identity:
+        return {}
+    if traces["epochs"].tolist() != table["epoch"].tolist():
+        return {}
+    recorded = record.get("checkpoint_digests", {})
+    kept = {}
+    for i, row in enumerate(table.to_dict("records")):
+        epoch = int(row["epoch"])
+        if digests.get(epoch) and recorded.get(str(epoch)) == digests[epoch]:
+            kept[epoch] = (row | {"epoch": epoch}, traces["loss_trace"][i])
+    return kept
 
 
 def _row(epoch: int, result: LLCResult, chains: int) -> dict:

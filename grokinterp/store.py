@@ -4,6 +4,8 @@
     RUN/split.json                  {"train_indices": [...]}: sorted pair indices a * p + b
                                     (+ "noisy_labels": {index: label}, with label noise)
     RUN/metrics.csv                 one row per epoch: losses (float64) and accuracies
+    RUN/metrics.jsonl               the same rows as JSON lines {"epoch": e, "train_loss": ...}
+                                    (null where not recorded), for trackers (`grokinterp replay`)
     RUN/checkpoints/epoch_0000100.safetensors
                                     float32 weights with HookedTransformer names (+ bool mask);
                                     metadata: epoch, the run config, the tensors' sha256
@@ -20,7 +22,8 @@ metrics.csv is the exception: it is created with its header alone, and each chec
 the rows since the previous one (one write, flushed and fsynced before the state is saved), so
 its cost stays linear in the run's length. A killed process may leave a torn last line; readers
 take only newline-terminated lines, and --resume first cuts the file back to the rows its saved
-state covers, then appends from there.
+state covers, then appends from there. metrics.jsonl follows it: appended right after it, cut
+back with it (rewritten whole from the rows kept, so a run made before the stream gets one).
 
 safetensors has no checksum of its own, so checkpoints and the state carry one in their metadata
 (`tensors_sha256`, see `tensor_digest`); every load verifies it and refuses a corrupt file.
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 from pathlib import Path
@@ -47,6 +51,7 @@ from grokinterp.errors import UsageError
 CONFIG_FILE = "config.json"
 SPLIT_FILE = "split.json"
 METRICS_FILE = "metrics.csv"
+METRICS_STREAM = "metrics.jsonl"
 LEGACY_STATE_FILE = "state.safetensors"
 """The one state file of a run written before group commits (see `grokinterp.group_state`)."""
 CHECKPOINT_DIR = "checkpoints"
@@ -257,10 +262,45 @@ def append_metrics(run_dir: Path, rows: np.ndarray) -> None:
     )
     if not path.exists():  # never created here: the header comes from write_run_files
         raise UsageError(f"{path}: missing; was the run directory changed?")
+    _append(path, text.encode())
+    _append(Path(run_dir) / METRICS_STREAM, _stream_lines(rows))
+
+
+def _append(path: Path, data: bytes) -> None:
     with open(path, "ab") as handle:
-        handle.write(text.encode())
+        handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def metric_records(rows: np.ndarray) -> list[dict]:
+    """Rows of METRIC_COLUMNS (float64, epoch first) as dicts {"epoch": int, column: float or
+    None}, None where the value is NaN (not recorded)."""
+    records = []
+    for epoch, *values in rows.tolist():
+        row = {"epoch": int(epoch)}
+        pairs = zip(METRIC_COLUMNS[1:], values, strict=True)
+        row.update((column, None if math.isnan(v) else v) for column, v in pairs)
+        records.append(row)
+    return records
+
+
+def _stream_lines(rows: np.ndarray) -> bytes:
+    """Rows as JSON lines (floats round-trip exactly)."""
+    return "".join(json.dumps(row) + "\n" for row in metric_records(rows)).encode()
+
+
+def read_metrics_stream(run_dir: Path) -> list[dict]:
+    """The complete rows of metrics.jsonl (a torn last line left out); for a run made before the
+    stream, the rows of metrics.csv in the same form."""
+    try:
+        lines = (Path(run_dir) / METRICS_STREAM).read_bytes().split(b"\n")[:-1]
+    except FileNotFoundError:
+        return metric_records(read_metrics_array(run_dir))
+    try:
+        return [json.loads(line) for line in lines]
+    except ValueError as exc:
+        raise UsageError(f"{Path(run_dir) / METRICS_STREAM}: unreadable ({exc})") from None
 
 
 def _metrics_lines(path: Path) -> list[bytes]:
@@ -306,6 +346,7 @@ def truncate_metrics(run_dir: Path, rows: int) -> np.ndarray:
         handle.truncate(sum(len(line) + 1 for line in lines[: rows + 1]))
         handle.flush()
         os.fsync(handle.fileno())
+    atomic_write(Path(run_dir) / METRICS_STREAM, _stream_lines(kept))
     return kept
 
 

@@ -37,6 +37,7 @@ SHARED_FIELDS += tuple(name for name in RECIPE_DEFAULTS if name != "label_noise"
 fraction, init, label noise) may differ from run to run."""
 
 Logits = Callable[[dict[str, Tensor], Tensor, Tensor], Tensor]
+OnRows = Callable[[Path, list[dict]], None]
 
 
 def resolve_options(device: str, engine: str) -> torch.device:
@@ -157,9 +158,12 @@ def train_runs(
     engine: str = "fast",
     progress: bool = True,
     compile: str = "auto",
+    on_rows: OnRows | None = None,
 ) -> None:
     """Train new runs, each into its own (new or empty) run directory; `compile` (auto, on,
-    off) chooses the compiled epoch (`grokinterp.compiled`) or the eager loop."""
+    off) chooses the compiled epoch (`grokinterp.compiled`) or the eager loop.
+    `on_rows(run_dir, rows)` receives each run's new metrics rows (`store.metric_records`) as
+    each checkpoint writes them (a tracker stream, `grokinterp.trackers`)."""
     cfgs = [cfg.validate() for cfg in cfgs]
     _check_batchable(cfgs)
     torch_device = resolve_options(device, engine)
@@ -179,7 +183,7 @@ def train_runs(
     state = recipe.initial_state(params)
     history = [np.empty((0, len(store.METRIC_COLUMNS))) for _ in cfgs]
     splits = list(zip(splits, relabels, strict=True))
-    options = (torch_device, engine, use_compiled, progress)
+    options = (torch_device, engine, use_compiled, progress, on_rows)
     _loop(cfgs, run_dirs, splits, params, state, 0, history, options)
 
 
@@ -190,6 +194,7 @@ def resume_runs(
     progress: bool = True,
     epochs: int | None = None,
     compile: str = "auto",
+    on_rows: OnRows | None = None,
 ) -> None:
     """Continue killed runs from their last saved state; the result equals an unbroken run.
 
@@ -201,7 +206,7 @@ def resume_runs(
     torch_device = resolve_options(device, engine)
     compiled.check_choice(compile)
     for group in group_state.resumable(run_dirs, epochs):
-        _resume_group(group, (torch_device, engine, compile, progress), epochs)
+        _resume_group(group, (torch_device, engine, compile, progress, on_rows), epochs)
 
 
 def _resume_group(group, options, epochs) -> None:
@@ -223,14 +228,14 @@ def _resume_group(group, options, epochs) -> None:
     }
     torch.set_rng_state(states[0][0]["rng"])
     splits = [(store.read_split(d), store.read_noisy_labels(d)) for d in run_dirs]
-    device, engine, compile, progress = options
+    device, engine, compile, progress, on_rows = options
     before = [environment.records(run_dir) for run_dir in run_dirs]
     before = any(r[-1].get("compiled", False) for r in before if r)
     use_compiled = _choose(compile, cfgs, device, engine, before)
     for run_dir in run_dirs:
         environment.resume(run_dir, device, compiled=use_compiled)
     history = [store.truncate_metrics(run_dir, step) for run_dir in run_dirs]
-    options = (device, engine, use_compiled, progress)
+    options = (device, engine, use_compiled, progress, on_rows)
     _loop(cfgs, run_dirs, splits, params, state, step, history, options)
 
 
@@ -265,8 +270,8 @@ def _choose(compile: str, cfgs, device, engine: str, before=None) -> bool:
 def build_epoch(cfgs, splits, params, state, options) -> Epoch:
     """The epoch of `cfgs` on the device, for `params` and `state` already there (trained
     parameters requiring grad); `splits` holds each run's (train indices, noisy labels),
-    `options` (device, engine, compiled or not, progress)."""
-    device, engine, use_compiled, _ = options
+    `options` (device, engine, compiled or not, ...)."""
+    device, engine, use_compiled = options[:3]
     cfg = cfgs[0]
     model = architecture(cfg)
     recipe = Recipe(cfgs)
@@ -308,8 +313,8 @@ def on_device(model: Architecture, params: dict, state: dict, device) -> tuple[d
 def _loop(cfgs, run_dirs, splits, params, state, start, history, options):
     """Train from step `start`; `splits` holds each run's (train indices, noisy labels), `state`
     the recipe's named state tensors [run, ...] (AdamW: `m.<name>`, `v.<name>`), `options`
-    (device, engine, compiled or not, progress)."""
-    device, _, _, progress = options
+    (device, engine, compiled or not, progress, on_rows)."""
+    device, _, _, progress, on_rows = options
     cfg = cfgs[0]
     model = architecture(cfg)
     check_device(cfg.precision, device)
@@ -329,16 +334,20 @@ def _loop(cfgs, run_dirs, splits, params, state, start, history, options):
         rows = metrics[written : epoch + 1].cpu().numpy()
         epochs = np.arange(written, epoch + 1, dtype=np.float64)[:, None]
         state_cpu = {name: t.detach().cpu() for name, t in params.items()}
-        states = []
+        states, written_rows = [], []
         for r, (run_cfg, run_dir) in enumerate(zip(cfgs, run_dirs, strict=True)):
             weights = {name: t[r] for name, t in state_cpu.items()}
             store.save_checkpoint(run_dir, run_cfg, epoch, model.state_dict_of(weights))
-            store.append_metrics(run_dir, np.concatenate([epochs, rows[:, r]], axis=1))
+            written_rows.append(np.concatenate([epochs, rows[:, r]], axis=1))
+            store.append_metrics(run_dir, written_rows[-1])
             saved = {**weights, "rng": torch.get_rng_state()}
             saved.update({key: t[r].detach().cpu() for key, t in state.items()})
             states.append(saved)
         group_state.commit(run_dirs, epoch, states, finished)
         written = epoch + 1
+        for run_dir, run_rows in zip(run_dirs, written_rows, strict=True):
+            if on_rows is not None:  # after the commit: a tracker never delays a saved state
+                on_rows(run_dir, store.metric_records(run_rows))
 
     save_epochs = set(cfg.save_epochs)
     bar = Progress(cfg.epochs, start, enabled=progress, unit="epoch")

@@ -47,22 +47,7 @@ BASE = preset("small").replace(
     save_every=50,
 )
 """Shared by every group: the small preset, wider, with weight decay 3."""
-MLP_BASE = preset("small").replace(
-    preset="group-study-mlp",
-    operation="compose",
-    model="mlp",
-    d_model=256,
-    d_mlp=128,
-    embedding="separate",
-    combine="concat",
-    activation="relu",
-    lr=1e-3,
-    weight_decay=1.0,
-    beta1=0.9,
-    beta2=0.98,
-    epochs=25000,
-    save_every=250,
-)
+MLP_BASE = preset("canonical", group="S4").replace(preset="group-study-mlp", p=59, group=None)
 """Chughtai et al. (ICML 2023), their code's `rep_theory/batch_experiments/*_MLP_*/cfg.json`:
 embeddings of a and b of width 256 each, concatenated, 128 ReLU neurons, no biases, AdamW lr 1e-3,
 weight decay 1, betas (0.9, 0.98). They train 250,000 epochs; here 25,000, what the CPU allows."""

@@ -36,11 +36,18 @@ def tiny_cfg() -> RunConfig:
 
 @pytest.fixture(scope="session")
 def small_run(tmp_path_factory):
-    """The small preset trained once for the whole session (about 30 s on 2 CPU cores)."""
+    """The small preset trained once for the whole session (about 30 s on 2 CPU cores), on two
+    threads whatever the machine or OMP_NUM_THREADS say: the thread count changes the rounding,
+    and grokking amplifies it (tests/test_analyze.py records the outcomes)."""
     from grokinterp.train import train_runs
 
     run_dir = tmp_path_factory.mktemp("runs") / "small"
-    train_runs([preset("small")], [run_dir], progress=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        train_runs([preset("small")], [run_dir], progress=False)
+    finally:
+        torch.set_num_threads(threads)
     return run_dir
 
 

@@ -21,8 +21,8 @@ the machine of 2026-11-21, [3, 20, 29] on that of 2026-11-23 (k = 29 then holds 
 embedding's squared norm: a different trajectory, not a borderline share). Training on a CPU is
 deterministic run to run, but grokking amplifies rounding differences, so a machine whose BLAS
 rounds differently may land on other frequencies: then record the new outcome, and say so. The
-thread count changes the rounding too: with OMP_NUM_THREADS=1 the machine of 2026-11-29 gave
-[3, 20, 28, 29] (torch's default 2 threads gave a recorded outcome)."""
+thread count changes the rounding too (with one thread the machine of 2026-11-29 gave
+[3, 20, 28, 29]), so the `small_run` fixture trains on two threads everywhere."""
 
 
 def test_small_preset_key_frequencies_are_the_recorded_ones(small_analysis):

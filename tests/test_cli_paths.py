@@ -12,7 +12,14 @@ from grokinterp.cli import main
 
 
 @pytest.mark.parametrize(
-    "command", [["train", "--resume"], ["analyze", "--ckpt-dir"], ["report", "--ckpt-dir"]]
+    "command",
+    [
+        ["train", "--resume"],
+        ["analyze", "--ckpt-dir"],
+        ["report", "--ckpt-dir"],
+        ["indicators", "--ckpt-dir"],
+        ["forecast"],
+    ],
 )
 def test_a_missing_run_directory_gets_one_message(command, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -185,3 +185,24 @@ def test_a_sweep_sigkilled_while_its_group_saves_resumes_exactly(tmp_path):
             and ours.keys() == theirs.keys()
         )
     assert got == expected
+
+
+def test_status_read_while_a_commit_lands_sees_a_whole_group(group_cfgs, tmp_path, monkeypatch):
+    """Another process reads the group (a status, a waiting test) while training commits: the
+    commit lands after the reader took the records and before it checked the states, which the
+    commit has just removed. The reader sees the new step, not a damaged group."""
+    dirs = [tmp_path / name for name in NAMES]
+    train_runs(group_cfgs, dirs, progress=False)
+    states = [group_state.load_state(run)[0] for run in dirs]
+    read = group_state._read_record
+    reads = []
+
+    def read_then_commit(run_dir):
+        record = read(run_dir)
+        reads.append(run_dir)
+        if len(reads) == len(dirs) + 1:  # every record read: the writer commits step 15 now
+            group_state.commit(dirs, 15, states, finished=False)
+        return record
+
+    monkeypatch.setattr(group_state, "_read_record", read_then_commit)
+    assert group_state.status(dirs[0]) == group_state.GroupState(tuple(dirs), 15, False)

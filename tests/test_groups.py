@@ -16,7 +16,7 @@ from grokinterp.analyze import measure_checkpoints
 from grokinterp.bases.fourier import fourier_basis
 from grokinterp.bases.irreps import Irrep, check_irreps, irreps_of_table, real_irreps
 from grokinterp.cli import _run_plan, build_parser, main
-from grokinterp.config import RunConfig, preset
+from grokinterp.config import GROUP_PRESETS, PRESETS, RunConfig, preset
 from grokinterp.errors import UsageError
 from grokinterp.measures import embedding, losses, neurons
 from grokinterp.measures.logits import fit_logits, logit_fve
@@ -455,6 +455,56 @@ def test_run_names_include_the_group_and_default_to_composition(tmp_path):
     cfgs, dirs = plan(["--group", "S5", "--operation", "conjugate", "--seeds", "1-2"])
     assert [d.name for d in dirs] == ["small-S5-conjugate-seed1", "small-S5-conjugate-seed2"]
     assert "S3, S4, S5" in build_parser()._subparsers._group_actions[0].choices["train"].epilog
+
+
+def test_group_runs_start_from_their_own_preset_and_flags_override_it(tmp_path):
+    """`--group` takes the group preset (an MLP at 70% training pairs), every flag still wins,
+    `--model transformer` drops the MLP-only settings, and modular runs keep their presets."""
+    (cfg,), (run_dir,) = plan(["--group", "S4"])
+    assert cfg == GROUP_PRESETS["small"].replace(group="S4")
+    assert (cfg.model, cfg.embedding, cfg.train_frac, cfg.operation) == (
+        "mlp",
+        "separate",
+        0.7,
+        "compose",
+    )
+    flags = ["--train-frac", "0.5", "--lr", "0.001", "--weight-decay", "1", "--epochs", "7"]
+    (cfg,), _ = plan(["--group", "S4", *flags, "--d-mlp", "64", "--embedding", "shared"])
+    assert (cfg.train_frac, cfg.lr, cfg.weight_decay, cfg.epochs) == (0.5, 1e-3, 1.0, 7)
+    assert (cfg.d_mlp, cfg.embedding, cfg.d_model) == (64, "shared", 256)
+    (cfg,), (run_dir,) = plan(["--group", "S4", "--model", "transformer", "--n-heads", "8"])
+    assert (cfg.model, cfg.embedding, cfg.n_heads, cfg.lr) == ("transformer", "shared", 8, 0.01)
+    assert run_dir.name == "small-transformer-S4-seed0"
+    (cfg,), (run_dir,) = plan(["--preset", "canonical", "--group", "D5", "--seeds", "1"])
+    assert (cfg.lr, cfg.epochs, cfg.group, run_dir.name) == (
+        1e-3,
+        25_000,
+        "D5",
+        "canonical-D5-seed1",
+    )
+    assert plan([])[0] == [PRESETS["small"]]  # arithmetic mod p: as before
+    assert plan(["--model", "mlp"])[0] == [PRESETS["small"].replace(model="mlp")]
+    assert main(["train", "--group", "S3", "--epochs", "1", "--out", str(tmp_path / "r")]) == 0
+    assert RunConfig.from_json((tmp_path / "r" / "config.json").read_text()) == GROUP_PRESETS[
+        "small"
+    ].replace(group="S3", epochs=1)  # the chosen defaults are saved with the run
+
+
+def test_a_sweep_over_groups_takes_the_group_preset(tmp_path):
+    from grokinterp.sweep.spec import read_spec
+
+    spec = tmp_path / "s.toml"
+    spec.write_text('[fixed]\nepochs = 5\n[grid]\ngroup = ["S3", "D4"]\nseed = [0]\n')
+    cfgs = [run.config for run in read_spec(spec).runs]
+    assert cfgs == [GROUP_PRESETS["small"].replace(group=g, epochs=5) for g in ("S3", "D4")]
+    spec.write_text('[fixed]\ngroup = "S3"\nmodel = "transformer"\n[grid]\nseed = [0]\n')
+    (run,) = read_spec(spec).runs
+    assert run.config == preset("small", "S3", "transformer")
+    assert (run.config.model, run.config.embedding, run.config.train_frac) == (
+        "transformer",
+        "shared",
+        0.7,
+    )
 
 
 @pytest.mark.parametrize(

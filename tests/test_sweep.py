@@ -28,7 +28,7 @@ from grokinterp.sweep.group import run_group
 from grokinterp.sweep.spec import read_spec
 from grokinterp.train import SHARED_FIELDS, train_runs
 from tests.helpers import killed_at_step
-from tests.test_report import CHROMIUM, chromium, drawn_marker, figures_in, instrumented_copy
+from tests.report_helpers import CHROMIUM, chromium, drawn_marker, figures_in, instrumented_copy
 
 TINY = {"p": 11, "d_model": 16, "n_heads": 2, "d_mlp": 32, "epochs": 30, "save_every": 10}
 REPO = Path(__file__).resolve().parents[1]
@@ -121,7 +121,7 @@ def test_spec_plans_runs_and_batchable_groups(tmp_path):
         sizes = [run.config.n_train for run in group.runs]
         assert sizes == sorted(sizes)
     assert sorted(r.name for g in spec.groups for r in g.runs) == sorted(names)
-    assert spec.analysis == {"analyze": True, "report": True, "basis": None}
+    assert spec.analysis == {"analyze": True, "report": True, "basis": None, "llc": None}
 
 
 def test_operation_and_string_fields_name_runs(tmp_path):
@@ -135,6 +135,36 @@ def test_operation_and_string_fields_name_runs(tmp_path):
     ]
     # operation is a shared field: add and sub never train together
     assert len(spec.groups) == 2
+
+
+def test_arms_cross_the_grid_with_their_own_values_and_lists(tmp_path):
+    arms = (
+        "[arms.adamw]\n"
+        "[arms.filtered]\ngrad_filter = 'ema'\nperpendicular_grad = true\n"
+        "[arms.fixed]\nfixed_norm = 30\nweight_decay = 0\nlr = [0.003]\n"
+    )
+    path = write_spec(tmp_path / "s.toml", {"lr": [0.01, 0.003], "seed": [0, 1]})
+    path.write_text(path.read_text() + arms)
+    spec = read_spec(path)
+    names = [run.name for run in spec.runs]
+    assert names[:4] == [
+        "adamw-lr0.01-seed0",
+        "adamw-lr0.01-seed1",
+        "adamw-lr0.003-seed0",
+        "adamw-lr0.003-seed1",
+    ]
+    assert names[4:8] == [f"filtered-{n.split('-', 1)[1]}" for n in names[:4]]
+    assert names[8:] == ["fixed-lr0.003-seed0", "fixed-lr0.003-seed1"]
+    by_name = {run.name: run for run in spec.runs}
+    filtered = by_name["filtered-lr0.003-seed1"]
+    assert filtered.arm == "filtered" and filtered.config.grad_filter == "ema"
+    assert filtered.config.perpendicular_grad is True and filtered.config.lr == 0.003
+    fixed = by_name["fixed-lr0.003-seed0"].config
+    assert (fixed.fixed_norm, fixed.weight_decay, fixed.grad_filter) == (30.0, 0.0, "none")
+    assert by_name["adamw-lr0.01-seed0"].config == spec.base.replace(lr=0.01, seed=0)
+    # recipes are shared fields: one batched group per arm
+    assert sorted(len(g.runs) for g in spec.groups) == [2, 4, 4]
+    assert all(len({run.arm for run in g.runs}) == 1 for g in spec.groups)
 
 
 BAD_SPECS = [
@@ -161,9 +191,20 @@ BAD_SPECS = [
     ("[grid]\nseed = [0]\n[analysis]\nrepot = true\n", "unknown key analysis.repot"),
     ("[grid]\nseed = [0]\n[analysis]\nanalyze = false\n", "report = true needs"),
     ("[grid]\nseed = [0]\n[analysis]\nbasis = 'dlog'\n", "analysis.basis"),
+    ("[grid]\nseed = [0]\n[analysis.llc]\ndraw = 5\n", "unknown key analysis.llc.draw"),
+    ("[grid]\nseed = [0]\n[analysis.llc]\ndraws = 0\n", "analysis.llc: LLC draws must be"),
+    ("[grid]\nseed = [0]\n[analysis.llc]\nlr = -1\n", "analysis.llc: LLC step size"),
     ("[grid]\nseed = [0]\n[ray]\nnum_gpu = 1\n", "unknown key ray.num_gpu"),
     ("[grid]\nseed = [0]\n[slurm]\ntimeout_min = 'long'\n", "slurm.timeout_min must be"),
     ("[grid\nseed = [0]\n", "not valid TOML"),
+    ("[grid]\nseed = [0]\n[arms.a]\noptimiser = 'sgd'\n", "unknown run config field arms.a.opt"),
+    ("[grid]\nseed = [0]\n[arms.a]\nperpendicular_grad = 1\n", "must be true or false"),
+    ("[grid]\nseed = [0]\n[arms.a]\nfixed_norm = 'big'\n", "arms.a.fixed_norm must be a num"),
+    ("[grid]\nseed = [0]\n[arms.a]\nseed = []\n", "arms.a.seed is an empty list"),
+    ("[fixed]\nlr = 1\n[grid]\nseed = [0]\n[arms.a]\nlr = 2\n", "both under [fixed] and"),
+    ("[grid]\nseed = [0]\n[arms]\na = 1\n", "arms.a must be a table"),
+    ("[grid]\nseed = [0]\n[arms.a]\ntemperature = -1\n", "run a-seed0: temperature"),
+    ("[grid]\nseed = [0]\n[arms.'a b']\n", "arm name 'a b'"),
 ]
 
 
@@ -306,7 +347,8 @@ def test_changed_spec_is_refused_before_anything_runs(local_sweep, tmp_path, cap
 def test_sweep_report_table_and_page(local_sweep, capsys):
     spec, sweep = local_sweep
     assert main(["sweep-report", str(sweep)]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "different environments" not in err  # all four trained here, in this process
     table = pd.read_csv(sweep / folder.TABLE_CSV)
     assert list(table["run"]) == [
         "frac0.4-seed0",
@@ -426,6 +468,34 @@ def tiny_configs(tiny_cfg, n: int = 2):
     return [tiny_cfg.replace(seed=s, train_frac=0.4 + 0.1 * s) for s in range(n)]
 
 
+def test_sweep_estimates_the_llc_its_spec_asks_for_once(tmp_path, capsys):
+    pytest.importorskip("devinterp")
+    from grokinterp.llc_series import load_llc
+
+    llc = {"chains": 2, "draws": 3, "burnin": 1, "lr": 1e-5}
+    spec = write_spec(tmp_path / "llc.toml", {"seed": [0]}, analysis={"report": False, "llc": llc})
+    sweep = tmp_path / "sweep"
+    assert main(["sweep", str(spec), "--out", str(sweep), "--quiet"]) == 0
+    assert "1 with their LLC estimated" in capsys.readouterr().out
+    out = folder.analysis_dir(sweep, "seed0")
+    table = load_llc(out)
+    assert table["epoch"].tolist() == [0, 10, 20, 30] and (table["status"] == "ok").all()
+    record = json.loads((out / "llc.json").read_text())
+    assert {k: record["settings"][k] for k in llc} == llc
+    before = mtimes(out)
+    assert main(["sweep", str(spec), "--out", str(sweep), "--quiet"]) == 0
+    assert "LLC" not in capsys.readouterr().out and mtimes(out) == before
+
+
+def test_sweep_llc_without_devinterp_says_how_to_install(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "devinterp", None)  # import devinterp now fails
+    spec = write_spec(tmp_path / "llc.toml", {"seed": [0]}, analysis={"llc": {}})
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "sweep"), "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "pip install 'grokinterp[llc]'" in err
+    assert not (tmp_path / "sweep").exists()
+
+
 def test_run_held_by_another_worker_is_left_alone(tiny_cfg, tmp_path):
     cfgs = tiny_configs(tiny_cfg, 2)
     runs = [("a", cfgs[0].to_dict()), ("b", cfgs[1].to_dict())]
@@ -537,3 +607,25 @@ def test_sweep_killed_mid_way_resumes_and_reruns_nothing(tmp_path):
         folder.run_dir(sweep, "seed1") / "metrics.csv"
     ).read_bytes()
     assert all(group_state.load_state(folder.run_dir(sweep, n))[2] for n in cfgs)
+
+
+def test_sweep_report_warns_when_runs_come_from_different_environments(
+    local_sweep, tmp_path, capsys
+):
+    import shutil
+
+    from grokinterp import environment
+
+    _, sweep = local_sweep
+    copy = tmp_path / "copy"
+    shutil.copytree(sweep, copy)
+    path = folder.run_dir(copy, "frac0.6-seed1") / environment.ENVIRONMENT_FILE
+    data = json.loads(path.read_text())
+    data["records"][-1] |= {"device": "NVIDIA H100 80GB HBM3", "cuda": "12.4"}  # as if elsewhere
+    path.write_text(json.dumps(data))
+    assert main(["sweep-report", str(copy)]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    ours = environment.records(folder.run_dir(copy, "frac0.4-seed0"))[-1]
+    assert len(err) == 1 and "compares runs made on different environments" in err[0]
+    assert '"NVIDIA H100 80GB HBM3" (1 runs)' in err[0] and f'"{ours["device"]}" (3 runs)' in err[0]
+    assert '"12.4" (1 runs)' in err[0] and "torch" not in err[0]

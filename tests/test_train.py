@@ -207,7 +207,9 @@ def test_training_says_at_once_what_it_trains_and_where(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", *TINY_ARGS, "--out", str(out), "--device", "cpu"]) == 0
     first = capsys.readouterr().err.splitlines()[0]
-    assert first.startswith("training 1 run(s) of (a + b) mod 11 (d_model 16, 2 heads, d_mlp 32)")
+    assert first.startswith(
+        "training 1 run(s) of (a + b) mod 11 (transformer: d_model 16, n_heads 2, d_mlp 32)"
+    )
     assert first.endswith(f"to epoch 40 on cpu -> {out}")
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from grokinterp.errors import UsageError
-from grokinterp.importers import paper, tl_directory, transformer_lens
+from grokinterp.importers import paper, per_epoch, tl_directory, transformer_lens
 from grokinterp.importers.common import (
     Imported,
     Options,
@@ -25,10 +25,14 @@ from grokinterp.importers.loss_check import compare, train_loss
 
 IMPORTERS: dict[str, Callable[[dict, Options], Imported]] = {
     "paper": paper.read,
+    "per-epoch": paper.read,
     "transformer-lens": transformer_lens.read,
     "transformer-lens-dir": transformer_lens.read,
 }
-DIRECTORY_LOADERS: dict[str, Callable[[Path], dict]] = {"transformer-lens-dir": tl_directory.load}
+DIRECTORY_LOADERS: dict[str, Callable[[Path], dict]] = {
+    "per-epoch": per_epoch.load,
+    "transformer-lens-dir": tl_directory.load,
+}
 """Layouts whose SOURCE is a directory: its loader gathers the files into the dict the
 layout's importer reads."""
 

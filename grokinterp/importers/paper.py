@@ -42,6 +42,7 @@ from grokinterp.importers.common import (
     checkpoint_series,
     config_dict,
     grokinterp_state,
+    int_list,
     pick,
     read_split_json,
     schedule,
@@ -111,7 +112,11 @@ def read(data: dict, opts: Options) -> Imported:
 
     frac = pick(config, "frac_train", opts.train_frac, "--train-frac", float)
     seed = pick(config, "seed", opts.seed, "--seed", int)
-    if opts.split_from is not None:
+    if "train_indices" in data:  # the per-epoch layout's init.pth
+        if opts.split_from is not None:
+            raise UsageError("the folder records its split (init.pth); drop --split-from")
+        train = check_split(int_list(data["train_indices"], "train_indices"), task)
+    elif opts.split_from is not None:
         train = check_split(read_split_json(opts.split_from), task)
     elif frac is None or seed is None:
         raise UsageError(

@@ -5,7 +5,8 @@ Layout: DIR/<name><N>.pt or .pth, N the epoch (the last run of digits in the fil
 `checkpoint_100.pt`, `model_ep100.pth`, `100.pt`), each file a bare HookedTransformer state dict
 (`torch.save(model.state_dict(), path)`) or a dict with it under 'model'. An optional
 DIR/split.json (a JSON list of train pair indices, or {"train_indices": [...]}) gives the split;
-otherwise --split-from or --data-seed with --train-frac, as for a single file.
+otherwise --split-from or --data-seed with --train-frac, as for a single file. An optional
+DIR/result.json gives the curves, read as in the per-epoch layout (`per_epoch.merge_result`).
 """
 
 from __future__ import annotations
@@ -13,10 +14,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from grokinterp.errors import UsageError
 from grokinterp.importers.common import load_source, read_split_json
+from grokinterp.importers.folders import numbered_files
+from grokinterp.importers.per_epoch import RESULT, merge_result, read_result
 
-_EPOCH = re.compile(r"(\d+)\D*$")
+_EPOCH = re.compile(r"(\d+)\D*\.\w+$")
 SUFFIXES = (".pt", ".pth")
 
 
@@ -24,21 +26,7 @@ def load(directory: Path) -> dict:
     """{'checkpoints', 'checkpoint_epochs'[, 'train_indices']} from the directory's files, by
     epoch; UsageError for a file without an epoch in its name, two files of one epoch, or a
     directory without checkpoint files."""
-    if not directory.is_dir():
-        raise UsageError(f"{directory}: not a directory of state dicts")
-    found: dict[int, Path] = {}
-    for path in sorted(directory.iterdir()):
-        if path.suffix not in SUFFIXES:
-            continue
-        match = _EPOCH.search(path.stem)
-        if match is None:
-            raise UsageError(f"{path}: no epoch number in the file name")
-        epoch = int(match.group(1))
-        if epoch in found:
-            raise UsageError(f"{found[epoch].name} and {path.name} both name epoch {epoch}")
-        found[epoch] = path
-    if not found:
-        raise UsageError(f"{directory}: no .pt or .pth files")
+    found = numbered_files(directory, _EPOCH, SUFFIXES, frozenset())
     states = []
     for epoch in sorted(found):
         state = load_source(found[epoch])
@@ -48,4 +36,6 @@ def load(directory: Path) -> dict:
     data = {"checkpoints": states, "checkpoint_epochs": sorted(found)}
     if (directory / "split.json").exists():
         data["train_indices"] = read_split_json(directory / "split.json")
+    if (directory / RESULT).exists():
+        merge_result(data, read_result(directory / RESULT))
     return data

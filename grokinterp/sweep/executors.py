@@ -146,8 +146,8 @@ def _report(sweep: Path, spec: Spec, todo: list[Group], results) -> int:
             print(f"{group.id}: FAILED: {result['error']}", file=sys.stderr, flush=True)
             continue
         parts = [
-            f"{len(result[key])} {key}"
-            for key in ("trained", "resumed", "done", "analysed", "busy")
+            f"{len(result[key])} {'with their LLC estimated' if key == 'llc' else key}"
+            for key in ("trained", "resumed", "done", "analysed", "llc", "busy")
             if result.get(key)
         ]
         busy = " (busy: held by another worker; run again later)" if result.get("busy") else ""

@@ -56,8 +56,9 @@ def write_plan(sweep: Path, spec) -> None:
         "spec": str(spec.path),
         "analysis": spec.analysis,
         "grid": spec.grid,
+        "arms": spec.arms,
         "runs": [
-            {"name": run.name, "group": run.group, "config": run.config.to_dict()}
+            {"name": run.name, "group": run.group, "arm": run.arm, "config": run.config.to_dict()}
             for run in spec.runs
         ],
     }

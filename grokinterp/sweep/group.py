@@ -5,7 +5,9 @@ never from a sweep-wide record, so any executor, any number of times, after any 
 the same decision:
 
     absent or empty                    new: trained from scratch
-    group committed, finished          done: skipped (analysed if its analysis is missing)
+    group committed, finished          done: skipped (analysed if its analysis is missing, its
+                                       LLC estimated where [analysis.llc] asks for it and
+                                       checkpoints lack it)
     group committed, not finished      partial: resumed with its whole group, in its batch
                                        order, from the group's step (resume_runs)
     run files but nothing committed    killed before its first save: cleared, trained anew
@@ -125,7 +127,7 @@ def run_group(
         "host": socket.gethostname(),
         "pid": os.getpid(),
         "device": str(resolve_device(device)),
-        **{key: [] for key in ("trained", "resumed", "done", "busy", "analysed")},
+        **{key: [] for key in ("trained", "resumed", "done", "busy", "analysed", "llc")},
     }
     configs = {name: RunConfig.from_dict(cfg) for name, cfg in runs}
     with folder.run_locks(sweep, list(configs)) as held:
@@ -153,6 +155,8 @@ def run_group(
             if not analysis_is_current(sweep, name, configs[name], analysis):
                 _analyse(sweep, name, analysis)
                 result["analysed"].append(name)
+            if analysis.get("llc") is not None and _llc(sweep, name, analysis["llc"]):
+                result["llc"].append(name)
     result["seconds"] = time.perf_counter() - started
     return result
 
@@ -166,6 +170,20 @@ def _analyse(sweep: Path, name: str, analysis: dict) -> None:
         from grokinterp.report import write_report
 
         write_report(out, folder.report_path(sweep, name), run_dir=run)
+
+
+def _llc(sweep: Path, name: str, settings: dict) -> bool:
+    """Estimate the LLC of the run's checkpoints not yet estimated with these settings (after
+    its analysis, into the same directory); True when there were any."""
+    from grokinterp.llc import LLCSettings
+    from grokinterp.llc_series import llc_is_current, llc_run
+
+    run, out = folder.run_dir(sweep, name), folder.analysis_dir(sweep, name)
+    settings = LLCSettings(**settings)
+    if llc_is_current(run, out, settings):
+        return False
+    llc_run(run, out, settings, progress=False)
+    return True
 
 
 def _say(enabled: bool, text: str) -> None:

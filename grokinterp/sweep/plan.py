@@ -58,6 +58,9 @@ def disk_per_run(cfg: RunConfig, analysis: dict) -> DiskEstimate:
         columns = 30 + 3 * spectrum
         estimate.analyses = checkpoints * (columns * 13 + cfg.d_mlp * 12)
         estimate.analyses += cfg.d_mlp * spectrum * 4 + 20_000
+    if analysis.get("llc"):  # llc.csv rows and the float64 loss traces
+        llc = analysis["llc"]
+        estimate.analyses += checkpoints * (llc["chains"] * (llc["draws"] * 8 + 25) + 120)
     if analysis["report"]:
         figures = checkpoints * spectrum * 2 * 20 + cfg.d_mlp * spectrum * 12 + 300_000
         estimate.reports = PLOTLY_JS_BYTES + figures
@@ -188,6 +191,8 @@ def plan_lines(
         f"{sweep}",
         f"  grid      {grid}, from preset {spec.base.preset}",
     ]
+    if spec.arms:
+        lines.append(f"  arms      {', '.join(spec.arms)}")
     shown = spec.groups[:8]
     for group in shown:
         names = ", ".join(r.name for r in group.runs[:3]) + ", ..." * (len(group.runs) > 3)

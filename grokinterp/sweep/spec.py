@@ -11,10 +11,21 @@
     train_frac = [0.3, 0.5, 0.7]
     seed = [0, 1]
 
+    [arms.adamw]                # optional: named variants, each crossed with the grid
+    [arms.grokfast]             # a value sets a field for the arm's runs,
+    grad_filter = "ema"         # a list replaces the grid's list for that arm
+    lr = [0.01]                 # (run names start with the arm: grokfast-lr0.01-seed0)
+
     [analysis]                  # what runs after a run has trained (optional)
     analyze = true              # analyses/<run>/ (default true)
     report = true               # reports/<run>.html (default true; needs analyze)
     basis = "fourier"           # default: the task's own
+
+    [analysis.llc]              # also the LLC of every checkpoint (optional; needs
+    chains = 4                  # pip install 'grokinterp[llc]'): llc.csv, llc.json and the
+    draws = 100                 # traces in analyses/<run>/; any LLCSettings field (lr,
+                                # localization, nbeta, chains, draws, burnin, batch_size, seed),
+                                # an empty table for the defaults
 
     [ray]                       # options of `--executor ray` (optional)
     [slurm]                     # options of `--executor slurm` (optional)
@@ -54,12 +65,23 @@ SHORT_NAMES = {
     "warmup_steps": "warmup",
     "model": "",
     "n_layers": "layers",
+    "objective": "",
+    "optimizer": "",
+    "grad_filter": "filter-",
+    "perpendicular_grad": "perp",
+    "fixed_norm": "norm",
+    "temperature": "T",
 }
 """How a grid field appears in run names (default: the field's own name)."""
 DEFAULT_GROUP_SIZE = 64
 
 # key -> (type, default) of the optional tables; a type of `float` takes ints too.
-ANALYSIS_KEYS = {"analyze": (bool, True), "report": (bool, True), "basis": (str, None)}
+ANALYSIS_KEYS = {
+    "analyze": (bool, True),
+    "report": (bool, True),
+    "basis": (str, None),
+    "llc": (dict, None),
+}
 RAY_KEYS = {
     "num_cpus": (float, 1.0),
     "num_gpus": (float, None),
@@ -87,7 +109,7 @@ SLURM_KEYS = {
 preempted, or reaches timeout_min (signalled signal_delay_s before), is requeued (at most
 max_requeues times on time-outs) and resumes from the runs' saved state. `additional`: more
 sbatch options, e.g. {account = "me", qos = "low"}."""
-TOP_KEYS = {"preset", "max_group_size", "fixed", "grid", "analysis", "ray", "slurm"}
+TOP_KEYS = {"preset", "max_group_size", "fixed", "grid", "arms", "analysis", "ray", "slurm"}
 
 
 @dataclass(frozen=True)
@@ -95,6 +117,8 @@ class PlannedRun:
     name: str
     config: RunConfig
     group: str
+    arm: str = ""
+    """The arm (a named variant of [arms]) the run belongs to; "" without arms."""
 
 
 @dataclass(frozen=True)
@@ -120,6 +144,8 @@ class Spec:
     analysis: dict[str, Any]
     ray: dict[str, Any]
     slurm: dict[str, Any]
+    arms: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """arm name -> its values: a scalar sets a field, a list replaces that field's grid list."""
     runs: list[PlannedRun] = field(default_factory=list)
     groups: list[Group] = field(default_factory=list)
 
@@ -129,12 +155,14 @@ class Spec:
 
 
 def _field_types() -> dict[str, type]:
-    """RunConfig field -> int, float or str (Literal fields are str)."""
+    """RunConfig field -> bool, int, float or str (Literal fields are str; an optional field,
+    `float | None`, takes its type's values: a spec leaves it out to keep None)."""
     hints = typing.get_type_hints(RunConfig)
     types = {}
     for f in fields(RunConfig):
         hint = hints[f.name]
-        types[f.name] = hint if hint in (int, float, str) else str
+        options = [t for t in typing.get_args(hint) if t is not type(None)] or [hint]
+        types[f.name] = options[0] if options[0] in (bool, int, float, str) else str
     return types
 
 
@@ -238,9 +266,13 @@ def read_spec(path: str | Path) -> Spec:
             raise UsageError(f"{path}: grid.{key} lists a value twice: {values}")
         grid[key] = typed
 
+    arms = _arms(path, raw.get("arms"), types, fixed)
+
     analysis = _options(path, "analysis", raw.get("analysis"), ANALYSIS_KEYS)
     if analysis["report"] and not analysis["analyze"]:
         raise UsageError(f"{path}: analysis.report = true needs analysis.analyze = true")
+    if analysis["llc"] is not None:
+        analysis["llc"] = _llc_settings(path, analysis["llc"])
     ray = _options(path, "ray", raw.get("ray"), RAY_KEYS)
     slurm = _options(path, "slurm", raw.get("slurm"), SLURM_KEYS)
     for key in ("groups_per_task", "array_parallelism", "cpus_per_task"):
@@ -252,17 +284,49 @@ def read_spec(path: str | Path) -> Spec:
         )
 
     try:
-        base = preset(name).replace(**fixed)
+        base = preset(name, fixed.get("group"), fixed.get("model")).replace(**fixed)
     except TypeError as exc:  # pragma: no cover - fields are checked above
         raise UsageError(f"{path}: {exc}") from None
-    spec = Spec(path, text, base, fixed, grid, group_size, analysis, ray, slurm)
+    spec = Spec(path, text, base, fixed, grid, group_size, analysis, ray, slurm, arms)
     runs = _runs(spec)
     groups = _pack(runs, group_size)
     by_name = {run.name: g.id for g in groups for run in g.runs}
-    runs = [PlannedRun(run.name, run.config, by_name[run.name]) for run in runs]
+    runs = [PlannedRun(run.name, run.config, by_name[run.name], run.arm) for run in runs]
     if analysis["basis"] is not None:
         _check_basis(path, runs, analysis["basis"])
-    return Spec(path, text, base, fixed, grid, group_size, analysis, ray, slurm, runs, groups)
+    if analysis["llc"] is not None:
+        for run in runs:
+            if run.config.n_train < 1:
+                raise UsageError(f"{path}: analysis.llc for run {run.name}: no training pairs")
+    return Spec(path, text, base, fixed, grid, group_size, analysis, ray, slurm, arms, runs, groups)
+
+
+def _arms(path: Path, raw: Any, types: dict, fixed: dict) -> dict[str, dict[str, Any]]:
+    """[arms]: name -> {field: value or list}, checked as [fixed] and [grid] are."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict) or not raw:
+        raise UsageError(f"{path}: [arms] must be tables of run config values, one per arm")
+    arms = {}
+    for name, values in raw.items():
+        if not isinstance(values, dict):
+            raise UsageError(f"{path}: arms.{name} must be a table of run config values")
+        if not name or not all(c.isalnum() or c in "_." for c in name):
+            raise UsageError(f"{path}: arm name {name!r}: use letters, digits, '_' and '.'")
+        arm = {}
+        for key, value in values.items():
+            _check_field(path, f"arms.{name}", key, types)
+            if key in fixed:
+                raise UsageError(f"{path}: {key} is both under [fixed] and under arms.{name}")
+            where = f"{path}: arms.{name}.{key}"
+            if isinstance(value, list):
+                if not value:
+                    raise UsageError(f"{where} is an empty list")
+                arm[key] = [_typed(f"{where}[{i}]", v, types[key]) for i, v in enumerate(value)]
+            else:
+                arm[key] = _typed(where, value, types[key])
+        arms[name] = arm
+    return arms
 
 
 def _value_text(value: Any) -> str:
@@ -274,23 +338,50 @@ def run_name(chosen: dict[str, Any]) -> str:
     return "-".join(f"{SHORT_NAMES.get(k, k)}{_value_text(v)}" for k, v in chosen.items())
 
 
+def _arm_grid(spec: Spec, arm: dict[str, Any]) -> tuple[dict[str, list], dict[str, Any]]:
+    """(the grid of an arm's runs, its fixed values): an arm's list replaces or adds a grid
+    field; its scalar for a grid field is a list of one (the name still shows it)."""
+    grid = dict(spec.grid)
+    fixed = {}
+    for key, value in arm.items():
+        if isinstance(value, list):
+            grid[key] = value
+        elif key in grid:
+            grid[key] = [value]
+        else:
+            fixed[key] = value
+    return grid, fixed
+
+
 def _runs(spec: Spec) -> list[PlannedRun]:
     runs, seen = [], {}
-    for combo in itertools.product(*spec.grid.values()):
-        chosen = dict(zip(spec.grid, combo, strict=True))
-        name = run_name(chosen)
-        if name in seen:
-            raise UsageError(
-                f"{spec.path}: runs {seen[name]} and {chosen} would share the name {name!r} "
-                "(values that differ only past 6 significant digits)"
-            )
-        seen[name] = chosen
-        try:
-            cfg = spec.base.replace(**chosen).validate()
-        except UsageError as exc:
-            raise UsageError(f"{spec.path}: run {name}: {exc}") from None
-        runs.append(PlannedRun(name, cfg, ""))
+    for arm_name, arm in (spec.arms or {"": {}}).items():
+        grid, arm_fixed = _arm_grid(spec, arm)
+        for combo in itertools.product(*grid.values()):
+            chosen = dict(zip(grid, combo, strict=True))
+            name = "-".join(filter(None, (arm_name, run_name(chosen))))
+            if name in seen:
+                raise UsageError(
+                    f"{spec.path}: runs {seen[name]} and {chosen} would share the name "
+                    f"{name!r} (values that differ only past 6 significant digits)"
+                )
+            seen[name] = chosen
+            try:
+                values = {**arm_fixed, **chosen}
+                cfg = _base(spec, values).replace(**values).validate()
+            except UsageError as exc:
+                raise UsageError(f"{spec.path}: run {name}: {exc}") from None
+            runs.append(PlannedRun(name, cfg, "", arm_name))
     return runs
+
+
+def _base(spec: Spec, chosen: dict[str, Any]) -> RunConfig:
+    """The preset of a run's task kind and model family (a grid over `group` or `model` takes
+    each run's own) under the spec's [fixed] values."""
+    if not {"group", "model"} & set(chosen):
+        return spec.base
+    kind = {key: chosen.get(key, spec.fixed.get(key)) for key in ("group", "model")}
+    return preset(spec.base.preset, kind["group"], kind["model"]).replace(**spec.fixed)
 
 
 def batch_key(cfg: RunConfig) -> tuple:
@@ -325,6 +416,28 @@ def _pack(runs: list[PlannedRun], max_size: int) -> list[Group]:
         )
         for i, members in enumerate(groups)
     ]
+
+
+def _llc_settings(path: Path, raw: dict) -> dict[str, Any]:
+    """The checked settings of [analysis.llc] (grokinterp.llc.LLCSettings as a dict); UsageError
+    for an unknown key, a bad value or a missing devinterp."""
+    import importlib.util
+
+    from grokinterp.llc import INSTALL_HINT, LLCSettings
+
+    defaults = LLCSettings()
+    keys = {
+        f.name: (float if "float" in str(f.type) else int, getattr(defaults, f.name))
+        for f in fields(LLCSettings)
+    }
+    settings = _options(path, "analysis.llc", raw, keys)
+    try:
+        LLCSettings(**settings).validate()
+    except UsageError as exc:
+        raise UsageError(f"{path}: analysis.llc: {exc}") from None
+    if importlib.util.find_spec("devinterp") is None:
+        raise UsageError(f"{path}: analysis.llc: {INSTALL_HINT}")
+    return settings
 
 
 def _check_basis(path: Path, runs: list[PlannedRun], name: str) -> None:

@@ -2,6 +2,7 @@
 
     run, sweep_group, status, report    name, batched group, finished / unfinished / failed /
                                         not started, relative path of its report ("" if none)
+    arm                                 the spec's arm the run belongs to ("" without arms)
     <every RunConfig field>             the run's config
     epochs_trained                      the last epoch in metrics.csv
     epoch_train_99, epoch_test_99       first epoch with train (test) accuracy >= 0.99, from
@@ -105,6 +106,7 @@ def run_row(sweep: Path, name: str, cfg: RunConfig, group: str, failed: set[str]
 
 COLUMN_ORDER = (
     "run",
+    "arm",
     "sweep_group",
     "status",
     *(f for f in RunConfig.__dataclass_fields__),
@@ -137,8 +139,10 @@ def sweep_table(sweep: str | Path) -> pd.DataFrame:
     for name in extra:
         configs[name] = store.read_config(runs_folder / name)
     failed = {run for f in folder.read_failures(sweep).values() for run in f.get("runs", [])}
+    arms = {run["name"]: run.get("arm", "") for run in plan["runs"]}
     rows = [
-        run_row(sweep, name, cfg, groups.get(name, ""), failed) for name, cfg in configs.items()
+        run_row(sweep, name, cfg, groups.get(name, ""), failed) | {"arm": arms.get(name, "")}
+        for name, cfg in configs.items()
     ]
     table = pd.DataFrame(rows)
     for column in COLUMN_ORDER:
@@ -149,7 +153,7 @@ def sweep_table(sweep: str | Path) -> pd.DataFrame:
         table[column] = pd.array(
             [None if v is None or pd.isna(v) else int(v) for v in table[column]], dtype="Int64"
         )
-    for column in ("key_components", "report"):
+    for column in ("arm", "key_components", "report"):
         table[column] = table[column].fillna("").astype(str)
     return table
 

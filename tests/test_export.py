@@ -1,0 +1,86 @@
+"""`grokinterp export --to transformer-lens`: the files load into TransformerLens 4's TL-native
+TransformerBridge through its own checkpoint converter, and the bridge computes the logits of
+grokinterp's fast forward."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from grokinterp.cli import main
+from grokinterp.export import CONFIG_FILE, STATE_FILE
+from grokinterp.models import architecture
+from tests.test_importers import native_run
+from tests.test_models import random_params
+
+
+def random_state(cfg, seed: int = 0) -> dict:
+    """Every parameter random, biases and LayerNorm weights included, so a dropped or misplaced
+    tensor changes the logits."""
+    return architecture(cfg).state_dict_of(random_params(cfg, seed))
+
+
+def bridge_logits(out_dir, tokens: torch.Tensor) -> torch.Tensor:
+    """Logits at `=` of the exported files as TransformerLens 4 loads them."""
+    from safetensors.torch import load_file
+    from transformer_lens.config import TransformerBridgeConfig
+    from transformer_lens.model_bridge import TransformerBridge
+    from transformer_lens.utilities.tl_checkpoint_conversion import convert_tl_checkpoint
+
+    config = json.loads((out_dir / CONFIG_FILE).read_text())
+    config.pop("grokinterp")
+    tl_cfg = TransformerBridgeConfig(**config)
+    bridge = TransformerBridge.boot_native(tl_cfg)
+    converted = convert_tl_checkpoint(load_file(out_dir / STATE_FILE), tl_cfg)
+    result = bridge.load_state_dict(converted, strict=True)
+    assert not result.missing_keys and not result.unexpected_keys
+    with torch.no_grad():
+        return bridge(tokens)[:, -1]
+
+
+@pytest.mark.parametrize(
+    "overrides", [{}, {"n_layers": 2, "layer_norm": "pre", "activation": "gelu"}]
+)
+def test_exported_checkpoint_gives_grokinterp_logits_in_transformer_lens(
+    overrides, tiny_cfg, tmp_path, capsys
+):
+    cfg = tiny_cfg.replace(**overrides)
+    states = [random_state(cfg, seed) for seed in range(3)]
+    run = native_run(tmp_path / "run", cfg, list(range(0, cfg.p * cfg.p, 2)), [0, 10, 20], states)
+    out = tmp_path / "tl"
+    assert (
+        main(["export", str(run), "--to", "transformer-lens", "--out", str(out), "--epoch", "10"])
+        == 0
+    )
+    assert "epoch 10" in capsys.readouterr().out
+    n = cfg.p
+    a, b = torch.arange(n).repeat_interleave(n), torch.arange(n).repeat(n)
+    tokens = torch.stack([a, b, torch.full_like(a, n)], dim=1)
+    params = {name: t[None] for name, t in states[1].items()}
+    expected = architecture(cfg).logits(params, a[None], b[None])[0]
+    got = bridge_logits(out, tokens)
+    assert got.shape == (n * n, n)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+    assert json.loads((out / CONFIG_FILE).read_text())["grokinterp"]["epoch"] == 10
+
+
+@pytest.mark.parametrize(
+    ("overrides", "args", "message"),
+    [
+        ({"model": "mlp"}, [], "a mlp run has no TransformerLens equivalent"),
+        ({"attention_rate": 0.5}, [], "attention rate 0.5"),
+        ({}, ["--epoch", "7"], "no checkpoint at epoch 7"),
+    ],
+)
+def test_refusals_are_one_line_and_write_nothing(
+    overrides, args, message, tiny_cfg, tmp_path, capsys
+):
+    cfg = tiny_cfg.replace(**overrides)
+    run = native_run(tmp_path / "run", cfg, [0, 1, 2], [0], [random_state(cfg)])
+    out = tmp_path / "tl"
+    assert main(["export", str(run), "--to", "transformer-lens", "--out", str(out), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["run"]

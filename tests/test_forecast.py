@@ -1,0 +1,224 @@
+"""The grokking-epoch forecasters (grokinterp.forecast), the `forecast` and `indicators`
+commands, and a 4-run version of the evaluation harness (grokinterp.forecast_eval)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from grokinterp import forecast
+from grokinterp.cli import main
+
+SPEC = """
+preset = "small"
+max_group_size = 4
+[fixed]
+p = 7
+d_model = 16
+n_heads = 2
+d_mlp = 32
+train_frac = 0.9
+data_seed = 1
+epochs = 80
+save_every = 10
+[grid]
+weight_decay = [1.0, 2.0]
+seed = [0, 1]
+[analysis]
+analyze = true
+report = false
+"""
+"""Four tiny runs: with p = 7 and 90% of the pairs in training they grok within a few dozen
+epochs of memorising (here all four by epoch 78); the tests pick runs by what they did."""
+
+
+@pytest.fixture(scope="module")
+def tiny_sweep(tmp_path_factory):
+    root = tmp_path_factory.mktemp("predict")
+    (root / "spec.toml").write_text(SPEC)
+    assert (
+        main(
+            [
+                "sweep",
+                str(root / "spec.toml"),
+                "--out",
+                str(root / "sweep"),
+                "--quiet",
+                "--no-time-estimate",
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
+    return root / "sweep"
+
+
+def _table(norm_mem: float, epochs: list[int], t_mem: int) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "epoch": epochs,
+            "weight_norm": [norm_mem * (2.0 if e < t_mem else 1.0) for e in epochs],
+            "spectral_entropy": 0.5,
+            "lar_W_L": 0.6,
+            "fiedler": 1.0,
+            "head_similarity": 0.3,
+        }
+    )
+
+
+def _observed(norm_mem: float, lr_wd: float, t_mem: int = 50) -> forecast.Observed:
+    epochs = [0, 25, t_mem, t_mem + 25]
+    return forecast.Observed(lr_wd, t_mem, t_mem, _table(norm_mem, epochs, t_mem)[:3])
+
+
+def test_norm_law_recovers_the_law_it_was_fitted_on():
+    # runs obeying T_grok = T_mem + 0.5 log(||theta_mem||^2 / 100) / (lr wd) exactly
+    c, star = 0.5, math.log(100.0)
+    runs = [(400.0, 0.01), (900.0, 0.01), (300.0, 0.03), (2000.0, 0.02)]
+    calibration = [(_observed(n, r), 50 + c * (math.log(n) - star) / r) for n, r in runs]
+    constants = forecast.fit_constants(calibration, "synthetic")
+    law = constants["norm_law"]
+    assert law["c"] == pytest.approx(c) and law["log_norm_star"] == pytest.approx(star)
+    assert law["r_squared"] == pytest.approx(1.0)
+    new = _observed(600.0, 0.015)
+    expected = 50 + c * math.log(6.0) / 0.015
+    predicted = forecast.norm_law(new, constants, horizon=10_000)
+    assert predicted.epoch == pytest.approx(expected)
+    assert predicted.low == pytest.approx(expected) and predicted.groks
+    late = forecast.norm_law(new, constants, horizon=100)
+    assert not late.groks and "no grokking predicted within the run's 100 epochs" in late.line()
+
+
+def test_indicator_model_fits_a_log_linear_target_exactly():
+    # log T_grok linear in log(lr wd) alone: least squares must reproduce it on a new run
+    runs = [(400.0, 0.01), (900.0, 0.02), (300.0, 0.03), (2000.0, 0.05), (700.0, 0.04)]
+    calibration = [(_observed(n, r), 3.0 / r) for n, r in runs]
+    constants = forecast.fit_constants(calibration, "synthetic")
+    predicted = forecast.indicator_model(_observed(500.0, 0.025), constants, horizon=10_000)
+    assert predicted.epoch == pytest.approx(3.0 / 0.025, rel=1e-6)
+
+
+def test_the_gate_separates_runs_that_grok_from_runs_that_do_not():
+    # grokking runs have lr wd >= 0.02, the others <= 0.005: the gate must learn the side
+    grokking = [
+        (_observed(n, r), 3.0 / r) for n, r in [(400.0, 0.02), (900.0, 0.03), (300.0, 0.05)]
+    ]
+    stuck = [(_observed(n, r), None) for n, r in [(500.0, 0.004), (800.0, 0.005), (200.0, 0.003)]]
+    constants = forecast.fit_constants(grokking + stuck, "synthetic")
+    assert constants["gate"]["converged"] and constants["indicators"]["n_points"] == 3
+    fast = forecast.indicator_model(_observed(600.0, 0.04), constants, horizon=10_000)
+    slow = forecast.indicator_model(_observed(600.0, 0.004), constants, horizon=10_000)
+    assert fast.p_grok > 0.5 > slow.p_grok
+    assert fast.groks and not slow.groks
+    assert slow.line().startswith("indicators  no grokking predicted within the run's 10,000")
+
+
+def test_observe_refuses_too_few_checkpoints_and_runs_not_yet_memorised():
+    metrics = pd.DataFrame({"train_acc": [0.5, 1.0, 1.0], "test_acc": 0.1}, index=[0, 50, 75])
+    table = _table(100.0, [0, 10, 25, 50, 75], 50)
+    with pytest.raises(forecast.UsageError, match="too few checkpoints: 2"):
+        forecast.observe(0.01, metrics, table, 24)
+    with pytest.raises(forecast.UsageError, match="too early"):
+        forecast.observe(0.01, metrics.loc[:0], table, 49)
+    assert forecast.observe(0.01, metrics, table, 75).norm_mem == 100.0
+
+
+def _runs(sweep) -> dict:
+    """name -> (T_mem, T_grok, checkpoint epochs) of the sweep's runs."""
+    out = {}
+    for run in sorted((sweep / "runs").iterdir()):
+        metrics = pd.read_csv(run / "metrics.csv").set_index("epoch")
+        epochs = sorted(
+            int(p.stem.split("_")[1]) for p in (run / "checkpoints").glob("*.safetensors")
+        )
+        out[run.name] = (forecast.memorisation_epoch(metrics), forecast.grok_epoch(metrics), epochs)
+    return out
+
+
+def test_forecast_command_errors_are_one_line(tiny_sweep, tmp_path, capsys):
+    assert main(["forecast", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    name, (_, actual, _) = next((n, r) for n, r in _runs(tiny_sweep).items() if r[1] is not None)
+    assert main(["forecast", str(tiny_sweep / "runs" / name), "--upto", "10"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("grokinterp: error: too few checkpoints: 2") and err.count("\n") == 1
+    assert main(["forecast", str(tiny_sweep / "runs" / name)]) == 0
+    out = capsys.readouterr().out
+    assert out == f"{name}: already grokked: test accuracy first reached 99% at epoch {actual:,}\n"
+
+
+def test_forecast_command_on_a_run_not_yet_grokked(tiny_sweep, capsys):
+    # the last checkpoint before grokking, when one lies at or after memorisation
+    candidates = [
+        (name, max(e for e in epochs if t_mem <= e < t_grok), t_mem)
+        for name, (t_mem, t_grok, epochs) in _runs(tiny_sweep).items()
+        if None not in (t_mem, t_grok) and any(t_mem <= e < t_grok for e in epochs)
+    ]
+    assert candidates, "no tiny run has a checkpoint between memorising and grokking"
+    name, upto, t_mem = candidates[0]
+    assert main(["forecast", str(tiny_sweep / "runs" / name), "--upto", str(upto)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"{name}: seen up to epoch {upto} (")
+    assert lines[0].endswith(f"memorised at epoch {t_mem}")
+    assert [line.split()[0] for line in lines[1:]] == ["norm", "indicators"]
+
+
+def test_indicators_command_writes_into_the_analysis(tiny_sweep, tmp_path, capsys):
+    out = tmp_path / "analysis"
+    (out).mkdir()
+    measures = tiny_sweep / "analyses" / "wd2-seed0" / "measures.csv"
+    (out / "measures.csv").write_bytes(measures.read_bytes())
+    assert (
+        main(
+            [
+                "indicators",
+                "--ckpt-dir",
+                str(tiny_sweep / "runs" / "wd2-seed0"),
+                "--out",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
+    table = pd.read_csv(out / "indicators.csv")
+    assert table["epoch"].tolist() == list(range(0, 81, 10))
+    assert {"spectral_entropy", "fiedler", "head_similarity", "gini_W_E", "fiedler.ac1"} <= set(
+        table.columns
+    )
+    assert table["spectral_entropy"].between(0, 1).all()
+
+
+def test_the_harness_on_four_runs(tiny_sweep, tmp_path):
+    from grokinterp.forecast_eval import PAGE_FILE, TABLE_FILE, evaluate
+
+    result = evaluate(tiny_sweep, tmp_path / "out")
+    assert (result["n_runs"], result["n_calibration"], result["n_held_out"]) == (4, 2, 2)
+    table = pd.read_csv(tmp_path / "out" / TABLE_FILE)
+    indicators = table[table["kind"] == "indicator"]
+    assert "spectral_entropy < 0.61 (published)" in set(indicators["indicator"])
+    assert {"fiedler", "gini_W_E", "train_loss.ac1"} <= set(indicators["indicator"])
+    finite = indicators["auroc"].dropna()
+    assert finite.between(0, 1).all()
+    page = (tmp_path / "out" / PAGE_FILE).read_text()
+    assert page.count("<script") >= 3 and "<script src" not in page
+    constants = json.loads((tmp_path / "out" / "constants.json").read_text())
+    assert "not_fitted" in constants or np.isfinite(constants["norm_law"]["c"])
+
+
+def test_the_shipped_study_spec_and_constants():
+    from pathlib import Path
+
+    from grokinterp.sweep.spec import read_spec
+
+    spec = read_spec(Path(__file__).parents[1] / "docs" / "sweeps" / "predict-study.toml")
+    assert len(spec.runs) >= 96 and len(spec.groups) == 1  # one batched model, one core
+    assert {"weight_decay", "train_frac", "seed"} <= set(spec.grid)
+    constants = forecast.load_constants()
+    assert np.isfinite(constants["norm_law"]["c"])
+    assert constants["indicators"]["features"] == list(forecast.FEATURES)
