@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pandas as pd
 import torch
+from study_rows import circuit, reached, write_tables
 
-from grokinterp import group_state, store
+from grokinterp import group_state
 from grokinterp.analyze import Summary, analyze_run
 from grokinterp.config import preset
 from grokinterp.models import architecture
@@ -58,30 +59,19 @@ def main() -> None:
         rows.append(_row(name, run_dir, out))
     table = pd.DataFrame(rows)
     folder = args.root / "analyses" / "arch-study"
-    store.atomic_write(folder / "table.csv", table.to_csv(index=False).encode())
-    text = markdown(table)
-    store.atomic_write(folder / "table.md", text.encode())
-    print(text)
+    write_tables(folder, table, markdown(table))
 
 
 def _row(name: str, run_dir: Path, analysis: Path) -> dict:
     summary = Summary.load(analysis)
     run = open_run(run_dir)
-    metrics = run.metrics()
-    hit = metrics.index[metrics["test_acc"] >= 0.99]
     shapes = architecture(run.config).param_shapes().values()
     return {
         "model": name,
         "parameters": sum(math.prod(shape) for shape in shapes),
-        "epochs": summary.last_epoch,
-        "epoch_99": int(hit[0]) if len(hit) else None,
-        "final_test_acc": float(metrics["test_acc"].iloc[-1]),
+        **reached(run.metrics(), summary),
         "key_frequencies": " ".join(map(str, summary.key_components)),
-        "neurons_clustered": summary.fve_share,
-        "clusters": " ".join(f"{k}:{n}" for k, n in summary.cluster_sizes.items()),
-        "logit_fve": summary.logit_fve_final,
-        "restricted_loss": summary.final_restricted_loss,
-        "test_loss": summary.final_test_loss,
+        **circuit(summary),
         **{k: summary.phases[k] for k in summary.phases},
     }
 

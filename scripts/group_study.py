@@ -29,8 +29,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from study_rows import circuit, reached, write_tables
 
-from grokinterp import group_state, store
+from grokinterp import group_state
 from grokinterp.analyze import Summary, analyze_run, load_measures
 from grokinterp.cli_lists import parse_list
 from grokinterp.config import preset
@@ -88,16 +89,12 @@ def main() -> None:
             rows.append(_row(group, seed, run_dir, out))
     table = pd.DataFrame(rows)
     folder = args.root / "analyses" / study
-    store.atomic_write(folder / "table.csv", table.to_csv(index=False).encode())
-    text = markdown(table)
-    store.atomic_write(folder / "table.md", text.encode())
-    print(text)
+    write_tables(folder, table, markdown(table))
 
 
 def _row(group: str, seed: int, run_dir: Path, analysis: Path) -> dict:
     summary = Summary.load(analysis)
     metrics = open_run(run_dir).metrics()
-    hit = metrics.index[metrics["test_acc"] >= 0.99]
     final = load_measures(analysis).iloc[-1]
     spectrum = [c for c in final.index if c.startswith("W_E.")]
     squares = final[spectrum].to_numpy(np.float64) ** 2
@@ -106,15 +103,9 @@ def _row(group: str, seed: int, run_dir: Path, analysis: Path) -> dict:
         "group": group,
         "seed": seed,
         "train_frac": summary.config["train_frac"],
-        "epochs": summary.last_epoch,
-        "epoch_99": int(hit[0]) if len(hit) else None,
-        "final_test_acc": float(metrics["test_acc"].iloc[-1]),
+        **reached(metrics, summary),
         "key_irreps": " ".join(f"{k} {share[k]:.0%}" for k in summary.key_components),
-        "neurons_clustered": summary.fve_share,
-        "clusters": " ".join(f"{k}:{n}" for k, n in summary.cluster_sizes.items()),
-        "logit_fve": summary.logit_fve_final,
-        "restricted_loss": summary.final_restricted_loss,
-        "test_loss": summary.final_test_loss,
+        **circuit(summary),
     }
 
 
