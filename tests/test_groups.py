@@ -15,7 +15,8 @@ import torch
 from grokinterp.analyze import measure_checkpoints
 from grokinterp.bases.fourier import fourier_basis
 from grokinterp.bases.irreps import Irrep, check_irreps, irreps_of_table, real_irreps
-from grokinterp.cli import _run_plan, build_parser, main
+from grokinterp.cli import build_parser, main
+from grokinterp.cli_train import _run_plan
 from grokinterp.config import GROUP_PRESETS, PRESETS, RunConfig, preset
 from grokinterp.errors import UsageError
 from grokinterp.measures import embedding, losses, neurons
