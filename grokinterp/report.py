@@ -6,9 +6,9 @@
 The page inlines plotly.js exactly once and loads nothing else: each figure is a JSON payload in
 a `<script type="application/json" class="grokinterp-figure">` tag that one small script draws,
 so the numbers in the page can be read back without a browser. The figures are built by the pure
-functions of `grokinterp.report_figures`; this module reads and checks the analysis, computes the
-final model's attention and logit views (Nanda et al. 2023, sections 4.1 and 4.2), and writes the
-page atomically.
+functions of `grokinterp.report_figures` and `grokinterp.report_components`; this module reads
+and checks the analysis, computes the final model's attention and logit views (Nanda et al.
+2023, sections 4.1 and 4.2), and writes the page atomically.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import numpy as np
 import plotly.graph_objects as go
 from torch import Tensor
 
+from grokinterp import report_components as rc
 from grokinterp import report_figures as rf
 from grokinterp.analysis_format import (
     CLOCK_PIZZA_COLUMNS,
@@ -67,11 +68,11 @@ def final_model_figures(
     spectra = {"spectra": spectra_figure(model, params, task)} if task.element_bases else {}
     for layer in range(len(internals.patterns)):
         coefficients, basis_a = attention_to_a(internals, task, basis, layer)
-        spectra[_section("attention", layer)] = rf.attention_figure(
+        spectra[_section("attention", layer)] = rc.attention_figure(
             coefficients.numpy(), list(basis_a.row_names), kind, layer_prefix(layer)
         )
     return spectra | {
-        "logit_fit": rf.logit_fit_figure(
+        "logit_fit": rc.logit_fit_figure(
             fit.fitted.reshape(-1)[index].numpy(),
             fit.centred.reshape(-1)[index].numpy(),
             triples,
@@ -93,7 +94,7 @@ def spectra_figure(model: Architecture, params: dict[str, Tensor], task: Task) -
         norms = embedding.embedding_norms(W_E, basis)
         labels = [str(c.key) for c in basis.spectrum]
         spectra.append((basis.title, labels, norms[0].numpy(), float(weights.gini(norms)[0])))
-    return rf.spectra_figure(spectra)
+    return rc.spectra_figure(spectra)
 
 
 def _final_params(analysis: Analysis, run_dir: str | Path | None) -> dict[str, Tensor]:
@@ -195,14 +196,14 @@ def build_figures(analysis: Analysis, run_dir: str | Path | None = None) -> dict
     figures |= {
         "progress": rf.progress_figure(m, s.phases),
         "weights": rf.weights_figure(m, s.phases, kind),
-        "fourier_heatmap": rf.fourier_heatmap_figure(m, kind),
-        "fourier_slider": rf.fourier_slider_figure(m, keys, kind=kind),
+        "fourier_heatmap": rc.fourier_heatmap_figure(m, kind),
+        "fourier_slider": rc.fourier_slider_figure(m, keys, kind=kind),
     }
     model, d_mlp = architecture(cfg), cfg.d_mlp
     for layer in range(model.hidden_layers):
         prefix, own = layer_prefix(layer), slice(layer * d_mlp, (layer + 1) * d_mlp)
-        figures[_section("clusters", layer)] = rf.cluster_figure(m, keys, d_mlp, kind, prefix)
-        figures[_section("neuron_fve", layer)] = rf.neuron_fve_figure(
+        figures[_section("clusters", layer)] = rc.cluster_figure(m, keys, d_mlp, kind, prefix)
+        figures[_section("neuron_fve", layer)] = rc.neuron_fve_figure(
             neurons["final_fve_by_frequency"][own],
             neurons["dominant_frequency"][-1, own],
             neurons["fve"][-1, own],

@@ -563,6 +563,7 @@ def test_train_analyze_report_on_a_tiny_s3_run(tmp_path):
 def test_report_figures_name_components_by_the_basis_kind():
     import pandas as pd
 
+    from grokinterp import report_components as rc
     from grokinterp import report_figures as rf
 
     epochs = {"epoch": [0, 10]}
@@ -574,10 +575,10 @@ def test_report_figures_name_components_by_the_basis_kind():
     )
     assert rf.frequency_columns(freq, "W_E") == [(1, "W_E.k1"), (3, "W_E.k3")]  # by frequency
     assert rf.frequency_columns(irrep, "W_E") == [("sign", "W_E.sign"), ("3a", "W_E.3a")]
-    clusters = rf.cluster_figure(freq, [3], 8)
+    clusters = rc.cluster_figure(freq, [3], 8)
     assert [t.name for t in clusters.data] == ["k = 3", "other frequencies", "not clustered"]
-    clusters = rf.cluster_figure(irrep, ["3a"], 8, "irrep")
+    clusters = rc.cluster_figure(irrep, ["3a"], 8, "irrep")
     assert [t.name for t in clusters.data] == ["irrep 3a", "other irreps", "not clustered"]
-    slider = rf.fourier_slider_figure(irrep, ["3a"], kind="irrep")
+    slider = rc.fourier_slider_figure(irrep, ["3a"], kind="irrep")
     assert list(slider.data[0].x) == ["sign", "3a"] and slider.layout.xaxis.title.text == "irrep"
-    assert rf.fourier_slider_figure(freq, [3]).layout.xaxis.title.text == "frequency k"
+    assert rc.fourier_slider_figure(freq, [3]).layout.xaxis.title.text == "frequency k"
