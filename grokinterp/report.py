@@ -85,7 +85,7 @@ def final_model_figures(
 
 def spectra_figure(model: Architecture, params: dict[str, Tensor], task: Task) -> go.Figure:
     """The final W_E's spectrum in each of the task's element bases, with its Gini."""
-    from grokinterp.analyze import joined_embedding
+    from grokinterp.checkpoint_measures import joined_embedding
     from grokinterp.measures import embedding, weights
 
     W_E = joined_embedding(model, {k: v[None] for k, v in params.items()}).double()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from grokinterp.analyze import forward_on_domain
+from grokinterp.checkpoint_measures import forward_on_domain
 from grokinterp.config import preset
 from grokinterp.measures import clock_pizza
 from grokinterp.models import architecture

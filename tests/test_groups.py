@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 import torch
 
-from grokinterp.analyze import measure_checkpoints
 from grokinterp.bases.fourier import fourier_basis
 from grokinterp.bases.irreps import Irrep, check_irreps, irreps_of_table, real_irreps
+from grokinterp.checkpoint_measures import measure_checkpoints
 from grokinterp.cli import build_parser, main
 from grokinterp.cli_train import _run_plan
 from grokinterp.config import GROUP_PRESETS, PRESETS, RunConfig, preset

@@ -8,8 +8,8 @@ import math
 import pytest
 import torch
 
-from grokinterp.analyze import measure_checkpoints
 from grokinterp.bases.fourier import fourier_basis
+from grokinterp.checkpoint_measures import measure_checkpoints
 from grokinterp.cli import main
 from grokinterp.config import preset
 from grokinterp.errors import UsageError
@@ -192,7 +192,7 @@ def test_gromovs_quadratic_mlp_has_one_key_frequency_and_its_closed_form_measure
     closed = 4.0 * 9 / 2 * torch.cos(2 * math.pi * k * shift / p)
     torch.testing.assert_close(logits[0], closed, atol=1e-9, rtol=0)
 
-    from grokinterp.analyze import joined_embedding
+    from grokinterp.checkpoint_measures import joined_embedding
     from grokinterp.measures import embedding
 
     basis = task.basis()

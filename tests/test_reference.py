@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grokinterp.analyze import Summary, load_measures, measure_checkpoints
+from grokinterp.analyze import Summary, load_measures
+from grokinterp.checkpoint_measures import measure_checkpoints
 from grokinterp.measures import embedding, neurons
 from grokinterp.run import open_run
 from grokinterp.tasks import task_of

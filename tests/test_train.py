@@ -35,7 +35,7 @@ def test_run_directory_is_complete(tiny_cfg, tmp_path):
     model = run.model(epoch=20)
     torch.testing.assert_close(model.embed.W_E, run.state_dict(index=2)["embed.W_E"])
     # the metrics row of a checkpoint's epoch is that checkpoint's loss
-    from grokinterp.analyze import measure_checkpoints
+    from grokinterp.checkpoint_measures import measure_checkpoints
 
     table, _ = measure_checkpoints(tiny_cfg, [run.state_dict(epoch=20)], run.train_indices, [1])
     assert abs(table["train_loss"][0] - metrics.loc[20, "train_loss"]) < 1e-6

@@ -27,7 +27,7 @@ def run_indicators(run, upto: int | None = None, progress: bool = False) -> pd.D
     `weight_norm` (sum of squares), every `checkpoint_indicators` column and the
     critical-slowing-down columns of `with_slowing` (computed on the rows up to `upto` only:
     the table at `upto` never sees later epochs). UsageError when there is no checkpoint."""
-    from grokinterp.analyze import forward_on_domain
+    from grokinterp.checkpoint_measures import forward_on_domain
     from grokinterp.indicators import checkpoint_indicators, with_slowing
     from grokinterp.models import architecture
     from grokinterp.tasks import task_of
