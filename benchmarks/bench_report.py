@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 from grokinterp import data, report, store  # noqa: E402
 from grokinterp.config import preset  # noqa: E402
 from grokinterp.models import architecture  # noqa: E402
-from tests.report_helpers import (  # noqa: E402
+from tests.helpers import (  # noqa: E402
     CHROMIUM,
     chromium,
     drawn_marker,

@@ -103,15 +103,12 @@ def status(run_dir: Path) -> GroupState | None:
     Safe while the group trains in another process: a commit that lands between reading the
     records and checking the states removes the older states, so a missing state is checked
     again against fresh records before the group is called damaged."""
-    for _ in range(_READ_ATTEMPTS - 1):
+    for _ in range(_READ_ATTEMPTS):
         try:
             return _status_once(run_dir)
-        except _MissingState:
-            continue
-    try:
-        return _status_once(run_dir)
-    except _MissingState as missing:
-        raise UsageError(f"{missing.path}: missing; the group is damaged") from None
+        except _MissingState as exc:
+            missing = exc.path
+    raise UsageError(f"{missing}: missing; the group is damaged")
 
 
 _READ_ATTEMPTS = 5

@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 import torch
+from study_rows import write_tables
 
 from grokinterp import store
 from grokinterp.analyze import analyze_run, load_measures
@@ -49,12 +50,9 @@ def main() -> None:
             rows.append(_row(rate, seed, load_measures(out)))
     table = pd.DataFrame(rows)
     folder = args.root / "analyses" / "attention-study"
-    store.atomic_write(folder / "table.csv", table.to_csv(index=False).encode())
-    text = markdown(table)
-    store.atomic_write(folder / "table.md", text.encode())
     html = figure(table).to_html(include_plotlyjs=True, full_html=True)
     store.atomic_write(args.root / "reports" / "attention-study.html", html.encode())
-    print(text)
+    write_tables(folder, table, markdown(table))
 
 
 def _config(args, rate: float, seed: int):

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+from study_rows import write_tables
 
 from grokinterp import store
 from grokinterp.analysis_format import load_measures
@@ -56,12 +57,9 @@ def main() -> None:
     table, fig = STUDIES[args.study](runs, sweep)
     out = args.root / "analyses" / f"interventions-{args.study}"
     out.mkdir(parents=True, exist_ok=True)
-    store.atomic_write(out / "table.csv", table.to_csv(index=False).encode())
-    text = markdown(table)
-    store.atomic_write(out / "table.md", text.encode())
     html = fig.to_html(include_plotlyjs=True, full_html=True)
     store.atomic_write(out / "report.html", html.encode())
-    print(text)
+    write_tables(out, table, markdown(table))
 
 
 # ---- reading -------------------------------------------------------------------------------------

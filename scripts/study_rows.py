@@ -1,6 +1,6 @@
 """What the study scripts (arch_study.py, group_study.py) tabulate of a trained and analysed
-run, and how they write their tables (run them as `python scripts/<study>.py`, which puts this
-folder on the import path)."""
+run, and how every study script writes its table.csv and table.md (run them as
+`python scripts/<study>.py`, which puts this folder on the import path)."""
 
 from __future__ import annotations
 

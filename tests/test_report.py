@@ -2,7 +2,7 @@
 
 The analysis directory here is synthetic (random but plausible values with the schema that
 `grokinterp analyze` writes) beside a real tiny run, whose last checkpoint feeds the
-final-model figures (tests/report_helpers.py builds both and drives Chromium).
+final-model figures (tests/helpers.py builds both and drives Chromium).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from grokinterp import report
 from grokinterp.config import preset
 from grokinterp.errors import UsageError
 from grokinterp.report_figures import even_subsample, phase_spans
-from tests.report_helpers import (
+from tests.helpers import (
     CHROMIUM,
     chromium,
     drawn_marker,

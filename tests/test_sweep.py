@@ -27,8 +27,14 @@ from grokinterp.sweep import folder
 from grokinterp.sweep.group import run_group
 from grokinterp.sweep.spec import read_spec
 from grokinterp.train import SHARED_FIELDS, train_runs
-from tests.helpers import killed_at_step
-from tests.report_helpers import CHROMIUM, chromium, drawn_marker, figures_in, instrumented_copy
+from tests.helpers import (
+    CHROMIUM,
+    chromium,
+    drawn_marker,
+    figures_in,
+    instrumented_copy,
+    killed_at_step,
+)
 
 TINY = {"p": 11, "d_model": 16, "n_heads": 2, "d_mlp": 32, "epochs": 30, "save_every": 10}
 REPO = Path(__file__).resolve().parents[1]

@@ -18,7 +18,6 @@ NANDA_COLUMNS = ("restricted_loss", "excluded_loss", "gini_W_E", "gini_W_L", "fv
 """Nanda et al.'s progress measures taken from the measures table as predictors. Restricted and
 excluded loss use the key frequencies of the run's LAST checkpoint: as predictors they look
 ahead, which `grokinterp.forecast` and the evaluation mark."""
-CHUNK = 8
 
 
 def run_indicators(run, upto: int | None = None, progress: bool = False) -> pd.DataFrame:
@@ -27,8 +26,9 @@ def run_indicators(run, upto: int | None = None, progress: bool = False) -> pd.D
     `weight_norm` (sum of squares), every `checkpoint_indicators` column and the
     critical-slowing-down columns of `with_slowing` (computed on the rows up to `upto` only:
     the table at `upto` never sees later epochs). UsageError when there is no checkpoint."""
-    from grokinterp.checkpoint_measures import forward_on_domain
+    from grokinterp.checkpoint_measures import CHUNK, forward_on_domain
     from grokinterp.indicators import checkpoint_indicators, with_slowing
+    from grokinterp.measures import weights
     from grokinterp.models import architecture
     from grokinterp.tasks import task_of
 
@@ -44,9 +44,7 @@ def run_indicators(run, upto: int | None = None, progress: bool = False) -> pd.D
         states = [store.load_checkpoint(path)[0] for _, path in chunk]
         floats = {n: torch.stack([s[n] for s in states]) for n in model.param_shapes()}
         columns = checkpoint_indicators(model, floats, forward_on_domain(model, floats, task))
-        columns["weight_norm"] = sum(
-            t.double().pow(2).flatten(1).sum(dim=1) for t in floats.values()
-        )
+        columns["weight_norm"] = sum(weights.sum_of_squares(floats).values())
         part = pd.DataFrame({k: v.numpy() for k, v in columns.items()})
         part.insert(0, "epoch", [e for e, _ in chunk])
         rows.append(part)
