@@ -274,7 +274,7 @@ def build_epoch(cfgs, splits, params, state, options) -> Epoch:
     device, engine, use_compiled = options[:3]
     cfg = cfgs[0]
     model = architecture(cfg)
-    recipe = Recipe(cfgs)
+    recipe = Recipe(cfgs, device)
     splits, relabels = [s for s, _ in splits], [r for _, r in splits]
     train = Split.stack(cfgs, splits, device, relabels)
     tests = [data.test_indices(task_of(c), s) for c, s in zip(cfgs, splits, strict=True)]

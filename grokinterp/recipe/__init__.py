@@ -108,9 +108,10 @@ def _only_with(cfg: RunConfig, name: str, applies: bool, where: str) -> None:
 
 class Recipe:
     """The recipe shared by runs trained together (their first config's settings; the lr and
-    weight decay stay per run), over the model's trained parameters."""
+    weight decay stay per run), over the model's trained parameters; the tensors it holds (the
+    norm cap's limits) live on `device`, the parameters' device."""
 
-    def __init__(self, cfgs: Sequence[RunConfig]):
+    def __init__(self, cfgs: Sequence[RunConfig], device: torch.device | str = "cpu"):
         from grokinterp.models import architecture
 
         self.cfg = cfg = cfgs[0]
@@ -128,7 +129,7 @@ class Recipe:
             initial = [architecture(c).init_params() for c in cfgs]
             stacked = {name: torch.stack([w[name] for w in initial]) for name in self.trained}
             self.limits = {
-                name: cfg.norm_cap * stacked[name].double().flatten(1).norm(dim=1)
+                name: (cfg.norm_cap * stacked[name].double().flatten(1).norm(dim=1)).to(device)
                 for name in norm.matrices(stacked, self.trained)
             }
 

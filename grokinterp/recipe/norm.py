@@ -32,5 +32,5 @@ def cap_norms_(params: dict[str, Tensor], limits: dict[str, Tensor]) -> None:
     for name, limit in limits.items():
         param = params[name]
         norm = param.double().flatten(1).norm(dim=1)
-        factor = torch.clamp(limit.to(norm.device) / norm, max=1.0)  # limits are built on the CPU
+        factor = torch.clamp(limit / norm, max=1.0)
         param.mul_(factor.to(param.dtype).view((-1,) + (1,) * (param.dim() - 1)))

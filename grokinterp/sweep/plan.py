@@ -84,7 +84,7 @@ def step_seconds(cfg: RunConfig, device: str = "auto", budget: float = 0.3) -> f
     params = {name: t[None].to(dev) for name, t in model.init_params().items()}
     for name in model.trained:
         params[name].requires_grad_(True)
-    recipe = Recipe([cfg])
+    recipe = Recipe([cfg], dev)
     state = recipe.initial_state(params)
     split = data.train_indices(cfg)
     train = Split.stack([cfg], [split], dev)
