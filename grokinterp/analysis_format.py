@@ -11,7 +11,9 @@
     indicators.csv       one row per checkpoint, one column per early-warning indicator
                          (`grokinterp indicators`, optional; INDICATOR_COLUMNS_DOC)
 
-Every file is written atomically, and only after everything has been measured. Summaries of
+measures.csv, neurons.safetensors and summary.json are committed together, only after
+everything has been measured (`grokinterp.analysis_dir`: a killed commit leaves the old files
+or, once the next reader completes it, the new ones; never a mix). Summaries of
 format 1 (addition only, before tasks and bases) are read as addition in the Fourier basis.
 """
 
@@ -26,6 +28,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from grokinterp.analysis_dir import commit, settle
 from grokinterp.config import FORMAT_VERSION as CONFIG_VERSION
 from grokinterp.config import RunConfig
 from grokinterp.errors import UsageError
@@ -34,7 +37,6 @@ from grokinterp.store import atomic_write
 MEASURES_FILE, NEURONS_FILE, SUMMARY_FILE = "measures.csv", "neurons.safetensors", "summary.json"
 INDICATORS_FILE = "indicators.csv"
 FORMAT_VERSION = 2
-DEFAULT_ANALYSES_DIR = Path("analyses")
 DEPRECATED_KEY_FREQUENCIES = (
     "the format-1 name of key_components (written when the basis's components are "
     "frequencies, else []); read key_components: key_frequencies goes in format 3"
@@ -181,6 +183,7 @@ class Summary:
     @classmethod
     def load(cls, analysis_dir: str | Path) -> Summary:
         """The summary of an analysis directory."""
+        settle(analysis_dir)
         return cls.read(Path(analysis_dir) / SUMMARY_FILE)
 
     @classmethod
@@ -200,12 +203,17 @@ class Summary:
         except (AttributeError, KeyError, TypeError) as exc:
             raise UsageError(f"{path}: not a readable analysis summary ({exc})") from None
 
-    def write(self, analysis_dir: Path) -> None:
-        """summary.json: the fields, and for format 2 only the format-1 name `key_frequencies`
-        (readers of the raw JSON that still use it), flagged under `deprecated`."""
+    def to_bytes(self) -> bytes:
+        """summary.json's bytes: the fields, and for format 2 only the format-1 name
+        `key_frequencies` (readers of the raw JSON that still use it), flagged under
+        `deprecated`."""
         raw = {**asdict(self), "key_frequencies": self.key_frequencies}
         raw["deprecated"] = {"key_frequencies": DEPRECATED_KEY_FREQUENCIES}
-        atomic_write(Path(analysis_dir) / SUMMARY_FILE, json.dumps(raw, indent=2).encode())
+        return json.dumps(raw, indent=2).encode()
+
+    def write(self, analysis_dir: Path) -> None:
+        """Replace summary.json alone (atomically), keeping the other files."""
+        commit(Path(analysis_dir), {SUMMARY_FILE: self.to_bytes()})
 
 
 def _upgrade_format_1(raw: dict) -> dict:
@@ -227,6 +235,7 @@ def _upgrade_format_1(raw: dict) -> dict:
 
 def load_measures(analysis_dir: str | Path) -> pd.DataFrame:
     """The measures table of an analysed run, one row per checkpoint."""
+    settle(analysis_dir)
     return _read_table(Path(analysis_dir) / MEASURES_FILE, "measures")
 
 
@@ -242,6 +251,7 @@ def load_neurons(analysis_dir: str | Path) -> dict[str, torch.Tensor]:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    settle(analysis_dir)
     path = Path(analysis_dir) / NEURONS_FILE
     if not path.exists():
         return {}
@@ -252,19 +262,23 @@ def load_neurons(analysis_dir: str | Path) -> dict[str, torch.Tensor]:
 
 
 def write_analysis(
-    out: Path, table: pd.DataFrame, neurons: dict[str, torch.Tensor], summary: Summary
+    out: Path,
+    table: pd.DataFrame,
+    neurons: dict[str, torch.Tensor],
+    summary: Summary,
+    remove: tuple[str, ...] = (),
 ) -> None:
-    """Write the three files, each atomically (no neurons file without a basis)."""
+    """Commit the three files together (no neurons file without a basis); `remove` names other
+    files of the directory that the commit deletes (those of a replaced analysis)."""
     from safetensors.torch import save
 
-    out.mkdir(parents=True, exist_ok=True)
+    files = {
+        MEASURES_FILE: table.to_csv(index=False, float_format="%.10g").encode(),
+        SUMMARY_FILE: summary.to_bytes(),
+    }
     if neurons:
-        atomic_write(out / NEURONS_FILE, save({k: v.contiguous() for k, v in neurons.items()}))
-    else:
-        (out / NEURONS_FILE).unlink(missing_ok=True)
-    csv = table.to_csv(index=False, float_format="%.10g")
-    atomic_write(out / MEASURES_FILE, csv.encode())
-    summary.write(out)
+        files[NEURONS_FILE] = save({k: v.contiguous() for k, v in neurons.items()})
+    commit(out, files, remove=(*remove, NEURONS_FILE))
 
 
 # ---- the checked reader of the report -----------------------------------------------------------

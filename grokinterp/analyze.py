@@ -8,12 +8,16 @@ checkpoint. A task with no known basis gets the measures that need none (losses,
 norm, phases by the loss curves), and the summary lists the others as not applicable.
 
 Re-running measures only what is new: a stored row is reused only when its checkpoint's digest,
-the run's config and split, the basis and the key components are all unchanged.
+the run's config and split, the basis and the key components are all unchanged. The rows measured
+so far are kept through a kill or a Ctrl-C (`grokinterp.analysis_dir`), so the next run goes on
+from them; the directory is refused, before any work, when it belongs to another run.
 """
 
 from __future__ import annotations
 
-import hashlib
+import io
+import json
+import time
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -23,11 +27,17 @@ import pandas as pd
 import torch
 
 from grokinterp import store
+from grokinterp.analysis_dir import (
+    PROGRESS_EVERY_S,
+    PROGRESS_FILE,
+    check_owner,
+    default_analysis_dir,
+    run_fingerprint,
+)
 from grokinterp.analysis_format import (
     BASIS_MEASURES,
     CLOCK_PIZZA,
     CLOCK_PIZZA_COLUMNS,
-    DEFAULT_ANALYSES_DIR,
     Summary,
     layer_prefix,
     load_measures,
@@ -45,20 +55,15 @@ from grokinterp.checkpoint_measures import (
     measure_checkpoints,
 )
 from grokinterp.config import RunConfig
-from grokinterp.errors import UsageError
+from grokinterp.errors import Interrupted, UsageError
 from grokinterp.measures import clock_pizza, embedding, neurons, phases
 from grokinterp.models import Architecture, architecture
+from grokinterp.outputs import check_output_dir
 from grokinterp.progress import Progress
 from grokinterp.run import open_run
 from grokinterp.tasks import task_of
 
 __all__ = ["Summary", "analyze_run", "load_measures"]
-
-
-def run_fingerprint(cfg: RunConfig, train: torch.Tensor) -> str:
-    """sha256 of the run's config (its epoch count aside: a run may be trained on) and split."""
-    text = cfg.replace(epochs=1).to_json() + ",".join(map(str, train.tolist()))
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _load_series(run_dir: Path, cfg: RunConfig, series: list[tuple[int, Path]]):
@@ -99,47 +104,71 @@ def analyze_run(
     out_dir: str | Path | None = None,
     progress: bool = True,
     basis_name: str | None = None,
+    replace: bool = False,
 ) -> Path:
-    """Measure every complete checkpoint of a run and write the analysis directory."""
+    """Measure every complete checkpoint of a run, commit the analysis directory (default
+    `analysis_dir.default_analysis_dir(run_dir)`) and return its path.
+
+    UsageError before any work when `out_dir` cannot be written or holds another run's analysis,
+    or one with checkpoints the run no longer has (`replace` overwrites those). `Interrupted` (a
+    KeyboardInterrupt) after keeping the rows measured so far, for the next call to go on from.
+    """
     run = open_run(run_dir)
     cfg, train = run.config, run.train_indices
     basis = default_basis(cfg, basis_name)
     series = store.list_checkpoints(run.path)
     if not series:
         raise UsageError(f"{run.path / store.CHECKPOINT_DIR}: no checkpoints to analyse")
-    out = Path(out_dir) if out_dir is not None else DEFAULT_ANALYSES_DIR / run.name
+    out = Path(out_dir) if out_dir is not None else default_analysis_dir(run.path)
+    check_output_dir(out, "--out")
+    digests = {epoch: store.checkpoint_digest(path) for epoch, path in series}
+    fingerprint = run_fingerprint(cfg, train)
+    stale = check_owner(out, run.path, fingerprint, digests, replace)
     final_epoch, final_state = next(_load_series(run.path, cfg, series[-1:]))
     model = architecture(cfg)
     neurons_per_ckpt = model.hidden_layers * cfg.d_mlp
     keys = _key_components(model, final_state, basis)
-    digests = {epoch: store.checkpoint_digest(path) for epoch, path in series}
-    identity = (run_fingerprint(cfg, train), basis and basis.title, keys)
+    identity = (fingerprint, basis and basis.title, keys)
 
     # a table written before a measure existed lacks its column: measure it all again
     required = CAUSE_COLUMNS
     if clock_pizza.not_applicable(task_of(cfg)) is None:
         required += CLOCK_PIZZA_COLUMNS
     measured, final_fve = _previous(out, identity, digests, neurons_per_ckpt, required)
+    measured, final_fve = _resume_progress(out, identity, digests, measured, final_fve)
     done = set(measured.table["epoch"].tolist())
     todo = [(epoch, path) for epoch, path in series if epoch not in done]
     bar = Progress(len(todo), enabled=progress, unit="checkpoint")
     position = {epoch: i for i, (epoch, _) in enumerate(series)}
-    for start in range(0, len(todo), CHUNK):
-        chunk = list(_load_series(run.path, cfg, todo[start : start + CHUNK]))
-        previous = _predecessors(run.path, cfg, series, position, chunk)
-        table, fve_by_component = measure_checkpoints(
-            cfg, [s for _, s in chunk], train, keys, basis, previous
-        )
-        table.insert(0, "epoch", [epoch for epoch, _ in chunk])
-        if fve_by_component is None:
-            dominant = torch.zeros(len(chunk), neurons_per_ckpt, dtype=torch.int64)
-            fve = torch.zeros(len(chunk), neurons_per_ckpt)
-        else:
-            dominant, fve, _ = neurons.cluster_sizes(fve_by_component)
-            if chunk[-1][0] == final_epoch:
-                final_fve = fve_by_component[-1]
-        measured = measured.extend(_Measured(table, dominant, fve))
-        bar.update(start + len(chunk), partial(str, f"epoch {chunk[-1][0]}"))
+    saved_at, fresh = time.monotonic(), False
+    try:
+        for start in range(0, len(todo), CHUNK):
+            chunk = list(_load_series(run.path, cfg, todo[start : start + CHUNK]))
+            previous = _predecessors(run.path, cfg, series, position, chunk)
+            table, fve_by_component = measure_checkpoints(
+                cfg, [s for _, s in chunk], train, keys, basis, previous
+            )
+            table.insert(0, "epoch", [epoch for epoch, _ in chunk])
+            if fve_by_component is None:
+                dominant = torch.zeros(len(chunk), neurons_per_ckpt, dtype=torch.int64)
+                fve = torch.zeros(len(chunk), neurons_per_ckpt)
+            else:
+                dominant, fve, _ = neurons.cluster_sizes(fve_by_component)
+                if chunk[-1][0] == final_epoch:
+                    final_fve = fve_by_component[-1]
+            measured, fresh = measured.extend(_Measured(table, dominant, fve)), True
+            if time.monotonic() - saved_at >= PROGRESS_EVERY_S:
+                _save_progress(out, identity, digests, measured, final_fve)
+                saved_at, fresh = time.monotonic(), False
+            bar.update(start + len(chunk), partial(str, f"epoch {chunk[-1][0]}"))
+    except KeyboardInterrupt:
+        bar.close(lambda: "interrupted")
+        if fresh:
+            _save_progress(out, identity, digests, measured, final_fve)
+        raise Interrupted(
+            f"{len(measured.table)} of {len(series)} checkpoints measured are kept in {out}; "
+            "run the same command to go on from them"
+        ) from None
     bar.close(lambda: f"{len(series)} checkpoints measured")
 
     summary = _summarise(run, measured.table, basis, keys, final_state, train, digests)
@@ -152,8 +181,60 @@ def analyze_run(
             "fve": measured.fve.to(torch.float32),
             "final_fve_by_frequency": final_fve.to(torch.float32),
         }
-    write_analysis(out, measured.table, arrays, summary)
+    write_analysis(out, measured.table, arrays, summary, remove=stale)
     return out
+
+
+def _save_progress(out: Path, identity, digests: dict, measured: _Measured, final_fve) -> None:
+    """Keep the rows measured so far in `out`'s progress file: the table in float64 exactly
+    (%.17g), the neurons' dominant component (int64) and FVE (float32) per row, and the final
+    checkpoint's FVE table (float32) once measured, with what they were measured for."""
+    from safetensors.torch import save
+
+    epochs = measured.table["epoch"].tolist()
+    tensors = {"dominant": measured.dominant.contiguous(), "fve": measured.fve.contiguous()}
+    if final_fve is not None:
+        tensors["final_fve"] = final_fve.contiguous()
+    metadata = {
+        "identity": json.dumps(list(identity)),
+        "digests": json.dumps({str(e): digests[int(e)] for e in epochs}),
+        "table": measured.table.to_csv(index=False, float_format="%.17g"),
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    store.atomic_write(out / PROGRESS_FILE, save(tensors, metadata))
+
+
+def _resume_progress(out: Path, identity, digests: dict, measured: _Measured, final_fve):
+    """`measured` (and `final_fve`) with the rows of `out`'s progress file added: those measured
+    for the same identity from checkpoints still unchanged; a file for anything else is ignored."""
+    from safetensors import SafetensorError, safe_open
+
+    path = out / PROGRESS_FILE
+    if not path.exists():
+        return measured, final_fve
+    try:
+        with safe_open(path, "pt") as handle:
+            metadata = handle.metadata()
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
+        same = json.loads(metadata["identity"]) == json.loads(json.dumps(list(identity)))
+        recorded = json.loads(metadata["digests"])
+        table = pd.read_csv(io.StringIO(metadata["table"]))
+    except (OSError, SafetensorError, ValueError, KeyError):
+        return measured, final_fve
+    if not same:
+        return measured, final_fve
+    keep = np.array([digests.get(int(e)) == recorded.get(str(e)) for e in table["epoch"]])
+    keep &= ~table["epoch"].isin(measured.table["epoch"]).to_numpy()
+    if keep.any():
+        rows = torch.from_numpy(keep)
+        kept = _Measured(
+            table[keep].reset_index(drop=True), tensors["dominant"][rows], tensors["fve"][rows]
+        )
+        measured = measured.extend(kept)
+    final = max(digests)
+    if final_fve is None and recorded.get(str(final)) == digests[final] is not None:
+        final_fve = tensors.get("final_fve")
+    return measured, final_fve
 
 
 def _predecessors(run_dir, cfg, series, position, chunk) -> list:

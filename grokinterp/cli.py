@@ -58,8 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"grokinterp: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("grokinterp: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        said = f": {exc}" if str(exc) else ""
+        print(f"grokinterp: interrupted{said}", file=sys.stderr)
         return 130
     return 0
 

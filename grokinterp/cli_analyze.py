@@ -25,7 +25,16 @@ def add_analyze(sub) -> None:
     )
     parser.add_argument("--ckpt-dir", type=Path, required=True, metavar="RUN", help="run directory")
     parser.add_argument(
-        "--out", type=Path, help="analysis directory (default analyses/<RUN's directory name>/)"
+        "--out",
+        type=Path,
+        help="analysis directory (default analyses/<RUN>/: RUN's path from here, less a leading "
+        "checkpoints/; a run outside this folder by its absolute path)",
+    )
+    parser.add_argument(
+        "--replace",
+        action="store_true",
+        help="overwrite the analysis in --out even when it is another run's, or holds "
+        "checkpoints RUN no longer has (refused without this flag)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.add_argument(
@@ -35,7 +44,9 @@ def add_analyze(sub) -> None:
         "not belong to the task is refused",
     )
     parser.add_argument(
-        "--report", action="store_true", help="also write the HTML report (reports/<run-name>.html)"
+        "--report",
+        action="store_true",
+        help="also write the HTML report (reports/<the analysis directory less analyses/>.html)",
     )
     parser.add_argument(
         "--llc",
@@ -58,7 +69,19 @@ def _analyze(args) -> None:
     from grokinterp.report_figures import WORDS, words_key
 
     settings = check_llc_request(args) if args.llc else None
-    out = analyze_run(args.ckpt_dir, args.out, progress=not args.quiet, basis_name=args.basis)
+    if args.report:
+        from grokinterp.analysis_dir import default_analysis_dir, default_report_path
+        from grokinterp.outputs import check_output_file
+
+        report = default_report_path(args.out or default_analysis_dir(args.ckpt_dir))
+        check_output_file(report, "--report")
+    out = analyze_run(
+        args.ckpt_dir,
+        args.out,
+        progress=not args.quiet,
+        basis_name=args.basis,
+        replace=args.replace,
+    )
     summary = Summary.load(out)
     print(f"wrote {out}")
     print(f"  task               {summary.task['formula']}")
@@ -87,7 +110,7 @@ def _analyze(args) -> None:
     if args.report:
         from grokinterp.report import write_report
 
-        print(f"wrote {write_report(out, run_dir=args.ckpt_dir)}")
+        print(f"wrote {write_report(out, report, run_dir=args.ckpt_dir)}")
     if args.log_to:
         name = Path(args.ckpt_dir).resolve().name
         sent = trackers.log_measures(args.log_to, out, name, args.project)
@@ -111,20 +134,24 @@ def add_report(sub) -> None:
     parser.add_argument(
         "--analysis",
         type=Path,
-        help="analysis directory (default analyses/<RUN's directory name>/)",
+        help="analysis directory (default analyses/<RUN>/, as analyze writes it)",
     )
     parser.add_argument(
-        "--out", type=Path, help="HTML file (default reports/<RUN's directory name>.html)"
+        "--out",
+        type=Path,
+        help="HTML file (default reports/<the analysis directory less analyses/>.html)",
     )
     parser.set_defaults(handler=_report)
 
 
 def _report(args) -> None:
-    from grokinterp.analysis_format import DEFAULT_ANALYSES_DIR
-    from grokinterp.report import DEFAULT_REPORTS_DIR, write_report
+    from grokinterp.analysis_dir import default_analysis_dir, default_report_path
+    from grokinterp.outputs import check_output_file
+    from grokinterp.report import write_report
     from grokinterp.run import open_run
 
-    name = open_run(args.ckpt_dir).name
-    analysis_dir = args.analysis or DEFAULT_ANALYSES_DIR / name
-    out = args.out or DEFAULT_REPORTS_DIR / f"{name}.html"
-    print(f"wrote {write_report(analysis_dir, out, run_dir=args.ckpt_dir)}")
+    run = open_run(args.ckpt_dir)
+    analysis_dir = args.analysis or default_analysis_dir(run.path)
+    out = args.out or default_report_path(analysis_dir)
+    check_output_file(out, "--out")
+    print(f"wrote {write_report(analysis_dir, out, run_dir=run.path)}")

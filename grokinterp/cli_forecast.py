@@ -71,23 +71,22 @@ def add_indicators(sub) -> None:
     )
     parser.add_argument("--ckpt-dir", type=Path, required=True, metavar="RUN", help="run directory")
     parser.add_argument(
-        "--out", type=Path, help="the analysis directory (default analyses/<run name>)"
+        "--out", type=Path, help="the analysis directory (default analyses/<RUN>/, as analyze)"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress output")
     parser.set_defaults(handler=_indicators)
 
 
 def _indicators(args) -> None:
-    from grokinterp.analysis_format import (
-        DEFAULT_ANALYSES_DIR,
-        INDICATORS_FILE,
-        write_indicators,
-    )
+    from grokinterp.analysis_dir import default_analysis_dir
+    from grokinterp.analysis_format import INDICATORS_FILE, write_indicators
     from grokinterp.indicators.table import run_indicators, with_measures
+    from grokinterp.outputs import check_output_dir
     from grokinterp.run import open_run
 
     run = open_run(args.ckpt_dir)
-    out = args.out if args.out is not None else DEFAULT_ANALYSES_DIR / run.name
+    out = args.out if args.out is not None else default_analysis_dir(run.path)
+    check_output_dir(out, "--out")
     table = with_measures(run_indicators(run, progress=not args.quiet), out)
     write_indicators(out, table)
     print(f"wrote {out / INDICATORS_FILE} ({len(table)} checkpoints, {table.shape[1] - 1} columns)")

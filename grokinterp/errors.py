@@ -3,3 +3,8 @@
 
 class UsageError(Exception):
     """A user mistake: bad flag values, a directory that holds another run, a bad file."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """A Ctrl-C that a command caught to keep its work: the message says what was kept and how
+    to go on."""

@@ -185,7 +185,7 @@ def llc_is_current(run_dir: str | Path, out_dir: str | Path, settings: LLCSettin
 def _identity(run, settings: LLCSettings) -> dict:
     """What an estimate depends on besides the checkpoint: settings, run config and split,
     sampler."""
-    from grokinterp.analyze import run_fingerprint
+    from grokinterp.analysis_dir import run_fingerprint
 
     return {
         "settings": settings.to_dict(),

@@ -25,6 +25,7 @@ from torch import Tensor
 
 from grokinterp import report_components as rc
 from grokinterp import report_figures as rf
+from grokinterp.analysis_dir import default_report_path
 from grokinterp.analysis_format import (
     CLOCK_PIZZA_COLUMNS,
     SUMMARY_FILE,
@@ -42,7 +43,6 @@ from grokinterp.tasks import Task, task_of
 
 __all__ = ["load_analysis", "write_report"]
 
-DEFAULT_REPORTS_DIR = Path("reports")
 SCATTER_POINTS, SCATTER_CORRECT = 2400, 600
 """Logit scatter: random (a, b, c) triples, plus triples whose c is the right answer."""
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
@@ -115,7 +115,35 @@ def _final_params(analysis: Analysis, run_dir: str | Path | None) -> dict[str, T
     run = open_run(run_dir)
     if not run.config.same_architecture(analysis.config):
         raise UsageError(f"{run_dir}: the run's architecture differs from {summary_path}'s config")
-    return run.state_dict()
+    _check_analysed_run(run, analysis)
+    return run.state_dict(epoch=analysis.summary.last_epoch)
+
+
+def _check_analysed_run(run, analysis: Analysis) -> None:
+    """UsageError unless `run` is the run `analysis` measured: the same fingerprint (config and
+    split) and, where the summary records it, the same digest of the last checkpoint."""
+    from grokinterp import store
+    from grokinterp.analysis_dir import run_fingerprint
+
+    summary, where = analysis.summary, analysis.path / SUMMARY_FILE
+    if summary.run_fingerprint and summary.run_fingerprint != run_fingerprint(
+        run.config, run.train_indices
+    ):
+        raise UsageError(
+            f"{where} is the analysis of another run ({summary.run_dir_abs or summary.run_dir}), "
+            f"not of {run.path}; give this run's analysis with --analysis"
+        )
+    last = summary.last_epoch
+    if last not in run.epochs:
+        raise UsageError(
+            f"{run.path} has no checkpoint at epoch {last}, the last one {where} measured"
+        )
+    recorded = summary.checkpoint_digests.get(str(last))
+    if recorded and recorded != store.checkpoint_digest(run.checkpoint_path(epoch=last)):
+        raise UsageError(
+            f"{run.path}'s checkpoint at epoch {last} differs from the one {where} measured: "
+            "another copy of the run; analyse it with --out, or give its own --analysis"
+        )
 
 
 # ---- the page -----------------------------------------------------------------------------------
@@ -385,7 +413,8 @@ def write_report(
     *,
     run_dir: str | Path | None = None,
 ) -> Path:
-    """Write the report of `analysis_dir` (default reports/<run-name>.html) and return its path.
+    """Write the report of `analysis_dir` (default `analysis_dir.default_report_path`) and return
+    its path.
 
     `run_dir` gives the run whose last checkpoint draws the final-model figures; by default the
     `run_dir` recorded in summary.json.
@@ -394,11 +423,7 @@ def write_report(
 
     analysis = load_analysis(analysis_dir)
     page = render_html(analysis, build_figures(analysis, run_dir))
-    out = (
-        Path(out_path)
-        if out_path is not None
-        else DEFAULT_REPORTS_DIR / f"{analysis.run_name}.html"
-    )
+    out = Path(out_path) if out_path is not None else default_report_path(analysis.path)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, page.encode("utf-8"))
     return out

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+
 import pytest
 import torch
 
@@ -57,3 +60,23 @@ def small_analysis(small_run, tmp_path_factory):
     from grokinterp.analyze import analyze_run
 
     return analyze_run(small_run, tmp_path_factory.mktemp("analyses") / "small", progress=False)
+
+
+@pytest.fixture
+def read_only(tmp_path):
+    """A folder that nobody can write in: a read-only tmpfs for root (for whom permission bits
+    say nothing), else a folder without write permission."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    if os.geteuid() == 0:
+        done = subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)], capture_output=True
+        )
+        if done.returncode:
+            pytest.skip("root without mount: no read-only folder to test with")
+        yield folder
+        subprocess.run(["umount", str(folder)], check=True)
+    else:
+        folder.chmod(0o555)
+        yield folder
+        folder.chmod(0o755)

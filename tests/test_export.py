@@ -84,3 +84,15 @@ def test_refusals_are_one_line_and_write_nothing(
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
     assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+@pytest.mark.parametrize("where", ["read_only", "under_file"])
+def test_export_refuses_an_unwritable_out_in_one_line(where, tiny_cfg, tmp_path, capsys, request):
+    run = native_run(tmp_path / "run", tiny_cfg, range(10), [0], [random_state(tiny_cfg)])
+    (tmp_path / "f").write_text("x")
+    parent = request.getfixturevalue("read_only") if where == "read_only" else tmp_path / "f"
+    out = parent / "exported"
+    assert main(["export", str(run), "--to", "transformer-lens", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"grokinterp: error: --out {out}: "), err
+    assert not out.exists() and (tmp_path / "f").read_text() == "x"

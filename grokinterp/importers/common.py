@@ -27,6 +27,7 @@ from grokinterp.errors import UsageError
 from grokinterp.importers.curves import Curves, final_epoch
 from grokinterp.importers.optimizer import HYPERPARAMETERS
 from grokinterp.models import architecture
+from grokinterp.outputs import check_output_dir
 
 _UNSUPPORTED_GLOBAL = re.compile(r"Unsupported global: GLOBAL (\S+)")
 _LAYER_NORM = re.compile(r"(^|\.)ln")
@@ -94,8 +95,11 @@ def load_source(path: Path) -> Any:
 
 
 def check_fresh_out(out_dir: Path) -> None:
+    """Refuse an --out that exists and is not an empty folder, or cannot be written (it is built
+    beside itself and renamed into place)."""
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
         raise UsageError(f"{out_dir} already exists and is not empty; choose another --out")
+    check_output_dir(out_dir, "--out", renamed_into_place=True)
 
 
 def pick(stated: dict, key: str, flag_value: Any, flag: str, kind: type) -> Any:
