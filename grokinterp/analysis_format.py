@@ -137,7 +137,8 @@ class Summary:
     basis: dict | None
     """name, title, kind (`frequency` or `irrep`); None when the task has no known basis."""
     key_components: list
-    """Keys of the key components (frequencies as ints); [] without a basis."""
+    """Keys of the key components (frequencies as ints); [] without a basis, and [] when the
+    spectrum is flat (`key_component_note`)."""
     key_frequency_rule: str | None
     not_applicable: dict[str, str]
     """Measures that do not apply to this run, with the reason."""
@@ -173,7 +174,19 @@ class Summary:
     """Per hidden layer at the final checkpoint: `layer`, `prefix` (of its columns),
     `neuron_logit_map` (whether it writes to the logits directly), `fve_share`, `cluster_sizes`,
     `unexplained_neurons`. The top-level cluster fields repeat layer 0's."""
+    key_component_note: str | None = None
+    """Why key_components is empty though components pass the share rule: the spectrum is flat
+    (`measures.embedding.flat_spectrum`); None otherwise."""
+    loss_components: list | None = None
+    """The components restricted_loss, excluded_loss and excluded_loss_by_component keep or
+    remove: key_components, or for a flat spectrum those the share rule picks (then those
+    measures are not meaningful). None in summaries written before the field: key_components."""
     format_version: int = FORMAT_VERSION
+
+    @property
+    def measured_components(self) -> list:
+        """The components the loss measures used (`loss_components`)."""
+        return self.key_components if self.loss_components is None else self.loss_components
 
     @property
     def key_frequencies(self) -> list:

@@ -300,7 +300,7 @@ def _previous(out: Path, identity, digests: dict, d_mlp: int, required: tuple[st
     try:
         summary = Summary.load(out)
         basis_title = summary.basis["title"] if summary.basis else None
-        if (summary.run_fingerprint, basis_title, summary.key_components) != identity:
+        if (summary.run_fingerprint, basis_title, summary.measured_components) != identity:
             return empty
         table = load_measures(out)
         stored = load_neurons(out)
@@ -343,6 +343,7 @@ def _summarise(run, table, basis, keys, final_state, train, digests) -> Summary:
         table["excluded_loss"].to_numpy() if "excluded_loss" in table else None,
     )
     with_basis = basis is not None
+    flat = embedding.flat_spectrum(keys, basis) if with_basis else None
     model = architecture(cfg)
     layers = [_layer_summary(final, layer, model, basis) for layer in range(model.hidden_layers)]
     clusters = layers[0]["cluster_sizes"]
@@ -369,7 +370,9 @@ def _summarise(run, table, basis, keys, final_state, train, digests) -> Summary:
         basis={"name": basis.name, "title": basis.title, "kind": basis.kind}
         if with_basis
         else None,
-        key_components=keys,
+        key_components=[] if flat else keys,
+        key_component_note=flat,
+        loss_components=keys,
         key_frequency_rule=(
             f"components holding at least {embedding.KEY_SHARE:.0%} of the squared norm of the "
             f"final embedding W_E (element tokens) over the {basis.title}, trivial components "

@@ -91,7 +91,8 @@ def _analyze(args) -> None:
     else:
         print(f"  basis              {summary.basis['title']}")
         many = WORDS[words_key(summary.basis["name"], summary.basis["kind"])]["many"]
-        print(f"  {'key ' + many:<18} {', '.join(map(str, summary.key_components)) or 'none'}")
+        keys = ", ".join(map(str, summary.key_components))
+        print(f"  {'key ' + many:<18} {keys or summary.key_component_note or 'none'}")
     phases = ", ".join(f"{name} {epoch}" for name, epoch in summary.phases.items())
     print(f"  phases             {phases}")
     print(

@@ -17,8 +17,10 @@ def add_forecast(sub) -> None:
             "and a regression on the early-warning indicators with a logistic gate, both "
             "fitted on the calibration runs of docs/sweeps/predict-study.toml (constants "
             "shipped with the package). A forecast past the run's configured epochs, or a gate "
-            "probability below 1/2, is 'no grokking predicted'. A run that "
-            "has already grokked by then is told so, with its epoch."
+            "probability below 1/2, is 'no grokking predicted'; one at or before the last epoch "
+            "seen is 'overdue', by how many epochs, with no forecast. A run that has already "
+            "grokked by then is told so, with its epoch, and a finished run that never "
+            "memorised, so."
         ),
     )
     parser.add_argument("run", type=Path, metavar="RUN", help="run directory")
@@ -35,22 +37,20 @@ def _forecast(args) -> None:
     run = open_run(args.run)
     if args.upto is not None and args.upto < 0:
         raise UsageError(f"--upto must be an epoch >= 0, got {args.upto}")
-    metrics = run.metrics()
     epochs = run.epochs
     upto = (epochs[-1] if epochs else 0) if args.upto is None else args.upto
     forecast.check_checkpoints(sum(e <= upto for e in epochs), upto)
-    seen = metrics.loc[:upto]
-    grokked = forecast.grok_epoch(seen)
-    if grokked is not None:
-        print(f"{run.name}: already grokked: test accuracy first reached 99% at epoch {grokked:,}")
-        return
-    table = run_indicators(run, upto)
+    seen = run.metrics().loc[:upto]
     cfg = run.config
-    obs = forecast.observe(cfg.lr * cfg.weight_decay, seen, table, upto)
+    if (answer := forecast.settled(seen, cfg.epochs)) is not None:
+        print(f"{run.name}: {answer}")
+        return
+    last = int(seen.index[-1])
+    obs = forecast.observe(cfg.lr * cfg.weight_decay, seen, run_indicators(run, last), last)
     constants = forecast.load_constants()
     print(
-        f"{run.name}: seen up to epoch {min(upto, int(seen.index[-1])):,} "
-        f"({len(obs.table)} checkpoints), memorised at epoch {obs.t_mem:,}"
+        f"{run.name}: seen up to epoch {last:,} ({len(obs.table)} checkpoints), memorised at "
+        f"epoch {obs.t_mem:,}"
     )
     for forecaster in forecast.FORECASTERS.values():
         print("  " + forecaster(obs, constants, cfg.epochs).line())

@@ -261,19 +261,19 @@ def _run_plan(args) -> tuple[list, list[Path]]:
 
 def sweep_plan(cfgs: list, device: str) -> str:
     """One line: run count, disk (float32 checkpoints plus the training state, from the config),
-    and time: one run's timed epochs (`sweep.plan.step_seconds`) times runs and epochs, an upper
-    bound, since batched runs share each step's overhead."""
+    and time: the runs trained together as one batched model, timed on this machine
+    (`sweep.plan.training_seconds`)."""
     from grokinterp.models import architecture
-    from grokinterp.sweep.plan import step_seconds
+    from grokinterp.sweep.plan import duration, training_seconds
     from grokinterp.train import resolve_device
 
     cfg = cfgs[0]
     floats = sum(math.prod(shape) for shape in architecture(cfg).param_shapes().values())
     disk = len(cfgs) * floats * 4 * (len(cfg.save_epochs) + 3)
-    seconds = step_seconds(cfg, device) * len(cfgs) * cfg.epochs
+    seconds = training_seconds(cfgs, 0, device)
     return (
         f"sweep plan: {len(cfgs)} runs of {cfg.epochs} epochs, about {disk / 1e9:.2f} GB on disk, "
-        f"at most about {seconds / 3600:.2f} h on {resolve_device(device)}"
+        f"about {duration(seconds)} of training on {resolve_device(device)}"
     )
 
 

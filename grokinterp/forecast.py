@@ -20,12 +20,15 @@ Two forecasters, both fitted on calibration runs (`fit_constants`) and shipped a
 
 Both intervals are the 10% and 90% quantiles of the forecaster's calibration residuals (an 80%
 interval). "No grokking predicted" when the forecast lies past the run's configured epochs (or,
-for `indicators`, when its gate says so).
+for `indicators`, when its gate says so). A forecast epoch at or before the last epoch seen,
+which the run reached without grokking, is "overdue": the line says by how many epochs and
+gives no forecast. No line prints an epoch the run has ruled out.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from importlib import resources
 
@@ -92,6 +95,21 @@ class Observed:
         return float(after["weight_norm"].iloc[0])
 
 
+def settled(metrics: pd.DataFrame, epochs: int) -> str | None:
+    """What a run's `metrics` (up to the last epoch seen) already settle, so that there is
+    nothing to forecast: that it grokked, at which epoch, or that it finished its configured
+    `epochs` without memorising; None when neither."""
+    grokked = grok_epoch(metrics)
+    if grokked is not None:
+        return f"already grokked: test accuracy first reached {GROK_ACC:.0%} at epoch {grokked:,}"
+    if int(metrics.index[-1]) >= epochs and memorisation_epoch(metrics) is None:
+        return (
+            f"never memorised in its {epochs:,} epochs (train accuracy below "
+            f"{MEMORISED_ACC:.0%} throughout); no forecast"
+        )
+    return None
+
+
 def check_checkpoints(count: int, seen: int) -> None:
     """UsageError when `count` checkpoints at or before epoch `seen` are too few to forecast."""
     if count < MIN_CHECKPOINTS:
@@ -134,46 +152,89 @@ def features(obs: Observed) -> np.ndarray:
     return np.array([values[name] for name in FEATURES], dtype=np.float64)
 
 
+def probability(p: float) -> str:
+    """`p` to two decimals, on the side of 1/2 (and of 0 and 1) that `p` lies: 0.4999 reads
+    "< 0.50", never "0.50", so that it agrees with the verdict `p >= 0.5`."""
+    text = f"{p:.2f}"
+    if p < 0.5 and text == "0.50":
+        return "< 0.50"
+    if p > 0 and text == "0.00":
+        return "< 0.01"
+    if p < 1 and text == "1.00":
+        return "> 0.99"
+    return text
+
+
 @dataclass(frozen=True)
 class Forecast:
-    """A forecaster's answer: the predicted grokking epoch with its 80% interval, and whether it
-    lies within the run's budget of `horizon` epochs."""
+    """A forecaster's answer for a run seen up to epoch `seen` without grokking: the predicted
+    grokking epoch with its 80% interval (as the forecaster computes them, possibly at or before
+    `seen`), and whether it lies within the run's budget of `horizon` epochs."""
 
     forecaster: str
     epoch: float
     low: float
     high: float
     horizon: int
+    seen: int
     p_grok: float | None = None
     """The gate's probability of grokking within the budget (None: no gate)."""
 
     @property
+    def overdue(self) -> bool:
+        """The forecast epoch (to the epoch, as printed) is at or before `seen`: the run has
+        already contradicted it."""
+        return _whole(self.epoch) <= self.seen
+
+    @property
     def groks(self) -> bool:
+        """Grokking within the budget is predicted: the gate (if any) says so and the forecast
+        epoch, or `seen` when it is overdue (grokking at once), lies within the budget."""
         gate = self.p_grok is None or self.p_grok >= 0.5
-        return bool(gate and self.epoch <= self.horizon)
+        return bool(gate and max(self.epoch, self.seen) <= self.horizon)
+
+    def _interval(self) -> str:
+        """The 80% interval, without the epochs the run has ruled out (at or before `seen`)."""
+        low, high = _whole(self.low), _whole(self.high)
+        if low > self.seen:
+            return f"80% interval {low:,} to {high:,}"
+        if high > self.seen:
+            return f"80% interval up to {high:,}, its low end passed"
+        return f"80% interval passed too, its high end {self.seen - high:,} epochs ago"
 
     def line(self) -> str:
+        """One line that prints no epoch the run has ruled out: the forecast epoch, or how
+        many epochs it is overdue (no forecast), or "no grokking predicted"."""
         where = f"{self.forecaster:<11}"
-        gate = "" if self.p_grok is None else f", P(grok) {self.p_grok:.2f}"
-        interval = f"80% interval {self.low:,.0f} to {self.high:,.0f}"
-        if self.groks:
-            return f"{where} grokking at epoch {self.epoch:,.0f} ({interval}){gate}"
-        return (
-            f"{where} no grokking predicted within the run's {self.horizon:,} epochs "
-            f"(forecast epoch {self.epoch:,.0f}, {interval}{gate})"
-        )
+        gate = "" if self.p_grok is None else f", P(grok) {probability(self.p_grok)}"
+        if self.overdue:
+            late = self.seen - _whole(self.epoch)
+            text = f"overdue by {late:,} epochs; {self._interval()}"
+        else:
+            text = f"forecast epoch {_whole(self.epoch):,}, {self._interval()}"
+        if (self.p_grok is not None and self.p_grok < 0.5) or not (self.groks or self.overdue):
+            budget = f"no grokking predicted within the run's {self.horizon:,} epochs"
+            return f"{where} {budget} ({text}{gate})"
+        if self.overdue:
+            return f"{where} {text}; no forecast{gate}"
+        return f"{where} grokking at epoch {_whole(self.epoch):,} ({self._interval()}){gate}"
+
+
+def _whole(epoch: float) -> int | float:
+    """An epoch rounded to a whole one (inf stays inf)."""
+    return round(float(epoch)) if math.isfinite(epoch) else float(epoch)
 
 
 def norm_law(obs: Observed, constants: dict, horizon: int) -> Forecast:
     """The weight-norm delay law's forecast (module docstring); a negative delay (the norm
-    already below the target at memorisation) counts as none. Never before `obs.seen`."""
+    already below the target at memorisation) counts as none."""
     law = constants["norm_law"]
     y = law["c"] * (np.log(obs.norm_mem) - law["log_norm_star"])
     epochs = [
-        max(obs.t_mem + max(y + r, 0.0) / obs.lr_wd, obs.seen)
+        obs.t_mem + max(y + r, 0.0) / obs.lr_wd
         for r in (0.0, law["residual_low"], law["residual_high"])
     ]
-    return Forecast("norm law", *epochs, horizon)
+    return Forecast("norm law", *epochs, horizon, obs.seen)
 
 
 def indicator_model(obs: Observed, constants: dict, horizon: int) -> Forecast:
@@ -184,11 +245,9 @@ def indicator_model(obs: Observed, constants: dict, horizon: int) -> Forecast:
     x = (features(obs) - np.array(model["mean"])) / np.array(model["scale"])
     log_epoch = float(model["intercept"] + x @ np.array(model["coef"]))
     low, high = (np.exp(log_epoch + model[k]) for k in ("residual_low", "residual_high"))
-    epoch = np.exp(log_epoch)
     gate = constants["gate"]
     p_grok = float(special.expit(gate["intercept"] + x @ np.array(gate["coef"])))
-    bounded = (max(value, obs.seen) for value in (epoch, low, high))
-    return Forecast("indicators", *bounded, horizon, p_grok)
+    return Forecast("indicators", np.exp(log_epoch), low, high, horizon, obs.seen, p_grok)
 
 
 FORECASTERS = {"norm_law": norm_law, "indicators": indicator_model}

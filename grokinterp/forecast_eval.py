@@ -13,7 +13,10 @@ below is measured on it alone:
   epoch - alarm epoch of those; false-alarm rate: non-grokking runs alarmed at all.
 - Forecasters: median absolute percentage error |predicted - actual| / actual of the grokking
   epoch of the held-out runs that grok, seeing each run up to the end of memorisation and up to
-  several fractions of the budget (runs already grokked by then are left out).
+  several fractions of the budget (runs already grokked by then are left out). An overdue
+  forecast (its epoch at or before the epoch seen; `grokinterp forecast` gives none) is judged
+  as grokking at once: its epoch and interval raised to the epoch seen; `overdue` is the share
+  of forecasts that were.
 Every interval is a 95% percentile bootstrap over runs (scipy.stats.bootstrap, 2,000
 resamples, seed 0).
 """
@@ -279,8 +282,8 @@ def calibration_points(records: list[Record]) -> list[tuple[forecast.Observed, i
 
 
 def judge_forecasters(held_out: list[Record], constants: dict) -> tuple[list[dict], pd.DataFrame]:
-    """The forecasters' rows (MdAPE with CI and grok / no-grok accuracy per SEEN point) and every
-    prediction (one row per run, point and forecaster)."""
+    """The forecasters' rows (MdAPE with CI, share overdue and grok / no-grok accuracy per SEEN
+    point) and every prediction (one row per run, point and forecaster)."""
     predictions = []
     for r in held_out:
         for seen in SEEN:
@@ -290,15 +293,15 @@ def judge_forecasters(held_out: list[Record], constants: dict) -> tuple[list[dic
             obs = observe(r, epoch)
             for name, forecaster in forecast.FORECASTERS.items():
                 f = forecaster(obs, constants, r.epochs)
+                judged = (max(value, epoch) for value in (f.epoch, f.low, f.high))
                 predictions.append(
                     {
                         "run": r.name,
                         "seen": str(seen),
                         "seen_epoch": epoch,
                         "forecaster": name,
-                        "predicted": f.epoch,
-                        "low": f.low,
-                        "high": f.high,
+                        **dict(zip(("predicted", "low", "high"), judged, strict=True)),
+                        "overdue": f.overdue,
                         "predicts_grok": f.groks,
                         "actual": r.t_grok,
                     }
@@ -315,6 +318,7 @@ def judge_forecasters(held_out: list[Record], constants: dict) -> tuple[list[dic
                 "seen": seen,
                 "n_runs": len(group),
                 "n_grok": len(grokked),
+                "overdue": float(group["overdue"].mean()),
                 "mdape": float(np.median(ape)) if len(ape) else float("nan"),
                 "mdape_low": low,
                 "mdape_high": high,

@@ -253,3 +253,32 @@ def test_multiplication_learns_the_discrete_log_clock(tmp_path, capsys):
     assert sorted(summary.key_components) == sorted(
         np.argsort(final)[::-1][: len(summary.key_components)] + 1
     )
+
+
+def test_a_run_with_a_flat_spectrum_names_no_key_frequencies(
+    tiny_cfg, tmp_path, capsys, monkeypatch
+):
+    """Ten epochs of the tiny config (p = 11: five frequencies) leave the embedding near its
+    random init, its norm spread over every frequency: no key frequencies, the loss measures
+    still measured (with the share rule's components) and marked, and a re-run reuses them."""
+    from grokinterp.train import train_runs
+
+    run, out = tmp_path / "run", tmp_path / "analysis"
+    train_runs([tiny_cfg.replace(epochs=10, save_every=5)], [run], progress=False)
+    assert main(["analyze", "--ckpt-dir", str(run), "--out", str(out), "--quiet"]) == 0
+    printed = capsys.readouterr().out
+    summary = Summary.load(out)
+    assert summary.key_components == summary.key_frequencies == []
+    assert len(summary.loss_components) > 5 / 2
+    assert summary.key_component_note.startswith("no key components: the spectrum is flat (")
+    assert "restricted and excluded loss" in summary.key_component_note
+    assert re.search(r"key frequencies\s+no key components: the spectrum is flat", printed)
+    assert set(summary.excluded_loss_by_component) == set(map(str, summary.loss_components))
+    assert np.isfinite(load_measures(out)["restricted_loss"]).all()
+
+    def refuse(*args):
+        raise AssertionError("a re-run of an unchanged run measured a checkpoint again")
+
+    monkeypatch.setattr(analyze, "measure_checkpoints", refuse)
+    analyze_run(run, out, progress=False)
+    assert Summary.load(out).loss_components == summary.loss_components

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -92,6 +93,94 @@ def test_norm_law_recovers_the_law_it_was_fitted_on():
     assert predicted.low == pytest.approx(expected) and predicted.groks
     late = forecast.norm_law(new, constants, horizon=100)
     assert not late.groks and "no grokking predicted within the run's 100 epochs" in late.line()
+
+
+def _law_constants() -> dict:
+    """Norm-law constants fitted on runs that obey T_grok = T_mem + 0.5 log(||theta_mem||^2 /
+    100) / (lr wd) exactly, with an 80% interval of -0.5 to +0.5 on (T_grok - T_mem) lr wd."""
+    runs = [(400.0, 0.01), (900.0, 0.01), (300.0, 0.03), (2000.0, 0.02)]
+    calibration = [(_observed(n, r), 50 + 0.5 * math.log(n / 100.0) / r) for n, r in runs]
+    constants = forecast.fit_constants(calibration, "synthetic")
+    constants["norm_law"] |= {"residual_low": -0.5, "residual_high": 0.5}
+    return constants
+
+
+def _printed_epochs(line: str) -> list[int]:
+    """Every epoch a forecast line puts forward: the forecast and its interval's ends."""
+    found = re.findall(r"(?:epoch|interval|to|up to) (\d[\d,]*)", line)
+    return [int(text.replace(",", "")) for text in found]
+
+
+@pytest.mark.parametrize(
+    "seen, expected",
+    [
+        (60, "norm law    grokking at epoch 110 (80% interval 76 to 143)"),
+        (100, "norm law    grokking at epoch 110 (80% interval up to 143, its low end passed)"),
+        (
+            120,
+            "norm law    overdue by 10 epochs; 80% interval up to 143, its low end passed; "
+            "no forecast",
+        ),
+        (
+            150,
+            "norm law    overdue by 40 epochs; 80% interval passed too, its high end 7 epochs "
+            "ago; no forecast",
+        ),
+    ],
+)
+def test_a_forecast_never_puts_forward_an_epoch_the_run_has_passed(seen, expected):
+    # T_mem 50, ||theta_mem||^2 600, lr wd 0.015: the law says 50 + 0.5 log 6 / 0.015 = 109.7,
+    # its interval 50 + (0.5 log 6 -+ 0.5) / 0.015 = 76.4 to 143.0; the run not grokked by `seen`
+    table = _table(600.0, [0, 25, 50], 50)
+    obs = forecast.Observed(0.015, 50, seen, table)
+    line = forecast.norm_law(obs, _law_constants(), horizon=10_000).line()
+    assert line == expected
+    assert all(epoch > seen for epoch in _printed_epochs(line))
+
+
+def test_every_seen_epoch_gets_a_line_without_a_passed_epoch():
+    table = _table(600.0, [0, 25, 50], 50)
+    constants = _law_constants()
+    for seen in range(50, 200):
+        for horizon in (100, 10_000):
+            obs = forecast.Observed(0.015, 50, seen, table)
+            line = forecast.norm_law(obs, constants, horizon).line()
+            assert all(epoch > seen for epoch in _printed_epochs(line)), line
+            assert ("overdue by" in line) == (seen >= 110), line
+
+
+@pytest.mark.parametrize("p", [0.0001, 0.004, 0.4949, 0.4951, 0.4999, 0.5, 0.5001, 0.996, 0.9999])
+def test_the_printed_grok_probability_agrees_with_the_verdict(p):
+    f = forecast.Forecast("indicators", 500.0, 400.0, 600.0, 10_000, 100, p)
+    printed = re.search(r"P\(grok\) ([<>]?) ?([\d.]+)", f.line())
+    side, value = printed[1], float(printed[2])
+    assert f.groks == (p >= 0.5) == f.line().startswith("indicators  grokking at epoch 500")
+    if f.groks:
+        assert side != "<" and value >= 0.5
+    else:
+        assert side == "<" or value < 0.5
+    if not side:  # the plain rounding, unless that would mislead
+        assert value == round(p, 2)
+
+
+def test_a_finished_run_that_never_memorised_is_told_so():
+    never = pd.DataFrame({"train_acc": 0.4, "test_acc": 0.1}, index=range(0, 31))
+    assert forecast.settled(never, 30) == (
+        "never memorised in its 30 epochs (train accuracy below 99% throughout); no forecast"
+    )
+    assert forecast.settled(never.loc[:20], 30) is None  # still training: too early to say
+    grokked = never.assign(test_acc=[0.1] * 25 + [1.0] * 6)
+    assert forecast.settled(grokked, 30).startswith("already grokked: test accuracy first reached")
+
+
+def test_forecast_command_on_a_finished_run_that_never_memorised(tiny_cfg, tmp_path, capsys):
+    from grokinterp.train import train_runs
+
+    cfg = tiny_cfg.replace(lr=1e-7, epochs=30)  # 30 steps of 1e-7 cannot fit 30 of 121 pairs
+    train_runs([cfg], [tmp_path / "run"], progress=False)
+    assert main(["forecast", str(tmp_path / "run")]) == 0
+    said = "never memorised in its 30 epochs (train accuracy below 99% throughout); no forecast"
+    assert capsys.readouterr().out == f"run: {said}\n"
 
 
 def test_indicator_model_fits_a_log_linear_target_exactly():

@@ -42,6 +42,39 @@ def test_embedding_built_from_known_frequencies():
     assert embedding.key_components(norms, basis) == [3, 7]
 
 
+def _spectrum_embedding(amplitudes: dict[int, float], p: int = 23) -> torch.Tensor:
+    """Element embeddings [p, 2 * len] whose frequency k is amplitude * (cos, sin)(w_k x): its
+    norm is amplitude * sqrt(p)."""
+    x = torch.arange(p, dtype=torch.float64)
+    columns = [a * t for k, a in amplitudes.items() for t in cos_sin(k, x, p)]
+    return torch.stack(columns, dim=1)
+
+
+def test_a_flat_spectrum_names_no_key_components():
+    # p = 23: 11 frequencies. Ten of equal norm and one at a third of it: shares 1/10.11 each and
+    # 0.011, so the share rule picks ten of the eleven, more than half: flat
+    basis = task(p=23).basis()
+    amplitudes = dict.fromkeys(range(1, 11), 1.0) | {11: 1 / 3}
+    norms = embedding.embedding_norms(_spectrum_embedding(amplitudes)[None], basis)[0]
+    keys = embedding.key_components(norms, basis)
+    assert keys == list(range(1, 11))
+    note = embedding.flat_spectrum(keys, basis)
+    assert note.startswith("no key components: the spectrum is flat (10 of its 11 components")
+    # three frequencies holding 90% of the norm: key, not flat, whatever the other eight hold
+    amplitudes = {2: 1.0, 5: 1.0, 9: 1.0} | dict.fromkeys([1, 3, 4, 6, 7, 8, 10, 11], 0.204)
+    norms = embedding.embedding_norms(_spectrum_embedding(amplitudes)[None], basis)[0]
+    assert embedding.key_components(norms, basis) == [2, 5, 9]
+    assert embedding.flat_spectrum([2, 5, 9], basis) is None
+
+
+def test_half_of_the_spectrum_is_not_flat_and_more_is():
+    basis = task(p=23).basis()
+    assert embedding.flat_spectrum([1, 2, 3, 4, 5], basis) is None  # 5 of 11
+    assert embedding.flat_spectrum([1, 2, 3, 4, 5, 6], basis) is not None  # 6 of 11
+    canonical = task(p=113).basis()  # the shipped reference run's keys
+    assert embedding.flat_spectrum([1, 8, 21], canonical) is None
+
+
 def test_multiplicative_embedding_has_exactly_its_characters_as_key_frequencies():
     """W_E built from cos/sin of w_k log x (w_k = 2 pi k / (p - 1)) for k = 2 and 5: in the
     discrete-log basis exactly those frequencies, with closed-form norms; in the additive Fourier

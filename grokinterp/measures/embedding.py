@@ -32,8 +32,31 @@ def neuron_logit_map(
     return torch.einsum("cmd,cdp->cpm", W_out.double(), W_U.double())
 
 
+FLAT_SHARE = 0.5
+"""The spectrum is flat, and names no key components, when the components holding at least
+KEY_SHARE are more than this share of the spectrum's components: a grokked model's few key
+components hold nearly all of the norm, a model that has not grokked spreads it over most of
+them (a uniform spectrum of fewer than 1 / KEY_SHARE = 20 components puts every one above
+KEY_SHARE)."""
+
+
 def key_components(final_norms: Float[Tensor, " spectrum"], basis: Basis) -> list:
     """Keys of the components holding at least KEY_SHARE of the final embedding's squared norm,
-    in spectrum order (frequencies as ints, irreps by name)."""
+    in spectrum order (frequencies as ints, irreps by name): the share rule, before the flatness
+    check of `flat_spectrum`."""
     share = final_norms.pow(2) / final_norms.pow(2).sum()
     return [basis.spectrum[i].key for i in torch.nonzero(share >= KEY_SHARE).flatten().tolist()]
+
+
+def flat_spectrum(keys: list, basis: Basis) -> str | None:
+    """Why the share rule's `keys` (`key_components`) name no key components: a sentence when
+    they are more than FLAT_SHARE of the basis's spectrum, else None."""
+    n = len(basis.spectrum)
+    if len(keys) <= FLAT_SHARE * n:
+        return None
+    return (
+        f"no key components: the spectrum is flat ({len(keys)} of its {n} components hold at "
+        f"least {KEY_SHARE:.0%} of the final embedding's squared norm, more than "
+        f"{FLAT_SHARE:.0%} of them); restricted and excluded loss keep and remove those "
+        f"{len(keys)} and are not meaningful"
+    )

@@ -2,9 +2,9 @@
 
 Disk is estimated from the file formats (float32 checkpoints, the float32 training state with
 both AdamW moments, the metrics rows, the analysis tables and the reports, each report inlining
-plotly.js); time by timing a few training steps of one run per architecture on this machine's
-device and scaling by the pairs each run of a group computes (a batched group pads every run to
-its longest split).
+plotly.js); time by timing a few training steps per architecture on this machine's device, alone and
+batched (`batch_seconds`), and scaling by the pairs each run of a group computes (a batched group
+pads every run to its longest split).
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 from grokinterp.config import RunConfig
 from grokinterp.sweep import folder
 from grokinterp.sweep.group import DONE, NEW, PARTIAL, RESTART, RunState
-from grokinterp.sweep.spec import Group, Spec
+from grokinterp.sweep.spec import Group, Spec, batch_key
 
 PLOTLY_JS_BYTES = 4_815_765
 """len(plotly.offline.get_plotlyjs()) of plotly 6/7; every run report inlines it once."""
@@ -67,10 +68,10 @@ def disk_per_run(cfg: RunConfig, analysis: dict) -> DiskEstimate:
     return estimate
 
 
-def step_seconds(cfg: RunConfig, device: str = "auto", budget: float = 0.3) -> float:
-    """Seconds of one training epoch of `cfg` alone (forward, backward, AdamW and the test
-    evaluation) on `device`: the median of steps that take about `budget` seconds in all, after
-    two warm-up steps."""
+def step_seconds(cfg: RunConfig, device: str = "auto", budget: float = 0.3, runs: int = 1) -> float:
+    """Seconds of one training epoch (forward, backward, AdamW and the test evaluation) of `runs`
+    copies of `cfg` trained together as one batched model on `device`: the median of steps that
+    take about `budget` seconds in all, after two warm-up steps."""
     import torch
 
     from grokinterp import data
@@ -81,16 +82,20 @@ def step_seconds(cfg: RunConfig, device: str = "auto", budget: float = 0.3) -> f
 
     dev = resolve_device(device)
     model = architecture(cfg)
-    params = {name: t[None].to(dev) for name, t in model.init_params().items()}
+    cfgs = [cfg] * runs
+    params = {
+        name: t[None].repeat(runs, *(1,) * t.dim()).to(dev)
+        for name, t in model.init_params().items()
+    }
     for name in model.trained:
         params[name].requires_grad_(True)
-    recipe = Recipe([cfg], dev)
+    recipe = Recipe(cfgs, dev)
     state = recipe.initial_state(params)
     split = data.train_indices(cfg)
-    train = Split.stack([cfg], [split], dev)
-    test = Split.stack([cfg], [data.test_indices(task_of(cfg), split)], dev)
-    lr = torch.tensor([cfg.lr], device=dev)
-    wd = torch.tensor([cfg.weight_decay], device=dev)
+    train = Split.stack(cfgs, [split] * runs, dev)
+    test = Split.stack(cfgs, [data.test_indices(task_of(cfg), split)] * runs, dev)
+    lr = torch.full((runs,), cfg.lr, device=dev)
+    wd = torch.full((runs,), cfg.weight_decay, device=dev)
 
     def step(i: int) -> None:
         loss, _ = train.loss_and_accuracy(model.logits(params, train.a, train.b))
@@ -120,32 +125,111 @@ def _work(n_train: int, n_test: int) -> int:
     return 3 * n_train + n_test
 
 
+def _padded_work(cfgs: list[RunConfig]) -> int:
+    """Pair-passes of one epoch of one run of `cfgs` trained together, padded to the longest
+    splits."""
+    n_train = max(cfg.n_train for cfg in cfgs)
+    return _work(n_train, max(cfg.n_pairs - cfg.n_train for cfg in cfgs))
+
+
 def group_work(group: Group) -> int:
     """Pair-passes of one epoch of one run of the group, padded to its longest splits."""
-    n_train = max(run.config.n_train for run in group.runs)
-    n_test = max(run.config.n_pairs - run.config.n_train for run in group.runs)
-    return _work(n_train, n_test)
+    return _padded_work([run.config for run in group.runs])
 
 
-def time_estimate(spec: Spec, states: dict[str, RunState], device: str) -> dict[str, float]:
+PROBE_SECONDS = 1.0
+"""About the most seconds `batch_seconds` spends timing a batch (beyond one run alone)."""
+
+
+def batch_seconds(cfgs: list[RunConfig], device: str = "auto", timed: dict | None = None) -> float:
+    """Seconds of one epoch of `cfgs` trained together as one batched model on `device`.
+
+    One forward and backward serves the whole batch, so an epoch of B runs costs a fixed part
+    (kernel launches, Python, the optimiser's loop over tensors) plus a part per run:
+    t(B) = t(1) + (B - 1) m. t(1) and t(k) are timed (`step_seconds`) on the first config, k the
+    largest batch up to B whose five timed steps take about PROBE_SECONDS by t(1) (at least 2),
+    m = max(t(k) - t(1), 0) / (k - 1); then scaled by the pairs one run computes, padded to the
+    batch's longest split, over the timed config's. benchmarks/bench_plan.py measures the curve
+    this extrapolates: on a 2-core CPU (torch 2.13, one thread) the small preset costs 14.5,
+    30.9, 57.7, 121 and 324 ms at B = 1, 2, 4, 8, 16 (about B t(1): the matmuls dominate), a
+    model of d_model 32 on p = 23 costs 3.3, 3.5, 4.7, 7.0, 12.0 and 24.0 ms at B = 1, 2, 4, 8,
+    16, 32 (about 2.9 + 0.66 B ms: the fixed part dominates). `timed` caches the timings by
+    shared fields and batch size across calls."""
+    timed = {} if timed is None else timed
+    cfg = cfgs[0]
+    key = batch_key(cfg)
+    if (key, 1) not in timed:
+        timed[key, 1] = step_seconds(cfg, device)
+    solo = timed[key, 1]
+    probe = max(2, min(len(cfgs), int(PROBE_SECONDS / (5 * solo))))
+    if len(cfgs) > 1 and (key, probe) not in timed:
+        timed[key, probe] = step_seconds(cfg, device, runs=probe)
+    marginal = max(timed[key, probe] - solo, 0.0) / (probe - 1) if len(cfgs) > 1 else 0.0
+    work = _work(cfg.n_train, cfg.n_pairs - cfg.n_train)
+    return (solo + (len(cfgs) - 1) * marginal) * _padded_work(cfgs) / work
+
+
+def save_seconds(cfg: RunConfig, repeats: int = 3) -> float:
+    """Seconds one run's checkpoint save takes (the median of `repeats`): the files the training
+    loop writes for it at each checkpoint (weights, the training state with both AdamW moments,
+    and three small files: the metrics rows, their stream and the group record), each written
+    atomically and fsynced, into a temporary directory."""
+    import tempfile
+
+    import torch
+
+    from grokinterp import store
+    from grokinterp.models import architecture
+
+    model = architecture(cfg)
+    weights = model.init_params()
+    state = weights | {f"{m}.{k}": t.clone() for k, t in weights.items() for m in "mv"}
+    times = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for epoch in range(repeats):
+            start = time.perf_counter()
+            store.save_checkpoint(Path(tmp), cfg, epoch, model.state_dict_of(weights))
+            store.save_state(Path(tmp), epoch, state | {"rng": torch.get_rng_state()}, False)
+            for name in ("metrics", "stream", "record"):
+                store.atomic_write(Path(tmp) / name, b"0" * METRICS_ROW_BYTES * cfg.save_every)
+            times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
+def training_seconds(
+    cfgs: list[RunConfig], step: int, device: str = "auto", timed: dict | None = None
+) -> float:
+    """Seconds to train `cfgs` together as one batched model from epoch `step` (0: new) to their
+    end: the epochs left times `batch_seconds`, plus the checkpoints left times the runs times
+    `save_seconds` (`timed` caches both across calls)."""
+    timed = {} if timed is None else timed
+    cfg = cfgs[0]
+    if (batch_key(cfg), "save") not in timed:
+        timed[batch_key(cfg), "save"] = save_seconds(cfg)
+    saves = sum(epoch > step for epoch in cfg.save_epochs) + (step == 0)
+    epochs = (cfg.epochs - step) * batch_seconds(cfgs, device, timed)
+    return epochs + saves * len(cfgs) * timed[batch_key(cfg), "save"]
+
+
+def time_estimate(
+    spec: Spec, states: dict[str, RunState], device: str, timed: dict | None = None
+) -> dict[str, float]:
     """Seconds of training left per group, on this machine's `device` (0 for a group with
-    nothing to train). One run per architecture is timed."""
-    from grokinterp.sweep.spec import batch_key
-
-    timed: dict[tuple, tuple[float, int]] = {}
+    nothing to train): its new runs trained together from epoch 0, its killed runs resumed
+    together by the epoch they saved (`training_seconds` of each batch; `timed` as there)."""
+    timed = {} if timed is None else timed
     seconds = {}
     for group in spec.groups:
-        left = [r for r in group.runs if states[r.name].kind != DONE]
-        if not left:
-            seconds[group.id] = 0.0
-            continue
-        key = batch_key(group.shared)
-        if key not in timed:
-            cfg = group.shared
-            timed[key] = (step_seconds(cfg, device), _work(cfg.n_train, cfg.n_pairs - cfg.n_train))
-        per_step, work = timed[key]
-        epochs = sum(r.config.epochs - states[r.name].step for r in left)
-        seconds[group.id] = per_step * epochs * group_work(group) / work
+        batches: dict[int, list[RunConfig]] = {}
+        for run in group.runs:
+            state = states[run.name]
+            if state.kind != DONE:
+                batches.setdefault(state.step if state.kind == PARTIAL else 0, []).append(
+                    run.config
+                )
+        seconds[group.id] = sum(
+            training_seconds(cfgs, step, device, timed) for step, cfgs in batches.items()
+        )
     return seconds
 
 
@@ -157,7 +241,8 @@ def _size(n: float) -> str:
     raise AssertionError
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
+    """Seconds as text: s below 90 s, min below 90 min, else h."""
     if seconds < 90:
         return f"{seconds:.0f} s"
     if seconds < 90 * 60:
@@ -223,8 +308,8 @@ def plan_lines(
         dev = resolve_device(device) if executor == "local" else None
         where = f"this machine's {dev.type}" if dev else "this machine's device, for scale"
         lines.append(
-            f"  time      about {_duration(total)} of training left on {where} "
-            f"(longest group {_duration(longest)}; analysis extra)"
+            f"  time      about {duration(total)} of training left on {where} "
+            f"(longest group {duration(longest)}; analysis extra)"
         )
     lines.append(f"  executor  {EXECUTOR_TEXT[executor]}")
     return lines
