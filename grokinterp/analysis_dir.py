@@ -4,7 +4,8 @@ Default paths mirror the run directory: a run at `checkpoints/NAME` (or `NAME`, 
 directory) is analysed into `analyses/NAME/` and reported in `reports/NAME.html`; a run at
 `A/run1` into `analyses/A/run1/` and `reports/A/run1.html`; a run outside the working directory
 by its absolute path (`/data/x/run1` -> `analyses/data/x/run1/`). Two run directories therefore
-never share a default analysis, whatever their names.
+never share a default analysis or report, whatever their names. A report is named after its run
+when the run is given, else after its analysis directory (less `analyses/`).
 
 An analysis directory belongs to one run: its summary records the run's fingerprint (the
 digest of its config, epochs aside, and its split) and each measured checkpoint's digest.
@@ -82,9 +83,10 @@ def default_analysis_dir(run_dir: str | Path) -> Path:
     return DEFAULT_ANALYSES_DIR / _mirror(Path(run_dir))
 
 
-def default_report_path(analysis_dir: str | Path) -> Path:
-    """`reports/<analysis directory, mirrored>.html`: `analyses/A/run1` -> `reports/A/run1.html`."""
-    mirrored = _mirror(Path(analysis_dir))
+def default_report_path(path: str | Path) -> Path:
+    """`reports/<path, mirrored>.html` for a run directory or an analysis directory:
+    `checkpoints/x` and `analyses/x` -> `reports/x.html`, `A/run1` -> `reports/A/run1.html`."""
+    mirrored = _mirror(Path(path))
     return DEFAULT_REPORTS_DIR / mirrored.with_name(mirrored.name + ".html")
 
 

@@ -46,7 +46,7 @@ def add_analyze(sub) -> None:
     parser.add_argument(
         "--report",
         action="store_true",
-        help="also write the HTML report (reports/<the analysis directory less analyses/>.html)",
+        help="also write the HTML report (reports/<RUN>.html, RUN's path as for the analysis)",
     )
     parser.add_argument(
         "--llc",
@@ -70,10 +70,10 @@ def _analyze(args) -> None:
 
     settings = check_llc_request(args) if args.llc else None
     if args.report:
-        from grokinterp.analysis_dir import default_analysis_dir, default_report_path
+        from grokinterp.analysis_dir import default_report_path
         from grokinterp.outputs import check_output_file
 
-        report = default_report_path(args.out or default_analysis_dir(args.ckpt_dir))
+        report = default_report_path(args.ckpt_dir)
         check_output_file(report, "--report")
     out = analyze_run(
         args.ckpt_dir,
@@ -140,7 +140,7 @@ def add_report(sub) -> None:
     parser.add_argument(
         "--out",
         type=Path,
-        help="HTML file (default reports/<the analysis directory less analyses/>.html)",
+        help="HTML file (default reports/<RUN>.html, RUN's path as for the analysis)",
     )
     parser.set_defaults(handler=_report)
 
@@ -153,6 +153,6 @@ def _report(args) -> None:
 
     run = open_run(args.ckpt_dir)
     analysis_dir = args.analysis or default_analysis_dir(run.path)
-    out = args.out or default_report_path(analysis_dir)
+    out = args.out or default_report_path(run.path)
     check_output_file(out, "--out")
     print(f"wrote {write_report(analysis_dir, out, run_dir=run.path)}")
