@@ -18,7 +18,7 @@ from grokinterp.cli_llc import add_llc_calibrate
 from grokinterp.cli_replay import add_replay
 from grokinterp.cli_sweep import add_sweep, add_sweep_report
 from grokinterp.cli_train import add_train
-from grokinterp.errors import UsageError
+from grokinterp.errors import Interrupted, UsageError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -59,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"grokinterp: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
-        said = f": {exc}" if str(exc) else ""
-        print(f"grokinterp: interrupted{said}", file=sys.stderr)
+        detail = f": {exc}" if isinstance(exc, Interrupted) else ""
+        print(f"grokinterp: interrupted{detail}", file=sys.stderr)
         return 130
     return 0
 

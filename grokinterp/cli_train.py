@@ -238,6 +238,8 @@ def _run_plan(args) -> tuple[list, list[Path]]:
         text = getattr(args, flag[2:].replace("-", "_"))
         if text is not None:
             swept[flag] = parse_list(text, type(getattr(base, field)))
+            if len(set(swept[flag])) != len(swept[flag]):
+                raise UsageError(f"{flag} lists a value twice: {text}")
     cfgs, names = [], []
     for combo in itertools.product(*swept.values()):
         chosen = dict(zip(swept, combo, strict=True))
@@ -253,6 +255,9 @@ def _run_plan(args) -> tuple[list, list[Path]]:
         )
         cfgs.append(cfg.validate())
         names.append(name)
+    if len(set(names)) != len(names):
+        twice = next(name for name in names if names.count(name) > 1)
+        raise UsageError(f"two runs of the sweep would share the run directory name {twice}")
     if len(cfgs) == 1 and not swept:
         return cfgs, [args.out or DEFAULT_RUNS_DIR / names[0]]
     parent = args.out or DEFAULT_RUNS_DIR
@@ -279,66 +284,68 @@ def sweep_plan(cfgs: list, device: str) -> str:
 
 def _train(args) -> None:
     from grokinterp import trackers
+    from grokinterp.compiled import check_choice
 
+    check_choice(args.compile)
     trackers.require(args.log_to)
     streams = trackers.RunStreams(args.log_to, args.project) if args.log_to else None
     try:
-        _train_runs(args, streams)
+        (_resume if args.resume else _train_new)(args, streams)
     finally:
         if streams is not None:
             streams.close()
 
 
-def _train_runs(args, on_rows) -> None:
-    from grokinterp import group_state
-    from grokinterp.compiled import check_choice
-    from grokinterp.store import read_config
-    from grokinterp.train import resolve_options, resume_runs, train_runs
+def _train_new(args, on_rows) -> None:
+    """New runs: every check, then the runs' locks (taken before anything is written), then
+    the refusal of occupied run directories, then training."""
+    from grokinterp import run_lock, stopped
+    from grokinterp.memory import check_fits
+    from grokinterp.train import resolve_options, train_runs
 
-    progress = not args.quiet
-    check_choice(args.compile)
-    if args.resume:
-        device = resolve_options(args.device, args.engine)
-        for group in group_state.resumable(args.resume, args.epochs):
-            cfgs = [read_config(run_dir) for run_dir in group.runs]
-            cfgs = [cfg.replace(epochs=args.epochs or cfg.epochs) for cfg in cfgs]
-            _say(progress, _announce(f"resuming at epoch {group.step}", cfgs, group.runs, device))
-        resume_runs(
-            args.resume,
-            args.device,
-            args.engine,
-            progress,
-            epochs=args.epochs,
-            on_rows=on_rows,
-            compile=args.compile,
-        )
-        done = args.resume
-    else:
-        cfgs, run_dirs = _run_plan(args)
-        if len(cfgs) > 1:
-            plan = sweep_plan(cfgs, args.device)
-            if len(cfgs) > MAX_SWEEP_RUNS and not args.large_sweep:
-                raise UsageError(
-                    f"{plan}; that is more than {MAX_SWEEP_RUNS} runs: pass --large-sweep to go "
-                    "ahead"
-                )
-        device = resolve_options(args.device, args.engine)
+    cfgs, run_dirs = _run_plan(args)
+    device = resolve_options(args.device, args.engine)
+    check_fits(cfgs[:1], device)  # before the plan times a step of one run
+    if len(cfgs) > 1:
+        plan = sweep_plan(cfgs, args.device)
+        if len(cfgs) > MAX_SWEEP_RUNS and not args.large_sweep:
+            raise UsageError(
+                f"{plan}; that is more than {MAX_SWEEP_RUNS} runs: pass --large-sweep to go ahead"
+            )
+        check_fits(cfgs, device)
+    with run_lock.holding(run_dirs):
         for cfg, run_dir in zip(cfgs, run_dirs, strict=True):
             _check_out(cfg, run_dir)
         if len(cfgs) > 1:
             print(plan, file=sys.stderr, flush=True)
-        _say(progress, _announce("training", cfgs, run_dirs, device))
-        train_runs(
-            cfgs,
-            run_dirs,
-            args.device,
-            args.engine,
-            progress,
-            on_rows=on_rows,
-            compile=args.compile,
-        )
-        done = run_dirs
-    for run_dir in done:
+        _say(not args.quiet, _announce("training", cfgs, run_dirs, device))
+        options = {"progress": not args.quiet, "on_rows": on_rows, "compile": args.compile}
+        with stopped.reporting(run_dirs, new=True):  # the directories are fresh: ours alone
+            train_runs(cfgs, run_dirs, args.device, args.engine, **options)
+    for run_dir in run_dirs:
+        print(f"wrote {run_dir}")
+
+
+def _resume(args, on_rows) -> None:
+    """Killed (or, with --epochs, finished) runs: the locks of every run of their groups, then
+    the groups read again and trained on."""
+    from grokinterp import group_state, run_lock, stopped
+    from grokinterp.store import read_config
+    from grokinterp.train import resolve_options, resume_runs
+
+    device = resolve_options(args.device, args.engine)
+    members = [run for group in group_state.groups_of(args.resume) for run in group.runs]
+    with run_lock.holding(members), stopped.reporting(members, new=False):
+        for group in group_state.resumable(args.resume, args.epochs):
+            cfgs = [read_config(run_dir) for run_dir in group.runs]
+            cfgs = [cfg.replace(epochs=args.epochs or cfg.epochs) for cfg in cfgs]
+            _say(
+                not args.quiet,
+                _announce(f"resuming at epoch {group.step}", cfgs, group.runs, device),
+            )
+        options = {"progress": not args.quiet, "on_rows": on_rows, "compile": args.compile}
+        resume_runs(args.resume, args.device, args.engine, epochs=args.epochs, **options)
+    for run_dir in args.resume:
         print(f"wrote {run_dir}")
 
 

@@ -6,5 +6,5 @@ class UsageError(Exception):
 
 
 class Interrupted(KeyboardInterrupt):
-    """A Ctrl-C that a command caught to keep its work: the message says what was kept and how
-    to go on."""
+    """A Ctrl-C that a command caught to keep its work, with the one line that says what was
+    kept and how to go on."""

@@ -14,6 +14,9 @@
                                     from is its group's decision (`grokinterp.group_state`)
     RUN/group.json                  the runs trained with it, in batch order, and their
                                     committed step (`grokinterp.group_state`)
+    RUN/.lock                       while a process writes the run: flocked by it, naming its
+                                    pid, host and command (`grokinterp.run_lock`); one writer
+                                    at a time, readers never need it
 
 A file is first written to a hidden temporary name in the same directory and then renamed, so a
 killed process leaves either the complete old file or the complete new one.
@@ -47,6 +50,7 @@ from torch import Tensor
 
 from grokinterp.config import RunConfig
 from grokinterp.errors import UsageError
+from grokinterp.run_lock import LOCK_FILE
 
 CONFIG_FILE = "config.json"
 SPLIT_FILE = "split.json"
@@ -78,6 +82,9 @@ def atomic_write(path: Path, data: bytes) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as exc:  # a full disk names the file it could not write
+        exc.filename = exc.filename or str(path)
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -196,14 +203,28 @@ def load_checkpoint(path: Path) -> tuple[dict[str, Tensor], int, RunConfig]:
     return {name: tensors[name] for name in expected}, epoch, cfg
 
 
-def check_fresh_run_dir(run_dir: Path) -> None:
-    """Refuse a directory that already holds files: it may be another run."""
+def run_files(run_dir: Path) -> list[Path]:
+    """What a run directory holds but its lock file (`grokinterp.run_lock`); [] when it does
+    not exist."""
     run_dir = Path(run_dir)
-    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-        what = "another run" if (run_dir / CONFIG_FILE).exists() else "other files"
-        raise UsageError(
-            f"{run_dir} already holds {what}; choose another --out, or --resume {run_dir}"
-        )
+    if not run_dir.is_dir():
+        return []
+    return [path for path in run_dir.iterdir() if path.name != LOCK_FILE]
+
+
+def check_fresh_run_dir(run_dir: Path) -> None:
+    """Refuse a path that is a file, or a directory that already holds files (a lock file
+    alone does not count): it may be another run."""
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UsageError(f"{run_dir} is a file, not a run directory; choose another --out")
+    if not run_files(run_dir):
+        return
+    if (run_dir / CONFIG_FILE).exists():
+        raise UsageError(f"{run_dir} already holds another run; choose another --out")
+    raise UsageError(
+        f"{run_dir} already holds files but no run; choose another --out, or move them away"
+    )
 
 
 def write_run_files(
@@ -267,10 +288,14 @@ def append_metrics(run_dir: Path, rows: np.ndarray) -> None:
 
 
 def _append(path: Path, data: bytes) -> None:
-    with open(path, "ab") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        with open(path, "ab") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:
+        exc.filename = exc.filename or str(path)
+        raise
 
 
 def metric_records(rows: np.ndarray) -> list[dict]:

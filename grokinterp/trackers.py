@@ -8,7 +8,8 @@ keys prefixed `analysis/`). `grokinterp replay RUN --to NAME` sends a finished r
 metrics.jsonl (and, with --analysis, its measures) later, e.g. from a machine without network.
 
 Each tracker is imported only inside the function that uses it, and `require` checks that it is
-installed before anything is written (the extras `grokinterp[wandb]`, `grokinterp[trackio]`).
+installed (the extras `grokinterp[wandb]`, `grokinterp[trackio]`), and wandb logged in or
+offline, before anything is written.
 wandb follows its own settings (`WANDB_MODE=offline`, `WANDB_DIR`, a login for online runs);
 trackio is local-first (a SQLite store under `TRACKIO_DIR`, default the Hugging Face cache;
 `trackio show` opens its dashboard).
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -29,7 +31,8 @@ DEFAULT_PROJECT = "grokinterp"
 
 
 def require(name: str | None) -> None:
-    """UsageError unless `name` is None or a known tracker that is installed."""
+    """UsageError unless `name` is None or a known tracker that is installed and, for wandb,
+    able to start a run without asking for a login."""
     if name is None:
         return
     if name not in TRACKERS:
@@ -39,6 +42,24 @@ def require(name: str | None) -> None:
             f"--log-to {name} needs the {name} package, which is not installed: "
             f"pip install 'grokinterp[{name}]'"
         )
+    if name == "wandb" and not _wandb_ready():
+        raise UsageError(
+            "wandb is not logged in: run `wandb login`, or set WANDB_MODE=offline to log "
+            "locally (`grokinterp replay` sends a run later)"
+        )
+
+
+OFFLINE_MODES = ("offline", "dryrun", "disabled")
+
+
+def _wandb_ready() -> bool:
+    """True when wandb can start a run without asking: an offline mode, an API key in the
+    environment, or stored credentials (`wandb login`; checked without a prompt or network)."""
+    if os.environ.get("WANDB_MODE", "").lower() in OFFLINE_MODES or os.environ.get("WANDB_API_KEY"):
+        return True
+    import wandb
+
+    return bool(wandb.login(prompt=False, verify=False))
 
 
 class Stream:

@@ -18,9 +18,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from grokinterp import compiled, data, environment, group_state, store
+from grokinterp import compiled, data, environment, group_state, run_lock, store
 from grokinterp.config import ARCHITECTURE_DEFAULTS, RECIPE_DEFAULTS, RunConfig
 from grokinterp.errors import UsageError
+from grokinterp.memory import check_fits
 from grokinterp.models import Architecture, architecture
 from grokinterp.progress import Progress
 from grokinterp.recipe import Recipe
@@ -160,16 +161,27 @@ def train_runs(
     compile: str = "auto",
     on_rows: OnRows | None = None,
 ) -> None:
-    """Train new runs, each into its own (new or empty) run directory; `compile` (auto, on,
+    """Train new runs, each into its own (new or empty) run directory, holding every run's lock
+    (`grokinterp.run_lock`) from before the first write to the end; `compile` (auto, on,
     off) chooses the compiled epoch (`grokinterp.compiled`) or the eager loop.
     `on_rows(run_dir, rows)` receives each run's new metrics rows (`store.metric_records`) as
     each checkpoint writes them (a tracker stream, `grokinterp.trackers`)."""
     cfgs = [cfg.validate() for cfg in cfgs]
     _check_batchable(cfgs)
+    if len({Path(run_dir).resolve() for run_dir in run_dirs}) != len(run_dirs):
+        raise UsageError("the runs of a batch need a run directory each; one is named twice")
     torch_device = resolve_options(device, engine)
+    check_fits(cfgs, torch_device)
     use_compiled = _choose(compile, cfgs, torch_device, engine)
-    for run_dir in run_dirs:
-        store.check_fresh_run_dir(run_dir)
+    with run_lock.holding(run_dirs):
+        for run_dir in run_dirs:
+            store.check_fresh_run_dir(run_dir)
+        _start(cfgs, run_dirs, (torch_device, engine, use_compiled, progress, on_rows))
+
+
+def _start(cfgs, run_dirs, options) -> None:
+    """Write the new runs' files and record, then train them from step 0."""
+    torch_device, _, use_compiled = options[:3]
     splits = [data.train_indices(cfg) for cfg in cfgs]
     relabels = [noisy_labels(cfg, split) for cfg, split in zip(cfgs, splits, strict=True)]
     for cfg, run_dir, split, relabel in zip(cfgs, run_dirs, splits, relabels, strict=True):
@@ -183,7 +195,6 @@ def train_runs(
     state = recipe.initial_state(params)
     history = [np.empty((0, len(store.METRIC_COLUMNS))) for _ in cfgs]
     splits = list(zip(splits, relabels, strict=True))
-    options = (torch_device, engine, use_compiled, progress, on_rows)
     _loop(cfgs, run_dirs, splits, params, state, 0, history, options)
 
 
@@ -202,11 +213,14 @@ def resume_runs(
     group's committed step (`grokinterp.group_state`), whichever of them `run_dirs` names;
     runs of different groups resume one group after another. With `epochs` larger than the
     runs' own, a run (finished or not) is trained on to that many epochs; its config.json then
-    records the new count, the only field that may change."""
+    records the new count, the only field that may change. Every run of those groups is locked
+    (`grokinterp.run_lock`) for the whole resume."""
     torch_device = resolve_options(device, engine)
     compiled.check_choice(compile)
-    for group in group_state.resumable(run_dirs, epochs):
-        _resume_group(group, (torch_device, engine, compile, progress, on_rows), epochs)
+    members = [run for group in group_state.groups_of(run_dirs) for run in group.runs]
+    with run_lock.holding(members):  # then read again: another writer may have gone on
+        for group in group_state.resumable(run_dirs, epochs):
+            _resume_group(group, (torch_device, engine, compile, progress, on_rows), epochs)
 
 
 def _resume_group(group, options, epochs) -> None:

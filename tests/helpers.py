@@ -1,7 +1,7 @@
 """Builders shared by tests and benchmarks: a run's initial state, runs killed at a chosen
-write or step as a crash leaves them, a synthetic analysis with the schema that
-`grokinterp analyze` writes, and headless Chromium that opens a report and says whether every
-plot drew."""
+write or step as a crash leaves them, run directories locked by another process, a synthetic
+analysis with the schema that `grokinterp analyze` writes, and headless Chromium that opens a
+report and says whether every plot drew."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import os
 import re
 import struct
 import subprocess
+import sys
 import zlib
 from contextlib import contextmanager
 from pathlib import Path
@@ -80,6 +81,27 @@ def killed_at_step(step: int):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(store, "save_state", die)
         yield
+
+
+_HOLD = (
+    "import sys\nfrom grokinterp.run_lock import holding\n"
+    "with holding(sys.argv[1:]):\n    print('held', flush=True)\n    sys.stdin.read()\n"
+)
+
+
+@contextmanager
+def held_by_another_process(*run_dirs: Path):
+    """The run directories locked (`grokinterp.run_lock`) by another live process, which the
+    context yields; it is SIGKILLed at the end, as a killed writer leaves its lock file."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    command = [sys.executable, "-c", _HOLD, *(str(run_dir) for run_dir in run_dirs)]
+    proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+    try:
+        assert proc.stdout.readline() == b"held\n"
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def _circle_embedding(p: int, freqs: tuple[int, ...]) -> Tensor:

@@ -24,7 +24,6 @@ from grokinterp.analysis_format import Summary
 from grokinterp.cli import main
 from grokinterp.run import open_run
 from grokinterp.sweep import folder
-from grokinterp.sweep.group import run_group
 from grokinterp.sweep.spec import read_spec
 from grokinterp.train import SHARED_FIELDS, train_runs
 from tests.helpers import (
@@ -500,18 +499,6 @@ def test_sweep_llc_without_devinterp_says_how_to_install(tmp_path, capsys, monke
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "pip install 'grokinterp[llc]'" in err
     assert not (tmp_path / "sweep").exists()
-
-
-def test_run_held_by_another_worker_is_left_alone(tiny_cfg, tmp_path):
-    cfgs = tiny_configs(tiny_cfg, 2)
-    runs = [("a", cfgs[0].to_dict()), ("b", cfgs[1].to_dict())]
-    sweep = tmp_path / "sweep"
-    with folder.run_locks(sweep, ["b"]) as held:
-        assert held == ["b"]
-        result = run_group(sweep, "g000", runs, ANALYSIS_OFF, "cpu")
-    assert result["busy"] == ["b"] and result["trained"] == ["a"]
-    assert not folder.run_dir(sweep, "b").exists()
-    assert (sweep / folder.LOCKS / "a.lock").read_text().split()[1] == str(os.getpid())
 
 
 def test_failed_group_is_reported_and_the_rest_goes_on(tmp_path, capsys):

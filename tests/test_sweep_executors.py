@@ -17,6 +17,7 @@ import pytest
 from grokinterp import store
 from grokinterp.analysis_format import Summary
 from grokinterp.cli import main
+from grokinterp.run_lock import LOCK_FILE
 from grokinterp.sweep import folder
 from grokinterp.sweep.spec import read_spec
 from tests.test_sweep import REPO, TINY, assert_same_run, mtimes, saved_step, write_spec
@@ -58,8 +59,8 @@ def state_of(sweep: Path, name: str):
 
 
 def holder_pid(sweep: Path, name: str) -> int:
-    """The pid that the worker training `name` wrote into its lock file."""
-    return int((sweep / folder.LOCKS / f"{name}.lock").read_text().split()[1])
+    """The pid that the worker training `name` wrote into its run's lock file."""
+    return int((folder.run_dir(sweep, name) / LOCK_FILE).read_text().split()[0])
 
 
 def wait_mid_training(proc, sweep: Path, name: str, low: int, high: int) -> tuple[int, bool]:
@@ -170,7 +171,7 @@ def test_preempted_submitit_task_is_requeued_and_resumes(tmp_path):
     assert "g000: 1 resumed" in out  # the requeued task's result
     logs = "".join(p.read_text() for p in sorted((sweep / folder.SLURM).rglob("*_log.*")))
     assert "Caught signal SIGUSR2" in logs and "Requeued job" in logs, logs[-2000:]
-    assert holder_pid(sweep, "seed1") != task
+    assert not (run / LOCK_FILE).exists()  # the requeued task finished and let go of the run
     assert {p: p.stat().st_mtime_ns for p in saved} == saved  # resumed, not restarted
     assert_same_run(run, reference_run(tmp_path, 1), exact=True)
     assert mtimes(run)  # the run directory is complete

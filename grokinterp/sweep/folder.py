@@ -2,11 +2,11 @@
 
     SWEEP/sweep.toml              the spec as last run (a copy, for the record)
     SWEEP/plan.json               every run's name, group and config; the analysis settings
-    SWEEP/runs/<run>/             an ordinary run directory (`grokinterp.store`)
+    SWEEP/runs/<run>/             an ordinary run directory (`grokinterp.store`), whose
+                                  lock (RUN/.lock) the worker training it holds
     SWEEP/analyses/<run>/         its analysis (`grokinterp.analysis_format`)
     SWEEP/reports/<run>.html      its report (`grokinterp.report`)
     SWEEP/failures.json           groups that failed in the last invocation, with the error
-    SWEEP/locks/<run>.lock        held (flock) by the worker training the run
     SWEEP/slurm/                  submitit's job files (SLURM executor only)
     SWEEP/sweep-table.csv, .parquet, sweep-report.html   written by `grokinterp sweep-report`
 
@@ -15,18 +15,15 @@ Only the driver writes plan.json and failures.json; workers write their runs' ow
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import socket
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from grokinterp.config import RunConfig
 from grokinterp.errors import UsageError
 
-RUNS, ANALYSES, REPORTS, LOCKS, SLURM = "runs", "analyses", "reports", "locks", "slurm"
+RUNS, ANALYSES, REPORTS, SLURM = "runs", "analyses", "reports", "slurm"
 PLAN_FILE, SPEC_COPY, FAILURES_FILE = "plan.json", "sweep.toml", "failures.json"
 TABLE_CSV, TABLE_PARQUET, REPORT_FILE = (
     "sweep-table.csv",
@@ -105,31 +102,17 @@ def write_failures(sweep: Path, failures: dict) -> None:
 
 @contextmanager
 def run_locks(sweep: Path, names: list[str]) -> Iterator[list[str]]:
-    """Hold an exclusive lock on each run that no other process holds; yield the names locked.
-    The operating system drops a lock when its holder dies, so a killed worker leaves none. The
-    lock file names the holder: `host pid`."""
-    folder = Path(sweep) / LOCKS
-    folder.mkdir(parents=True, exist_ok=True)
-    handles, held = [], []
-    try:
+    """Hold the lock (`grokinterp.run_lock`) of each run that no other process holds; yield the
+    names locked. The operating system drops a lock when its holder dies, so a killed worker
+    leaves none."""
+    from grokinterp.run_lock import Busy, holding_one
+
+    with ExitStack() as stack:
+        held = []
         for name in names:
-            fd = os.open(folder / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:  # held by a live process
-                os.close(fd)
+                stack.enter_context(holding_one(run_dir(sweep, name)))
+            except Busy:
                 continue
-            except OSError as exc:
-                os.close(fd)
-                raise UsageError(
-                    f"{folder / name}.lock: cannot lock ({exc.strerror}); the sweep folder must "
-                    "be on a filesystem with flock support"
-                ) from None
-            os.ftruncate(fd, 0)
-            os.write(fd, f"{socket.gethostname()} {os.getpid()}\n".encode())
-            handles.append(fd)
             held.append(name)
         yield held
-    finally:
-        for fd in handles:
-            os.close(fd)

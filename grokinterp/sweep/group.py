@@ -69,10 +69,12 @@ def config_difference(stored: RunConfig, planned: RunConfig) -> str:
 def run_state(run_dir: Path, cfg: RunConfig) -> RunState:
     """What the directory of one planned run holds (see the module docstring)."""
     run_dir = Path(run_dir)
-    if not run_dir.exists() or (run_dir.is_dir() and not any(run_dir.iterdir())):
+    if not run_dir.exists() or (run_dir.is_dir() and not store.run_files(run_dir)):
         return RunState(NEW)
     if not (run_dir / store.CONFIG_FILE).exists():
-        if all(path.name.startswith(".") and ".tmp-" in path.name for path in run_dir.iterdir()):
+        if all(
+            path.name.startswith(".") and ".tmp-" in path.name for path in store.run_files(run_dir)
+        ):
             return RunState(RESTART)  # killed while writing its first file
         raise UsageError(f"{run_dir} holds files but no run; move them away")
     stored = store.read_config(run_dir)
@@ -135,8 +137,12 @@ def run_group(
         states = {name: run_state(folder.run_dir(sweep, name), configs[name]) for name in held}
         fresh = [name for name in held if states[name].kind in (NEW, RESTART)]
         for name in fresh:
-            if states[name].kind == RESTART:
-                shutil.rmtree(folder.run_dir(sweep, name))
+            if states[name].kind == RESTART:  # everything but the lock this worker holds
+                for path in store.run_files(folder.run_dir(sweep, name)):
+                    if path.is_dir():
+                        shutil.rmtree(path)
+                    else:
+                        path.unlink()
         result["done"] = [name for name in held if states[name].kind == DONE]
         for batch in group_state.groups_of([folder.run_dir(sweep, n) for n in result["done"]]):
             group_state.settle(batch)  # completes a last commit that was killed half-way
