@@ -53,7 +53,9 @@ def _holder(fd: int) -> str:
         if text:
             pid, host, command = (text.split("\n", 2) + ["", ""])[:3]
             where = "" if host in ("", socket.gethostname()) else f" on {host}"
-            return f"process {pid}{where}" + (f" ({command[:120]})" if command else "")
+            if len(command) > 160:
+                command = command[:157] + "..."
+            return f"process {pid}{where}" + (f" ({command})" if command else "")
         time.sleep(0.05)
     return "another process"
 
@@ -91,8 +93,11 @@ def _acquire(run_dir: Path) -> int:
 def _record(fd: int) -> None:
     command = shlex.join(["grokinterp", *sys.argv[1:]]) if sys.argv else "python"
     text = f"{os.getpid()}\n{socket.gethostname()}\n{command}\n".encode()
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, text, 0)
+    try:  # the holder's name is for messages only: the lock holds without it (a full disk)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, text, 0)
+    except OSError:
+        pass
 
 
 @contextmanager
