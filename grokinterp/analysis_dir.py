@@ -19,6 +19,10 @@ journal removed. A process killed before the journal leaves the analysis as it w
 files are swept away by the next writer); killed after it, the next reader or writer completes
 the commit (`settle`), and says so on stderr.
 
+One process writes an analysis directory at a time: `analyze` holds its lock (`.lock`, see
+`grokinterp.run_lock`) from its checks to its commit; a second writer is refused naming the
+first. Readers take no lock.
+
 Measuring is checkpointed in `.progress.safetensors` (the rows measured so far, float64 exactly;
 written at most every `PROGRESS_EVERY_S` seconds and when interrupted) so that a killed or
 interrupted analysis resumes where it stopped; a commit removes it.
@@ -37,6 +41,7 @@ from torch import Tensor
 
 from grokinterp.config import RunConfig
 from grokinterp.errors import UsageError
+from grokinterp.run_lock import LOCK_FILE
 from grokinterp.store import atomic_write
 
 DEFAULT_ANALYSES_DIR = Path("analyses")
@@ -108,7 +113,7 @@ def check_owner(
     if not out.is_dir():
         return ()
     settle(out, sweep=True)
-    names = {p.name for p in out.iterdir() if p.name != PROGRESS_FILE}
+    names = {p.name for p in out.iterdir() if p.name not in (PROGRESS_FILE, LOCK_FILE)}
     if not names:
         return ()
     foreign = sorted(names - set(ANALYSIS_FILES))

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from grokinterp import store
+from grokinterp import run_lock, store
 from grokinterp.analysis_dir import (
     PROGRESS_EVERY_S,
     PROGRESS_FILE,
@@ -114,13 +114,19 @@ def analyze_run(
     KeyboardInterrupt) after keeping the rows measured so far, for the next call to go on from.
     """
     run = open_run(run_dir)
-    cfg, train = run.config, run.train_indices
-    basis = default_basis(cfg, basis_name)
+    basis = default_basis(run.config, basis_name)
     series = store.list_checkpoints(run.path)
     if not series:
         raise UsageError(f"{run.path / store.CHECKPOINT_DIR}: no checkpoints to analyse")
     out = Path(out_dir) if out_dir is not None else default_analysis_dir(run.path)
     check_output_dir(out, "--out")
+    with run_lock.holding_one(out, doing="analysed"):
+        return _analyze_into(out, run, basis, series, progress, replace)
+
+
+def _analyze_into(out: Path, run, basis, series, progress: bool, replace: bool) -> Path:
+    """`analyze_run` once `out` is locked."""
+    cfg, train = run.config, run.train_indices
     digests = {epoch: store.checkpoint_digest(path) for epoch, path in series}
     fingerprint = run_fingerprint(cfg, train)
     stale = check_owner(out, run.path, fingerprint, digests, replace)

@@ -30,11 +30,11 @@ _HELD: dict[Path, list] = {}
 
 
 class Busy(UsageError):
-    """A run directory locked by another live process."""
+    """A run (or analysis) directory locked by another live process."""
 
-    def __init__(self, run_dir: Path, holder: str):
+    def __init__(self, run_dir: Path, holder: str, doing: str = "trained"):
         self.run_dir, self.holder = Path(run_dir), holder
-        super().__init__(f"{run_dir} is being trained by {holder}; wait for it to end or stop it")
+        super().__init__(f"{run_dir} is being {doing} by {holder}; wait for it to end or stop it")
 
 
 def _first_missing(path: Path) -> Path | None:
@@ -60,7 +60,7 @@ def _holder(fd: int) -> str:
     return "another process"
 
 
-def _acquire(run_dir: Path) -> int:
+def _acquire(run_dir: Path, doing: str) -> int:
     """The fd of RUN/.lock, locked; Busy when another process holds it. A lock file removed by
     its holder between our open and our flock is opened again."""
     path = run_dir / LOCK_FILE
@@ -74,7 +74,7 @@ def _acquire(run_dir: Path) -> int:
         except BlockingIOError:
             holder = _holder(fd)
             os.close(fd)
-            raise Busy(run_dir, holder) from None
+            raise Busy(run_dir, holder, doing) from None
         except OSError as exc:
             os.close(fd)
             raise UsageError(
@@ -101,8 +101,9 @@ def _record(fd: int) -> None:
 
 
 @contextmanager
-def holding_one(run_dir: Path) -> Iterator[None]:
-    """Hold the lock of one run directory (created, with its parents, when missing)."""
+def holding_one(run_dir: Path, doing: str = "trained") -> Iterator[None]:
+    """Hold the lock of one run directory (created, with its parents, when missing); `doing`
+    names the work in the refusal of a second writer (an analysis directory is "analysed")."""
     run_dir = Path(run_dir)
     key = run_dir.resolve()
     if key in _HELD:
@@ -122,7 +123,7 @@ def holding_one(run_dir: Path) -> Iterator[None]:
     except OSError as exc:
         raise UsageError(f"{run_dir}: cannot create the run directory ({exc.strerror})") from None
     try:
-        fd = _acquire(run_dir)
+        fd = _acquire(run_dir, doing)
     except UsageError:
         _remove_empty(run_dir, created)
         raise

@@ -14,7 +14,7 @@ from grokinterp import analysis_dir, analyze
 from grokinterp.analysis_format import Summary
 from grokinterp.cli import main
 from grokinterp.train import train_runs
-from tests.helpers import Killed
+from tests.helpers import Killed, held_by_another_process
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -279,3 +279,25 @@ def test_a_kill_before_the_commit_point_keeps_the_old_analysis(two_runs, tmp_pat
     assert Summary.load(out).run_dir_abs == str(run)  # readers see the old analysis
     analyze.analyze_run(run, out, progress=False)  # the next writer sweeps the staged files
     assert sorted(contents(out)) == sorted(before)
+
+
+# ---- one writer, readers free -------------------------------------------------------------------
+def test_a_second_analysis_writer_is_refused_naming_the_first(two_runs, tmp_path, capsys):
+    out = tmp_path / "ana"
+    out.mkdir()
+    with held_by_another_process(out) as holder:
+        cmd = ["analyze", "--ckpt-dir", str(two_runs / "A/run1"), "--out", str(out), "--quiet"]
+        assert main(cmd) == 2
+        assert f"{out} is being analysed by process {holder.pid}" in one_error_line(capsys)
+    assert sorted(p.name for p in out.iterdir()) == [".lock"]  # the killed holder's own
+
+
+def test_a_run_being_trained_is_analysed_and_reported(two_runs, tmp_path, capsys):
+    run = two_runs / "A/run1"
+    out = tmp_path / "ana"
+    with held_by_another_process(run):
+        assert main(["analyze", "--ckpt-dir", str(run), "--out", str(out), "--quiet"]) == 0
+        page = tmp_path / "page.html"
+        cmd = ["report", "--ckpt-dir", str(run), "--analysis", str(out), "--out", str(page)]
+        assert main(cmd) == 0 and page.is_file()
+    (run / ".lock").unlink()
