@@ -62,8 +62,16 @@ def test_compiled_epoch_trains_like_the_eager_loop(device, runs, tmp_path):
         train_runs(cfgs, dirs, device=device, progress=False, compile=mode)
     for r in range(runs):
         assert_trained_alike(tmp_path / "off" / str(r), tmp_path / "on" / str(r))
-    # the runs did learn: the comparison is not of two untrained models
-    assert store.read_metrics_array(tmp_path / "off" / "0")[-1, 3] > 0.99
+    # the comparison is not of two runs that stayed where they started: Adam moves a weight by
+    # about lr (3e-3) a step, so 200 steps take some weight far outside the tolerance
+    run = open_run(tmp_path / "off" / "0")
+    start, end = run.state_dict(index=0), run.state_dict()
+    moved = max(
+        ((end[name] - value).abs() / (1e-4 + 1e-3 * value.abs())).max().item()
+        for name, value in start.items()
+        if value.is_floating_point()
+    )
+    assert moved > 100
 
 
 def test_hooked_engine_trains_eagerly_and_says_why(tmp_path, capsys):
