@@ -35,7 +35,9 @@ import hashlib
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from torch import Tensor
 
@@ -102,14 +104,14 @@ def check_owner(
     fingerprint: str,
     digests: dict[int, str | None],
     replace: bool,
+    read: Callable[[Path], tuple[Any, list[int]]],
 ) -> tuple[str, ...]:
     """Refuse (UsageError, one line) to write the analysis of the run at `run_path` (its
     `fingerprint`, its checkpoints' `digests` by epoch) into `out` when `out` holds files that are
     not an analysis, or, unless `replace`, another run's analysis, checkpoints whose digests
-    differ from the run's, or checkpoints the run no longer has. Returns the files of `out` that
-    a replacing commit must delete (another run's LLC and indicators)."""
-    from grokinterp.analysis_format import Summary, load_measures
-
+    differ from the run's, or checkpoints the run no longer has. `read(out)` gives the summary and
+    the measured epochs of the analysis there (UsageError when unreadable). Returns the files of
+    `out` that a replacing commit must delete (another run's LLC and indicators)."""
     if not out.is_dir():
         return ()
     settle(out, sweep=True)
@@ -124,8 +126,7 @@ def check_owner(
         )
     hint = "pass --replace to overwrite it, or choose another --out"
     try:
-        summary = Summary.load(out)
-        epochs = [int(e) for e in load_measures(out)["epoch"]]
+        summary, epochs = read(out)
     except UsageError as exc:
         if replace:
             return tuple(sorted(names))

@@ -129,7 +129,7 @@ def _analyze_into(out: Path, run, basis, series, progress: bool, replace: bool) 
     cfg, train = run.config, run.train_indices
     digests = {epoch: store.checkpoint_digest(path) for epoch, path in series}
     fingerprint = run_fingerprint(cfg, train)
-    stale = check_owner(out, run.path, fingerprint, digests, replace)
+    stale = check_owner(out, run.path, fingerprint, digests, replace, _summary_and_epochs)
     final_epoch, final_state = next(_load_series(run.path, cfg, series[-1:]))
     model = architecture(cfg)
     neurons_per_ckpt = model.hidden_layers * cfg.d_mlp
@@ -189,6 +189,11 @@ def _analyze_into(out: Path, run, basis, series, progress: bool, replace: bool) 
         }
     write_analysis(out, measured.table, arrays, summary, remove=stale)
     return out
+
+
+def _summary_and_epochs(out: Path) -> tuple[Summary, list[int]]:
+    """The summary of the analysis in `out` and the epochs of its measures table."""
+    return Summary.load(out), [int(e) for e in load_measures(out)["epoch"]]
 
 
 def _save_progress(out: Path, identity, digests: dict, measured: _Measured, final_fve) -> None:
