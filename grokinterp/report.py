@@ -115,13 +115,14 @@ def _final_params(analysis: Analysis, run_dir: str | Path | None) -> dict[str, T
     run = open_run(run_dir)
     if not run.config.same_architecture(analysis.config):
         raise UsageError(f"{run_dir}: the run's architecture differs from {summary_path}'s config")
-    _check_analysed_run(run, analysis)
-    return run.state_dict(epoch=analysis.summary.last_epoch)
+    return run.state_dict(epoch=_analysed_epoch(run, analysis))
 
 
-def _check_analysed_run(run, analysis: Analysis) -> None:
-    """UsageError unless `run` is the run `analysis` measured: the same fingerprint (config and
-    split) and, where the summary records it, the same digest of the last checkpoint."""
+def _analysed_epoch(run, analysis: Analysis) -> int | None:
+    """The epoch of `run`'s checkpoint that draws the final-model figures: the analysis's last
+    (None, the run's last, for an analysis that records no checkpoint digests). UsageError
+    unless `run` is the run `analysis` measured: the same fingerprint (config and split) and the
+    same digest of that checkpoint."""
     from grokinterp import store
     from grokinterp.analysis_dir import run_fingerprint
 
@@ -134,16 +135,19 @@ def _check_analysed_run(run, analysis: Analysis) -> None:
             f"not of {run.path}; give this run's analysis with --analysis"
         )
     last = summary.last_epoch
+    recorded = summary.checkpoint_digests.get(str(last))
+    if not recorded:
+        return None
     if last not in run.epochs:
         raise UsageError(
             f"{run.path} has no checkpoint at epoch {last}, the last one {where} measured"
         )
-    recorded = summary.checkpoint_digests.get(str(last))
-    if recorded and recorded != store.checkpoint_digest(run.checkpoint_path(epoch=last)):
+    if recorded != store.checkpoint_digest(run.checkpoint_path(epoch=last)):
         raise UsageError(
             f"{run.path}'s checkpoint at epoch {last} differs from the one {where} measured: "
             "another copy of the run; analyse it with --out, or give its own --analysis"
         )
+    return last
 
 
 # ---- the page -----------------------------------------------------------------------------------

@@ -40,8 +40,9 @@ def tiny_cfg() -> RunConfig:
 @pytest.fixture(scope="session")
 def small_run(tmp_path_factory):
     """The small preset trained once for the whole session (about 30 s on 2 CPU cores), on two
-    threads whatever the machine or OMP_NUM_THREADS say: the thread count changes the rounding,
-    and grokking amplifies it (tests/test_analyze.py records the outcomes)."""
+    threads whatever the machine or OMP_NUM_THREADS say, so that one machine gives one run. The
+    tests that read it compare with recomputations from its files, never with recorded values
+    (another machine's rounding, amplified by grokking, may give another run)."""
     from grokinterp.train import train_runs
 
     run_dir = tmp_path_factory.mktemp("runs") / "small"

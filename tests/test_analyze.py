@@ -12,6 +12,7 @@ from grokinterp import analysis_format, analyze, data, store
 from grokinterp.analyze import Summary, analyze_run, load_measures
 from grokinterp.cli import main
 from grokinterp.config import preset
+from grokinterp.errors import UsageError
 from grokinterp.measures import embedding
 from grokinterp.report import write_report
 
@@ -302,7 +303,12 @@ def test_bad_inputs_get_one_line_and_overwrite_nothing(small_run, tiny_cfg, tmp_
     state = store.load_checkpoint(other[1])[0]
     store.save_checkpoint(mixed, cfg, other[0], state)
     code, err = run_cli(["analyze", "--ckpt-dir", str(mixed), "--out", str(out), "--quiet"], capsys)
+    assert code == 2 and len(err) == 1 and "holds an unreadable analysis" in err[0]
+    fresh = tmp_path / "fresh"
+    cmd = ["analyze", "--ckpt-dir", str(mixed), "--out", str(fresh), "--quiet"]
+    code, err = run_cli(cmd, capsys)
     assert code == 2 and len(err) == 1 and other[1].name in err[0] and "config" in err[0]
+    assert not fresh.exists()
 
     assert (out / "summary.json").read_text() == "keep me"
     assert sorted(p.name for p in out.iterdir()) == ["summary.json"]
@@ -376,7 +382,9 @@ def test_a_copy_with_another_split_is_measured_again_not_reused(
     cfg = store.read_config(copy)
     other_split = data.train_indices(cfg.replace(data_seed=7)).numpy()
     store.write_run_files(copy, cfg, torch.from_numpy(other_split))
-    analyze_run(copy, out, progress=False)
+    with pytest.raises(UsageError, match="holds the analysis of another run"):
+        analyze_run(copy, out, progress=False)
+    analyze_run(copy, out, progress=False, replace=True)
     again, original = load_measures(out), load_measures(small_analysis)
     old_split = store.read_split(small_run).numpy()
     domain = np.arange(cfg.p * cfg.p)
@@ -408,7 +416,9 @@ def test_a_changed_checkpoint_is_measured_again(small_run, small_analysis, tmp_p
     store.save_checkpoint(
         copy, cfg, series[10][0], first
     )  # epoch 500 now holds the initial weights
-    analyze_run(copy, out, progress=False)
+    with pytest.raises(UsageError, match="differ from"):
+        analyze_run(copy, out, progress=False)
+    analyze_run(copy, out, progress=False, replace=True)
     again, original = load_measures(out), load_measures(small_analysis)
     assert again["train_loss"].iloc[10] == pytest.approx(original["train_loss"].iloc[0], rel=1e-6)
     others = np.arange(len(original)) != 10

@@ -78,11 +78,16 @@ def test_page_loads_nothing_from_outside_and_inlines_plotly_once(page):
     assert set(figures_in(text)) == set(report.SECTIONS)
 
 
-def test_default_path_is_reports_run_name(tiny_analysis, tmp_path, monkeypatch):
+def test_default_path_mirrors_the_analysis_directory(tiny_analysis, tmp_path, monkeypatch):
+    """analyses/<x> -> reports/<x>.html; an analysis outside the working directory by its
+    absolute path, so two analyses of the same name never share a page."""
     monkeypatch.chdir(tmp_path)
-    path = report.write_report(tiny_analysis)
-    assert path == Path("reports") / "tiny-run.html" and path.is_file()
+    shutil.copytree(tiny_analysis, tmp_path / "analyses" / "A" / "tiny-run")
+    path = report.write_report(Path("analyses/A/tiny-run"))
+    assert path == Path("reports") / "A" / "tiny-run.html" and path.is_file()
     assert not [p for p in path.parent.iterdir() if p.name.startswith(".")]  # no temp file left
+    elsewhere = report.write_report(tiny_analysis)
+    assert elsewhere == Path("reports") / tiny_analysis.relative_to("/").with_suffix(".html")
 
 
 # ---- the numbers are the analysis table's -----------------------------------------------------

@@ -373,7 +373,8 @@ def test_sweep_report_table_and_page(local_sweep, capsys):
         assert (None if pd.isna(got) else got) == (below[0] if len(below) else None)
         assert row["final_test_acc"] == metrics["test_acc"].iloc[-1]
         summary = Summary.load(folder.analysis_dir(sweep, row["run"]))
-        assert str(row["key_components"]).split() == [str(k) for k in summary.key_components]
+        keys = "" if pd.isna(row["key_components"]) else str(row["key_components"])  # none: empty
+        assert keys.split() == [str(k) for k in summary.key_components]
         assert row["n_key_components"] == len(summary.key_components)
         assert row["final_test_loss"] == pytest.approx(summary.final_test_loss, rel=1e-12)
         assert row["fve_share"] == pytest.approx(summary.fve_share)
