@@ -11,7 +11,7 @@ the metrics back at checkpoints only). On CUDA both graphs are compiled with mod
 static addresses; on the CPU with inductor's C++ kernels (g++).
 
 `compile` (`grokinterp train --compile`): `off` is the eager loop (the baseline, bit for bit the
-loop of before); `on` compiles wherever `unsupported` finds nothing in the way, and otherwise
+uncompiled loop); `on` compiles wherever `unsupported` finds nothing in the way, and otherwise
 trains eagerly and says why in one line; `auto` compiles where `benchmarks/bench_train.py` and
 `benchmarks/bench_gpu.py` measured the compiled epoch faster, the compile time included
 (`auto_reason`, stated in the README's "Speed"): on the CPU for long, large runs; on CUDA not
@@ -21,10 +21,14 @@ yet, for want of a measurement.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 
 from grokinterp.errors import UsageError
+
+if TYPE_CHECKING:
+    from grokinterp.config import RunConfig
 
 CHOICES = ("auto", "on", "off")
 

@@ -1,4 +1,4 @@
-"""Judge the early-warning indicators and the forecasters on one sweep (issue 18's harness).
+"""Judge the early-warning indicators and the forecasters on one sweep (the prediction harness).
 
 Runs are split by seed: the lower half of the sweep's seeds calibrate (orient each indicator,
 choose its alarm threshold, fit the forecasters), the upper half is held out and every number

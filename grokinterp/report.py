@@ -176,8 +176,8 @@ SECTIONS = {
     "one standard deviation across chains.",
     "weights": "Sum of squared weights (the paper: it falls in cleanup), Gini coefficients of the "
     "component norms of W_E and W_L (rise as they become sparse), the logits' variance explained "
-    "by the key components, and the share of neurons clustered by component. Analyses since "
-    "issue 17 add the measures of the proposed causes of the delay, on the training pairs: the "
+    "by the key components, and the share of neurons clustered by component. Newer analyses "
+    "add the measures of the proposed causes of the delay, on the training pairs: the "
     "logit scale (the correct logit above the pair's mean logit, and the logits' spread), the "
     "share of pairs whose float32 softmax is exactly one-hot on the answer (Prieto et al.'s "
     "softmax collapse: their float32 loss and gradient are 0; grokinterp's loss is float64), "

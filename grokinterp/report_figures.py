@@ -274,9 +274,9 @@ def layer_columns(measures: pd.DataFrame, column: str, name: str) -> dict[str, s
 
 def weights_figure(measures: pd.DataFrame, phases: dict, kind: str = "frequency") -> go.Figure:
     """Total weight norm, the Gini coefficients of the Fourier norms, and two circuit fractions
-    (the per-layer ones for every hidden layer that has them); with the cause measures (analyses
-    since issue 17), two more rows: the logit scale, and the softmax-collapse share with the
-    update-weight cosine, and the weight norm over its value at the end of memorisation."""
+    (the per-layer ones for every hidden layer that has them); with the cause measures (when the
+    analysis has those columns), two more rows: the logit scale, and the softmax-collapse share
+    with the update-weight cosine, and the weight norm over its value at the end of memorisation."""
     rows = {
         "sum of squared weights": {"weight norm": "weight_norm"},
         "Gini coefficient": {

@@ -9,12 +9,16 @@ appears in this package's annotations only and is never imported (as in `grokint
 from __future__ import annotations
 
 from dataclasses import MISSING, fields
+from typing import TYPE_CHECKING
 
 from grokinterp.errors import UsageError
 from grokinterp.models.base import Architecture, Internals
 from grokinterp.models.layers import ACTIVATIONS
 from grokinterp.models.mlp import COMBINES, EMBEDDINGS, MLP
 from grokinterp.models.transformer import LAYER_NORMS, MAX_LAYERS, Transformer
+
+if TYPE_CHECKING:
+    from grokinterp.config import RunConfig
 
 FAMILIES: dict[str, type[Architecture]] = {"transformer": Transformer, "mlp": MLP}
 

@@ -11,12 +11,14 @@ Training, storage and the report only ever talk to this interface.
 
 from __future__ import annotations
 
-import math
-from typing import ClassVar, NamedTuple
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from grokinterp.config import RunConfig
 
 
 class Internals(NamedTuple):
@@ -142,7 +144,3 @@ class Architecture:
         """W_L of each hidden layer that writes to the logits directly (float64): the linear
         map from its neurons to the logits. Layers without a direct path are left out."""
         raise NotImplementedError
-
-
-def fan_in_std(fan_in: int) -> float:
-    return 1.0 / math.sqrt(fan_in)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor, nn
@@ -9,6 +11,9 @@ from transformer_lens import HookedRootModule
 from transformer_lens.hook_points import HookPoint
 
 from grokinterp.models.layers import activate
+
+if TYPE_CHECKING:
+    from grokinterp.config import RunConfig
 
 
 class _Hidden(nn.Module):

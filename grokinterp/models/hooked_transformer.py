@@ -13,6 +13,7 @@ strict `load_state_dict` of the family's state dict).
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +23,9 @@ from transformer_lens import HookedRootModule
 from transformer_lens.hook_points import HookPoint
 
 from grokinterp.models.layers import LN_EPS, activate, mix_uniform
+
+if TYPE_CHECKING:
+    from grokinterp.config import RunConfig
 
 
 def _parameter(shape: tuple[int, ...]) -> nn.Parameter:

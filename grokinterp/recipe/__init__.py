@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import fields
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -17,6 +18,9 @@ from torch import Tensor
 from grokinterp.errors import UsageError
 from grokinterp.recipe import filters, norm, objectives, optimizers
 from grokinterp.recipe.precision import PRECISIONS
+
+if TYPE_CHECKING:
+    from grokinterp.config import RunConfig
 
 EMBEDDING_PREFIXES = ("embed.", "pos_embed.", "unembed.")
 """Parameters Muon's `hidden` set leaves to AdamW: the embeddings and the unembedding."""

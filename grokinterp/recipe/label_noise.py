@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from jaxtyping import Int
 from torch import Tensor
 
 from grokinterp import data
+
+if TYPE_CHECKING:
+    from grokinterp.config import RunConfig
 
 
 def noisy_labels(cfg: RunConfig, train: Int[Tensor, " n_train"]) -> dict[int, int]:

@@ -8,10 +8,14 @@ records the cross-entropy of the raw logits whatever the objective, so runs stay
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 from jaxtyping import Float, Int
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from grokinterp.config import RunConfig
 
 Objective = Callable[[Tensor, Tensor, Tensor], Tensor]
 """(logits [run, n, classes], labels [run, n] int64, mask [run, n] float64) -> loss [run]."""

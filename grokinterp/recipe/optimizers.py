@@ -9,9 +9,13 @@ The state of a run is a dict of named tensors (`state_names`); AdamW's are `m.<p
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from grokinterp.config import RunConfig
 
 OPTIMIZERS = ("adamw", "sgd", "muon")
 MOMENTUM = {"sgd": 0.9, "muon": 0.95}

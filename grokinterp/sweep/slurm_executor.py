@@ -69,17 +69,11 @@ def chunks(groups: list[Group], per_task: int) -> list[list[Group]]:
     return [groups[i : i + per_task] for i in range(0, len(groups), per_task)]
 
 
-def submit(
-    sweep: Path, groups: list[Group], analysis: dict, device: str, options: dict, cluster: str
-) -> list[tuple[Any, list[Group]]]:
-    """Submit the job array; return each task's job with its groups."""
-    executor = make_executor(sweep, options, cluster)
-    return submit_with(executor, sweep, groups, analysis, device, options)
-
-
 def submit_with(
     executor, sweep: Path, groups: list[Group], analysis: dict, device: str, options: dict
 ) -> list[tuple[Any, list[Group]]]:
+    """Submit the groups as one job array through `executor` (`make_executor`); return each
+    task's job with its groups."""
     tasks = chunks(groups, options["groups_per_task"])
     jobs = executor.map_array(
         GroupsTask(),

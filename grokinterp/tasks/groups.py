@@ -95,11 +95,6 @@ def group_title(name: str) -> str:
     return f"{family}_{params[0]}"
 
 
-def name_of_title(title: str) -> str:
-    """The inverse of `group_title`: `Z_3 x Z_5` -> `Z3xZ5`."""
-    return title.replace(" ", "").replace("_", "")
-
-
 # ---- permutation groups -------------------------------------------------------------------------
 def closure(generators: list[tuple[int, ...]]) -> np.ndarray:
     """Every product of the generators (a permutation group), sorted: int64 [order, degree]."""
