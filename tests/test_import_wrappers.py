@@ -173,6 +173,8 @@ def _refused_file(case: str, state: dict, tmp_path):
     elif case == "prefix on some keys":
         data = prefixed(state, "module.")
         data["embed.W_E"] = data.pop("module.embed.W_E")
+    elif case == "integer keys":
+        data = {0: torch.ones(3), 1: torch.ones(3)}
     elif case == "no checkpoints":
         data = {"weights": state, "step": 3}
     elif case == "paper list under transformer-lens":
@@ -193,6 +195,7 @@ REFUSALS = {
     "foreign names": ["encoder.weight, encoder.bias", "no layout of grokinterp fits"],
     "unknown prefix": ["net.embed.W_E", "prefix 'net.'", "not stripped"],
     "prefix on some keys": ["found module.pos_embed.W_pos", "prefix 'module.'", "not stripped"],
+    "integer keys": ["found 0, 1", "no layout of grokinterp fits"],
     "no checkpoints": ["found weights, step", "expected 'checkpoints'", "no layout of grokinterp"],
     "paper list under transformer-lens": ["found state_dicts, epochs", "--layout paper reads"],
     "two Lightning optimizers": ["2 optimizers"],

@@ -75,7 +75,8 @@ def strip_prefixes(state: dict) -> tuple[dict, list[str]]:
     while True:
         tensors = [key for key, value in state.items() if isinstance(value, Tensor)]
         prefix = next(
-            (p for p in PREFIXES if tensors and all(key.startswith(p) for key in tensors)), None
+            (p for p in PREFIXES if tensors and all(str(key).startswith(p) for key in tensors)),
+            None,
         )
         if prefix is None:
             break
