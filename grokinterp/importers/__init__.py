@@ -2,9 +2,10 @@
 
 IMPORTERS maps each layout name to a function (the loaded file, Options) -> Imported that checks
 everything and converts the weights; `import_run` loads the file without running any code in it,
-calls the importer, checks the recorded final train loss against the rebuilt split
-(`loss_check`) and only then writes the run directory, atomically, with an import.json of the
-notes (also returned, for the command line to print).
+reads a PyTorch Lightning checkpoint as the dict it wraps (`wrappers`), calls the importer,
+checks the recorded final train loss against the rebuilt split (`loss_check`) and only then
+writes the run directory, atomically, with an import.json of the notes (also returned, for the
+command line to print).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from grokinterp.importers.common import (
     write_run,
 )
 from grokinterp.importers.loss_check import compare, train_loss
+from grokinterp.importers.wrappers import unwrap_file
 
 IMPORTERS: dict[str, Callable[[dict, Options], Imported]] = {
     "paper": paper.read,
@@ -50,11 +52,12 @@ def import_run(
     out_dir = Path(out_dir)
     check_fresh_out(out_dir)
     loader = DIRECTORY_LOADERS.get(layout)
-    data = loader(Path(source)) if loader else load_source(Path(source))
+    data, notes = unwrap_file(loader(Path(source)) if loader else load_source(Path(source)))
     if not isinstance(data, dict):
         raise UsageError(f"{source}: holds a {type(data).__name__}, not a dict")
     options = options or Options()
     imported = importer(data, options)
+    imported.notes[:0] = notes
     if imported.recorded_train_loss is not None:
         state = imported.checkpoints[-1][1]
         recomputed = train_loss(imported.cfg, state, imported.train_indices)

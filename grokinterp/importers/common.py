@@ -1,8 +1,9 @@
 """What every importer shares: the safe loader, input checks, and the atomic run-directory writer.
 
-A foreign file is read with `torch.load(weights_only=True)` and nothing else, so no code it names
-ever runs. Importers check everything before anything is written; `write_run` then builds the run
-in a hidden sibling directory and renames it into place, so a failure leaves nothing behind.
+A foreign file is read with `torch.load(weights_only=True)` (a `.safetensors` file with
+`safetensors`) and nothing else, so no code it names ever runs. Importers check everything before
+anything is written; `write_run` then builds the run in a hidden sibling directory and renames it
+into place, so a failure leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from grokinterp.config import RunConfig
 from grokinterp.errors import UsageError
 from grokinterp.importers.curves import Curves, final_epoch
 from grokinterp.importers.optimizer import HYPERPARAMETERS
+from grokinterp.importers.wrappers import key_list, names_hint, unwrap_state
 from grokinterp.models import architecture
 from grokinterp.outputs import check_output_dir
 
@@ -79,6 +81,8 @@ class Imported:
 
 def load_source(path: Path) -> Any:
     """The object saved in `path`, refusing any pickle that needs code to rebuild."""
+    if path.suffix == ".safetensors":
+        return _load_safetensors(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -90,8 +94,23 @@ def load_source(path: Path) -> Any:
             "only tensors, numbers, strings, lists and dicts: re-save the file with those alone"
         ) from None
     except Exception as exc:  # torch.load fails in many ways on a truncated or foreign file
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UsageError(f"{path}: not readable ({reason})") from None
+        raise UsageError(f"{path}: not readable ({_reason(exc)})") from None
+
+
+def _reason(exc: Exception) -> str:
+    """The first line of an exception's message, else its type."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _load_safetensors(path: Path) -> dict[str, Tensor]:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(path)
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise UsageError(f"{path}: not readable ({_reason(exc)})") from None
 
 
 def check_fresh_out(out_dir: Path) -> None:
@@ -137,8 +156,10 @@ def checkpoint_series(
 ) -> tuple[list[tuple[int, Any]], list[str]]:
     """(epoch, state dict) pairs by epoch, and notes: a list with its epochs (and 'model' after
     it when its weights differ from the list's last), else one 'model', else the file itself as
-    a bare state dict; a single model's epoch from `final_epoch`."""
+    a bare state dict; a single model's epoch from `final_epoch`. Each state dict is taken out
+    of its wrappers (`wrappers.unwrap_state`)."""
     notes: list[str] = []
+    taken_off: list[str] = []
     if list_key in data:
         states = data[list_key]
         epochs = int_list(data.get(epochs_key), epochs_key)
@@ -147,7 +168,8 @@ def checkpoint_series(
         if not states:
             raise UsageError(f"'{list_key}' is empty")
         series = sorted(zip(epochs, states, strict=True), key=lambda pair: pair[0])
-        final = data.get("model")
+        series = [(epoch, _unwrap(state, taken_off)) for epoch, state in series]
+        final = _unwrap(data.get("model"), taken_off)
         if isinstance(final, dict) and not _same_state(final, series[-1][1]):
             epoch, note = final_epoch(data, epoch_flag, curves)
             if epoch <= series[-1][0]:
@@ -160,15 +182,18 @@ def checkpoint_series(
             notes.append(f"the final weights in 'model' kept as the last checkpoint, epoch {epoch}")
         elif epoch_flag is not None:
             raise UsageError(f"the file labels its checkpoints ('{epochs_key}'); drop --epoch")
-    elif "model" in data or "embed.W_E" in data:
+    elif "model" in data or "embed.W_E" in data or _is_bare(data):
         epoch, note = final_epoch(data, epoch_flag, curves)
-        series = [(epoch, data.get("model", data))]
+        series = [(epoch, _unwrap(data.get("model", data), taken_off))]
         notes += [note] if note else []
     else:
+        other = next((f"--layout {v} reads '{k}'" for k, v in _LISTS.items() if k in data), None)
         raise UsageError(
-            f"no checkpoints in the file: expected '{list_key}' with '{epochs_key}', "
-            "'model', or a bare state dict"
+            f"no checkpoints in the file: found {key_list(data)}; expected '{list_key}' with "
+            f"'{epochs_key}', 'model', a Lightning 'state_dict', or a bare state dict "
+            f"({other or 'no layout of grokinterp fits the file'})"
         )
+    notes += taken_off
     epochs = [epoch for epoch, _ in series]
     if epochs[0] < 0 or len(set(epochs)) != len(epochs):
         raise UsageError(f"checkpoint epochs must be distinct and non-negative, got {epochs}")
@@ -176,6 +201,21 @@ def checkpoint_series(
         if not isinstance(state, dict):
             raise UsageError(f"checkpoint at epoch {epoch} is not a state dict")
     return series, notes
+
+
+_LISTS = {"checkpoints": "transformer-lens", "state_dicts": "paper"}
+"""The checkpoint lists of the layouts, by key."""
+
+
+def _is_bare(data: dict) -> bool:
+    return bool(data) and all(isinstance(value, Tensor) for value in data.values())
+
+
+def _unwrap(state: Any, taken_off: list[str]) -> Any:
+    """`state` out of its wrappers; a note of what was taken off joins `taken_off` once."""
+    state, found = unwrap_state(state)
+    taken_off += [note for note in found if note not in taken_off]
+    return state
 
 
 def _same_state(a: dict, b: Any) -> bool:
@@ -220,7 +260,10 @@ def check_names(state: dict, required: set[str], optional: set[str], where: str)
     """Refuse missing weights, LayerNorm weights and any other tensor the model does not have."""
     missing = sorted(required - set(state))
     if missing:
-        raise UsageError(f"{where}: missing weights {', '.join(missing)} (is --layout right?)")
+        raise UsageError(
+            f"{where}: missing weights {key_list(dict.fromkeys(missing))}; found "
+            f"{key_list(state)} ({names_hint(state, missing, required)})"
+        )
     extra = sorted(set(state) - required - optional)
     layer_norm = [name for name in extra if _LAYER_NORM.search(name)]
     if layer_norm:

@@ -12,8 +12,8 @@ Layout facts:
   or one under 'model') and the curves as JSON in `result.json`.
 
 What is read:
-- every `ep<N>.pth` / `<N>.pth` / `.pt`, its epoch N from the name (a file's own 'epoch' must
-  agree); any other checkpoint name is refused, so no file is silently left out;
+- every `ep<N>.pth` / `<N>.pth` / `.pt` / `.safetensors`, its epoch N from the name (a file's
+  own 'epoch' must agree); any other checkpoint name is refused, so no file is silently left out;
 - `final.pth`: its weights as the final model (kept after the list when they differ from the
   last file), its 'epoch', curves, 'train_loss' and 'optimizer' (the hyperparameters);
 - `init.pth`: its 'train_data' as the split (its weights, before any step, are not a
@@ -38,8 +38,8 @@ from grokinterp.importers.common import int_list, load_source
 from grokinterp.importers.curves import CURVE_COLUMNS
 from grokinterp.importers.folders import numbered_files
 
-_NAME = re.compile(r"^(?:ep)?(\d+)\.pth?$")
-SUFFIXES = (".pt", ".pth")
+_NAME = re.compile(r"^(?:ep)?(\d+)\.(?:pth?|safetensors)$")
+SUFFIXES = (".pt", ".pth", ".safetensors")
 FINAL, INIT, RESULT = "final.pth", "init.pth", "result.json"
 _FINAL_KEYS = ("epoch", "train_loss", "optimizer", *CURVE_COLUMNS)
 _SINGULAR = {column: key for key, column in CURVE_COLUMNS.items()}

@@ -1,12 +1,14 @@
 """A directory of TransformerLens state dicts, one file per checkpoint -> the TransformerLens
 layout's dict, which `transformer_lens.read` then checks and converts.
 
-Layout: DIR/<name><N>.pt or .pth, N the epoch (the last run of digits in the file name:
-`checkpoint_100.pt`, `model_ep100.pth`, `100.pt`), each file a bare HookedTransformer state dict
-(`torch.save(model.state_dict(), path)`) or a dict with it under 'model'. An optional
-DIR/split.json (a JSON list of train pair indices, or {"train_indices": [...]}) gives the split;
-otherwise --split-from or --data-seed with --train-frac, as for a single file. An optional
-DIR/result.json gives the curves, read as in the per-epoch layout (`per_epoch.merge_result`).
+Layout: DIR/<name><N>.pt, .pth or .safetensors, N the epoch (the last run of digits in the
+file name: `checkpoint_100.pt`, `model_ep100.pth`, `100.safetensors`), each file a bare
+HookedTransformer state dict (`torch.save(model.state_dict(), path)`,
+`safetensors.torch.save_file`), a dict with it under 'model', or either in a wrapper that
+`wrappers` takes off. An optional DIR/split.json (a JSON list of train pair indices, or
+{"train_indices": [...]}) gives the split; otherwise --split-from or --data-seed with
+--train-frac, as for a single file. An optional DIR/result.json gives the curves, read as in the
+per-epoch layout (`per_epoch.merge_result`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from grokinterp.importers.folders import numbered_files
 from grokinterp.importers.per_epoch import RESULT, merge_result, read_result
 
 _EPOCH = re.compile(r"(\d+)\D*\.\w+$")
-SUFFIXES = (".pt", ".pth")
+SUFFIXES = (".pt", ".pth", ".safetensors")
 
 
 def load(directory: Path) -> dict:
