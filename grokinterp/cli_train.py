@@ -39,7 +39,9 @@ OVERRIDES = {
     "--attention-rate": (
         "attention_rate",
         float,
-        "transformer: rate * learned + (1 - rate) * uniform attention, in [0, 1]",
+        "transformer: Zhong et al.'s attn_coeff c in [0, 1], each head's pattern is "
+        "c * softmax + (1 - c) on every key it may see (runs made before this rule keep "
+        "c * softmax + (1 - c) / keys)",
     ),
     "--embedding": ("embedding", str, "mlp: shared (one table for a and b) or separate"),
     "--combine": ("combine", str, "mlp: concat or sum the embeddings of a and b"),
@@ -133,7 +135,7 @@ MODELS_HELP = """\
 models (--model NAME; a flag for a part the model lacks is refused):
   transformer  Nanda et al.'s: n_layers blocks of attention (n_heads heads) and an MLP of d_mlp
                neurons, learned positions, no LayerNorm unless --layer-norm pre;
-               --attention-rate r mixes in uniform attention (Zhong et al. 2023; 0 = constant)
+               --attention-rate c: Zhong et al.'s attn_coeff (2023; 1 learned, 0 constant attention)
   mlp          Gromov / Chughtai et al.'s: embeddings of a and b (--embedding shared|separate),
                --combine concat|sum, n_layers hidden layers of d_mlp neurons, an unembedding;
                no biases. Try --activation quadratic for Gromov's network."""

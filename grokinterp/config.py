@@ -17,6 +17,9 @@ from grokinterp.errors import UsageError
 
 INITS = ("paper", "transformer_lens")
 
+OLD_ATTENTION_RULE = "uniform-mix"
+"""The rule of every config written before `attention_rule` existed (format version 1)."""
+
 ARCHITECTURE_DEFAULTS = {
     "model": "transformer",
     "n_layers": 1,
@@ -51,7 +54,10 @@ a float32 forward: the recipe of before interventions). As with the architecture
 default is left out of the JSON, so older configs read and hash as before. Validated and applied
 by `grokinterp.recipe`."""
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Version 2 writes `attention_rule`; a config of version 1 never has it and reads as
+`OLD_ATTENTION_RULE`. A config with that rule is written as version 1 without the field, the
+JSON (and run fingerprint) it had before the field existed."""
 
 
 @dataclass(frozen=True)
@@ -110,8 +116,13 @@ class RunConfig:
     """Transformer only: `none` (Nanda et al.) or `pre` (LayerNorm before each attention, MLP
     and the unembedding, TransformerLens's names `ln1`, `ln2`, `ln_final`)."""
     attention_rate: float = 1.0
-    """Transformer only: the attention is rate * softmax + (1 - rate) * uniform over the visible
-    positions (Zhong et al. 2023, "The Clock and the Pizza"): 1 learned, 0 constant."""
+    """Transformer only, in [0, 1]: Zhong et al.'s (2023, "The Clock and the Pizza") `attn_coeff`
+    c, under `attention_rule`: 1 learned attention, 0 constant attention."""
+    attention_rule: str = "zhong"
+    """How `attention_rate` acts (`grokinterp.models.layers.ATTENTION_RULES`): `zhong`,
+    c * softmax + (1 - c) on each key the query may see, as Zhong et al.'s code; `uniform-mix`,
+    c * softmax + (1 - c) / n over its n visible keys, the rule of configs written before this
+    field (read as such)."""
     activation: str = "relu"
     """The neurons' nonlinearity: `relu`, `gelu` or `quadratic` (x^2, Gromov 2023)."""
     embedding: str = "shared"
@@ -280,6 +291,9 @@ class RunConfig:
         for name, default in (ARCHITECTURE_DEFAULTS | RECIPE_DEFAULTS).items():
             if data[name] == default:  # the default model and recipe: the JSON of before them
                 del data[name]
+        if data["attention_rule"] == OLD_ATTENTION_RULE:  # a run of before the rule: its JSON
+            del data["attention_rule"]
+            return {"format_version": 1, **data}
         return {"format_version": FORMAT_VERSION, **data}
 
     def to_json(self) -> str:
@@ -289,8 +303,11 @@ class RunConfig:
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         data = dict(data)
         version = data.pop("format_version", None)
-        if version != FORMAT_VERSION:
+        if version not in (1, FORMAT_VERSION):
             raise UsageError(f"unsupported run config format version {version!r}")
+        if version == 1 and "attention_rule" in data:
+            raise UsageError("run config format version 1 has no attention_rule field")
+        data.setdefault("attention_rule", OLD_ATTENTION_RULE)
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
@@ -314,7 +331,8 @@ class RunConfig:
         """True when both configs give the same model: same family, parameters of the same shapes
         and the same computation."""
         keys = ("d_vocab", "d_vocab_out", "d_model", "n_heads", "d_mlp", *ARCHITECTURE_DEFAULTS)
-        return all(getattr(self, k) == getattr(other, k) for k in keys)
+        same_rule = self.attention_rate == 1.0 or self.attention_rule == other.attention_rule
+        return same_rule and all(getattr(self, k) == getattr(other, k) for k in keys)
 
 
 def is_prime(n: int) -> bool:

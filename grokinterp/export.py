@@ -57,7 +57,7 @@ def bridge_config(cfg: RunConfig) -> dict:
         )
     if cfg.attention_rate != 1.0:
         raise UsageError(
-            f"attention rate {cfg.attention_rate} mixes in uniform attention, which "
+            f"attention rate {cfg.attention_rate} adds constant attention, which "
             "TransformerLens does not compute; only rate 1 exports"
         )
     return {

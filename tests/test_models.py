@@ -95,15 +95,22 @@ def test_batched_runs_equal_separate_runs_for_every_family():
             torch.testing.assert_close(together[r], alone[0], atol=1e-5, rtol=1e-5)
 
 
-def test_attention_rate_zero_is_uniform_attention_exactly():
-    cfg = tiny(n_layers=2, attention_rate=0.0)
+@pytest.mark.parametrize(
+    "rule, constant",
+    [
+        ("zhong", [[1, 0, 0], [1, 1, 0], [1, 1, 1]]),  # 1 on each key the query may see
+        ("uniform-mix", [[1, 0, 0], [1 / 2, 1 / 2, 0], [1 / 3, 1 / 3, 1 / 3]]),
+    ],
+)
+def test_attention_rate_zero_is_constant_attention_exactly(rule, constant):
+    cfg = tiny(n_layers=2, attention_rate=0.0, attention_rule=rule)
     model = architecture(cfg)
     params = random_params(cfg, scale=2.0)  # large scores: a learned pattern far from uniform
     hooked = model.hooked()
     hooked.load_state_dict(model.state_dict_of(params))
     tokens = torch.tensor([[1, 2, cfg.eq_token], [5, 7, cfg.eq_token]])
     _, cache = hooked.run_with_cache(tokens)
-    causal = torch.tensor([[1, 0, 0], [1 / 2, 1 / 2, 0], [1 / 3, 1 / 3, 1 / 3]])
+    causal = torch.tensor(constant)
     for layer in range(2):
         pattern = cache[f"blocks.{layer}.attn.hook_pattern"]
         assert torch.equal(pattern, causal.expand_as(pattern))
@@ -111,14 +118,14 @@ def test_attention_rate_zero_is_uniform_attention_exactly():
         {k: v[None] for k, v in params.items()}, tokens[None, :, 0], tokens[None, :, 1]
     )
     for pattern in fast.patterns:
-        assert torch.equal(pattern, torch.full_like(pattern, 1 / 3))
-    one_layer = architecture(tiny(attention_rate=0.0))
+        assert torch.equal(pattern, causal[2].expand_as(pattern))
+    one_layer = architecture(tiny(attention_rate=0.0, attention_rule=rule))
     fast = one_layer.forward(
         {k: v[None] for k, v in random_params(one_layer.cfg, scale=2.0).items()},
         tokens[None, :, 0],
         tokens[None, :, 1],
     )
-    assert torch.equal(fast.patterns[0], torch.full_like(fast.patterns[0], 1 / 3))
+    assert torch.equal(fast.patterns[0], causal[2].expand_as(fast.patterns[0]))
 
 
 def test_attention_rate_one_is_the_default_model_bit_for_bit():

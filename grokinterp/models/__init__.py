@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from grokinterp.errors import UsageError
 from grokinterp.models.base import Architecture, Internals
-from grokinterp.models.layers import ACTIVATIONS
+from grokinterp.models.layers import ACTIVATIONS, ATTENTION_RULES
 from grokinterp.models.mlp import COMBINES, EMBEDDINGS, MLP
 from grokinterp.models.transformer import LAYER_NORMS, MAX_LAYERS, Transformer
 
@@ -69,6 +69,7 @@ def validate(cfg: RunConfig) -> None:
     if not 0.0 <= cfg.attention_rate <= 1.0:
         raise UsageError(f"attention_rate must lie in [0, 1], got {cfg.attention_rate}")
     for name, choices in (
+        ("attention_rule", ATTENTION_RULES),
         ("activation", ACTIVATIONS),
         ("layer_norm", LAYER_NORMS),
         ("embedding", EMBEDDINGS),

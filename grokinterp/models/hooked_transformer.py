@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from transformer_lens import HookedRootModule
 from transformer_lens.hook_points import HookPoint
 
-from grokinterp.models.layers import LN_EPS, activate, mix_uniform
+from grokinterp.models.layers import LN_EPS, activate, constant_attention, mix_attention
 
 if TYPE_CHECKING:
     from grokinterp.config import RunConfig
@@ -69,7 +69,7 @@ class Attention(nn.Module):
     def __init__(self, cfg: RunConfig):
         super().__init__()
         h, d, dh = cfg.n_heads, cfg.d_model, cfg.d_head
-        self.rate = cfg.attention_rate
+        self.rate, self.rule = cfg.attention_rate, cfg.attention_rule
         self.W_Q, self.W_K, self.W_V = (_parameter((h, d, dh)) for _ in range(3))
         self.W_O = _parameter((h, dh, d))
         self.b_Q, self.b_K, self.b_V = (_parameter((h, dh)) for _ in range(3))
@@ -88,9 +88,9 @@ class Attention(nn.Module):
         n = x.shape[1]
         mask = self.mask[:n, :n]
         scores = torch.where(mask, scores, self.IGNORE)
-        uniform = mask / mask.sum(dim=1, keepdim=True)
         learned = F.softmax(self.hook_attn_scores(scores), dim=-1)
-        pattern = self.hook_pattern(mix_uniform(learned, self.rate, uniform))
+        constant = constant_attention(mask, self.rule, learned.dtype)
+        pattern = self.hook_pattern(mix_attention(learned, self.rate, constant))
         z = self.hook_z(torch.einsum("bhqk,bkhe->bqhe", pattern, v))
         return torch.einsum("bqhe,hed->bqd", z, self.W_O) + self.b_O
 

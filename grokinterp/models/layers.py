@@ -1,5 +1,5 @@
 """Small pieces that the fast forwards and the hooked modules share, so both compute one
-function: activations, LayerNorm, and the Clock-and-Pizza attention mix."""
+function: activations, LayerNorm, and the Clock-and-Pizza attention rate."""
 
 from __future__ import annotations
 
@@ -40,11 +40,28 @@ def layer_norm(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
     return centred / scale * w + b
 
 
-def mix_uniform(pattern: Tensor, rate: float, uniform: Tensor | float) -> Tensor:
-    """Zhong et al.'s (NeurIPS 2023) attention rate: rate * pattern + (1 - rate) * uniform,
-    `uniform` being the constant attention (1 / the number of keys a query may see, 0 on masked
-    keys). Rate 1 returns `pattern` itself, bit for bit; rate 0 gives `uniform` exactly
-    (0 * pattern is 0) and still passes the queries and keys a zero gradient."""
+ATTENTION_RULES = ("zhong", "uniform-mix")
+"""How the attention rate c acts on a head's softmax pattern s over the keys its query may see
+(masked keys get 0 under both): `zhong`, Zhong et al.'s (NeurIPS 2023) `attn_coeff`,
+c * s + (1 - c) on every visible key (a row sums to c + n (1 - c) for n visible keys);
+`uniform-mix`, c * s + (1 - c) / n (a row sums to 1). At c = 1 both are s, bit for bit."""
+
+
+def constant_attention(visible: Tensor, rule: str, dtype: torch.dtype) -> Tensor:
+    """What rate 0 gives each key under `rule`, from `visible` (bool, keys on the last axis, True
+    where the query may attend): 1 on visible keys (`zhong`, in `dtype`) or 1 / their number
+    (`uniform-mix`, float32 as it always was); 0 on masked keys."""
+    if rule == "zhong":
+        return visible.to(dtype)
+    if rule == "uniform-mix":
+        return visible / visible.sum(dim=-1, keepdim=True)
+    raise ValueError(f"unknown attention rule {rule!r}")
+
+
+def mix_attention(pattern: Tensor, rate: float, constant: Tensor | float) -> Tensor:
+    """rate * pattern + (1 - rate) * constant (`constant_attention`). Rate 1 returns `pattern`
+    itself, bit for bit; rate 0 gives `constant` exactly (0 * pattern is 0) and still passes the
+    queries and keys a zero gradient."""
     if rate == 1.0:
         return pattern
-    return rate * pattern + (1.0 - rate) * uniform
+    return rate * pattern + (1.0 - rate) * constant

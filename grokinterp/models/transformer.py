@@ -1,5 +1,5 @@
 """The transformer family: Nanda et al.'s one-layer model by default, plus depth (1..4 blocks),
-pre-LayerNorm, another activation, and Zhong et al.'s attention rate.
+pre-LayerNorm, another activation, and Zhong et al.'s attention rate (`layers.ATTENTION_RULES`).
 
 Parameter names and shapes are those of TransformerLens's classic `HookedTransformer` state dict
 (`embed.W_E`, `blocks.{l}.attn.W_Q`, `blocks.{l}.mlp.W_in`, `blocks.{l}.ln1.w`, `ln_final.w`,
@@ -24,7 +24,13 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from grokinterp.models.base import Architecture, Internals
-from grokinterp.models.layers import activate, gather_rows, layer_norm, mix_uniform
+from grokinterp.models.layers import (
+    activate,
+    constant_attention,
+    gather_rows,
+    layer_norm,
+    mix_attention,
+)
 
 LAYER_NORMS = ("none", "pre")
 MAX_LAYERS = 4
@@ -163,7 +169,9 @@ class Transformer(Architecture):
             ],
             dim=-1,
         )  # [run, n, head, 3]
-        pattern = mix_uniform(scores.softmax(dim=-1), self.cfg.attention_rate, 1.0 / 3.0)
+        # the query `=` sees all 3 keys: a Python constant keeps the old rule's bits
+        constant = 1.0 if self.cfg.attention_rule == "zhong" else 1.0 / 3.0
+        pattern = mix_attention(scores.softmax(dim=-1), self.cfg.attention_rate, constant)
         # z as broadcast products (an einsum here becomes a bmm over thousands of tiny matrices,
         # slow on CPU), then all heads through W_O in one matmul.
         z = (
@@ -210,9 +218,9 @@ class Transformer(Architecture):
         residual stream after it, the neurons [run, n, q, d_mlp] and the attention pattern
         [run, n, head, q, key] of the positions computed."""
         causal = torch.tril(torch.ones(3, 3, dtype=torch.bool, device=resid.device))
-        uniform = causal / causal.sum(dim=1, keepdim=True)
+        constant = constant_attention(causal, self.cfg.attention_rule, resid.dtype)
         if last:
-            causal, uniform = causal[2:], uniform[2:]
+            causal, constant = causal[2:], constant[2:]
         x = layer_norm(resid, *self._ln(p, "ln1")) if self.ln else resid
         queries = x[:, :, 2:] if last else x
         q = _heads(queries, p["attn.W_Q"], p["attn.b_Q"])  # [run, n, q, head, d_head]
@@ -221,7 +229,7 @@ class Transformer(Architecture):
         # matrices of 3 rows, far slower on the CPU
         scores = (q[:, :, :, None] * k[:, :, None]).sum(-1) / math.sqrt(self.cfg.d_head)
         scores = scores.masked_fill(~causal[..., None], -torch.inf)  # [run, n, q, key, head]
-        pattern = mix_uniform(scores.softmax(dim=3), self.cfg.attention_rate, uniform[..., None])
+        pattern = mix_attention(scores.softmax(dim=3), self.cfg.attention_rate, constant[..., None])
         z = (pattern[..., None] * v[:, :, None]).sum(3)  # [run, n, q, head, d_head]
         attn_out = _linear(z.flatten(3), p["attn.W_O"].flatten(1, 2)) + p["attn.b_O"][:, None, None]
         resid = (resid[:, :, 2:] if last else resid) + attn_out
