@@ -58,10 +58,14 @@ class RunState:
 
 
 def config_difference(stored: RunConfig, planned: RunConfig) -> str:
+    """The fields in which a run's stored config differs from the planned one ("" for none); the
+    attention rule counts only below rate 1, where the two rules differ."""
+    same_rule = stored.attention_rate == planned.attention_rate == 1.0
+    ignored = {"format_version", *(("attention_rule",) if same_rule else ())}
     diffs = [
         f"{name} {getattr(stored, name)!r} != {getattr(planned, name)!r}"
         for name in planned.to_dict()
-        if name != "format_version" and getattr(stored, name) != getattr(planned, name)
+        if name not in ignored and getattr(stored, name) != getattr(planned, name)
     ]
     return ", ".join(diffs)
 
@@ -78,9 +82,9 @@ def run_state(run_dir: Path, cfg: RunConfig) -> RunState:
             return RunState(RESTART)  # killed while writing its first file
         raise UsageError(f"{run_dir} holds files but no run; move them away")
     stored = store.read_config(run_dir)
-    if stored != cfg:
+    if difference := config_difference(stored, cfg):
         raise UsageError(
-            f"{run_dir} holds a run of another config ({config_difference(stored, cfg)}); "
+            f"{run_dir} holds a run of another config ({difference}); "
             "the spec changed: use another --out or move that run away"
         )
     group = group_state.status(run_dir)
