@@ -155,14 +155,19 @@ def test_analyze_refuses_an_unwritable_out_before_measuring(
     assert (tmp_path / "f").read_text() == "x"
 
 
-def test_report_refuses_a_folder_as_its_out(two_runs, tmp_path, capsys):
+@pytest.mark.parametrize("where", ["folder", "read_only"])
+def test_report_refuses_an_unwritable_out(where, two_runs, tmp_path, capsys, request):
     run, ana = str(two_runs / "A/run1"), tmp_path / "ana"
     assert main(["analyze", "--ckpt-dir", run, "--out", str(ana), "--quiet"]) == 0
     (tmp_path / "page").mkdir()
-    cmd = ["report", "--ckpt-dir", run, "--analysis", str(ana), "--out", str(tmp_path / "page")]
+    if where == "folder":
+        out, said = tmp_path / "page", "a folder, not a file"
+    else:
+        out, said = request.getfixturevalue("read_only") / "r.html", "cannot write in"
+    cmd = ["report", "--ckpt-dir", run, "--analysis", str(ana), "--out", str(out)]
     assert main(cmd) == 2
-    assert one_error_line(capsys).endswith("a folder, not a file")
-    assert list((tmp_path / "page").iterdir()) == []
+    assert said in one_error_line(capsys)
+    assert list((tmp_path / "page").iterdir()) == [] and not out.is_file()
 
 
 # ---- a Ctrl-C, a kill, a kill during the commit ------------------------------------------------
