@@ -126,3 +126,19 @@ def test_rolling_statistics_exact_cases():
     np.testing.assert_allclose(slowing.rolling_lag1_autocorrelation(alternating, 4)[3:], -1.0)
     np.testing.assert_allclose(slowing.rolling_lag1_autocorrelation(np.arange(6.0), 3)[2:], 1.0)
     np.testing.assert_allclose(slowing.rolling_variance(np.arange(6.0), 3)[2:], 1.0)
+
+
+def test_head_entropy_of_a_zhong_pattern_is_that_of_its_distribution():
+    """c * softmax + (1 - c) over 3 keys, divided by its sum 3 - 2c, is a distribution; its
+    entropy is computed here by hand, and a plain softmax row is left as it is."""
+    from grokinterp.indicators.attention import head_entropies
+
+    softmax = torch.tensor([0.7, 0.2, 0.1], dtype=torch.float64)
+    c = 0.5
+    zhong = c * softmax + (1 - c)
+    q = zhong / zhong.sum()
+    want = -(q * q.log()).sum()
+    got = head_entropies(zhong.reshape(1, 1, 1, 3))
+    assert torch.allclose(got, want.reshape(1, 1), atol=1e-12)
+    plain = -(softmax * softmax.log()).sum()
+    assert head_entropies(softmax.reshape(1, 1, 1, 3)).item() == plain.item()

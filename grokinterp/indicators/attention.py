@@ -25,8 +25,12 @@ def head_similarity(patterns: Float[Tensor, "ckpt n head key"]) -> Float[Tensor,
 
 def head_entropies(patterns: Float[Tensor, "ckpt n head key"]) -> Float[Tensor, "ckpt head"]:
     """Each head's mean over the n pairs of the entropy (nats) of its attention distribution:
-    0 for one-hot attention, log(key) for uniform."""
+    0 for one-hot attention, log(key) for uniform. A pattern under Zhong et al.'s attention rate
+    c < 1 (c * softmax + (1 - c) per key: rows summing to keys - (keys - 1) c) is first divided
+    by its row sum; a row summing to 1 (within 1e-3) is taken as it is."""
     p = patterns.double()
+    total = p.sum(dim=-1, keepdim=True)
+    p = torch.where((total - 1).abs() > 1e-3, p / total, p)
     return -torch.special.xlogy(p, p).sum(dim=-1).mean(dim=1)
 
 
