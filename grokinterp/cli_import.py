@@ -43,7 +43,9 @@ def add_import(sub) -> None:
     parser.add_argument(
         "--layout",
         required=True,
-        help="paper, per-epoch, transformer-lens or transformer-lens-dir",
+        help="paper, per-epoch, transformer-lens, transformer-lens-dir, or grokinterp-export (a "
+        "folder `grokinterp export` wrote: its config, split and epoch restored; also taken "
+        "when --layout transformer-lens names one)",
     )
     parser.add_argument(
         "--out",

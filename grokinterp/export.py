@@ -10,7 +10,10 @@ export writes it unchanged with the bridge's config beside it:
     OUT/model.safetensors   the checkpoint's state dict (float32, HookedTransformer names)
     OUT/config.json         TransformerBridgeConfig keyword arguments (d_vocab = n + 1 inputs,
                             `=` the last token; d_vocab_out = n answers), plus {"grokinterp":
-                            {"run", "epoch", "operation", "group", "p"}} to drop before use
+                            {"run", "epoch", "operation", "group", "p", "config" (the run's
+                            config), "split" ({"train_indices", "noisy_labels"})}} to drop
+                            before use; `grokinterp import OUT --layout grokinterp-export` (or
+                            `--layout transformer-lens` on it) rebuilds the run from it
 
 Load it with
 
@@ -100,12 +103,17 @@ def export_transformer_lens(
     check_fresh_out(out_dir)
     state = run.state_dict(epoch=epoch)
     cfg = run.config
+    split = {"train_indices": run.train_indices.tolist()}
+    if noisy := store.read_noisy_labels(run.path):
+        split["noisy_labels"] = {str(k): v for k, v in sorted(noisy.items())}
     config["grokinterp"] = {
         "run": str(run_dir),
         "epoch": epoch,
         "operation": cfg.operation,
         "group": cfg.group,
         "p": cfg.p,
+        "config": json.loads(cfg.to_json()),
+        "split": split,
     }
     _write(out_dir, state, config)
     return out_dir, epoch

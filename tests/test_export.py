@@ -96,3 +96,47 @@ def test_export_refuses_an_unwritable_out_in_one_line(where, tiny_cfg, tmp_path,
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"grokinterp: error: --out {out}: "), err
     assert not out.exists() and (tmp_path / "f").read_text() == "x"
+
+
+ROUND_TRIPS = {
+    "default": {},
+    "gelu": {"activation": "gelu"},
+    "layer_norm": {"layer_norm": "pre"},
+    "two_layers": {"n_layers": 2},
+    "mul": {"operation": "mul"},
+    "recipe": {"lr": 0.01, "warmup_steps": 10, "init": "paper"},
+}
+
+
+@pytest.mark.parametrize("layout", ["grokinterp-export", "transformer-lens"])
+@pytest.mark.parametrize("case", sorted(ROUND_TRIPS))
+def test_export_then_import_gives_the_run_back(case, layout, tiny_cfg, tmp_path, capsys):
+    """The imported run has the exported run's config (every field), split and weights, bit for
+    bit, at the exported epoch: whichever layout names the export."""
+    from grokinterp import store
+
+    cfg = tiny_cfg.replace(**ROUND_TRIPS[case])
+    split = range(3, 60, 2)
+    state = random_state(cfg)
+    run = native_run(tmp_path / "run", cfg, split, [30], [state])
+    assert main(["export", str(run), "--to", "transformer-lens", "--out", str(tmp_path / "x")]) == 0
+    source = tmp_path / "x" / ("model.safetensors" if layout == "transformer-lens" else "")
+    back = tmp_path / "back"
+    assert main(["import", str(source), "--layout", layout, "--out", str(back)]) == 0
+    capsys.readouterr()
+    assert store.read_config(back) == cfg
+    assert store.read_split(back).tolist() == sorted(split)
+    [(epoch, path)] = store.list_checkpoints(back)
+    loaded = store.load_checkpoint(path)[0]
+    assert epoch == 30 and loaded.keys() == state.keys()
+    assert all(torch.equal(loaded[name], state[name]) for name in state)
+
+
+def test_an_export_import_refuses_flags_it_would_ignore(tiny_cfg, tmp_path, capsys):
+    run = native_run(tmp_path / "run", tiny_cfg, range(10), [0], [random_state(tiny_cfg)])
+    assert main(["export", str(run), "--to", "transformer-lens", "--out", str(tmp_path / "x")]) == 0
+    cmd = ["import", str(tmp_path / "x"), "--layout", "grokinterp-export", "--out", "y", "--p", "7"]
+    capsys.readouterr()
+    assert main(cmd) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "drop --p" in err[0]

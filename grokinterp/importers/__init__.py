@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from grokinterp.errors import UsageError
-from grokinterp.importers import paper, per_epoch, tl_directory, transformer_lens
+from grokinterp.importers import export_dir, paper, per_epoch, tl_directory, transformer_lens
 from grokinterp.importers.common import (
     Imported,
     Options,
@@ -30,10 +30,12 @@ IMPORTERS: dict[str, Callable[[dict, Options], Imported]] = {
     "per-epoch": paper.read,
     "transformer-lens": transformer_lens.read,
     "transformer-lens-dir": transformer_lens.read,
+    "grokinterp-export": export_dir.read,
 }
 DIRECTORY_LOADERS: dict[str, Callable[[Path], dict]] = {
     "per-epoch": per_epoch.load,
     "transformer-lens-dir": tl_directory.load,
+    "grokinterp-export": export_dir.load,
 }
 """Layouts whose SOURCE is a directory: its loader gathers the files into the dict the
 layout's importer reads."""
@@ -51,6 +53,8 @@ def import_run(
         raise UsageError(f"unknown layout {layout!r}; choose one of {', '.join(IMPORTERS)}")
     out_dir = Path(out_dir)
     check_fresh_out(out_dir)
+    if layout.startswith("transformer-lens") and export_dir.export_folder(Path(source)):
+        layout, importer = "grokinterp-export", export_dir.read  # its own config, not TL's
     loader = DIRECTORY_LOADERS.get(layout)
     data, notes = unwrap_file(loader(Path(source)) if loader else load_source(Path(source)))
     if not isinstance(data, dict):

@@ -77,6 +77,8 @@ class Imported:
     import.json)."""
     recorded_train_loss: float | None = None
     """The train loss the file records for the last checkpoint, checked by `import_run`."""
+    noisy_labels: dict[int, int] | None = None
+    """{grid index: label} of training pairs whose label noise replaced (split.json)."""
 
 
 def load_source(path: Path) -> Any:
@@ -359,7 +361,7 @@ def write_run(imported: Imported, out_dir: Path, source: Path, layout: str) -> P
     tmp = out_dir.with_name(f".{out_dir.name}.import-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        store.write_run_files(tmp, imported.cfg, imported.train_indices)
+        store.write_run_files(tmp, imported.cfg, imported.train_indices, imported.noisy_labels)
         for epoch, state in imported.checkpoints:
             store.save_checkpoint(tmp, imported.cfg, epoch, state)
         if imported.losses:
