@@ -23,7 +23,13 @@ MAX_SWEEP_RUNS = 256
 OVERRIDES = {
     "--p": ("p", int, "prime modulus; inputs are [a, b, =] with = the token p"),
     "--train-frac": ("train_frac", float, "fraction of the p^2 pairs used for training, in (0, 1)"),
-    "--epochs": ("epochs", int, "number of full-batch steps"),
+    "--epochs": ("epochs", int, "number of epochs (passes over the training pairs)"),
+    "--batch-size": (
+        "batch_size",
+        int,
+        "training pairs per optimiser step, 1..the training set (default: full batch); each "
+        "epoch visits them in an order fixed by (seed, epoch)",
+    ),
     "--lr": ("lr", float, "peak AdamW learning rate"),
     "--weight-decay": ("weight_decay", float, "AdamW weight decay"),
     "--seed": ("seed", int, "seed of the weight initialisation"),
@@ -322,10 +328,33 @@ def _train_new(args, on_rows) -> None:
             print(plan, file=sys.stderr, flush=True)
         _say(not args.quiet, _announce("training", cfgs, run_dirs, device))
         options = {"progress": not args.quiet, "on_rows": on_rows, "compile": args.compile}
+        groups = _batch_groups(cfgs)
+        if len(groups) > 1:
+            print(
+                f"--batch-size: the runs train as {len(groups)} groups one after another, one "
+                "per training-set size",
+                file=sys.stderr,
+                flush=True,
+            )
         with stopped.reporting(run_dirs, new=True):  # the directories are fresh: ours alone
-            train_runs(cfgs, run_dirs, args.device, args.engine, **options)
+            for group in groups:
+                group_dirs = [run_dirs[i] for i in group]
+                train_runs(
+                    [cfgs[i] for i in group], group_dirs, args.device, args.engine, **options
+                )
     for run_dir in run_dirs:
         print(f"wrote {run_dir}")
+
+
+def _batch_groups(cfgs: list) -> list[list[int]]:
+    """The runs' indices as trained together: all in one batch, or with a batch_size one
+    batch per number of training pairs (`grokinterp.train._check_batchable`), in run order."""
+    if cfgs[0].batch_size is None:
+        return [list(range(len(cfgs)))]
+    groups: dict[int, list[int]] = {}
+    for i, cfg in enumerate(cfgs):
+        groups.setdefault(cfg.n_train, []).append(i)
+    return list(groups.values())
 
 
 def _resume(args, on_rows) -> None:

@@ -48,6 +48,8 @@ def unsupported(cfgs: Sequence[RunConfig], engine: str) -> str | None:
     """Why these runs cannot train through the compiled epoch, or None when they can."""
     if engine != "fast":
         return f"the {engine} engine is the uncompiled baseline; only the fast engine compiles"
+    if cfgs[0].batch_size is not None:
+        return "minibatch training (--batch-size) has no compiled epoch"
     return None
 
 

@@ -95,7 +95,8 @@ class RunConfig:
     """Linear warm-up: the lr of step s (0-based) is lr * min((s + 1) / warmup_steps, 1), so unlike
     the public code the first step already moves the weights."""
     epochs: int
-    """Number of full-batch steps (one step per epoch)."""
+    """Number of epochs, passes over the training pairs: one optimiser step each at full batch,
+    ceil(n_train / batch_size) each with `batch_size`."""
     save_every: int
     """Checkpoint cadence in epochs; epoch 0 and the last epoch are always saved."""
     seed: int
@@ -172,6 +173,10 @@ class RunConfig:
     `grokinterp.tasks.groups`), or None: arithmetic mod p. Inputs are `[a, b, =]` with a, b the
     group's elements in canonical order and `=` the token |G|. Left out of the JSON when None, so
     configs written before groups read and hash as before."""
+    batch_size: int | None = None
+    """Training pairs per optimiser step, in 1..n_train (`grokinterp.train.epoch_batches`), or
+    None: full batch, one step per epoch. Left out of the JSON when None, so configs written
+    before minibatches read and hash as before."""
 
     # ---- derived values -----------------------------------------------------------------------
     @property
@@ -263,6 +268,14 @@ class RunConfig:
                 f"train fraction {self.train_frac} of the {self.n_pairs} pairs of operation "
                 f"{self.operation!r} {task} leaves an empty split"
             )
+        if self.batch_size is not None:
+            if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int):
+                raise UsageError(f"batch_size must be a whole number, got {self.batch_size!r}")
+            if not 1 <= self.batch_size <= self.n_train:
+                raise UsageError(
+                    f"batch_size must lie in 1..{self.n_train} (the training pairs), "
+                    f"got {self.batch_size}"
+                )
         for name in ("epochs", "save_every", "d_model", "n_heads", "d_mlp", "warmup_steps"):
             if getattr(self, name) <= 0:
                 raise UsageError(f"{name} must be positive, got {getattr(self, name)}")
@@ -288,6 +301,8 @@ class RunConfig:
         data = dataclasses.asdict(self)
         if data["group"] is None:  # modular arithmetic: the JSON of before groups
             del data["group"]
+        if data["batch_size"] is None:  # full batch: the JSON of before minibatches
+            del data["batch_size"]
         for name, default in (ARCHITECTURE_DEFAULTS | RECIPE_DEFAULTS).items():
             if data[name] == default:  # the default model and recipe: the JSON of before them
                 del data[name]

@@ -1,4 +1,4 @@
-"""The training loop: full-batch training (AdamW by default; the run's recipe, see
+"""The training loop: full-batch or minibatch training (AdamW by default; the run's recipe, see
 `grokinterp.recipe`) of one or many runs at once, with checkpoints and resume.
 
 Several runs of one architecture (a sweep over seeds, weight decay or train fraction) train as a
@@ -8,6 +8,8 @@ per run, so each run follows its own trajectory. A single run is the batch of on
 
 from __future__ import annotations
 
+import hashlib
+import math
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,11 +33,22 @@ from grokinterp.tasks import task_of
 
 DEVICES = ("auto", "cpu", "cuda")
 ENGINES = ("fast", "hooked")
-SHARED_FIELDS = ("p", "group", "d_model", "n_heads", "d_mlp", "operation", "epochs", "save_every")
+SHARED_FIELDS = (
+    "p",
+    "group",
+    "batch_size",
+    "d_model",
+    "n_heads",
+    "d_mlp",
+    "operation",
+    "epochs",
+    "save_every",
+)
 SHARED_FIELDS += ("warmup_steps", "beta1", "beta2", "adam_eps", *ARCHITECTURE_DEFAULTS)
 SHARED_FIELDS += tuple(name for name in RECIPE_DEFAULTS if name != "label_noise")
 """Fields that runs trained together must share; the rest (seeds, lr, weight decay, train
-fraction, init, label noise) may differ from run to run."""
+fraction, init, label noise) may differ from run to run; runs with a `batch_size` must also
+have as many training pairs each (`_check_batchable`)."""
 
 Logits = Callable[[dict[str, Tensor], Tensor, Tensor], Tensor]
 OnRows = Callable[[Path, list[dict]], None]
@@ -112,6 +125,10 @@ class Split:
                 label[r, slots] = torch.tensor(list(relabel.values()), dtype=torch.int64)
         return cls(*(t.to(device) for t in (index // n, index % n, label, mask)))
 
+    def take(self, index: Tensor) -> Split:
+        """The pairs at positions `index` [run, k] (int64, on the split's device) of each run."""
+        return Split(*(t.gather(1, index) for t in (self.a, self.b, self.label, self.mask)))
+
     def loss_and_accuracy(self, logits: Tensor) -> tuple[Tensor, Tensor]:
         """Per-run mean cross-entropy in float64 and accuracy."""
         log_probs = logits.double().log_softmax(dim=-1)
@@ -145,11 +162,41 @@ def metrics_row(logits_fn: Logits, params, test: Split, unseen_weight, train_los
     return torch.stack([train_loss, test_loss, train_acc, test_acc, unseen_acc], 1)
 
 
+def epoch_order(cfg: RunConfig, epoch: int) -> Tensor:
+    """The order (int64 [n_train], a permutation of 0..n_train-1: positions in the run's sorted
+    training split) in which epoch `epoch` (0-based) visits the training pairs of a minibatch
+    run: `torch.randperm(n_train)` from a CPU generator seeded with the first 8 bytes
+    (little-endian, top bit cleared) of sha256(f"grokinterp minibatch {cfg.seed} {epoch}"), a
+    pure function of (seed, epoch) that draws nothing from torch's global generator."""
+    digest = hashlib.sha256(f"grokinterp minibatch {cfg.seed} {epoch}".encode()).digest()
+    seed = int.from_bytes(digest[:8], "little") & (2**63 - 1)
+    return torch.randperm(cfg.n_train, generator=torch.Generator().manual_seed(seed))
+
+
+def epoch_batches(cfg: RunConfig, epoch: int) -> list[Tensor]:
+    """The minibatches of epoch `epoch`: `epoch_order` cut into ceil(n_train / batch_size)
+    consecutive slices of batch_size positions (the last may be smaller), each sorted ascending
+    (a batch's loss is a mean over a set; sorted, a batch of the whole split is the full batch
+    in split order). Batch k of epoch e is optimiser step e * ceil(n_train / batch_size) + k."""
+    order = epoch_order(cfg, epoch)
+    return [chunk.sort().values for chunk in order.split(cfg.batch_size)]
+
+
+def steps_per_epoch(cfg: RunConfig) -> int:
+    """Optimiser steps per epoch: 1 at full batch, else ceil(n_train / batch_size)."""
+    return 1 if cfg.batch_size is None else math.ceil(cfg.n_train / cfg.batch_size)
+
+
 def _check_batchable(cfgs: Sequence[RunConfig]) -> None:
     for cfg in cfgs[1:]:
         for field in SHARED_FIELDS:
             if getattr(cfg, field) != getattr(cfgs[0], field):
                 raise UsageError(f"runs trained together must share {field}")
+    if cfgs[0].batch_size is not None and len({cfg.n_train for cfg in cfgs}) > 1:
+        raise UsageError(
+            "runs trained together with a batch_size need as many training pairs each; "
+            "train runs of other train fractions one group after another"
+        )
 
 
 def train_runs(
@@ -256,9 +303,11 @@ def _resume_group(group, options, epochs) -> None:
 @dataclass
 class Epoch:
     """One epoch of runs trained together, eager or compiled: `forward(params)` gives the
-    objective's loss [run] and the metrics row [run, 5] (train_loss, test_loss, train_acc,
-    test_acc, test_acc_unseen) of `params`; `step(params, state, loss, step)` backpropagates
-    and applies the recipe's update of step `step` (0-based)."""
+    objective's loss [run] on every training pair and the metrics row [run, 5] (train_loss,
+    test_loss, train_acc, test_acc, test_acc_unseen) of `params`; `step(params, state, loss,
+    step)` backpropagates and applies the recipe's update of step `step` (0-based). Minibatch
+    runs (eager only) use `metrics(params)` (the row, no gradient) and `batch_loss(params,
+    index)` (the objective's loss [run] on the positions `index` [run, k] of the split)."""
 
     forward: Callable
     update: Callable | None
@@ -266,6 +315,8 @@ class Epoch:
     recipe: Recipe
     lr: Tensor
     wd: Tensor
+    metrics: Callable
+    batch_loss: Callable
 
     def step(self, params, state, loss: Tensor, step: int) -> None:
         t = self.step_arg(step)
@@ -306,13 +357,25 @@ def build_epoch(cfgs, splits, params, state, options) -> Epoch:
             loss = recipe.objective(logits, train.label, train.mask)
         return loss, row
 
+    def metrics(params):
+        with torch.no_grad():
+            loss, accuracy = train.loss_and_accuracy(logits_fn(params, train.a, train.b))
+            return metrics_row(logits_fn, params, test, unseen_weight, loss, accuracy)
+
+    def batch_loss(params, index):
+        batch = train.take(index)
+        logits = logits_fn(params, batch.a, batch.b)
+        if recipe.objective is not None:
+            return recipe.objective(logits, batch.label, batch.mask)
+        return batch.loss_and_accuracy(logits)[0]
+
     update, step_arg = None, int
     if use_compiled:
         forward, update = compiled.compile_epoch(forward, recipe.update_, params, state, device)
         step_arg = partial(compiled.step_tensor, device=device)
     lr = torch.tensor([c.lr for c in cfgs], device=device)
     wd = torch.tensor([c.weight_decay for c in cfgs], device=device)
-    return Epoch(forward, update, step_arg, recipe, lr, wd)
+    return Epoch(forward, update, step_arg, recipe, lr, wd, metrics, batch_loss)
 
 
 def on_device(model: Architecture, params: dict, state: dict, device) -> tuple[dict, dict]:
@@ -325,7 +388,7 @@ def on_device(model: Architecture, params: dict, state: dict, device) -> tuple[d
 
 
 def _loop(cfgs, run_dirs, splits, params, state, start, history, options):
-    """Train from step `start`; `splits` holds each run's (train indices, noisy labels), `state`
+    """Train from epoch `start`; `splits` holds each run's (train indices, noisy labels), `state`
     the recipe's named state tensors [run, ...] (AdamW: `m.<name>`, `v.<name>`), `options`
     (device, engine, compiled or not, progress, on_rows)."""
     device, _, _, progress, on_rows = options
@@ -364,14 +427,26 @@ def _loop(cfgs, run_dirs, splits, params, state, start, history, options):
                 on_rows(run_dir, store.metric_records(run_rows))
 
     save_epochs = set(cfg.save_epochs)
+    minibatch = cfg.batch_size is not None
+    per_epoch = steps_per_epoch(cfg)
     bar = Progress(cfg.epochs, start, enabled=progress, unit="epoch")
-    for step in range(start, cfg.epochs):
-        loss, metrics[step] = epoch_fns.forward(params)
-        if step in save_epochs and not (step == start and start > 0):
-            save(step, finished=False)
-        epoch_fns.step(params, state, loss, step)
-        bar.update(step + 1, partial(_describe, metrics[step]))
-    metrics[cfg.epochs] = epoch_fns.forward(params)[1]
+    for epoch in range(start, cfg.epochs):
+        if minibatch:
+            metrics[epoch] = epoch_fns.metrics(params)
+        else:
+            loss, metrics[epoch] = epoch_fns.forward(params)
+        if epoch in save_epochs and not (epoch == start and start > 0):
+            save(epoch, finished=False)
+        if minibatch:
+            batches = zip(*(epoch_batches(run_cfg, epoch) for run_cfg in cfgs), strict=True)
+            for k, index in enumerate(batches):
+                loss = epoch_fns.batch_loss(params, torch.stack(index).to(device))
+                epoch_fns.step(params, state, loss, epoch * per_epoch + k)
+        else:
+            epoch_fns.step(params, state, loss, epoch)
+        bar.update(epoch + 1, partial(_describe, metrics[epoch]))
+    final = epoch_fns.metrics(params) if minibatch else epoch_fns.forward(params)[1]
+    metrics[cfg.epochs] = final
     save(cfg.epochs, finished=True)
     bar.close(partial(_describe, metrics[cfg.epochs]))
 

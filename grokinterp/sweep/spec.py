@@ -385,10 +385,12 @@ def _base(spec: Spec, chosen: dict[str, Any]) -> RunConfig:
 
 
 def batch_key(cfg: RunConfig) -> tuple:
-    """What runs trained together must share (grokinterp.train.SHARED_FIELDS)."""
+    """What runs trained together must share (grokinterp.train.SHARED_FIELDS; with a
+    batch_size, also the number of training pairs)."""
     from grokinterp.train import SHARED_FIELDS
 
-    return tuple(getattr(cfg, name) for name in SHARED_FIELDS)
+    key = tuple(getattr(cfg, name) for name in SHARED_FIELDS)
+    return key if cfg.batch_size is None else (*key, cfg.n_train)
 
 
 def _pack(runs: list[PlannedRun], max_size: int) -> list[Group]:
