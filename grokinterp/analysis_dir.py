@@ -52,16 +52,20 @@ JOURNAL_FILE = ".commit.json"
 PROGRESS_FILE = ".progress.safetensors"
 PROGRESS_EVERY_S = 5.0
 _STAGED = ".staged-"
+MEASURES_FILE, NEURONS_FILE, SUMMARY_FILE = "measures.csv", "neurons.safetensors", "summary.json"
+INDICATORS_FILE = "indicators.csv"
+LLC_FILE, SETTINGS_FILE, TRACES_FILE = "llc.csv", "llc.json", "llc_traces.safetensors"
 ANALYSIS_FILES = (
-    "measures.csv",
-    "neurons.safetensors",
-    "summary.json",
-    "indicators.csv",
-    "llc.csv",
-    "llc.json",
-    "llc_traces.safetensors",
+    MEASURES_FILE,
+    NEURONS_FILE,
+    SUMMARY_FILE,
+    INDICATORS_FILE,
+    LLC_FILE,
+    SETTINGS_FILE,
+    TRACES_FILE,
 )
-"""Every file an analysis directory may hold (besides the journal, staged files and progress)."""
+"""Every file an analysis directory may hold (besides the journal, staged files and progress);
+their readers and writers are `grokinterp.analysis_format` and `grokinterp.llc_series`."""
 
 
 def run_fingerprint(cfg: RunConfig, train: Tensor) -> str:

@@ -28,14 +28,19 @@ import numpy as np
 import pandas as pd
 import torch
 
-from grokinterp.analysis_dir import commit, settle
+from grokinterp.analysis_dir import (
+    INDICATORS_FILE,
+    MEASURES_FILE,
+    NEURONS_FILE,
+    SUMMARY_FILE,
+    commit,
+    settle,
+)
 from grokinterp.config import FORMAT_VERSION as CONFIG_VERSION
 from grokinterp.config import RunConfig
 from grokinterp.errors import UsageError
 from grokinterp.store import atomic_write
 
-MEASURES_FILE, NEURONS_FILE, SUMMARY_FILE = "measures.csv", "neurons.safetensors", "summary.json"
-INDICATORS_FILE = "indicators.csv"
 FORMAT_VERSION = 2
 DEPRECATED_KEY_FREQUENCIES = (
     "the format-1 name of key_components (written when the basis's components are "

@@ -15,10 +15,8 @@ from them; the directory is refused, before any work, when it belongs to another
 
 from __future__ import annotations
 
-import io
-import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from functools import partial
 from pathlib import Path
 
@@ -29,7 +27,6 @@ import torch
 from grokinterp import run_lock, store
 from grokinterp.analysis_dir import (
     PROGRESS_EVERY_S,
-    PROGRESS_FILE,
     check_owner,
     default_analysis_dir,
     run_fingerprint,
@@ -44,6 +41,7 @@ from grokinterp.analysis_format import (
     load_neurons,
     write_analysis,
 )
+from grokinterp.analysis_progress import Measured, resume_progress, save_progress
 from grokinterp.bases import Basis
 from grokinterp.checkpoint_measures import (
     CAUSE_COLUMNS,
@@ -74,29 +72,6 @@ def _load_series(run_dir: Path, cfg: RunConfig, series: list[tuple[int, Path]]):
         if stored_epoch != epoch:
             raise UsageError(f"{path}: file name says epoch {epoch}, metadata says {stored_epoch}")
         yield epoch, state
-
-
-@dataclass
-class _Measured:
-    """Measured checkpoints: table rows and per-neuron dominant component and FVE, by epoch."""
-
-    table: pd.DataFrame
-    dominant: torch.Tensor
-    fve: torch.Tensor
-
-    @classmethod
-    def empty(cls, d_mlp: int) -> _Measured:
-        table = pd.DataFrame({"epoch": pd.Series(dtype="int64")})
-        return cls(table, torch.empty(0, d_mlp, dtype=torch.int64), torch.empty(0, d_mlp))
-
-    def extend(self, other: _Measured) -> _Measured:
-        table = pd.concat([self.table, other.table], ignore_index=True)
-        order = torch.as_tensor(np.argsort(table["epoch"].to_numpy(), kind="stable"))
-        return _Measured(
-            table.iloc[order.numpy()].reset_index(drop=True),
-            torch.cat([self.dominant, other.dominant])[order],
-            torch.cat([self.fve, other.fve])[order],
-        )
 
 
 def analyze_run(
@@ -141,7 +116,7 @@ def _analyze_into(out: Path, run, basis, series, progress: bool, replace: bool) 
     if clock_pizza.not_applicable(task_of(cfg)) is None:
         required += CLOCK_PIZZA_COLUMNS
     measured, final_fve = _previous(out, identity, digests, neurons_per_ckpt, required)
-    measured, final_fve = _resume_progress(out, identity, digests, measured, final_fve)
+    measured, final_fve = resume_progress(out, identity, digests, measured, final_fve)
     done = set(measured.table["epoch"].tolist())
     todo = [(epoch, path) for epoch, path in series if epoch not in done]
     bar = Progress(len(todo), enabled=progress, unit="checkpoint")
@@ -162,15 +137,15 @@ def _analyze_into(out: Path, run, basis, series, progress: bool, replace: bool) 
                 dominant, fve, _ = neurons.cluster_sizes(fve_by_component)
                 if chunk[-1][0] == final_epoch:
                     final_fve = fve_by_component[-1]
-            measured, fresh = measured.extend(_Measured(table, dominant, fve)), True
+            measured, fresh = measured.extend(Measured(table, dominant, fve)), True
             if time.monotonic() - saved_at >= PROGRESS_EVERY_S:
-                _save_progress(out, identity, digests, measured, final_fve)
+                save_progress(out, identity, digests, measured, final_fve)
                 saved_at, fresh = time.monotonic(), False
             bar.update(start + len(chunk), partial(str, f"epoch {chunk[-1][0]}"))
     except KeyboardInterrupt:
         bar.close(lambda: "interrupted")
         if fresh:
-            _save_progress(out, identity, digests, measured, final_fve)
+            save_progress(out, identity, digests, measured, final_fve)
         raise Interrupted(
             f"{len(measured.table)} of {len(series)} checkpoints measured are kept in {out}; "
             "run the same command to go on from them"
@@ -194,58 +169,6 @@ def _analyze_into(out: Path, run, basis, series, progress: bool, replace: bool) 
 def _summary_and_epochs(out: Path) -> tuple[Summary, list[int]]:
     """The summary of the analysis in `out` and the epochs of its measures table."""
     return Summary.load(out), [int(e) for e in load_measures(out)["epoch"]]
-
-
-def _save_progress(out: Path, identity, digests: dict, measured: _Measured, final_fve) -> None:
-    """Keep the rows measured so far in `out`'s progress file: the table in float64 exactly
-    (%.17g), the neurons' dominant component (int64) and FVE (float32) per row, and the final
-    checkpoint's FVE table (float32) once measured, with what they were measured for."""
-    from safetensors.torch import save
-
-    epochs = measured.table["epoch"].tolist()
-    tensors = {"dominant": measured.dominant.contiguous(), "fve": measured.fve.contiguous()}
-    if final_fve is not None:
-        tensors["final_fve"] = final_fve.contiguous()
-    metadata = {
-        "identity": json.dumps(list(identity)),
-        "digests": json.dumps({str(e): digests[int(e)] for e in epochs}),
-        "table": measured.table.to_csv(index=False, float_format="%.17g"),
-    }
-    out.mkdir(parents=True, exist_ok=True)
-    store.atomic_write(out / PROGRESS_FILE, save(tensors, metadata))
-
-
-def _resume_progress(out: Path, identity, digests: dict, measured: _Measured, final_fve):
-    """`measured` (and `final_fve`) with the rows of `out`'s progress file added: those measured
-    for the same identity from checkpoints still unchanged; a file for anything else is ignored."""
-    from safetensors import SafetensorError, safe_open
-
-    path = out / PROGRESS_FILE
-    if not path.exists():
-        return measured, final_fve
-    try:
-        with safe_open(path, "pt") as handle:
-            metadata = handle.metadata()
-            tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
-        same = json.loads(metadata["identity"]) == json.loads(json.dumps(list(identity)))
-        recorded = json.loads(metadata["digests"])
-        table = pd.read_csv(io.StringIO(metadata["table"]))
-    except (OSError, SafetensorError, ValueError, KeyError):
-        return measured, final_fve
-    if not same:
-        return measured, final_fve
-    keep = np.array([digests.get(int(e)) == recorded.get(str(e)) for e in table["epoch"]])
-    keep &= ~table["epoch"].isin(measured.table["epoch"]).to_numpy()
-    if keep.any():
-        rows = torch.from_numpy(keep)
-        kept = _Measured(
-            table[keep].reset_index(drop=True), tensors["dominant"][rows], tensors["fve"][rows]
-        )
-        measured = measured.extend(kept)
-    final = max(digests)
-    if final_fve is None and recorded.get(str(final)) == digests[final] is not None:
-        final_fve = tensors.get("final_fve")
-    return measured, final_fve
 
 
 def _predecessors(run_dir, cfg, series, position, chunk) -> list:
@@ -307,7 +230,7 @@ def _previous(out: Path, identity, digests: dict, d_mlp: int, required: tuple[st
     """The rows of an earlier analysis of the same run, basis and key components whose
     checkpoints are unchanged (same digest), with its final FVE table; else nothing (also when
     its table lacks a `required` column, written before that measure existed)."""
-    empty = _Measured.empty(d_mlp), None
+    empty = Measured.empty(d_mlp), None
     try:
         summary = Summary.load(out)
         basis_title = summary.basis["title"] if summary.basis else None
@@ -334,14 +257,14 @@ def _previous(out: Path, identity, digests: dict, d_mlp: int, required: tuple[st
         if not torch.equal(stored["epochs"], torch.tensor(epochs)):
             return empty
         keep = torch.from_numpy(same)
-        measured = _Measured(
+        measured = Measured(
             table[same].reset_index(drop=True),
             stored["dominant_frequency"][keep],
             stored["fve"][keep],
         )
         return measured, stored["final_fve_by_frequency"] if final_is_last else None
     zeros = torch.zeros(int(same.sum()), d_mlp)
-    return _Measured(table[same].reset_index(drop=True), zeros.long(), zeros), None
+    return Measured(table[same].reset_index(drop=True), zeros.long(), zeros), None
 
 
 def _summarise(run, table, basis, keys, final_state, train, digests) -> Summary:

@@ -327,7 +327,7 @@ def _train_new(args, on_rows) -> None:
         if len(cfgs) > 1:
             print(plan, file=sys.stderr, flush=True)
         _say(not args.quiet, _announce("training", cfgs, run_dirs, device))
-        options = {"progress": not args.quiet, "on_rows": on_rows, "compile": args.compile}
+        options = _loop_options(args, on_rows)
         groups = _batch_groups(cfgs)
         if len(groups) > 1:
             print(
@@ -344,6 +344,11 @@ def _train_new(args, on_rows) -> None:
                 )
     for run_dir in run_dirs:
         print(f"wrote {run_dir}")
+
+
+def _loop_options(args, on_rows) -> dict:
+    """The keyword options `train_runs` and `resume_runs` take from the command line."""
+    return {"progress": not args.quiet, "on_rows": on_rows, "compile": args.compile}
 
 
 def _batch_groups(cfgs: list) -> list[list[int]]:
@@ -374,7 +379,7 @@ def _resume(args, on_rows) -> None:
                 not args.quiet,
                 _announce(f"resuming at epoch {group.step}", cfgs, group.runs, device),
             )
-        options = {"progress": not args.quiet, "on_rows": on_rows, "compile": args.compile}
+        options = _loop_options(args, on_rows)
         resume_runs(args.resume, args.device, args.engine, epochs=args.epochs, **options)
     for run_dir in args.resume:
         print(f"wrote {run_dir}")

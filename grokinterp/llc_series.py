@@ -29,6 +29,7 @@ from safetensors.torch import load_file, save
 from torch import Tensor, nn
 
 from grokinterp import store
+from grokinterp.analysis_dir import LLC_FILE, SETTINGS_FILE, TRACES_FILE
 from grokinterp.errors import UsageError
 from grokinterp.llc import (
     LLCResult,
@@ -42,7 +43,6 @@ from grokinterp.progress import Progress
 from grokinterp.run import open_run
 from grokinterp.tasks import task_of
 
-LLC_FILE, SETTINGS_FILE, TRACES_FILE = "llc.csv", "llc.json", "llc_traces.safetensors"
 SAMPLER = "grokinterp.sgld: devinterp 1.3.2's SGLD estimator, chains batched"
 
 
