@@ -3,7 +3,7 @@
     python benchmarks/bench_analyze.py [--checkpoints 400]
 
 Writes a run directory of random canonical-size checkpoints (weights are random: only the timing
-matters), analyses it with `grokinterp.analyze.analyze_run`, and prints the wall time per
+matters), analyses it with `grokinterp.analysis.analyze.analyze_run`, and prints the wall time per
 checkpoint and in total against the 30 s target for 400 checkpoints (issue 21), plus the time
 of an incremental re-run that finds nothing new.
 """
@@ -17,10 +17,11 @@ from pathlib import Path
 
 import torch
 
-from grokinterp import data, store
-from grokinterp.analyze import analyze_run
+from grokinterp import data
+from grokinterp.analysis.analyze import analyze_run
 from grokinterp.config import preset
 from grokinterp.models import architecture
+from grokinterp.storage import store
 
 TARGET_SECONDS_PER_400 = 30.0
 

@@ -1,4 +1,5 @@
-"""Training speed on CUDA: the eager epoch against the compiled one (`grokinterp.compiled`).
+"""Training speed on CUDA: the eager epoch against the compiled one
+(`grokinterp.training.compiled`).
 
     python benchmarks/bench_gpu.py [--epochs 50] [--full-epochs 40000] [--sweep-seeds 64]
                                    [--sweep-epochs 200] [--skip-full]
@@ -8,8 +9,8 @@ Three tables, eager against compiled in the same process:
    `grokinterp train` runs it without checkpoint writing), GPU busy time (the CUDA kernels'
    time per epoch under torch.profiler) and the compile time (the first compiled epoch less the
    median).
-2. The canonical run, `--full-epochs` epochs through `grokinterp.train.train_runs` with every
-   checkpoint and metrics row written: wall time (skipped with `--skip-full`).
+2. The canonical run, `--full-epochs` epochs through `grokinterp.training.loop.train_runs`
+   with every checkpoint and metrics row written: wall time (skipped with `--skip-full`).
 3. `--sweep-seeds` canonical seeds as one batched model: wall time per epoch over
    `--sweep-epochs` epochs, projected to the preset's 40,000 epochs (a projection, printed as
    such).
@@ -31,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from bench_train import epoch_runner  # noqa: E402
 
 from grokinterp.config import preset  # noqa: E402
-from grokinterp.train import train_runs  # noqa: E402
+from grokinterp.training.loop import train_runs  # noqa: E402
 
 MODES = ("off", "on")
 

@@ -3,14 +3,14 @@
     python benchmarks/bench_llc.py [--preset small] [--run RUN] [--repeats 3]
         [--burnin 30 --draws 70]
 
-Estimates the LLC (grokinterp.llc's defaults, or the burn-in and draws given) of one checkpoint
-of a run of the preset (the last checkpoint of RUN when given, else the preset's initial
-weights; the estimator's cost does not depend on the weights) two ways: devinterp's sampler, one
-chain after the other (the module `AnswerLogits`), and the chains batched along the fast
-forward's run axis (grokinterp.sgld, what `analyze --llc` runs); and times, in the same process,
-one plain full-batch training step of the fast engine (forward, backward, AdamW; bench_train's
-`time_steps`). Prints, per way, seconds per LLC estimate (median of the repeats, after one
-untimed estimate that pays the imports), the SGLD steps per chain x chains, milliseconds per
+Estimates the LLC (grokinterp.analysis.llc.estimator's defaults, or the burn-in and draws given) of
+one checkpoint of a run of the preset (the last checkpoint of RUN when given, else the preset's
+initial weights; the estimator's cost does not depend on the weights) two ways: devinterp's sampler,
+one chain after the other (the module `AnswerLogits`), and the chains batched along the fast
+forward's run axis (grokinterp.analysis.llc.sgld, what `analyze --llc` runs); and times, in the same
+process, one plain full-batch training step of the fast engine (forward, backward, AdamW;
+bench_train's `time_steps`). Prints, per way, seconds per LLC estimate (median of the repeats, after
+one untimed estimate that pays the imports), the SGLD steps per chain x chains, milliseconds per
 training step, and the ratio; also the largest difference between the two ways' LLC per chain.
 Needs pip install 'grokinterp[llc]'.
 """
@@ -28,17 +28,17 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_train import time_steps  # noqa: E402
 
-from grokinterp.config import preset  # noqa: E402
-from grokinterp.data import train_indices  # noqa: E402
-from grokinterp.llc import LLCSettings, estimate_llc  # noqa: E402
-from grokinterp.llc_series import (  # noqa: E402
+from grokinterp.analysis.llc.estimator import LLCSettings, estimate_llc  # noqa: E402
+from grokinterp.analysis.llc.series import (  # noqa: E402
     AnswerLogits,
     answer_loss,
     llc_of_state,
     training_pairs,
 )
+from grokinterp.config import preset  # noqa: E402
+from grokinterp.data import train_indices  # noqa: E402
 from grokinterp.models import architecture  # noqa: E402
-from grokinterp.run import open_run  # noqa: E402
+from grokinterp.storage.run import open_run  # noqa: E402
 
 
 def main() -> None:

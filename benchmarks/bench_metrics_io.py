@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from grokinterp import store
 from grokinterp.config import preset
+from grokinterp.storage import store
 
 
 def rewrite_whole_file(run_dir: Path, rows: np.ndarray) -> None:

@@ -3,8 +3,8 @@
     python benchmarks/bench_minibatch.py [--preset small] [--epochs 200] [--batch-sizes 128,512]
 
 For each batch size (and full batch), trains the preset for `--epochs` epochs into a temporary
-folder (`grokinterp.train.train_runs`, no analysis, saving only the first and last epoch) and
-prints the wall time, the optimiser steps per second and the time of an epoch relative to the
+folder (`grokinterp.training.loop.train_runs`, no analysis, saving only the first and last epoch)
+and prints the wall time, the optimiser steps per second and the time of an epoch relative to the
 full-batch epoch of the same run. One thread, so that the ratio does not depend on the load of
 the other core. Dated results go to docs/results.md.
 """
@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from grokinterp.config import preset
-from grokinterp.train import train_runs
+from grokinterp.training.loop import train_runs
 
 
 def timed(cfg, folder: Path) -> float:

@@ -8,8 +8,8 @@ spec's first run trained together, per batch size, with the affine model `batch_
 beside it. Second table: per group of the spec, the plan's
 estimate (`time_estimate`, every run new), the old estimate that summed the runs' solo epochs,
 and the wall time of training the group
-(`grokinterp.train.train_runs` into a temporary folder, no analysis), and their ratio. Without
-`--spec`, a tiny sweep: the README's `--seeds 0-7 --weight-decays 0.3,1` grid (16 runs, one
+(`grokinterp.training.loop.train_runs` into a temporary folder, no analysis), and their ratio.
+Without `--spec`, a tiny sweep: the README's `--seeds 0-7 --weight-decays 0.3,1` grid (16 runs, one
 batched group) at the README's test sizes (p = 11, d_model 8, d_mlp 16), 2,000 epochs.
 """
 
@@ -39,9 +39,9 @@ report = false
 
 def main() -> None:
     from grokinterp.sweep import plan
-    from grokinterp.sweep.group import NEW, RunState
+    from grokinterp.sweep.batch import NEW, RunState
     from grokinterp.sweep.spec import batch_key, read_spec
-    from grokinterp.train import train_runs
+    from grokinterp.training.loop import train_runs
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spec", type=Path)

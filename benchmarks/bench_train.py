@@ -9,13 +9,13 @@ table times whole epochs as `grokinterp train` runs them (the step plus the test
 logged every epoch) and projects the preset's full run. A third table times each model family
 at the preset's widths (the two-layer transformer and the MLP beside the one-layer default):
 the fast forward against the family's own hooked module, as a ratio. A fourth table times each
-training intervention (`grokinterp.recipe`) against plain AdamW, each timed right after a plain
-AdamW measurement of the same length in the same process; `--interventions` prints only it.
+training intervention (`grokinterp.training.recipe`) against plain AdamW, each timed right after a
+plain AdamW measurement of the same length in the same process; `--interventions` prints only it.
 `--compiled` prints only a fifth table: the whole epoch as `grokinterp train` runs it (forward,
 float64 loss and train/test metrics, backward, the recipe's update; no checkpoint writing),
-eager against compiled (`grokinterp.compiled`), one epoch of each in turn, medians, for the small
-and the canonical preset (`--presets`), with the compile time (the first compiled epoch less the
-median) and the epochs after which the compile has paid for itself.
+eager against compiled (`grokinterp.training.compiled`), one epoch of each in turn, medians, for the
+small and the canonical preset (`--presets`), with the compile time (the first compiled epoch less
+the median) and the epochs after which the compile has paid for itself.
 """
 
 from __future__ import annotations
@@ -31,10 +31,17 @@ import torch
 from grokinterp import data
 from grokinterp.config import preset
 from grokinterp.models import architecture
-from grokinterp.recipe import Recipe
-from grokinterp.recipe.label_noise import noisy_labels
-from grokinterp.recipe.precision import in_precision
-from grokinterp.train import Split, build_epoch, hooked_logits, on_device, train_runs, train_step
+from grokinterp.training.loop import (
+    Split,
+    build_epoch,
+    hooked_logits,
+    on_device,
+    train_runs,
+    train_step,
+)
+from grokinterp.training.recipe import Recipe
+from grokinterp.training.recipe.label_noise import noisy_labels
+from grokinterp.training.recipe.precision import in_precision
 
 
 def matmul_rate(n: int, k: int, m: int, repeats: int = 50) -> float:
@@ -221,7 +228,8 @@ def intervention_table(cfg, steps: int) -> None:
 
 def epoch_runner(cfgs, compile: str, device: str = "cpu"):
     """A function that runs epoch `step` of the runs `cfgs` from their initial weights as
-    `grokinterp train` does (`grokinterp.train.build_epoch`), eager (`off`) or compiled (`on`)."""
+    `grokinterp train` does (`grokinterp.training.loop.build_epoch`), eager (`off`) or compiled
+    (`on`)."""
     model = architecture(cfgs[0])
     initial = [architecture(cfg).init_params() for cfg in cfgs]
     params = {name: torch.stack([w[name] for w in initial]) for name in initial[0]}

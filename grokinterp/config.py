@@ -52,7 +52,7 @@ RECIPE_DEFAULTS = {
 """The training-recipe fields at their defaults (cross-entropy, AdamW, no filter, no norm control,
 a float32 forward: the recipe of before interventions). As with the architecture, a field at its
 default is left out of the JSON, so older configs read and hash as before. Validated and applied
-by `grokinterp.recipe`."""
+by `grokinterp.training.recipe`."""
 
 FORMAT_VERSION = 2
 """Version 2 writes `attention_rule`; a config of version 1 never has it and reads as
@@ -134,7 +134,7 @@ class RunConfig:
     objective: str = "cross_entropy"
     """The training loss: `cross_entropy`, `stablemax` (cross-entropy through Prieto et al.'s
     StableMax) or `mse` (mean squared error to the one-hot target); see
-    `grokinterp.recipe.objectives`. metrics.csv always records the cross-entropy."""
+    `grokinterp.training.recipe.objectives`. metrics.csv always records the cross-entropy."""
     temperature: float = 1.0
     """The objective sees logits / temperature (a fixed output temperature, > 0)."""
     label_noise: float = 0.0
@@ -174,8 +174,8 @@ class RunConfig:
     group's elements in canonical order and `=` the token |G|. Left out of the JSON when None, so
     configs written before groups read and hash as before."""
     batch_size: int | None = None
-    """Training pairs per optimiser step, in 1..n_train (`grokinterp.train.epoch_batches`), or
-    None: full batch, one step per epoch. Left out of the JSON when None, so configs written
+    """Training pairs per optimiser step, in 1..n_train (`grokinterp.training.loop.epoch_batches`),
+    or None: full batch, one step per epoch. Left out of the JSON when None, so configs written
     before minibatches read and hash as before."""
 
     # ---- derived values -----------------------------------------------------------------------
@@ -288,7 +288,7 @@ class RunConfig:
         if self.init not in INITS:
             raise UsageError(f"unknown init {self.init!r}; choose one of {', '.join(INITS)}")
         from grokinterp.models import validate
-        from grokinterp.recipe import validate as validate_recipe
+        from grokinterp.training.recipe import validate as validate_recipe
 
         validate(self)
         validate_recipe(self)

@@ -19,13 +19,13 @@ import pandas as pd
 import torch
 from study_rows import circuit, reached, write_tables
 
-from grokinterp import group_state
-from grokinterp.analyze import Summary, analyze_run
+from grokinterp.analysis.analyze import Summary, analyze_run
 from grokinterp.config import preset
 from grokinterp.models import architecture
-from grokinterp.report import write_report
-from grokinterp.run import open_run
-from grokinterp.train import resume_runs, train_runs
+from grokinterp.report.page import write_report
+from grokinterp.storage.run import open_run
+from grokinterp.training import batch_state
+from grokinterp.training.loop import resume_runs, train_runs
 
 MODELS = {
     "transformer": {},
@@ -52,7 +52,7 @@ def main() -> None:
         run_dir = args.root / "checkpoints" / "arch-study" / f"{name}-seed{args.seed}"
         if not run_dir.exists():
             train_runs([cfg.validate()], [run_dir])
-        elif not group_state.load_state(run_dir)[2]:
+        elif not batch_state.load_state(run_dir)[2]:
             resume_runs([run_dir])
         out = analyze_run(run_dir, args.root / "analyses" / "arch-study" / run_dir.name)
         write_report(out, args.root / "reports" / f"arch-study-{name}.html")

@@ -22,10 +22,10 @@ import plotly.graph_objects as go
 import torch
 from study_rows import write_tables
 
-from grokinterp import store
-from grokinterp.analyze import analyze_run, load_measures
+from grokinterp.analysis.analyze import analyze_run, load_measures
 from grokinterp.config import preset
-from grokinterp.train import resume_runs, train_runs
+from grokinterp.storage import store
+from grokinterp.training.loop import resume_runs, train_runs
 
 
 def main() -> None:

@@ -14,8 +14,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from grokinterp.analysis_format import Summary, load_measures
-from grokinterp.measures.phases import locate_phases
+from grokinterp.analysis.measures.phases import locate_phases
+from grokinterp.storage.analysis_format import Summary, load_measures
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -31,12 +31,12 @@ import pandas as pd
 import torch
 from study_rows import circuit, reached, write_tables
 
-from grokinterp import group_state
-from grokinterp.analyze import Summary, analyze_run, load_measures
-from grokinterp.cli_lists import parse_list
+from grokinterp.analysis.analyze import Summary, analyze_run, load_measures
+from grokinterp.cli.lists import parse_list
 from grokinterp.config import preset
-from grokinterp.run import open_run
-from grokinterp.train import resume_runs, train_runs
+from grokinterp.storage.run import open_run
+from grokinterp.training import batch_state
+from grokinterp.training.loop import resume_runs, train_runs
 
 BASE = preset("small").replace(
     preset="group-study",
@@ -82,7 +82,7 @@ def main() -> None:
         run_dirs = [args.root / "checkpoints" / study / f"{group}-seed{s}" for s in seeds]
         if not any(d.exists() for d in run_dirs):
             train_runs(cfgs, run_dirs)
-        elif not all(group_state.load_state(d)[2] for d in run_dirs):
+        elif not all(batch_state.load_state(d)[2] for d in run_dirs):
             resume_runs(run_dirs)
         for seed, run_dir in zip(seeds, run_dirs, strict=True):
             out = analyze_run(run_dir, args.root / "analyses" / study / run_dir.name)

@@ -26,8 +26,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 from study_rows import write_tables
 
-from grokinterp import store
-from grokinterp.analysis_format import load_measures
+from grokinterp.storage import store
+from grokinterp.storage.analysis_format import load_measures
 from grokinterp.sweep import stats
 from grokinterp.sweep.table import sweep_table
 

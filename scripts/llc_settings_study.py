@@ -20,9 +20,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from grokinterp.cli_lists import parse_list
-from grokinterp.llc import LLCSettings
-from grokinterp.llc_series import calibrate
+from grokinterp.analysis.llc.estimator import LLCSettings
+from grokinterp.analysis.llc.series import calibrate
+from grokinterp.cli.lists import parse_list
 
 
 def variant(text: str) -> tuple[int, int, int]:

@@ -23,11 +23,12 @@ import json
 import shutil
 from pathlib import Path
 
-from grokinterp import group_state, store
-from grokinterp.analysis_format import SUMMARY_FILE, Summary
-from grokinterp.analyze import analyze_run, resummarise
+from grokinterp.analysis.analyze import analyze_run, resummarise
 from grokinterp.config import preset
-from grokinterp.train import resume_runs, train_runs
+from grokinterp.storage import store
+from grokinterp.storage.analysis_format import SUMMARY_FILE, Summary
+from grokinterp.training import batch_state
+from grokinterp.training.loop import resume_runs, train_runs
 
 REFERENCE = "reference-canonical"
 
@@ -36,7 +37,7 @@ def ensure_trained(run_dir: Path) -> None:
     if not run_dir.exists():
         # the shipped reference was trained by the eager loop: keep it reproducible bit for bit
         train_runs([preset("canonical")], [run_dir], compile="off")
-    elif not group_state.load_state(run_dir)[2]:
+    elif not batch_state.load_state(run_dir)[2]:
         resume_runs([run_dir], compile="off")
 
 

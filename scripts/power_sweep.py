@@ -22,12 +22,13 @@ import pandas as pd
 import plotly.graph_objects as go
 import torch
 
-from grokinterp import group_state, store
-from grokinterp.cli_lists import parse_list
+from grokinterp.cli.lists import parse_list
 from grokinterp.config import preset
 from grokinterp.errors import UsageError
+from grokinterp.storage import store
 from grokinterp.tasks.modular import OPERATIONS
-from grokinterp.train import train_runs
+from grokinterp.training import batch_state
+from grokinterp.training.loop import train_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = 0.99
@@ -42,7 +43,7 @@ def first_epoch_at(run_dir: Path, column: str, level: float) -> int | None:
 
 def finished(run_dir: Path) -> bool:
     try:
-        return group_state.load_state(run_dir)[2]
+        return batch_state.load_state(run_dir)[2]
     except UsageError:  # no state yet, or an unreadable one: train it (again)
         return False
 

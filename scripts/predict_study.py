@@ -6,7 +6,7 @@
 
 Computes each run's indicators (written to SWEEP/analyses/<run>/indicators.csv), splits the runs
 by seed into calibration and held-out halves, and writes OUT/predict-table.csv,
-OUT/predict-report.html and OUT/constants.json (grokinterp.forecast_eval). --write-constants
+OUT/predict-report.html and OUT/constants.json (grokinterp.prediction.evaluate). --write-constants
 also copies the fitted constants to grokinterp/data/forecast_constants.json, the file that
 `grokinterp forecast` reads.
 """
@@ -17,7 +17,8 @@ import argparse
 import shutil
 from pathlib import Path
 
-from grokinterp.forecast_eval import CONSTANTS_FILE, evaluate
+from grokinterp.prediction.evaluate import CONSTANTS_FILE, PAGE_FILE, evaluate
+from grokinterp.report.forecast_page import write_page
 
 
 def main() -> None:
@@ -27,6 +28,7 @@ def main() -> None:
     parser.add_argument("--write-constants", action="store_true")
     args = parser.parse_args()
     result = evaluate(args.sweep, args.out, progress=True)
+    write_page(args.out / PAGE_FILE, result)
     print(
         f"{result['n_runs']} runs ({result['n_grok']} grok), calibration "
         f"{result['n_calibration']}, held out {result['n_held_out']}"

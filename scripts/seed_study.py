@@ -17,11 +17,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from grokinterp import group_state, store
-from grokinterp.analyze import Summary, analyze_run
-from grokinterp.cli_lists import parse_list
+from grokinterp.analysis.analyze import Summary, analyze_run
+from grokinterp.cli.lists import parse_list
 from grokinterp.config import preset
-from grokinterp.train import resume_runs, train_runs
+from grokinterp.storage import store
+from grokinterp.training import batch_state
+from grokinterp.training.loop import resume_runs, train_runs
 
 
 def main() -> None:
@@ -35,7 +36,7 @@ def main() -> None:
     run_dirs = [args.root / "checkpoints" / "seeds" / f"canonical-seed{s}" for s in seeds]
     if not any(d.exists() for d in run_dirs):
         train_runs(cfgs, run_dirs, compile="off")  # the eager loop, as the shipped summaries
-    elif not all(group_state.load_state(d)[2] for d in run_dirs):
+    elif not all(batch_state.load_state(d)[2] for d in run_dirs):
         resume_runs(run_dirs, compile="off")
 
     out = args.root / "analyses" / "seeds"

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from grokinterp import store
-from grokinterp.analyze import Summary
+from grokinterp.analysis.analyze import Summary
+from grokinterp.storage import store
 
 ACCURACY = 0.99
 """The grokking epoch is the first epoch with this test accuracy (the README's rule)."""

@@ -43,7 +43,7 @@ def small_run(tmp_path_factory):
     threads whatever the machine or OMP_NUM_THREADS say, so that one machine gives one run. The
     tests that read it compare with recomputations from its files, never with recorded values
     (another machine's rounding, amplified by grokking, may give another run)."""
-    from grokinterp.train import train_runs
+    from grokinterp.training.loop import train_runs
 
     run_dir = tmp_path_factory.mktemp("runs") / "small"
     threads = torch.get_num_threads()
@@ -58,7 +58,7 @@ def small_run(tmp_path_factory):
 @pytest.fixture(scope="session")
 def small_analysis(small_run, tmp_path_factory):
     """The analysis of `small_run`."""
-    from grokinterp.analyze import analyze_run
+    from grokinterp.analysis.analyze import analyze_run
 
     return analyze_run(small_run, tmp_path_factory.mktemp("analyses") / "small", progress=False)
 

@@ -25,8 +25,8 @@ import torch
 from safetensors.numpy import save_file
 from torch import Tensor
 
-from grokinterp import store
 from grokinterp.config import RunConfig, preset
+from grokinterp.storage import store
 
 
 class Killed(BaseException):
@@ -84,14 +84,14 @@ def killed_at_step(step: int):
 
 
 _HOLD = (
-    "import sys\nfrom grokinterp.run_lock import holding\n"
+    "import sys\nfrom grokinterp.storage.run_lock import holding\n"
     "with holding(sys.argv[1:]):\n    print('held', flush=True)\n    sys.stdin.read()\n"
 )
 
 
 @contextmanager
 def held_by_another_process(*run_dirs: Path):
-    """The run directories locked (`grokinterp.run_lock`) by another live process, which the
+    """The run directories locked (`grokinterp.storage.run_lock`) by another live process, which the
     context yields; it is SIGKILLed at the end, as a killed writer leaves its lock file."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     command = [sys.executable, "-c", _HOLD, *(str(run_dir) for run_dir in run_dirs)]

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from grokinterp import analysis_dir, analyze
-from grokinterp.analysis_format import Summary
+from grokinterp.analysis import analyze
 from grokinterp.cli import main
-from grokinterp.train import train_runs
+from grokinterp.storage import analysis_dir
+from grokinterp.storage.analysis_format import Summary
+from grokinterp.training.loop import train_runs
 from tests.helpers import Killed, held_by_another_process
 
 REPO = Path(__file__).resolve().parents[1]
@@ -121,7 +122,7 @@ def test_a_copy_with_other_weights_is_refused(two_runs, tmp_path, capsys):
     shutil.copytree(two_runs / "A/run1", run)
     b_ckpts = two_runs / "B/run1/checkpoints"
     # B's weights under A's config: a tiny state with the same names, other values
-    from grokinterp import store
+    from grokinterp.storage import store
 
     state, epoch, _ = store.load_checkpoint(sorted(b_ckpts.iterdir())[-1])
     cfg = store.read_config(run)

@@ -8,18 +8,20 @@ import numpy as np
 import pytest
 import torch
 
-from grokinterp import analysis_format, analyze, data, store
-from grokinterp.analyze import Summary, analyze_run, load_measures
+from grokinterp import data
+from grokinterp.analysis import analyze
+from grokinterp.analysis.analyze import Summary, analyze_run, load_measures
+from grokinterp.analysis.measures import embedding
 from grokinterp.cli import main
 from grokinterp.config import preset
 from grokinterp.errors import UsageError
-from grokinterp.measures import embedding
-from grokinterp.report import write_report
+from grokinterp.report.page import write_report
+from grokinterp.storage import analysis_format, store
 
 
 def final_embedding(run_dir):
     """The number tokens' rows of the final checkpoint's W_E (float64, numpy, [p, d_model])."""
-    from grokinterp.run import open_run
+    from grokinterp.storage.run import open_run
 
     run = open_run(run_dir)
     return run.state_dict()["embed.W_E"][: run.config.p].double().numpy()
@@ -155,7 +157,7 @@ def test_neuron_clusters_are_a_direct_fft_of_the_hooked_activations(small_run, s
     what it gives; neurons within 1e-4 of the threshold or of a tie may go either way."""
     from safetensors.torch import load_file
 
-    from grokinterp.run import open_run
+    from grokinterp.storage.run import open_run
 
     run = open_run(small_run)
     p = run.config.p
@@ -209,7 +211,7 @@ def test_the_training_curves_are_the_checkpoints_accuracies(small_run):
     forecasters): its train and test accuracy at each checkpoint's epoch must be that
     checkpoint's, recomputed with the hooked model on the run's split (a near-tie's argmax
     may flip between the two forwards: one pair's worth of slack)."""
-    from grokinterp.run import open_run
+    from grokinterp.storage.run import open_run
 
     run = open_run(small_run)
     metrics = run.metrics()
@@ -327,7 +329,7 @@ def hooked_logits(run_dir, index=-1):
     """The `=` logits (float64, numpy, [p^2, p]) of every pair a * p + b under one checkpoint of
     the run, through the hooked model's own forward (the analysis measures with the batched
     forward), and the pairs' labels (a + b) mod p."""
-    from grokinterp.run import open_run
+    from grokinterp.storage.run import open_run
 
     run = open_run(run_dir)
     p = run.config.p
@@ -474,7 +476,7 @@ def test_a_run_with_a_flat_spectrum_names_no_key_frequencies(
     """Ten epochs of the tiny config (p = 11: five frequencies) leave the embedding near its
     random init, its norm spread over every frequency: no key frequencies, the loss measures
     still measured (with the share rule's components) and marked, and a re-run reuses them."""
-    from grokinterp.train import train_runs
+    from grokinterp.training.loop import train_runs
 
     run, out = tmp_path / "run", tmp_path / "analysis"
     train_runs([tiny_cfg.replace(epochs=10, save_every=5)], [run], progress=False)

@@ -185,7 +185,7 @@ def test_zhongs_c_is_the_old_r_with_w_o_rescaled(c):
 def test_an_old_sweep_run_at_rate_one_is_not_another_config(tiny_cfg):
     """A run written before the rule was recorded reads as "uniform-mix"; at rate 1 the rules
     compute the same, so a sweep planned today finds no difference, and below rate 1 it does."""
-    from grokinterp.sweep.group import config_difference
+    from grokinterp.sweep.batch import config_difference
 
     old = tiny_cfg.replace(attention_rule="uniform-mix")
     assert config_difference(old, tiny_cfg) == ""

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import torch
 
-from grokinterp.analyze import weight_norm_ratio
-from grokinterp.measures import causes
+from grokinterp.analysis.analyze import weight_norm_ratio
+from grokinterp.analysis.measures import causes
 
 
 def test_logit_scale_closed_form():
@@ -48,11 +48,11 @@ def test_weight_norm_ratio_is_one_at_the_end_of_memorisation():
 
 
 def test_cause_columns_in_the_measures_table(tiny_cfg, tmp_path):
-    from grokinterp.analysis_format import load_measures
-    from grokinterp.analyze import analyze_run
+    from grokinterp.analysis.analyze import analyze_run
     from grokinterp.models import architecture
-    from grokinterp.run import open_run
-    from grokinterp.train import train_runs
+    from grokinterp.storage.analysis_format import load_measures
+    from grokinterp.storage.run import open_run
+    from grokinterp.training.loop import train_runs
 
     cfg = tiny_cfg.replace(epochs=200, save_every=10)  # 21 checkpoints: across analysis chunks
     train_runs([cfg], [tmp_path / "run"], progress=False)

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from grokinterp.checkpoint_measures import forward_on_domain
+from grokinterp.analysis.columns import forward_on_domain
+from grokinterp.analysis.measures import clock_pizza
 from grokinterp.config import preset
-from grokinterp.measures import clock_pizza
 from grokinterp.models import architecture
 from grokinterp.tasks import task_of
 from tests.helpers import clock_mlp, pizza_mlp

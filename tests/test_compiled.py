@@ -1,5 +1,5 @@
-"""The compiled epoch (`grokinterp.compiled`) trains as the eager loop does, within a stated
-tolerance, for one run and for a batched group, on the CPU and (skipped without one) on CUDA;
+"""The compiled epoch (`grokinterp.training.compiled`) trains as the eager loop does, within a
+stated tolerance, for one run and for a batched group, on the CPU and (skipped without one) on CUDA;
 `--compile` chooses and, where it cannot compile, says why.
 
 Tolerance: after 200 epochs of the tiny config at lr 3e-3, every weight within 1e-3 relative
@@ -14,11 +14,12 @@ import numpy as np
 import pytest
 import torch
 
-from grokinterp import compiled, environment, store
 from grokinterp.config import preset
-from grokinterp.recipe import Recipe, filters, optimizers
-from grokinterp.run import open_run
-from grokinterp.train import train_runs
+from grokinterp.storage import environment, store
+from grokinterp.storage.run import open_run
+from grokinterp.training import compiled
+from grokinterp.training.loop import train_runs
+from grokinterp.training.recipe import Recipe, filters, optimizers
 from tests.conftest import tiny_config
 
 DEVICES = [

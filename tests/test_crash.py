@@ -16,11 +16,12 @@ import pytest
 import torch
 from safetensors.torch import load
 
-from grokinterp import environment, group_state, store, train
 from grokinterp.errors import UsageError
-from grokinterp.sweep import folder
-from grokinterp.sweep.group import run_group
-from grokinterp.train import resume_runs, train_runs
+from grokinterp.storage import environment, store, sweep_dir
+from grokinterp.sweep.batch import run_group
+from grokinterp.training import batch_state
+from grokinterp.training import loop as training_loop
+from grokinterp.training.loop import resume_runs, train_runs
 from tests.helpers import Killed, killed_at_write
 from tests.test_sweep import REPO, write_spec
 
@@ -62,7 +63,7 @@ def test_a_group_killed_at_any_write_resumes_to_the_unbroken_run(group_cfgs, tmp
         dirs = [root / name for name in NAMES]
         with pytest.raises(Killed), killed_at_write(n):
             train_runs(group_cfgs, dirs, progress=False)
-        group = group_state.status(dirs[0])
+        group = batch_state.status(dirs[0])
         if group is None or group.step is None:  # killed before the first commit: start again
             shutil.rmtree(root)
             train_runs(group_cfgs, dirs, progress=False)
@@ -78,14 +79,14 @@ def test_a_sweep_group_killed_at_any_write_is_finished_by_its_worker(group_cfgs,
     runs = [(name, cfg.to_dict()) for name, cfg in zip(NAMES, group_cfgs, strict=True)]
     with killed_at_write(None) as count:
         run_group(tmp_path / "whole", "g000", runs, ANALYSIS_OFF, "cpu")
-    expected = contents(tmp_path / "whole" / folder.RUNS)
+    expected = contents(tmp_path / "whole" / sweep_dir.RUNS)
     for n in range(1, count[0] + 1, 3):  # every third write: the test above covers each one
         sweep = tmp_path / f"killed-{n}"
         with pytest.raises(Killed), killed_at_write(n):
             run_group(sweep, "g000", runs, ANALYSIS_OFF, "cpu")
         result = run_group(sweep, "g000", runs, ANALYSIS_OFF, "cpu")
         assert sorted(result["trained"] + result["resumed"] + result["done"]) == list(NAMES)
-        assert_same_files(sweep / folder.RUNS, expected, f"killed at write {n}")
+        assert_same_files(sweep / sweep_dir.RUNS, expected, f"killed at write {n}")
 
 
 def test_a_group_resumes_in_its_own_batch_order(group_cfgs, tmp_path, monkeypatch):
@@ -100,13 +101,13 @@ def test_a_group_resumes_in_its_own_batch_order(group_cfgs, tmp_path, monkeypatc
         train_runs(group_cfgs[:1], [killed["c"]], progress=False)
 
     batches = []
-    loop = train._loop
+    loop = training_loop._loop
 
     def spy(cfgs, run_dirs, *args):
         batches.append([Path(run_dir).name for run_dir in run_dirs])
         loop(cfgs, run_dirs, *args)
 
-    monkeypatch.setattr(train, "_loop", spy)
+    monkeypatch.setattr(training_loop, "_loop", spy)
     resume_runs([killed["b"], killed["c"], killed["a"]], progress=False)
     assert batches == [["a", "b"], ["c"]]
     assert_same_files(tmp_path / "killed", contents(tmp_path / "whole"), "resumed out of order")
@@ -118,8 +119,8 @@ def test_a_run_of_an_older_grokinterp_resumes(tiny_cfg, tmp_path):
     killed = tmp_path / "killed" / "run"
     with pytest.raises(Killed), killed_at_write(4 + 3 * 4 + 1):  # files, record, 3 saves
         train_runs([tiny_cfg], [killed], progress=False)
-    assert group_state.load_state(killed)[1] == 20
-    (killed / group_state.RECORD_FILE).unlink()
+    assert batch_state.load_state(killed)[1] == 20
+    (killed / batch_state.RECORD_FILE).unlink()
     for _, path in store.list_states(killed):
         path.rename(killed / store.LEGACY_STATE_FILE)
     resume_runs([killed], progress=False)
@@ -155,19 +156,19 @@ def test_a_sweep_sigkilled_while_its_group_saves_resumes_exactly(tmp_path):
         return [*sweep, "--quiet", "--no-time-estimate"]
 
     subprocess.run(command(tmp_path / "whole"), env=env, check=True, capture_output=True)
-    expected = contents(tmp_path / "whole" / folder.RUNS)
+    expected = contents(tmp_path / "whole" / sweep_dir.RUNS)
     killed = tmp_path / "killed"
     proc = subprocess.Popen(command(killed), env=env, stdout=subprocess.DEVNULL)
     runs = sorted(expected)[0].split("/")[0]
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
-        checkpoints = store.list_checkpoints(folder.run_dir(killed, runs))
+        checkpoints = store.list_checkpoints(sweep_dir.run_dir(killed, runs))
         if checkpoints and checkpoints[-1][0] >= 20:
             break
         time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    group = group_state.status(folder.run_dir(killed, runs))
+    group = batch_state.status(sweep_dir.run_dir(killed, runs))
     assert group is not None and not group.finished, "the kill must land mid-training"
     again = subprocess.run(command(killed), env=env, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
@@ -176,7 +177,7 @@ def test_a_sweep_sigkilled_while_its_group_saves_resumes_exactly(tmp_path):
     # training draws from it): the states are compared without it, all other files byte for byte
     states = sorted(name for name in expected if "/state_" in name)
     assert [name.split("/")[1] for name in states] == ["state_0000060.safetensors"] * 2
-    got = contents(killed / folder.RUNS)
+    got = contents(killed / sweep_dir.RUNS)
     for name in states:
         ours, theirs = (load(files.pop(name)) for files in (got, expected))
         assert ours.pop("rng").shape == theirs.pop("rng").shape
@@ -193,16 +194,16 @@ def test_status_read_while_a_commit_lands_sees_a_whole_group(group_cfgs, tmp_pat
     commit has just removed. The reader sees the new step, not a damaged group."""
     dirs = [tmp_path / name for name in NAMES]
     train_runs(group_cfgs, dirs, progress=False)
-    states = [group_state.load_state(run)[0] for run in dirs]
-    read = group_state._read_record
+    states = [batch_state.load_state(run)[0] for run in dirs]
+    read = batch_state._read_record
     reads = []
 
     def read_then_commit(run_dir):
         record = read(run_dir)
         reads.append(run_dir)
         if len(reads) == len(dirs) + 1:  # every record read: the writer commits step 15 now
-            group_state.commit(dirs, 15, states, finished=False)
+            batch_state.commit(dirs, 15, states, finished=False)
         return record
 
-    monkeypatch.setattr(group_state, "_read_record", read_then_commit)
-    assert group_state.status(dirs[0]) == group_state.GroupState(tuple(dirs), 15, False)
+    monkeypatch.setattr(batch_state, "_read_record", read_then_commit)
+    assert batch_state.status(dirs[0]) == batch_state.GroupState(tuple(dirs), 15, False)

@@ -4,12 +4,12 @@ import json
 
 import torch
 
-from grokinterp import environment
 from grokinterp.cli import main
+from grokinterp.storage import environment
 
 
 def test_training_records_the_environment_and_resume_warns_on_a_change(tiny_cfg, tmp_path, capsys):
-    from grokinterp.train import resume_runs, train_runs
+    from grokinterp.training.loop import resume_runs, train_runs
 
     run = tmp_path / "run"
     train_runs([tiny_cfg], [run], device="cpu", progress=False)

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from grokinterp.cli import main
-from grokinterp.export import CONFIG_FILE, STATE_FILE
 from grokinterp.models import architecture
+from grokinterp.storage.export import CONFIG_FILE, STATE_FILE
 from tests.test_importers import native_run
 from tests.test_models import random_params
 
@@ -114,7 +114,7 @@ ROUND_TRIPS = {
 def test_export_then_import_gives_the_run_back(case, layout, tiny_cfg, tmp_path, capsys):
     """The imported run has the exported run's config (every field), split and weights, bit for
     bit, at the exported epoch: whichever layout names the export."""
-    from grokinterp import store
+    from grokinterp.storage import store
 
     cfg = tiny_cfg.replace(**ROUND_TRIPS[case])
     split = range(3, 36, 2)  # inside every case's domain (S3: 36 pairs)

@@ -1,5 +1,5 @@
-"""The grokking-epoch forecasters (grokinterp.forecast), the `forecast` and `indicators`
-commands, and a 4-run version of the evaluation harness (grokinterp.forecast_eval)."""
+"""The grokking-epoch forecasters (grokinterp.prediction.forecast), the `forecast` and `indicators`
+commands, and a 4-run version of the evaluation harness (grokinterp.prediction.evaluate)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from grokinterp import forecast
 from grokinterp.cli import main
+from grokinterp.prediction import forecast
 
 SPEC = """
 preset = "small"
@@ -174,7 +174,7 @@ def test_a_finished_run_that_never_memorised_is_told_so():
 
 
 def test_forecast_command_on_a_finished_run_that_never_memorised(tiny_cfg, tmp_path, capsys):
-    from grokinterp.train import train_runs
+    from grokinterp.training.loop import train_runs
 
     cfg = tiny_cfg.replace(lr=1e-7, epochs=30)  # 30 steps of 1e-7 cannot fit 30 of 121 pairs
     train_runs([cfg], [tmp_path / "run"], progress=False)
@@ -284,9 +284,11 @@ def test_indicators_command_writes_into_the_analysis(tiny_sweep, tmp_path, capsy
 
 
 def test_the_harness_on_four_runs(tiny_sweep, tmp_path):
-    from grokinterp.forecast_eval import PAGE_FILE, TABLE_FILE, evaluate
+    from grokinterp.prediction.evaluate import PAGE_FILE, TABLE_FILE, evaluate
+    from grokinterp.report.forecast_page import write_page
 
     result = evaluate(tiny_sweep, tmp_path / "out")
+    write_page(tmp_path / "out" / PAGE_FILE, result)
     assert (result["n_runs"], result["n_calibration"], result["n_held_out"]) == (4, 2, 2)
     table = pd.read_csv(tmp_path / "out" / TABLE_FILE)
     indicators = table[table["kind"] == "indicator"]

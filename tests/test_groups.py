@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 import torch
 
+from grokinterp.analysis.columns import measure_checkpoints
+from grokinterp.analysis.measures import embedding, losses, neurons
+from grokinterp.analysis.measures.logits import fit_logits, logit_fve
 from grokinterp.bases.fourier import fourier_basis
 from grokinterp.bases.irreps import Irrep, check_irreps, irreps_of_table, real_irreps
-from grokinterp.checkpoint_measures import measure_checkpoints
 from grokinterp.cli import build_parser, main
-from grokinterp.cli_train import _run_plan
+from grokinterp.cli.train import _run_plan
 from grokinterp.config import GROUP_PRESETS, PRESETS, RunConfig, preset
 from grokinterp.errors import UsageError
-from grokinterp.measures import embedding, losses, neurons
-from grokinterp.measures.logits import fit_logits, logit_fve
 from grokinterp.models import architecture
 from grokinterp.tasks import task_of
 from grokinterp.tasks.groups import (
@@ -532,9 +532,9 @@ def test_bad_group_inputs_get_one_line_exit_2_and_write_nothing(argv, words, tmp
 
 # ---- the pipeline on a tiny group run -----------------------------------------------------------
 def test_train_analyze_report_on_a_tiny_s3_run(tmp_path):
-    from grokinterp.analyze import Summary, analyze_run, load_measures
-    from grokinterp.report import write_report
-    from grokinterp.train import train_runs
+    from grokinterp.analysis.analyze import Summary, analyze_run, load_measures
+    from grokinterp.report.page import write_report
+    from grokinterp.training.loop import train_runs
 
     cfg = preset("small").replace(
         group="S3",
@@ -563,8 +563,8 @@ def test_train_analyze_report_on_a_tiny_s3_run(tmp_path):
 def test_report_figures_name_components_by_the_basis_kind():
     import pandas as pd
 
-    from grokinterp import report_components as rc
-    from grokinterp import report_figures as rf
+    from grokinterp.report import components as rc
+    from grokinterp.report import figures as rf
 
     epochs = {"epoch": [0, 10]}
     freq = pd.DataFrame(

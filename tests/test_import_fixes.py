@@ -13,11 +13,11 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from grokinterp import environment
 from grokinterp.cli import main
-from grokinterp.importers import Options, import_run
-from grokinterp.importers.common import IMPORT_RECORD
-from grokinterp.run import open_run
+from grokinterp.storage import environment
+from grokinterp.storage.importers import Options, import_run
+from grokinterp.storage.importers.common import IMPORT_RECORD
+from grokinterp.storage.run import open_run
 from tests.conftest import tiny_config
 from tests.test_importers import paper_logits, paper_reference_split, random_states, to_paper
 
@@ -65,7 +65,7 @@ def test_test_curve_every_10_epochs_keeps_both_curves(tiny_cfg, tmp_path, capsys
 
 
 def test_curve_lengths_of_the_papers_main_run_give_cadence_10():
-    from grokinterp.importers.curves import cadence
+    from grokinterp.storage.importers.curves import cadence
 
     assert cadence(107_791, 10_780) == 10
     assert len(range(0, 107_791, 10)) == 10_780  # the same, counted
@@ -143,7 +143,7 @@ def test_epoch_inferred_from_the_curve_length_or_given(tiny_cfg, tmp_path):
 def trained(tmp_path_factory):
     """Tiny runs of a + b and of a * b mod 11 trained 100 epochs: memorised (train loss ~0.04,
     test loss ~10), so another split's loss is far from the recorded one."""
-    from grokinterp.train import train_runs
+    from grokinterp.training.loop import train_runs
 
     base = tiny_config().replace(epochs=100, data_seed=5)
     runs = {}

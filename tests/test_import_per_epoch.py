@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from grokinterp.cli import main
-from grokinterp.run import open_run
+from grokinterp.storage.run import open_run
 from tests.conftest import tiny_config
 from tests.test_import_fixes import adamw_state, add_labels, paper_train_loss
 from tests.test_importers import paper_logits, paper_reference_split, random_states, to_paper
@@ -77,7 +77,7 @@ def test_paper_folder_imports_every_epoch_the_split_and_the_optimizer(tiny_cfg, 
 def memorised(tmp_path_factory):
     """A tiny a + b run trained 100 epochs: its train loss is far below its test loss, so the
     loss on another split is far from the one recorded on its own."""
-    from grokinterp.train import train_runs
+    from grokinterp.training.loop import train_runs
 
     run_dir = tmp_path_factory.mktemp("memorised") / "run"
     train_runs([tiny_config().replace(epochs=100)], [run_dir], progress=False)

@@ -11,8 +11,8 @@ import torch
 from safetensors.torch import save_file
 
 from grokinterp.cli import main
-from grokinterp.importers import Options, import_run
-from grokinterp.run import open_run
+from grokinterp.storage.importers import Options, import_run
+from grokinterp.storage.run import open_run
 from tests.test_importers import (
     EPOCHS,
     assert_same_analysis,

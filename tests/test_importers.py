@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 import torch
 
-from grokinterp import store
-from grokinterp.analyze import Summary, analyze_run, load_measures
+from grokinterp.analysis.analyze import Summary, analyze_run, load_measures
 from grokinterp.cli import main
 from grokinterp.errors import UsageError
-from grokinterp.importers import Options, import_run
 from grokinterp.models import architecture
-from grokinterp.run import open_run
+from grokinterp.storage import store
+from grokinterp.storage.importers import Options, import_run
+from grokinterp.storage.run import open_run
 
 COMPARED = ("train_loss", "test_loss", "all_loss", "train_acc", "test_acc")
 COMPARED += ("restricted_loss", "restricted_loss_test", "excluded_loss")
@@ -157,7 +157,7 @@ def test_paper_file_without_config_takes_flags(tiny_cfg, tmp_path):
 
 
 def test_transformer_lens_demo_layout_imports_to_the_same_analysis(tiny_cfg, tmp_path):
-    from grokinterp.train import train_runs
+    from grokinterp.training.loop import train_runs
 
     native = tmp_path / "native"
     train_runs([tiny_cfg], [native], progress=False)

@@ -1,4 +1,5 @@
-"""Each early-warning indicator against a case with a known answer (grokinterp.indicators)."""
+"""Each early-warning indicator against a case with a known answer
+(grokinterp.prediction.indicators)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ import pytest
 import torch
 from scipy import signal
 
-from grokinterp.indicators import alignment, attention, graph, mlp_weights, slowing, spectral
+from grokinterp.prediction.indicators import (
+    alignment,
+    attention,
+    graph,
+    mlp_weights,
+    slowing,
+    spectral,
+)
 
 
 def test_fiedler_value_of_graphs_with_known_spectra():
@@ -131,7 +139,7 @@ def test_rolling_statistics_exact_cases():
 def test_head_entropy_of_a_zhong_pattern_is_that_of_its_distribution():
     """c * softmax + (1 - c) over 3 keys, divided by its sum 3 - 2c, is a distribution; its
     entropy is computed here by hand, and a plain softmax row is left as it is."""
-    from grokinterp.indicators.attention import head_entropies
+    from grokinterp.prediction.indicators.attention import head_entropies
 
     softmax = torch.tensor([0.7, 0.2, 0.1], dtype=torch.float64)
     c = 0.5

@@ -1,5 +1,5 @@
-"""The package's import graph has no cycle (DESIGN.md: tasks/ and bases/, the sweep executors,
-the model families), counting imports inside functions too; imports for type hints alone
+"""The package's import graph: no cycle, and each stage imports only from the stages below it
+(DESIGN.md), counting imports inside functions too; imports for type hints alone
 (`if TYPE_CHECKING:`) are not run, so they do not count."""
 
 from __future__ import annotations
@@ -83,3 +83,62 @@ def test_the_package_has_no_import_cycle():
     graph = import_graph()
     assert "grokinterp.models.transformer" in graph and "grokinterp.bases.irreps" in graph
     assert cycles(graph) == []
+
+
+STAGES = (
+    "core",
+    "models",
+    "storage",
+    "training",
+    "analysis",
+    "prediction",
+    "report",
+    "sweep",
+    "cli",
+)
+"""The stages, lowest first. `core` is every top-level module and tasks/, bases/; each other stage
+is the package of its name."""
+
+UPWARD_TODAY = {
+    ("grokinterp.config", "grokinterp.models"),
+    ("grokinterp.config", "grokinterp.training.recipe"),
+}
+"""The imports that still point up a stage (the config validated by the families and recipe)."""
+
+
+def stage_of(module: str) -> str | None:
+    """The stage of a grokinterp module; None for the package itself."""
+    parts = module.split(".")
+    if len(parts) == 1:
+        return None
+    return parts[1] if parts[1] in STAGES else "core"
+
+
+def upward_imports(graph: dict[str, set[str]]) -> set[tuple[str, str]]:
+    """(importer, imported) pairs where the imported module's stage is above the importer's."""
+    found = set()
+    for module, imported in graph.items():
+        here = stage_of(module)
+        for other in imported:
+            there = stage_of(other)
+            if here and there and STAGES.index(there) > STAGES.index(here):
+                found.add((module, other))
+    return found
+
+
+def test_the_layering_check_finds_a_planted_upward_import():
+    graph = {
+        "grokinterp.storage.store": {"grokinterp.report.page", "grokinterp.config"},
+        "grokinterp.report.page": {"grokinterp.storage.store"},
+        "grokinterp.tasks.base": {"grokinterp.models"},
+    }
+    assert upward_imports(graph) == {
+        ("grokinterp.storage.store", "grokinterp.report.page"),
+        ("grokinterp.tasks.base", "grokinterp.models"),
+    }
+
+
+def test_each_stage_imports_only_from_the_stages_below_it():
+    graph = import_graph()
+    assert {stage_of(m) for m in graph} == {None, *STAGES}
+    assert upward_imports(graph) == UPWARD_TODAY

@@ -16,9 +16,9 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from grokinterp.analysis.llc.estimator import LLCSettings, estimate_llc, estimate_llc_batched
 from grokinterp.cli import main
-from grokinterp.llc import LLCSettings, estimate_llc, estimate_llc_batched
-from grokinterp.train import train_runs
+from grokinterp.training.loop import train_runs
 
 SETTINGS = LLCSettings(lr=1e-3, localization=1.0, chains=4, draws=300, burnin=100, batch_size=1000)
 
@@ -48,7 +48,7 @@ def regression_llc(d: int, duplicated: bool, settings: LLCSettings = SETTINGS):
 
 
 def regression_llc_batched(d: int, duplicated: bool, settings: LLCSettings = SETTINGS):
-    """The same estimate with the chains batched (grokinterp.sgld)."""
+    """The same estimate with the chains batched (grokinterp.analysis.llc.sgld)."""
     x, y, w = regression(d, duplicated)
 
     def loss_of(params, index):  # params["w"]: [chains, d]
@@ -89,7 +89,7 @@ def test_analyze_llc_writes_every_checkpoint_with_its_settings(tiny_run, tmp_pat
     out = tmp_path / "analysis"
     args = ["analyze", "--ckpt-dir", str(tiny_run), "--out", str(out), "--quiet", "--llc"]
     assert main([*args, "--llc-chains", "2", "--llc-draws", "5", "--llc-lr", "1e-5"]) == 0
-    from grokinterp.llc_series import load_llc
+    from grokinterp.analysis.llc.series import load_llc
 
     table = load_llc(out)
     assert table["epoch"].tolist() == [0, 10, 20]
@@ -110,7 +110,8 @@ def test_llc_series_estimates_only_new_checkpoints_until_the_settings_change(
     pytest.importorskip("devinterp")
     import shutil
 
-    from grokinterp import llc_series, store
+    from grokinterp.analysis.llc import series as llc_series
+    from grokinterp.storage import store
 
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
@@ -148,13 +149,18 @@ def test_llc_series_estimates_only_new_checkpoints_until_the_settings_change(
 
 
 def test_batched_chains_match_devinterp_step_for_step(tiny_run):
-    """grokinterp.sgld against devinterp's sampler on one checkpoint: the same batches (short
-    last batch, new shuffle per pass), the same noise per chain, hence the same loss at every
+    """grokinterp.analysis.llc.sgld against devinterp's sampler on one checkpoint: the same batches
+    (short last batch, new shuffle per pass), the same noise per chain, hence the same loss at every
     draw (devinterp keeps float32) and the same LLC per chain."""
     pytest.importorskip("devinterp")
-    from grokinterp.llc_series import AnswerLogits, answer_loss, llc_of_state, training_data
+    from grokinterp.analysis.llc.series import (
+        AnswerLogits,
+        answer_loss,
+        llc_of_state,
+        training_data,
+    )
     from grokinterp.models import architecture
-    from grokinterp.run import open_run
+    from grokinterp.storage.run import open_run
 
     run = open_run(tiny_run)
     data, state = training_data(run), run.state_dict(epoch=10)

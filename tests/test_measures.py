@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
+from grokinterp.analysis.measures import embedding, losses, neurons, phases, weights
+from grokinterp.analysis.measures.logits import fit_logits, logit_fve
 from grokinterp.bases.dlog import discrete_log
 from grokinterp.bases.fourier import fourier_basis
 from grokinterp.config import preset
 from grokinterp.errors import UsageError
-from grokinterp.measures import embedding, losses, neurons, phases, weights
-from grokinterp.measures.logits import fit_logits, logit_fve
 from grokinterp.tasks import task_of
 
 P = 17

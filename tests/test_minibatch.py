@@ -15,11 +15,13 @@ import pytest
 import torch
 from torch.func import functional_call
 
-from grokinterp import data, group_state, store
+from grokinterp import data
 from grokinterp.cli import main
 from grokinterp.errors import UsageError
 from grokinterp.models import architecture
-from grokinterp.train import epoch_batches, epoch_order, resume_runs, train_runs
+from grokinterp.storage import store
+from grokinterp.training import batch_state
+from grokinterp.training.loop import epoch_batches, epoch_order, resume_runs, train_runs
 from tests.helpers import Killed, killed_at_write
 from tests.test_crash import assert_same_files, contents
 from tests.test_train import TINY_ARGS
@@ -121,7 +123,7 @@ def test_a_minibatch_group_killed_at_any_write_resumes_to_the_unbroken_run(tiny_
         dirs = [root / name for name in "ab"]
         with pytest.raises(Killed), killed_at_write(n):
             train_runs(cfgs, dirs, progress=False)
-        group = group_state.status(dirs[0])
+        group = batch_state.status(dirs[0])
         if group is None or group.step is None:
             shutil.rmtree(root)
             train_runs(cfgs, dirs, progress=False)
@@ -150,7 +152,7 @@ def test_runs_of_unequal_training_sets_are_not_batched_together(tiny_cfg, tmp_pa
     runs = sorted((tmp_path / "sweep").iterdir())
     assert len(runs) == 2
     for run in runs:  # each its own group of one, finished
-        group = group_state.status(run)
+        group = batch_state.status(run)
         assert list(group.runs) == [run] and group.finished
 
 

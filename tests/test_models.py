@@ -8,12 +8,12 @@ import math
 import pytest
 import torch
 
+from grokinterp.analysis.columns import measure_checkpoints
+from grokinterp.analysis.measures import losses
 from grokinterp.bases.fourier import fourier_basis
-from grokinterp.checkpoint_measures import measure_checkpoints
 from grokinterp.cli import main
 from grokinterp.config import preset
 from grokinterp.errors import UsageError
-from grokinterp.measures import losses
 from grokinterp.models import architecture
 from grokinterp.tasks import task_of
 
@@ -199,8 +199,8 @@ def test_gromovs_quadratic_mlp_has_one_key_frequency_and_its_closed_form_measure
     closed = 4.0 * 9 / 2 * torch.cos(2 * math.pi * k * shift / p)
     torch.testing.assert_close(logits[0], closed, atol=1e-9, rtol=0)
 
-    from grokinterp.checkpoint_measures import joined_embedding
-    from grokinterp.measures import embedding
+    from grokinterp.analysis.columns import joined_embedding
+    from grokinterp.analysis.measures import embedding
 
     basis = task.basis()
     state = model.state_dict_of(params)
@@ -310,14 +310,14 @@ TRAINED_FAMILIES = {
 
 
 def _weights(run_dir):
-    from grokinterp.run import open_run
+    from grokinterp.storage.run import open_run
 
     return open_run(run_dir).state_dict()
 
 
 @pytest.mark.parametrize("changes", TRAINED_FAMILIES.values(), ids=TRAINED_FAMILIES.keys())
 def test_batched_training_and_resume_work_for_every_family(changes, tmp_path):
-    from grokinterp.train import resume_runs, train_runs
+    from grokinterp.training.loop import resume_runs, train_runs
 
     cfg = tiny(**changes, epochs=30)
     cfgs = [cfg.replace(seed=1), cfg.replace(seed=2, weight_decay=0.3)]
@@ -340,10 +340,10 @@ def test_batched_training_and_resume_work_for_every_family(changes, tmp_path):
 
 
 def test_analysis_and_report_of_every_family(tmp_path):
-    from grokinterp.analysis_format import load_analysis
-    from grokinterp.analyze import analyze_run
-    from grokinterp.report import build_figures
-    from grokinterp.train import train_runs
+    from grokinterp.analysis.analyze import analyze_run
+    from grokinterp.report.page import build_figures
+    from grokinterp.storage.analysis_format import load_analysis
+    from grokinterp.training.loop import train_runs
 
     mlp = tiny(model="mlp", n_layers=2, epochs=40, save_every=10)
     deep = tiny(n_layers=2, epochs=40, save_every=10)

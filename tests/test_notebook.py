@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from grokinterp.errors import UsageError
-from grokinterp.run import open_run
+from grokinterp.storage.run import open_run
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)

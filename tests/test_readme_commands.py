@@ -108,7 +108,7 @@ def no_fsync():
 def workspace(tmp_path_factory):
     """The README's first command, `grokinterp train`, at small size: checkpoints/small-seed0,
     analysed into analyses/small-seed0, the names the other commands use."""
-    from grokinterp.analyze import analyze_run
+    from grokinterp.analysis.analyze import analyze_run
 
     argv = argv_of(COMMANDS[0])
     root = tmp_path_factory.mktemp("readme")
@@ -134,7 +134,7 @@ def swept(tmp_path_factory):
 
 def foreign_file(run_dir: Path, path: Path) -> None:
     """The run's checkpoints in the layout of Nanda et al.'s own training script."""
-    from grokinterp.run import open_run
+    from grokinterp.storage.run import open_run
     from tests.test_importers import paper_file
 
     run = open_run(run_dir)
@@ -153,7 +153,7 @@ def test_the_readme_lists_every_command():
 @pytest.mark.parametrize("line", COMMANDS, ids=[" ".join(argv_of(c)[:2]) for c in COMMANDS])
 def test_a_readme_command_runs_at_small_size(line, request, tmp_path, monkeypatch):
     """Each in a copy of what it needs: the trained and analysed small run, or a sweep."""
-    from grokinterp.run import open_run
+    from grokinterp.storage.run import open_run
 
     argv = argv_of(line)
     if {"--llc", "llc-calibrate"} & set(argv):

@@ -7,13 +7,14 @@ import math
 import pytest
 import torch
 
-from grokinterp import data, store
+from grokinterp import data
 from grokinterp.cli import main
 from grokinterp.config import RECIPE_DEFAULTS, preset
 from grokinterp.errors import UsageError
-from grokinterp.recipe import Recipe, filters, norm, objectives, optimizers
-from grokinterp.run import open_run
-from grokinterp.train import Split, resume_runs, train_runs
+from grokinterp.storage import store
+from grokinterp.storage.run import open_run
+from grokinterp.training.loop import Split, resume_runs, train_runs
+from grokinterp.training.recipe import Recipe, filters, norm, objectives, optimizers
 
 
 def test_default_configs_keep_their_json():

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grokinterp.analyze import Summary, load_measures
-from grokinterp.checkpoint_measures import measure_checkpoints
-from grokinterp.measures import embedding, neurons
-from grokinterp.run import open_run
+from grokinterp.analysis.analyze import Summary, load_measures
+from grokinterp.analysis.columns import measure_checkpoints
+from grokinterp.analysis.measures import embedding, neurons
+from grokinterp.storage.run import open_run
 from grokinterp.tasks import task_of
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,10 +21,10 @@ import pytest
 import torch
 from safetensors.numpy import save_file
 
-from grokinterp import report
 from grokinterp.config import preset
 from grokinterp.errors import UsageError
-from grokinterp.report_figures import even_subsample, phase_spans
+from grokinterp.report import page as report
+from grokinterp.report.figures import even_subsample, phase_spans
 from tests.helpers import (
     CHROMIUM,
     chromium,
@@ -41,7 +41,7 @@ TINY = dict(p=11, train_frac=0.5, d_model=16, n_heads=2, d_mlp=32, epochs=20, sa
 
 @pytest.fixture(scope="module")
 def tiny_analysis(tmp_path_factory) -> Path:
-    from grokinterp.train import train_runs
+    from grokinterp.training.loop import train_runs
 
     root = tmp_path_factory.mktemp("report")
     cfg = preset("small").replace(preset="tiny", **TINY)
@@ -168,7 +168,7 @@ def test_neuron_figures_hold_the_table(tiny_analysis, page):
 
 def test_final_model_figures_match_the_hooked_model(tiny_analysis, page):
     from grokinterp.bases.fourier import basis, basis_names
-    from grokinterp.run import open_run
+    from grokinterp.storage.run import open_run
 
     figs, p = figures_in(page[1]), 11
     run = open_run(tiny_analysis.parent / "run")
@@ -201,7 +201,7 @@ def test_final_model_figures_match_the_hooked_model(tiny_analysis, page):
 
 
 def test_logit_fit_agrees_with_the_analysis_measure(tiny_analysis):
-    from grokinterp.measures.logits import fit_logits, logit_fve
+    from grokinterp.analysis.measures.logits import fit_logits, logit_fve
     from grokinterp.tasks import task_of
 
     task = task_of(preset("small").replace(p=11))
@@ -213,7 +213,7 @@ def test_logit_fit_agrees_with_the_analysis_measure(tiny_analysis):
 
 
 def test_report_of_a_real_analysis(tiny_analysis, tmp_path):
-    from grokinterp.analyze import analyze_run
+    from grokinterp.analysis.analyze import analyze_run
 
     analysis = analyze_run(tiny_analysis.parent / "run", tmp_path / "analysis", progress=False)
     figs = figures_in(report.write_report(analysis, tmp_path / "r.html").read_text())
@@ -371,9 +371,9 @@ def test_blank_png_detector(tmp_path):
 
 
 def test_task_without_a_basis_says_which_measures_do_not_apply(tmp_path):
-    from grokinterp.analysis_format import Summary
-    from grokinterp.analyze import analyze_run
-    from grokinterp.train import train_runs
+    from grokinterp.analysis.analyze import analyze_run
+    from grokinterp.storage.analysis_format import Summary
+    from grokinterp.training.loop import train_runs
 
     cfg = preset("small").replace(preset="tiny", operation="a2_b2", **TINY)
     train_runs([cfg], [tmp_path / "run"], progress=False)
@@ -390,7 +390,7 @@ def test_task_without_a_basis_says_which_measures_do_not_apply(tmp_path):
 
 
 def test_captions_say_whether_each_claim_held(tiny_analysis):
-    from grokinterp.analysis_format import Summary
+    from grokinterp.storage.analysis_format import Summary
 
     summary = Summary.load(tiny_analysis)
     checks = {"restricted_loss_below_tenth": 100, "test_loss_below_tenth": 300}
@@ -407,7 +407,7 @@ def test_train_loss_spikes_are_marked():
     or a fall, is none."""
     import pandas as pd
 
-    from grokinterp import report_figures as rf
+    from grokinterp.report import figures as rf
 
     train = [1.0, 0.1, 0.01, 0.2, 0.02, 0.18, 1e-4, 1e-2]  # spikes at epochs 30 and 70
     measures = pd.DataFrame(

@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from grokinterp import group_state, run_lock, store
 from grokinterp.cli import main
 from grokinterp.errors import UsageError
-from grokinterp.sweep import folder
-from grokinterp.sweep.group import run_group
-from grokinterp.train import train_runs
+from grokinterp.storage import run_lock, store, sweep_dir
+from grokinterp.sweep.batch import run_group
+from grokinterp.training import batch_state
+from grokinterp.training.loop import train_runs
 from tests.helpers import held_by_another_process, killed_at_step
 from tests.test_sweep import REPO, tiny_configs
 from tests.test_train import TINY_ARGS
@@ -43,7 +43,7 @@ def test_a_held_run_refuses_resume_and_the_same_command_naming_the_holder(
         assert live in line and "unfinished" not in line and "killed" not in line
     assert (run / run_lock.LOCK_FILE).exists()  # the killed holder's, which blocks nobody
     assert main(["train", "--resume", str(run), "--quiet"]) == 0
-    assert group_state.status(run).finished and not (run / run_lock.LOCK_FILE).exists()
+    assert batch_state.status(run).finished and not (run / run_lock.LOCK_FILE).exists()
 
 
 def test_a_batch_is_refused_whole_when_one_of_its_runs_is_held(tmp_path, capsys):
@@ -69,10 +69,10 @@ def test_the_sweep_worker_leaves_a_run_held_by_another_process_alone(tiny_cfg, t
     cfgs = tiny_configs(tiny_cfg, 2)
     runs = [("a", cfgs[0].to_dict()), ("b", cfgs[1].to_dict())]
     sweep = tmp_path / "sweep"
-    with held_by_another_process(folder.run_dir(sweep, "b")):
+    with held_by_another_process(sweep_dir.run_dir(sweep, "b")):
         result = run_group(sweep, "g000", runs, ANALYSIS_OFF, "cpu")
     assert result["busy"] == ["b"] and result["trained"] == ["a"]
-    assert store.run_files(folder.run_dir(sweep, "b")) == []
+    assert store.run_files(sweep_dir.run_dir(sweep, "b")) == []
 
 
 def train_command(out: Path) -> list[str]:
@@ -100,7 +100,7 @@ def test_two_trains_of_one_out_started_together_give_one_winner(tmp_path, capsys
         err = loser.stderr.read().strip().splitlines()
         assert loser.returncode == 2 and len(err) == 1
         assert f"{out} is being trained by process {winner.pid}" in err[0]
-        while (group_state.status(out) or group_state.GroupState((), None, False)).step is None:
+        while (batch_state.status(out) or batch_state.GroupState((), None, False)).step is None:
             assert time.time() < deadline and winner.poll() is None
             time.sleep(0.05)
         assert main(["train", "--resume", str(out), "--quiet"]) == 2
@@ -109,7 +109,7 @@ def test_two_trains_of_one_out_started_together_give_one_winner(tmp_path, capsys
         for proc in procs:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
-    step = group_state.status(out).step
+    step = batch_state.status(out).step
     epochs = store.read_metrics_array(out)[:, 0]
     assert np.array_equal(epochs[: step + 1], np.arange(step + 1))
     assert np.all(np.diff(epochs) == 1)

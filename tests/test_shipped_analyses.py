@@ -4,7 +4,7 @@ format-1 name `key_frequencies` to readers of the raw JSON."""
 import json
 from pathlib import Path
 
-from grokinterp.analysis_format import FORMAT_VERSION, Summary
+from grokinterp.storage.analysis_format import FORMAT_VERSION, Summary
 
 ANALYSES = Path(__file__).resolve().parents[1] / "analyses"
 

@@ -7,12 +7,13 @@ import pytest
 import torch
 from safetensors.torch import save
 
-from grokinterp import group_state, store
 from grokinterp.cli import main
 from grokinterp.errors import UsageError
 from grokinterp.models import architecture
-from grokinterp.run import open_run
-from grokinterp.train import train_runs
+from grokinterp.storage import store
+from grokinterp.storage.run import open_run
+from grokinterp.training import batch_state
+from grokinterp.training.loop import train_runs
 
 
 def test_checkpoint_round_trip_is_exact(tiny_cfg, tmp_path):
@@ -169,7 +170,7 @@ def test_format_1_files_without_digest_still_load(tiny_cfg, tmp_path):
     assert store.checkpoint_digest(path) is None
     legacy = {"format": "grokinterp-state-1", "step": "30", "finished": "False"}
     (tmp_path / store.LEGACY_STATE_FILE).write_bytes(save({"w": torch.ones(3)}, metadata=legacy))
-    tensors, step, finished = group_state.load_state(tmp_path)  # a group of one
+    tensors, step, finished = batch_state.load_state(tmp_path)  # a group of one
     assert torch.equal(tensors["w"], torch.ones(3)) and step == 30 and not finished
 
 

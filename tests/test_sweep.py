@@ -19,13 +19,14 @@ import pandas as pd
 import pytest
 import torch
 
-from grokinterp import group_state, store
-from grokinterp.analysis_format import Summary
 from grokinterp.cli import main
-from grokinterp.run import open_run
-from grokinterp.sweep import folder
+from grokinterp.storage import store, sweep_dir
+from grokinterp.storage.analysis_format import Summary
+from grokinterp.storage.run import open_run
 from grokinterp.sweep.spec import read_spec
-from grokinterp.train import SHARED_FIELDS, train_runs
+from grokinterp.sweep.table import sweep_table
+from grokinterp.training import batch_state
+from grokinterp.training.loop import SHARED_FIELDS, train_runs
 from tests.helpers import (
     CHROMIUM,
     chromium,
@@ -92,7 +93,7 @@ def assert_same_run(first: Path, second: Path, exact: bool = False) -> None:
 def saved_step(run_dir: Path) -> tuple[int, bool] | None:
     """(step, finished) of a run's group, as another process sees it while the group trains;
     None before its first commit."""
-    group = group_state.status(run_dir)
+    group = batch_state.status(run_dir)
     return None if group is None or group.step is None else (group.step, group.finished)
 
 
@@ -288,20 +289,22 @@ def test_local_sweep_writes_ordinary_runs_equal_to_train(local_sweep, tmp_path, 
     spec = read_spec(spec_path)
     assert sorted(p.name for p in (sweep / "runs").iterdir()) == sorted(r.name for r in spec.runs)
     for run in spec.runs:
-        run_dir = folder.run_dir(sweep, run.name)
+        run_dir = sweep_dir.run_dir(sweep, run.name)
         assert store.read_config(run_dir) == run.config
-        assert group_state.load_state(run_dir)[1:] == (run.config.epochs, True)
-        assert Summary.load(folder.analysis_dir(sweep, run.name)).last_epoch == 30
-        assert folder.report_path(sweep, run.name).stat().st_size > 1_000_000
+        assert batch_state.load_state(run_dir)[1:] == (run.config.epochs, True)
+        assert Summary.load(sweep_dir.analysis_dir(sweep, run.name)).last_epoch == 30
+        assert sweep_dir.report_path(sweep, run.name).stat().st_size > 1_000_000
     # each group is exactly what `train_runs` makes of it
     group = spec.groups[0]
     dirs = [tmp_path / run.name for run in group.runs]
     train_runs([run.config for run in group.runs], dirs, progress=False)
     for run, run_dir in zip(group.runs, dirs, strict=True):
-        assert_same_run(folder.run_dir(sweep, run.name), run_dir, exact=True)
-    assert json.loads((sweep / folder.PLAN_FILE).read_text())["runs"][0]["name"] == "frac0.4-seed0"
-    assert (sweep / folder.SPEC_COPY).read_text() == spec_path.read_text()
-    assert not (sweep / folder.FAILURES_FILE).exists()
+        assert_same_run(sweep_dir.run_dir(sweep, run.name), run_dir, exact=True)
+    assert (
+        json.loads((sweep / sweep_dir.PLAN_FILE).read_text())["runs"][0]["name"] == "frac0.4-seed0"
+    )
+    assert (sweep / sweep_dir.SPEC_COPY).read_text() == spec_path.read_text()
+    assert not (sweep / sweep_dir.FAILURES_FILE).exists()
 
 
 def test_rerunning_a_finished_sweep_touches_nothing(local_sweep, capsys):
@@ -354,7 +357,7 @@ def test_sweep_report_table_and_page(local_sweep, capsys):
     assert main(["sweep-report", str(sweep)]) == 0
     out, err = capsys.readouterr()
     assert "different environments" not in err  # all four trained here, in this process
-    table = pd.read_csv(sweep / folder.TABLE_CSV)
+    table = pd.read_csv(sweep / sweep_dir.TABLE_CSV)
     assert list(table["run"]) == [
         "frac0.4-seed0",
         "frac0.4-seed1",
@@ -364,7 +367,7 @@ def test_sweep_report_table_and_page(local_sweep, capsys):
     assert set(table["status"]) == {"finished"} and set(table["sweep_group"]) == {"g000", "g001"}
     assert list(table["train_frac"]) == [0.4, 0.4, 0.6, 0.6] and set(table["p"]) == {11}
     for _, row in table.iterrows():
-        metrics = open_run(folder.run_dir(sweep, row["run"])).metrics()
+        metrics = open_run(sweep_dir.run_dir(sweep, row["run"])).metrics()
         reached = metrics.index[metrics["train_acc"] >= 0.99]
         expected = reached[0] if len(reached) else None
         assert (None if pd.isna(row["epoch_train_99"]) else row["epoch_train_99"]) == expected
@@ -372,7 +375,7 @@ def test_sweep_report_table_and_page(local_sweep, capsys):
         got = row["epoch_test_loss_1"]
         assert (None if pd.isna(got) else got) == (below[0] if len(below) else None)
         assert row["final_test_acc"] == metrics["test_acc"].iloc[-1]
-        summary = Summary.load(folder.analysis_dir(sweep, row["run"]))
+        summary = Summary.load(sweep_dir.analysis_dir(sweep, row["run"]))
         keys = "" if pd.isna(row["key_components"]) else str(row["key_components"])  # none: empty
         assert keys.split() == [str(k) for k in summary.key_components]
         assert row["n_key_components"] == len(summary.key_components)
@@ -384,11 +387,11 @@ def test_sweep_report_table_and_page(local_sweep, capsys):
     if not has_pyarrow():
         assert "Parquet needs pyarrow" in out
     else:
-        parquet = pd.read_parquet(sweep / folder.TABLE_PARQUET)
+        parquet = pd.read_parquet(sweep / sweep_dir.TABLE_PARQUET)
         assert list(parquet["run"]) == list(table["run"])
         assert parquet["epoch_test_99"].dtype == "Int64"
 
-    page = (sweep / folder.REPORT_FILE).read_text()
+    page = (sweep / sweep_dir.REPORT_FILE).read_text()
     from plotly.offline import get_plotlyjs
 
     assert page.count(get_plotlyjs()[:300]) == 1 and page.count("plotly.js v") == 1
@@ -415,10 +418,10 @@ def test_sweep_report_table_and_page(local_sweep, capsys):
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} missing (apt-get install chromium)")
 def test_sweep_report_draws_in_headless_chromium(local_sweep, tmp_path):
-    from grokinterp.sweep.report import write_sweep_report
+    from grokinterp.report.sweep_page import write_sweep_report
 
     _, sweep = local_sweep
-    page = write_sweep_report(sweep)
+    page = write_sweep_report(sweep, sweep_table(sweep))
     copy = instrumented_copy(page, tmp_path / "checked.html")
     dom = chromium(["--virtual-time-budget=20000", "--dump-dom", copy.as_uri()], tmp_path / "a")
     marker = drawn_marker(dom)
@@ -438,11 +441,15 @@ document.body.appendChild(out);
 @pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} missing (apt-get install chromium)")
 def test_sweep_run_table_fits_a_1400_pixel_window(local_sweep, tmp_path):
     """Every column of the run table is in view in a 1,400-pixel-wide window, unscrolled."""
-    from grokinterp.sweep.report import write_sweep_report
+    from grokinterp.report.sweep_page import write_sweep_report
 
     _, sweep = local_sweep
     copy = tmp_path / "fit.html"
-    copy.write_text(write_sweep_report(sweep).read_text().replace("</body>", TABLE_FIT + "</body>"))
+    copy.write_text(
+        write_sweep_report(sweep, sweep_table(sweep))
+        .read_text()
+        .replace("</body>", TABLE_FIT + "</body>")
+    )
     args = ["--window-size=1400,900", "--virtual-time-budget=5000", "--dump-dom", copy.as_uri()]
     found = re.search(r'<pre id="table-fit">(.*?)</pre>', chromium(args, tmp_path / "a"), re.S)
     fit = json.loads(html.unescape(found.group(1)))
@@ -456,14 +463,14 @@ def test_table_without_pyarrow_writes_csv_and_says_so(local_sweep, tmp_path, mon
     _, sweep = local_sweep
     copy = tmp_path / "copy"
     shutil.copytree(sweep, copy)
-    (copy / folder.TABLE_PARQUET).unlink(missing_ok=True)
+    (copy / sweep_dir.TABLE_PARQUET).unlink(missing_ok=True)
     from grokinterp.sweep import table
 
     monkeypatch.setattr(table, "has_pyarrow", lambda: False)  # as without the parquet extra
     assert main(["sweep-report", str(copy)]) == 0
     out = capsys.readouterr().out
     assert "Parquet needs pyarrow, pip install 'grokinterp[parquet]'" in out
-    assert (copy / folder.TABLE_CSV).exists() and not (copy / folder.TABLE_PARQUET).exists()
+    assert (copy / sweep_dir.TABLE_CSV).exists() and not (copy / sweep_dir.TABLE_PARQUET).exists()
 
 
 # ---- what a worker does with one group -----------------------------------------------------------
@@ -476,14 +483,14 @@ def tiny_configs(tiny_cfg, n: int = 2):
 
 def test_sweep_estimates_the_llc_its_spec_asks_for_once(tmp_path, capsys):
     pytest.importorskip("devinterp")
-    from grokinterp.llc_series import load_llc
+    from grokinterp.analysis.llc.series import load_llc
 
     llc = {"chains": 2, "draws": 3, "burnin": 1, "lr": 1e-5}
     spec = write_spec(tmp_path / "llc.toml", {"seed": [0]}, analysis={"report": False, "llc": llc})
     sweep = tmp_path / "sweep"
     assert main(["sweep", str(spec), "--out", str(sweep), "--quiet"]) == 0
     assert "1 with their LLC estimated" in capsys.readouterr().out
-    out = folder.analysis_dir(sweep, "seed0")
+    out = sweep_dir.analysis_dir(sweep, "seed0")
     table = load_llc(out)
     assert table["epoch"].tolist() == [0, 10, 20, 30] and (table["status"] == "ok").all()
     record = json.loads((out / "llc.json").read_text())
@@ -512,14 +519,14 @@ def test_failed_group_is_reported_and_the_rest_goes_on(tmp_path, capsys):
     sweep = tmp_path / "sweep"
     # seed 1's run was killed earlier and its saved state has since been damaged
     cfg = read_spec(spec).runs[1].config
-    broken = folder.run_dir(sweep, "seed1")
+    broken = sweep_dir.run_dir(sweep, "seed1")
     with pytest.raises(KeyboardInterrupt), killed_at_step(20):
         train_runs([cfg], [broken], progress=False)
     state = store.list_states(broken)[-1][1]
     data = bytearray(state.read_bytes())
     data[-5] ^= 0xFF
     state.write_bytes(bytes(data))
-    folder.write_plan(sweep, read_spec(spec))
+    sweep_dir.write_plan(sweep, read_spec(spec))
 
     with pytest.raises(SystemExit) as stopped:
         main(["sweep", str(spec), "--out", str(sweep), "--quiet", "--no-time-estimate"])
@@ -528,12 +535,12 @@ def test_failed_group_is_reported_and_the_rest_goes_on(tmp_path, capsys):
     assert "g001: FAILED: UsageError" in captured.err and "checksum mismatch" in captured.err
     assert "1 of 3 group(s) failed" in captured.err
     for name in ("seed0", "seed2"):
-        assert group_state.load_state(folder.run_dir(sweep, name))[2]
-    failures = json.loads((sweep / folder.FAILURES_FILE).read_text())
+        assert batch_state.load_state(sweep_dir.run_dir(sweep, name))[2]
+    failures = json.loads((sweep / sweep_dir.FAILURES_FILE).read_text())
     assert list(failures) == ["g001"] and failures["g001"]["runs"] == ["seed1"]
     assert "checksum mismatch" in failures["g001"]["traceback"]
     assert main(["sweep-report", str(sweep)]) == 0
-    table = pd.read_csv(sweep / folder.TABLE_CSV)
+    table = pd.read_csv(sweep / sweep_dir.TABLE_CSV)
     assert list(table["status"]) == ["finished", "failed", "finished"]
 
     import shutil
@@ -541,7 +548,7 @@ def test_failed_group_is_reported_and_the_rest_goes_on(tmp_path, capsys):
     shutil.rmtree(broken)  # the user moves the damaged run away and runs the command again
     assert main(["sweep", str(spec), "--out", str(sweep), "--quiet", "--no-time-estimate"]) == 0
     assert "1 to train, 0 to resume, 2 finished" in capsys.readouterr().out
-    assert group_state.load_state(broken)[2] and not (sweep / folder.FAILURES_FILE).exists()
+    assert batch_state.load_state(broken)[2] and not (sweep / sweep_dir.FAILURES_FILE).exists()
 
 
 # ---- a sweep killed with SIGKILL, then run again ------------------------------------------------
@@ -564,7 +571,7 @@ def test_sweep_killed_mid_way_resumes_and_reruns_nothing(tmp_path):
     proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
 
     def state(name):
-        return saved_step(folder.run_dir(sweep, name))
+        return saved_step(sweep_dir.run_dir(sweep, name))
 
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
@@ -577,10 +584,10 @@ def test_sweep_killed_mid_way_resumes_and_reruns_nothing(tmp_path):
     step, finished = state("seed1")
     assert not finished and step < 1500, "the kill must land while seed1 trains"
     assert state("seed2") is None
-    finished_files = mtimes(folder.run_dir(sweep, "seed0"))
+    finished_files = mtimes(sweep_dir.run_dir(sweep, "seed0"))
     saved = {
         p: t
-        for e, p in store.list_checkpoints(folder.run_dir(sweep, "seed1"))
+        for e, p in store.list_checkpoints(sweep_dir.run_dir(sweep, "seed1"))
         if e <= step
         for t in [p.stat().st_mtime_ns]
     }
@@ -589,18 +596,20 @@ def test_sweep_killed_mid_way_resumes_and_reruns_nothing(tmp_path):
     assert again.returncode == 0, again.stderr
     assert "1 to train, 1 to resume, 1 finished" in again.stdout
     assert "g001: 1 resumed" in again.stdout and "g000" not in again.stdout.split("executor")[1]
-    assert mtimes(folder.run_dir(sweep, "seed0")) == finished_files
-    assert {p: t for p, t in mtimes(folder.run_dir(sweep, "seed1")).items() if p in saved} == saved
+    assert mtimes(sweep_dir.run_dir(sweep, "seed0")) == finished_files
+    assert {
+        p: t for p, t in mtimes(sweep_dir.run_dir(sweep, "seed1")).items() if p in saved
+    } == saved
     cfgs = {run.name: run.config for run in read_spec(spec).runs}
     train = [sys.executable, "-m", "grokinterp.cli", "train", "--seed", "1", "--quiet"]
     for flag, value in {**TINY, **fixed}.items():
         train += [f"--{flag.replace('_', '-')}", str(value)]
     subprocess.run([*train, "--out", str(tmp_path / "whole")], env=env, check=True)
-    assert_same_run(folder.run_dir(sweep, "seed1"), tmp_path / "whole", exact=True)
+    assert_same_run(sweep_dir.run_dir(sweep, "seed1"), tmp_path / "whole", exact=True)
     assert (tmp_path / "whole" / "metrics.csv").read_bytes() == (
-        folder.run_dir(sweep, "seed1") / "metrics.csv"
+        sweep_dir.run_dir(sweep, "seed1") / "metrics.csv"
     ).read_bytes()
-    assert all(group_state.load_state(folder.run_dir(sweep, n))[2] for n in cfgs)
+    assert all(batch_state.load_state(sweep_dir.run_dir(sweep, n))[2] for n in cfgs)
 
 
 def test_sweep_report_warns_when_runs_come_from_different_environments(
@@ -608,18 +617,18 @@ def test_sweep_report_warns_when_runs_come_from_different_environments(
 ):
     import shutil
 
-    from grokinterp import environment
+    from grokinterp.storage import environment
 
     _, sweep = local_sweep
     copy = tmp_path / "copy"
     shutil.copytree(sweep, copy)
-    path = folder.run_dir(copy, "frac0.6-seed1") / environment.ENVIRONMENT_FILE
+    path = sweep_dir.run_dir(copy, "frac0.6-seed1") / environment.ENVIRONMENT_FILE
     data = json.loads(path.read_text())
     data["records"][-1] |= {"device": "NVIDIA H100 80GB HBM3", "cuda": "12.4"}  # as if elsewhere
     path.write_text(json.dumps(data))
     assert main(["sweep-report", str(copy)]) == 0
     err = capsys.readouterr().err.strip().splitlines()
-    ours = environment.records(folder.run_dir(copy, "frac0.4-seed0"))[-1]
+    ours = environment.records(sweep_dir.run_dir(copy, "frac0.4-seed0"))[-1]
     assert len(err) == 1 and "compares runs made on different environments" in err[0]
     assert '"NVIDIA H100 80GB HBM3" (1 runs)' in err[0] and f'"{ours["device"]}" (3 runs)' in err[0]
     assert '"12.4" (1 runs)' in err[0] and "torch" not in err[0]

@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from grokinterp import store
-from grokinterp.analysis_format import Summary
 from grokinterp.cli import main
-from grokinterp.run_lock import LOCK_FILE
-from grokinterp.sweep import folder
+from grokinterp.storage import store, sweep_dir
+from grokinterp.storage.analysis_format import Summary
+from grokinterp.storage.run_lock import LOCK_FILE
 from grokinterp.sweep.spec import read_spec
 from tests.test_sweep import REPO, TINY, assert_same_run, mtimes, saved_step, write_spec
 
@@ -47,20 +46,20 @@ def local_reference(tmp_path_factory):
 
 def assert_same_sweep(spec: Path, first: Path, second: Path) -> None:
     for run in read_spec(spec).runs:
-        assert_same_run(folder.run_dir(first, run.name), folder.run_dir(second, run.name))
-        ours, theirs = (Summary.load(folder.analysis_dir(s, run.name)) for s in (first, second))
+        assert_same_run(sweep_dir.run_dir(first, run.name), sweep_dir.run_dir(second, run.name))
+        ours, theirs = (Summary.load(sweep_dir.analysis_dir(s, run.name)) for s in (first, second))
         assert ours.key_components == theirs.key_components
         assert ours.last_epoch == theirs.last_epoch == run.config.epochs
-        assert folder.report_path(second, run.name).is_file()
+        assert sweep_dir.report_path(second, run.name).is_file()
 
 
 def state_of(sweep: Path, name: str):
-    return saved_step(folder.run_dir(sweep, name))
+    return saved_step(sweep_dir.run_dir(sweep, name))
 
 
 def holder_pid(sweep: Path, name: str) -> int:
     """The pid that the worker training `name` wrote into its run's lock file."""
-    return int((folder.run_dir(sweep, name) / LOCK_FILE).read_text().split()[0])
+    return int((sweep_dir.run_dir(sweep, name) / LOCK_FILE).read_text().split()[0])
 
 
 def wait_mid_training(proc, sweep: Path, name: str, low: int, high: int) -> tuple[int, bool]:
@@ -131,7 +130,7 @@ def test_killed_ray_worker_is_reported_then_resumed(tmp_path):
     assert again.returncode == 0, again.stderr
     assert "0 to train, 1 to resume, 2 finished" in again.stdout
     assert "g001: 1 resumed" in again.stdout
-    assert_same_run(folder.run_dir(sweep, "seed1"), reference_run(tmp_path, 1))
+    assert_same_run(sweep_dir.run_dir(sweep, "seed1"), reference_run(tmp_path, 1))
 
 
 # ---- SLURM through submitit ----------------------------------------------------------------------
@@ -144,7 +143,7 @@ def test_submitit_job_array_matches_local(local_reference, tmp_path, capsys):
     assert main([*args, "--slurm-cluster", "local", "--quiet", "--no-time-estimate"]) == 0
     assert "submitted job array" in capsys.readouterr().out
     assert_same_sweep(spec, reference, out)
-    assert any((out / folder.SLURM).rglob("*_result.pkl"))
+    assert any((out / sweep_dir.SLURM).rglob("*_result.pkl"))
 
 
 @needs_submitit
@@ -163,13 +162,13 @@ def test_preempted_submitit_task_is_requeued_and_resumes(tmp_path):
     proc = subprocess.Popen(command, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     step, _ = wait_mid_training(proc, sweep, "seed1", 200, 1300)
     task = holder_pid(sweep, "seed1")
-    run = folder.run_dir(sweep, "seed1")
+    run = sweep_dir.run_dir(sweep, "seed1")
     saved = {p: p.stat().st_mtime_ns for e, p in store.list_checkpoints(run) if e <= step}
     os.kill(task, signal.SIGUSR2)
     out, err = (text.decode() for text in proc.communicate(timeout=300))
     assert proc.returncode == 0, err
     assert "g000: 1 resumed" in out  # the requeued task's result
-    logs = "".join(p.read_text() for p in sorted((sweep / folder.SLURM).rglob("*_log.*")))
+    logs = "".join(p.read_text() for p in sorted((sweep / sweep_dir.SLURM).rglob("*_log.*")))
     assert "Caught signal SIGUSR2" in logs and "Requeued job" in logs, logs[-2000:]
     assert not (run / LOCK_FILE).exists()  # the requeued task finished and let go of the run
     assert {p: p.stat().st_mtime_ns for p in saved} == saved  # resumed, not restarted

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from grokinterp.sweep import plan
-from grokinterp.sweep.group import DONE, NEW, PARTIAL, RunState
+from grokinterp.sweep.batch import DONE, NEW, PARTIAL, RunState
 from grokinterp.sweep.spec import read_spec
 
 FIXED, PER_RUN, SAVE = 0.004, 0.001, 0.02
@@ -75,7 +75,7 @@ def test_finished_runs_cost_nothing_and_killed_ones_resume_together(timings, spe
 
 
 def test_the_train_command_plan_times_its_runs_as_one_batch(timings, spec):
-    from grokinterp.cli_train import sweep_plan
+    from grokinterp.cli.train import sweep_plan
 
     line = sweep_plan([run.config for run in spec.runs], "cpu")
     # 100 epochs at 0.012 s and 88 saves at 0.02 s: 2.96 s (8.8 s for the runs one by one)

@@ -109,7 +109,7 @@ def test_cli_refuses_an_unknown_operation_and_a_foreign_basis(tmp_path, capsys, 
     err = capsys.readouterr().err
     assert code == 2 and "4 pairs of operation 'mul'" in err and not (tmp_path / "r").exists()
 
-    from grokinterp.train import train_runs
+    from grokinterp.training.loop import train_runs
 
     run = tmp_path / "mul"
     train_runs([tiny_cfg.replace(operation="mul", epochs=10)], [run], progress=False)
@@ -123,8 +123,8 @@ def test_cli_refuses_an_unknown_operation_and_a_foreign_basis(tmp_path, capsys, 
 def test_batched_runs_of_a_task_with_a_partial_domain(tmp_path, tiny_cfg):
     """Runs of a / b with different train fractions train together (padded splits): each equals
     its run trained alone."""
-    from grokinterp import store
-    from grokinterp.train import train_runs
+    from grokinterp.storage import store
+    from grokinterp.training.loop import train_runs
 
     cfgs = [tiny_cfg.replace(operation="div", train_frac=f, epochs=5) for f in (0.3, 0.6)]
     train_runs(cfgs, [tmp_path / "a", tmp_path / "b"], progress=False)

@@ -16,8 +16,8 @@ import os
 import numpy as np
 import pytest
 
-from grokinterp import store
 from grokinterp.cli import main
+from grokinterp.storage import store
 
 TINY = ["--p", "11", "--d-model", "16", "--n-heads", "2", "--d-mlp", "16", "--quiet"]
 
@@ -105,7 +105,7 @@ def test_trackio_receives_the_rows_live_and_on_replay(trackio_dir, tmp_path):
     args = ["replay", str(run), "--to", "trackio", "--project", "later"]
     assert main([*args, "--analysis", str(analysis)]) == 0
     assert trackio_logs("later", "tiny-run") == expected_logs(run)
-    from grokinterp.analyze import load_measures
+    from grokinterp.analysis.analyze import load_measures
 
     measures = load_measures(analysis).select_dtypes("number")
     logged = dict(trackio_logs("later", "tiny-run-analysis"))

@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 import torch
 
-from grokinterp import group_state, store
 from grokinterp.cli import main
 from grokinterp.config import preset
-from grokinterp.run import open_run
-from grokinterp.train import resume_runs, train_runs
+from grokinterp.storage import store
+from grokinterp.storage.run import open_run
+from grokinterp.training import batch_state
+from grokinterp.training.loop import resume_runs, train_runs
 from tests.helpers import killed_at_step
 
 
@@ -35,7 +36,7 @@ def test_run_directory_is_complete(tiny_cfg, tmp_path):
     model = run.model(epoch=20)
     torch.testing.assert_close(model.embed.W_E, run.state_dict(index=2)["embed.W_E"])
     # the metrics row of a checkpoint's epoch is that checkpoint's loss
-    from grokinterp.checkpoint_measures import measure_checkpoints
+    from grokinterp.analysis.columns import measure_checkpoints
 
     table, _ = measure_checkpoints(tiny_cfg, [run.state_dict(epoch=20)], run.train_indices, [1])
     assert abs(table["train_loss"][0] - metrics.loc[20, "train_loss"]) < 1e-6
@@ -96,7 +97,7 @@ def test_resume_after_sigkill_is_bit_identical(tmp_path):
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    _, step, finished = group_state.load_state(killed)
+    _, step, finished = batch_state.load_state(killed)
     assert not finished and 0 < step < 600, "the kill must land mid-training"
 
     resumed = subprocess.run(
@@ -120,7 +121,7 @@ def test_resume_after_a_kill_mid_append_equals_an_unbroken_run(tiny_cfg, tmp_pat
         train_runs([tiny_cfg], [killed], progress=False)
     path = killed / store.METRICS_FILE
     path.write_bytes(path.read_bytes()[:-20])  # the row of epoch 30 torn mid-way
-    assert len(store.read_metrics_array(killed)) == 30 and group_state.load_state(killed)[1] == 20
+    assert len(store.read_metrics_array(killed)) == 30 and batch_state.load_state(killed)[1] == 20
 
     resume_runs([killed], progress=False)
     assert path.read_bytes() == (tmp_path / "whole" / store.METRICS_FILE).read_bytes()

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from grokinterp import group_state, memory, store
 from grokinterp.cli import main
 from grokinterp.errors import UsageError
+from grokinterp.storage import store
+from grokinterp.training import batch_state, memory
 from tests.helpers import killed_at_step
 from tests.test_crash import contents
 from tests.test_train import TINY_ARGS
@@ -125,7 +126,7 @@ def test_wandb_without_a_login_is_refused_before_a_run_starts(wandb_logged_out, 
 
 
 def test_replay_to_wandb_without_a_login_is_refused(wandb_logged_out, tiny_cfg, tmp_path, capsys):
-    from grokinterp.train import train_runs
+    from grokinterp.training.loop import train_runs
 
     train_runs([tiny_cfg], [tmp_path / "run"], progress=False)
     line = refused(capsys, tmp_path, ["replay", str(tmp_path / "run"), "--to", "wandb"])
@@ -133,7 +134,7 @@ def test_replay_to_wandb_without_a_login_is_refused(wandb_logged_out, tiny_cfg, 
 
 
 def test_wandb_offline_needs_no_login(wandb_logged_out, monkeypatch):
-    from grokinterp.trackers import require
+    from grokinterp.storage.trackers import require
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     require("wandb")
@@ -217,7 +218,7 @@ def test_a_full_disk_mid_save_leaves_the_run_resumable(target, nth, tmp_path, ca
     monkeypatch.undo()
     line = one_line(capsys)
     assert "No space left on device" in line and f"{out} saved epoch 10; go on with: " in line
-    assert group_state.load_state(out)[1] == 10  # the previous state, intact
+    assert batch_state.load_state(out)[1] == 10  # the previous state, intact
     for _, path in store.list_checkpoints(out):  # every checkpoint listed is whole
         store.load_checkpoint(path)
     assert not [p for p in out.rglob(".*") if ".tmp-" in p.name]

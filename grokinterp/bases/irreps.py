@@ -31,7 +31,7 @@ The basis: for each irrep of dimension d its rows are the normalised matrix entr
 sqrt(d / |G|) rho(g)_ij (orthonormal by Schur orthogonality for the real type), Gram-Schmidt
 orthonormalised in (i, j) order for the other types. Component = irrep, trivial = `trivial`. The
 kernel of a component, sum_r phi_r(s) phi_r(c), is (d / (<chi, chi> |G|)) chi(s c^-1): the logit
-fit of `grokinterp.measures.logits` is the fit by the characters chi_rho(a b c^-1).
+fit of `grokinterp.analysis.measures.logits` is the fit by the characters chi_rho(a b c^-1).
 
 Names: `trivial`, `sign` (the parity of S_n), the rest `<d><letter>` by real dimension d, letters
 in decreasing order of the character over the conjugacy classes (classes by their first element).

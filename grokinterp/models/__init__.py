@@ -2,8 +2,9 @@
 
 Adding a family is one module with an `Architecture` subclass plus one entry in `FAMILIES`;
 training, storage, analysis and the report use only the `Architecture` interface. `RunConfig`
-appears in this package's annotations only and is never imported (as in `grokinterp.recipe`), so
-`RunConfig.validate` may call `validate` here without an import cycle.
+appears in this package's annotations only and is never imported (as in
+`grokinterp.training.recipe`), so `RunConfig.validate` may call `validate` here without an import
+cycle.
 """
 
 from __future__ import annotations

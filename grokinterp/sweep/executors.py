@@ -5,7 +5,7 @@
     slurm   one submitit job array; each task trains several groups; preempted or timed-out
             tasks are requeued and resume from the runs' saved state
 
-Every executor calls the same `grokinterp.sweep.group.run_group` on the same groups, so a sweep
+Every executor calls the same `grokinterp.sweep.batch.run_group` on the same groups, so a sweep
 gives the same run directories on each. A group that fails (an exception, a killed worker) is
 reported in SWEEP/failures.json and the others go on; running the same command again skips the
 finished runs, resumes the killed ones and retries the failed groups.
@@ -18,8 +18,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from grokinterp.errors import UsageError
-from grokinterp.sweep import folder
-from grokinterp.sweep.group import payload, run_group_safely
+from grokinterp.storage import sweep_dir
+from grokinterp.sweep.batch import payload, run_group_safely
 from grokinterp.sweep.spec import Group, Spec, check_executor, read_spec
 
 DEFAULT_SWEEPS_DIR = Path("sweeps")
@@ -34,7 +34,7 @@ def run_local(
 
 
 def _check_options(executor: str, address: str | None, slurm_cluster: str, device: str) -> None:
-    from grokinterp.train import DEVICES, resolve_device
+    from grokinterp.training.loop import DEVICES, resolve_device
 
     check_executor(executor)
     if address is not None and executor != "ray":
@@ -63,7 +63,7 @@ def sweep_folder(spec: Spec, out: str | Path | None) -> Path:
     if sweep.exists():
         if not sweep.is_dir():
             raise UsageError(f"{sweep} is a file, not a sweep folder")
-        if any(sweep.iterdir()) and not (sweep / folder.PLAN_FILE).exists():
+        if any(sweep.iterdir()) and not (sweep / sweep_dir.PLAN_FILE).exists():
             raise UsageError(f"{sweep} holds other files; choose another --out")
     return sweep
 
@@ -101,8 +101,8 @@ def run_sweep(
     if not todo:
         print("nothing to do: every run is finished and analysed")
         sweep.mkdir(parents=True, exist_ok=True)
-        folder.write_plan(sweep, spec)
-        folder.write_failures(sweep, {})
+        sweep_dir.write_plan(sweep, spec)
+        sweep_dir.write_failures(sweep, {})
         return 0
 
     # the executor is set up before the plan is written: a refusal leaves no sweep behind
@@ -118,7 +118,7 @@ def run_sweep(
 
         submitter = slurm_executor.make_executor(sweep.resolve(), spec.slurm, slurm_cluster)
     sweep.mkdir(parents=True, exist_ok=True)
-    folder.write_plan(sweep, spec)
+    sweep_dir.write_plan(sweep, spec)
     sweep = sweep.resolve()  # workers may start elsewhere
     if executor == "local":
         results = run_local(sweep, todo, spec.analysis, device, progress)
@@ -134,7 +134,7 @@ def _report(sweep: Path, spec: Spec, todo: list[Group], results) -> int:
     """Print each group's outcome as it comes; record the failures; return their count."""
     planned = {group.id: group for group in spec.groups}
     failures: dict[str, dict] = {}
-    folder.write_failures(sweep, failures)
+    sweep_dir.write_failures(sweep, failures)
     failed = 0
     for result in results:
         group = planned[result["group"]]
@@ -142,7 +142,7 @@ def _report(sweep: Path, spec: Spec, todo: list[Group], results) -> int:
         if result.get("error"):
             failed += 1
             failures[group.id] = {"runs": names, **result}
-            folder.write_failures(sweep, failures)
+            sweep_dir.write_failures(sweep, failures)
             print(f"{group.id}: FAILED: {result['error']}", file=sys.stderr, flush=True)
             continue
         parts = [
@@ -158,7 +158,8 @@ def _report(sweep: Path, spec: Spec, todo: list[Group], results) -> int:
         )
     if failed:
         print(
-            f"{failed} of {len(todo)} group(s) failed (errors in {sweep / folder.FAILURES_FILE}); "
+            f"{failed} of {len(todo)} group(s) failed "
+            f"(errors in {sweep / sweep_dir.FAILURES_FILE}); "
             "run the same command again to retry them",
             file=sys.stderr,
         )

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grokinterp.config import RunConfig
-from grokinterp.sweep import folder
-from grokinterp.sweep.group import DONE, NEW, PARTIAL, RESTART, RunState
+from grokinterp.storage import sweep_dir
+from grokinterp.sweep.batch import DONE, NEW, PARTIAL, RESTART, RunState
 from grokinterp.sweep.spec import Group, Spec, batch_key
 
 PLOTLY_JS_BYTES = 4_815_765
@@ -76,9 +76,9 @@ def step_seconds(cfg: RunConfig, device: str = "auto", budget: float = 0.3, runs
 
     from grokinterp import data
     from grokinterp.models import architecture
-    from grokinterp.recipe import Recipe
     from grokinterp.tasks import task_of
-    from grokinterp.train import Split, resolve_device, train_step
+    from grokinterp.training.loop import Split, resolve_device, train_step
+    from grokinterp.training.recipe import Recipe
 
     dev = resolve_device(device)
     model = architecture(cfg)
@@ -178,8 +178,8 @@ def save_seconds(cfg: RunConfig, repeats: int = 3) -> float:
 
     import torch
 
-    from grokinterp import store
     from grokinterp.models import architecture
+    from grokinterp.storage import store
 
     model = architecture(cfg)
     weights = model.init_params()
@@ -301,7 +301,7 @@ def plan_lines(
         f"{_size(disk.analyses)}, reports {_size(disk.reports)})"
     )
     if seconds is not None:
-        from grokinterp.train import resolve_device
+        from grokinterp.training.loop import resolve_device
 
         total = sum(seconds.values())
         longest = max(seconds.values(), default=0.0)
@@ -323,14 +323,16 @@ EXECUTOR_TEXT = {
 
 
 def states_of(spec: Spec, sweep) -> dict[str, RunState]:
-    from grokinterp.sweep.group import run_state
+    from grokinterp.sweep.batch import run_state
 
-    return {run.name: run_state(folder.run_dir(sweep, run.name), run.config) for run in spec.runs}
+    return {
+        run.name: run_state(sweep_dir.run_dir(sweep, run.name), run.config) for run in spec.runs
+    }
 
 
 def groups_to_run(spec: Spec, sweep, states: dict[str, RunState]) -> list[Group]:
     """Groups with a run to train, resume or analyse."""
-    from grokinterp.sweep.group import analysis_is_current
+    from grokinterp.sweep.batch import analysis_is_current
 
     return [
         group

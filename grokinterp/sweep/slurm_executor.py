@@ -3,10 +3,10 @@
 Each array task runs `[slurm] groups_per_task` groups one after another. A task that is
 preempted, or that nears `timeout_min` (SLURM sends the signal `signal_delay_s` before), is
 checkpointed by submitit and requeued; the requeued task runs the same groups again, which skips
-the finished runs and resumes the others from their saved state (grokinterp.train.resume_runs).
-Submitit's own files (pickled calls, stdout and stderr of every task) go to SWEEP/slurm/.
-`--slurm-cluster local` runs the same job array as local processes (submitit's LocalExecutor):
-what the tests use. Imported only by `--executor slurm`.
+the finished runs and resumes the others from their saved state
+(grokinterp.training.loop.resume_runs). Submitit's own files (pickled calls, stdout and stderr of
+every task) go to SWEEP/slurm/. `--slurm-cluster local` runs the same job array as local processes
+(submitit's LocalExecutor): what the tests use. Imported only by `--executor slurm`.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from typing import Any
 import submitit
 
 from grokinterp.errors import UsageError
-from grokinterp.sweep import folder
-from grokinterp.sweep.group import failure, payload, run_group_safely
+from grokinterp.storage import sweep_dir
+from grokinterp.sweep.batch import failure, payload, run_group_safely
 from grokinterp.sweep.spec import Group
 
 
@@ -40,7 +40,7 @@ class GroupsTask(submitit.helpers.Checkpointable):
 
 def make_executor(sweep: Path, options: dict, cluster: str) -> submitit.AutoExecutor:
     executor = submitit.AutoExecutor(
-        folder=Path(sweep) / folder.SLURM,
+        folder=Path(sweep) / sweep_dir.SLURM,
         cluster=cluster,
         slurm_max_num_timeout=options["max_requeues"],
         local_max_num_timeout=options["max_requeues"],
@@ -85,7 +85,7 @@ def submit_with(
     first = jobs[0].job_id.split("_")[0] if jobs else "-"
     print(
         f"submitted job array {first}: {len(tasks)} task(s) of up to {options['groups_per_task']} "
-        f"group(s); logs in {Path(sweep) / folder.SLURM}",
+        f"group(s); logs in {Path(sweep) / sweep_dir.SLURM}",
         flush=True,
     )
     return list(zip(jobs, tasks, strict=True))

@@ -34,7 +34,7 @@ Any RunConfig field but `preset` may appear under [fixed] or [grid]. Everything 
 anything runs: an unknown key, a value of the wrong type, an empty list or a run config that does
 not validate is a UsageError naming it. Runs are named by their grid values in grid order
 (`add-frac0.3-seed0`) and packed into groups that can train as one batched model: runs of one
-group share every field of `grokinterp.train.SHARED_FIELDS` (the architecture among them).
+group share every field of `grokinterp.training.loop.SHARED_FIELDS` (the architecture among them).
 """
 
 from __future__ import annotations
@@ -385,9 +385,9 @@ def _base(spec: Spec, chosen: dict[str, Any]) -> RunConfig:
 
 
 def batch_key(cfg: RunConfig) -> tuple:
-    """What runs trained together must share (grokinterp.train.SHARED_FIELDS; with a
+    """What runs trained together must share (grokinterp.training.loop.SHARED_FIELDS; with a
     batch_size, also the number of training pairs)."""
-    from grokinterp.train import SHARED_FIELDS
+    from grokinterp.training.loop import SHARED_FIELDS
 
     key = tuple(getattr(cfg, name) for name in SHARED_FIELDS)
     return key if cfg.batch_size is None else (*key, cfg.n_train)
@@ -421,11 +421,11 @@ def _pack(runs: list[PlannedRun], max_size: int) -> list[Group]:
 
 
 def _llc_settings(path: Path, raw: dict) -> dict[str, Any]:
-    """The checked settings of [analysis.llc] (grokinterp.llc.LLCSettings as a dict); UsageError
-    for an unknown key, a bad value or a missing devinterp."""
+    """The checked settings of [analysis.llc] (grokinterp.analysis.llc.estimator.LLCSettings as a
+    dict); UsageError for an unknown key, a bad value or a missing devinterp."""
     import importlib.util
 
-    from grokinterp.llc import INSTALL_HINT, LLCSettings
+    from grokinterp.analysis.llc.estimator import INSTALL_HINT, LLCSettings
 
     defaults = LLCSettings()
     keys = {

@@ -27,10 +27,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from grokinterp import store
 from grokinterp.config import RunConfig
 from grokinterp.errors import UsageError
-from grokinterp.sweep import folder
+from grokinterp.storage import store, sweep_dir
 
 ACCURACY = 0.99
 TEST_LOSSES = {"epoch_test_loss_1": 1.0, "epoch_test_loss_3e-6": 3e-6}
@@ -56,10 +55,10 @@ def _first_epoch(metrics: np.ndarray, reached: np.ndarray) -> int | None:
 
 
 def _status(run_dir: Path, failed: set[str], name: str) -> str:
-    from grokinterp import group_state
+    from grokinterp.training import batch_state
 
     try:
-        if (group := group_state.status(run_dir)) is not None and group.finished:
+        if (group := batch_state.status(run_dir)) is not None and group.finished:
             return "finished"
     except UsageError:  # a damaged group: not finished
         pass
@@ -70,10 +69,10 @@ def _status(run_dir: Path, failed: set[str], name: str) -> str:
 
 def run_row(sweep: Path, name: str, cfg: RunConfig, group: str, failed: set[str]) -> dict:
     """One row of the table (see the module docstring)."""
-    from grokinterp.analysis_format import Summary
+    from grokinterp.storage.analysis_format import Summary
 
-    run_dir = folder.run_dir(sweep, name)
-    page = folder.report_path(sweep, name)
+    run_dir = sweep_dir.run_dir(sweep, name)
+    page = sweep_dir.report_path(sweep, name)
     row: dict = {
         "run": name,
         "sweep_group": group,
@@ -93,7 +92,7 @@ def run_row(sweep: Path, name: str, cfg: RunConfig, group: str, failed: set[str]
         row["final_train_acc"] = float(metrics[-1, columns.index("train_acc")])
         row["final_test_acc"] = float(metrics[-1, columns.index("test_acc")])
     try:
-        summary = Summary.load(folder.analysis_dir(sweep, name))
+        summary = Summary.load(sweep_dir.analysis_dir(sweep, name))
     except UsageError:
         summary = None
     if summary is not None:
@@ -127,10 +126,10 @@ COLUMN_ORDER = (
 def sweep_table(sweep: str | Path) -> pd.DataFrame:
     """Every run of the sweep's plan (then any other run directory under SWEEP/runs/)."""
     sweep = Path(sweep)
-    plan = folder.read_plan(sweep)
+    plan = sweep_dir.read_plan(sweep)
     groups = {run["name"]: run["group"] for run in plan["runs"]}
     configs = dict(plan["configs"])
-    runs_folder = sweep / folder.RUNS
+    runs_folder = sweep / sweep_dir.RUNS
     extra = sorted(
         p.name
         for p in (runs_folder.iterdir() if runs_folder.is_dir() else [])
@@ -138,7 +137,7 @@ def sweep_table(sweep: str | Path) -> pd.DataFrame:
     )
     for name in extra:
         configs[name] = store.read_config(runs_folder / name)
-    failed = {run for f in folder.read_failures(sweep).values() for run in f.get("runs", [])}
+    failed = {run for f in sweep_dir.read_failures(sweep).values() for run in f.get("runs", [])}
     arms = {run["name"]: run.get("arm", "") for run in plan["runs"]}
     rows = [
         run_row(sweep, name, cfg, groups.get(name, ""), failed) | {"arm": arms.get(name, "")}
@@ -170,12 +169,12 @@ def write_table(sweep: str | Path) -> tuple[pd.DataFrame, list[Path], str]:
     and a note on what was left out."""
     sweep = Path(sweep)
     table = sweep_table(sweep)
-    csv = sweep / folder.TABLE_CSV
+    csv = sweep / sweep_dir.TABLE_CSV
     store.atomic_write(csv, table.to_csv(index=False).encode())
     written, note = [csv], ""
     if not has_pyarrow():
         note = (
-            f"{folder.TABLE_PARQUET} not written: Parquet needs pyarrow, "
+            f"{sweep_dir.TABLE_PARQUET} not written: Parquet needs pyarrow, "
             "pip install 'grokinterp[parquet]'"
         )
     else:
@@ -183,6 +182,6 @@ def write_table(sweep: str | Path) -> tuple[pd.DataFrame, list[Path], str]:
 
         buffer = io.BytesIO()
         table.to_parquet(buffer, index=False)
-        store.atomic_write(sweep / folder.TABLE_PARQUET, buffer.getvalue())
-        written.append(sweep / folder.TABLE_PARQUET)
+        store.atomic_write(sweep / sweep_dir.TABLE_PARQUET, buffer.getvalue())
+        written.append(sweep / sweep_dir.TABLE_PARQUET)
     return table, written, note

@@ -1,0 +1,1 @@
+"""Prediction: early-warning indicators, forecasts of the grokking epoch and their evaluation."""

@@ -1,0 +1,70 @@
+"""The indicators of a run's checkpoints as one table (I/O: reads the run directory and, when
+present, the analysis's measures table). Written by `grokinterp indicators` as
+`indicators.csv` in the analysis directory (`grokinterp.storage.analysis_format`)."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from grokinterp.errors import UsageError
+from grokinterp.progress import Progress
+from grokinterp.storage import store
+
+NANDA_COLUMNS = ("restricted_loss", "excluded_loss", "gini_W_E", "gini_W_L", "fve_share")
+"""Nanda et al.'s progress measures taken from the measures table as predictors. Restricted and
+excluded loss use the key frequencies of the run's LAST checkpoint: as predictors they look
+ahead, which `grokinterp.prediction.forecast` and the evaluation mark."""
+
+
+def run_indicators(run, upto: int | None = None, progress: bool = False) -> pd.DataFrame:
+    """One row per complete checkpoint of `run` (a `grokinterp.storage.run.Run`) at epochs <= `upto`
+    (default all): `epoch`, the train and test loss and accuracy of the metrics at that epoch,
+    `weight_norm` (sum of squares), every `checkpoint_indicators` column and the
+    critical-slowing-down columns of `with_slowing` (computed on the rows up to `upto` only:
+    the table at `upto` never sees later epochs). UsageError when there is no checkpoint."""
+    from grokinterp.analysis.columns import CHUNK, forward_on_domain
+    from grokinterp.analysis.measures import weights
+    from grokinterp.models import architecture
+    from grokinterp.prediction.indicators import checkpoint_indicators, with_slowing
+    from grokinterp.tasks import task_of
+
+    series = [(e, p) for e, p in store.list_checkpoints(run.path) if upto is None or e <= upto]
+    if not series:
+        raise UsageError(f"{run.path}: no checkpoint at or before epoch {upto}")
+    cfg, task = run.config, task_of(run.config)
+    model = architecture(cfg)
+    rows = []
+    bar = Progress(len(series), enabled=progress, unit="checkpoint")
+    for start in range(0, len(series), CHUNK):
+        chunk = series[start : start + CHUNK]
+        states = [store.load_checkpoint(path)[0] for _, path in chunk]
+        floats = {n: torch.stack([s[n] for s in states]) for n in model.param_shapes()}
+        columns = checkpoint_indicators(model, floats, forward_on_domain(model, floats, task))
+        columns["weight_norm"] = sum(weights.sum_of_squares(floats).values())
+        part = pd.DataFrame({k: v.numpy() for k, v in columns.items()})
+        part.insert(0, "epoch", [e for e, _ in chunk])
+        rows.append(part)
+        bar.update(start + len(chunk), partial(str, f"epoch {chunk[-1][0]}"))
+    bar.close(lambda: f"{len(series)} checkpoints")
+    metrics = run.metrics()
+    if upto is not None:
+        metrics = metrics.loc[:upto]
+    table = pd.concat(rows, ignore_index=True)
+    table = table.join(metrics[["train_loss", "test_loss", "train_acc", "test_acc"]], on="epoch")
+    return with_slowing(table, metrics)
+
+
+def with_measures(table: pd.DataFrame, analysis_dir: Path) -> pd.DataFrame:
+    """`table` with the NANDA_COLUMNS of the analysis's measures table joined by epoch (those the
+    table has; nothing added when the directory holds no measures table)."""
+    from grokinterp.storage.analysis_format import MEASURES_FILE, load_measures
+
+    if not (Path(analysis_dir) / MEASURES_FILE).exists():
+        return table
+    measures = load_measures(analysis_dir)
+    have = [c for c in NANDA_COLUMNS if c in measures.columns]
+    return table.join(measures.set_index("epoch")[have], on="epoch")

@@ -1,0 +1,1 @@
+"""Reports: self-contained plotly pages built from analysis directories and sweep tables."""

@@ -1,0 +1,419 @@
+"""The analysis directory `analyses/<run>/`: its one reader and one writer.
+
+    measures.csv         one row per checkpoint, one column per measure (COLUMNS_DOC)
+    neurons.safetensors  `epochs` int64 [ckpt], `dominant_frequency` int64 [ckpt, neurons] (the
+                         dominant component's 1-based position in the basis spectrum: the
+                         frequency k for the Fourier and discrete-log bases), `fve` float32
+                         [ckpt, neurons], `final_fve_by_frequency` float32 [neurons, spectrum]
+                         (absent when the task has no basis); neurons = hidden layers * d_mlp,
+                         layer 0's neurons first
+    summary.json         `Summary`: task, basis, key components, phases, final values, checks
+    indicators.csv       one row per checkpoint, one column per early-warning indicator
+                         (`grokinterp indicators`, optional; INDICATOR_COLUMNS_DOC)
+
+measures.csv, neurons.safetensors and summary.json are committed together, only after
+everything has been measured (`grokinterp.storage.analysis_dir`: a killed commit leaves the old
+files or, once the next reader completes it, the new ones; never a mix). Summaries of
+format 1 (addition only, before tasks and bases) are read as addition in the Fourier basis.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from grokinterp.config import FORMAT_VERSION as CONFIG_VERSION
+from grokinterp.config import RunConfig
+from grokinterp.errors import UsageError
+from grokinterp.storage.analysis_dir import (
+    INDICATORS_FILE,
+    MEASURES_FILE,
+    NEURONS_FILE,
+    SUMMARY_FILE,
+    commit,
+    settle,
+)
+from grokinterp.storage.store import atomic_write
+
+FORMAT_VERSION = 2
+DEPRECATED_KEY_FREQUENCIES = (
+    "the format-1 name of key_components (written when the basis's components are "
+    "frequencies, else []); read key_components: key_frequencies goes in format 3"
+)
+
+COLUMNS_DOC = """\
+epoch                   checkpoint epoch
+train_loss, test_loss, all_loss   cross-entropy (float64, nats) on the train, test and domain pairs
+train_acc, test_acc     accuracy
+weight_norm             sum of squared weights over all parameters
+sq.<parameter>          sum of squares of one parameter (HookedTransformer name)
+weight_norm_ratio       weight_norm / weight_norm at the end of memorisation (the summary's
+                        phase; NaN when the run shows none)
+logit_margin            mean over train pairs of the correct logit minus the pair's mean logit
+logit_std               mean over train pairs of the logits' standard deviation over classes
+softmax_collapse        share of train pairs whose float32 softmax gives the answer exactly 1
+update_cos              cos(theta_e - theta_prev, theta_prev): the net update since the previous
+                        checkpoint against the weights there (NaN at the first checkpoint)
+In the task's basis (absent for a task with no known basis), <c> a spectrum component (k<k>, or
+an irrep's name such as 3a for a group):
+restricted_loss         loss on the domain pairs of the logits kept to the key components
+restricted_loss_test    the same on the test pairs
+excluded_loss           loss on the train pairs with the key components removed
+logit_fve               share of logit variance explained by the key kernels (cos(w(a+b-c));
+                        for a group the characters chi(a b c^-1))
+gini_W_E, gini_W_L      Gini coefficient of the per-component norms of W_E and W_L
+W_E.<c>, W_L.<c>        norm of component c of W_E (element tokens) and of W_L
+W_E_a.<c>, W_E_b.<c>    the same for each operand's table, when a and b have their own (mlp)
+fve_share               share of neurons whose dominant component explains > 0.85 of variance
+cluster.<c>             number of such neurons whose dominant component is c
+For a commutative group operation: a + b, a * b mod p, composition in an abelian group (Zhong
+et al. 2023, grokinterp.analysis.measures.clock_pizza; absent elsewhere):
+gradient_symmetricity   mean cosine of dQ_abc/dE_a and dQ_abc/dE_b over 100 fixed triples, [-1, 1]
+distance_irrelevance    mean over distances d of the std of the right logit at a b^-1 = d (a - b
+                        for a + b), over its std on all pairs, [0, 1]; pizza near 0, clock near 1
+The neuron measures (fve_share, cluster.<c>, gini_W_L, W_L.<c>) are those of the first hidden
+layer; hidden layer l >= 1 has the same columns prefixed `L<l>.` (`L1.cluster.k3`). W_L exists
+only for layers that write to the logits directly (every transformer block; the MLP's last
+hidden layer): W_L = W_U^T W_out^T, or W_U^T for the MLP."""
+
+
+INDICATOR_COLUMNS_DOC = """\
+epoch                   checkpoint epoch
+train_loss, test_loss, train_acc, test_acc   the run's metrics at that epoch
+weight_norm             sum of squared weights over all parameters
+spectral_entropy        normalised spectral entropy of hidden layer 0's covariance, [0, 1]
+lar_W_L                 log-alignment ratio of the neuron-to-logit map on its neurons, <= 1
+fiedler                 Fiedler value of the MLP's |weight| graph, >= 0
+head_similarity         mean pairwise cosine of the heads' patterns at `=`, [0, 1] (attention)
+entropy_spread          std over heads of their mean attention entropy (nats) (attention)
+<name>.ac1, <name>.var  rolling lag-1 autocorrelation and variance of an indicator over 8
+                        checkpoints, and of log(train loss) over 100 epochs (`train_loss.*`)
+restricted_loss, excluded_loss, gini_W_E, gini_W_L, fve_share   copied from measures.csv
+                        when the analysis has one (restricted/excluded: last checkpoint's keys)
+Definitions and sources: grokinterp.prediction.indicators."""
+
+
+def write_indicators(out: Path, table: pd.DataFrame) -> None:
+    """Write indicators.csv atomically into the analysis directory `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write(out / INDICATORS_FILE, table.to_csv(index=False, float_format="%.10g").encode())
+
+
+def load_indicators(analysis_dir: str | Path) -> pd.DataFrame:
+    """The indicators table of an analysis directory (UsageError when missing or unreadable)."""
+    return _read_table(Path(analysis_dir) / INDICATORS_FILE, "indicators")
+
+
+def layer_prefix(layer: int) -> str:
+    """The column prefix of hidden layer `layer`'s measures: none for the first (the columns of
+    one-layer runs), `L1.`, `L2.`, ... after it."""
+    return f"L{layer}." if layer else ""
+
+
+CLOCK_PIZZA = "gradient symmetricity and distance irrelevance (clock or pizza)"
+"""The `not_applicable` name of Zhong et al.'s two diagnostics."""
+CLOCK_PIZZA_COLUMNS = ("gradient_symmetricity", "distance_irrelevance")
+
+BASIS_MEASURES = (
+    "restricted and excluded loss",
+    "logit FVE",
+    "key components",
+    "embedding and W_L spectra",
+    "neuron clusters",
+)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The headline results of one analysed run (`summary.json`)."""
+
+    run_name: str
+    run_dir: str
+    """Where the run directory was when analysed (as given, and resolved in `run_dir_abs`)."""
+    config: dict
+    task: dict
+    """name, formula, commutative, n_pairs."""
+    basis: dict | None
+    """name, title, kind (`frequency` or `irrep`); None when the task has no known basis."""
+    key_components: list
+    """Keys of the key components (frequencies as ints); [] without a basis, and [] when the
+    spectrum is flat (`key_component_note`)."""
+    key_frequency_rule: str | None
+    not_applicable: dict[str, str]
+    """Measures that do not apply to this run, with the reason."""
+    phases: dict[str, int | None]
+    phase_rule: str
+    final_train_loss: float
+    final_test_loss: float
+    final_restricted_loss: float | None
+    final_excluded_loss: float | None
+    logit_fve_final: float | None
+    fve_threshold: float
+    fve_share: float | None
+    cluster_sizes: dict[str, int]
+    """Neurons with FVE above the threshold, by dominant component (keys are str(key))."""
+    unexplained_neurons: int | None
+    excluded_loss_by_component: dict[str, float]
+    """Train loss with one key component's directions removed, final checkpoint."""
+    n_checkpoints: int
+    last_epoch: int
+    checks: dict
+    """The paper's qualitative claims, measured (`measures.phases.paper_checks`)."""
+    phase_note: str | None = None
+    """Why phase boundaries are null, when some are."""
+    embedding_gini: dict[str, float] = field(default_factory=dict)
+    """Gini of the final embedding's spectrum in each basis of the elements (e.g. `fourier` and
+    `dlog` for residues): a sparse spectrum in the task's basis, a dense one in the other."""
+    checkpoint_digests: dict[str, str] = field(default_factory=dict)
+    """epoch -> the checkpoint's digest, for every measured row (reuse only when unchanged)."""
+    run_fingerprint: str = ""
+    """Digest of the run's config and split (`grokinterp.storage.store.run_fingerprint`)."""
+    run_dir_abs: str = ""
+    layers: list[dict] = field(default_factory=list)
+    """Per hidden layer at the final checkpoint: `layer`, `prefix` (of its columns),
+    `neuron_logit_map` (whether it writes to the logits directly), `fve_share`, `cluster_sizes`,
+    `unexplained_neurons`. The top-level cluster fields repeat layer 0's."""
+    key_component_note: str | None = None
+    """Why key_components is empty though components pass the share rule: the spectrum is flat
+    (`measures.embedding.flat_spectrum`); None otherwise."""
+    loss_components: list | None = None
+    """The components restricted_loss, excluded_loss and excluded_loss_by_component keep or
+    remove: key_components, or for a flat spectrum those the share rule picks (then those
+    measures are not meaningful). None in summaries written before the field: key_components."""
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def measured_components(self) -> list:
+        """The components the loss measures used (`loss_components`)."""
+        return self.key_components if self.loss_components is None else self.loss_components
+
+    @property
+    def key_frequencies(self) -> list:
+        """The key components when the basis's components are frequencies, else []."""
+        return self.key_components if self.basis and self.basis["kind"] == "frequency" else []
+
+    @classmethod
+    def load(cls, analysis_dir: str | Path) -> Summary:
+        """The summary of an analysis directory."""
+        settle(analysis_dir)
+        return cls.read(Path(analysis_dir) / SUMMARY_FILE)
+
+    @classmethod
+    def read(cls, path: str | Path) -> Summary:
+        """A summary JSON file (`summary.json`, or a copy such as analyses/seeds/*.json)."""
+        try:
+            raw = json.loads(Path(path).read_text())
+        except OSError:
+            raise UsageError(f"{path}: missing; run `grokinterp analyze` first") from None
+        except ValueError as exc:
+            raise UsageError(f"{path}: not valid JSON ({exc})") from None
+        try:
+            if raw.get("format_version", 1) == 1:
+                raw = _upgrade_format_1(raw)
+            names = {f.name for f in fields(cls)}
+            return cls(**{name: raw[name] for name in names if name in raw})
+        except (AttributeError, KeyError, TypeError) as exc:
+            raise UsageError(f"{path}: not a readable analysis summary ({exc})") from None
+
+    def to_bytes(self) -> bytes:
+        """summary.json's bytes: the fields, and for format 2 only the format-1 name
+        `key_frequencies` (readers of the raw JSON that still use it), flagged under
+        `deprecated`."""
+        raw = {**asdict(self), "key_frequencies": self.key_frequencies}
+        raw["deprecated"] = {"key_frequencies": DEPRECATED_KEY_FREQUENCIES}
+        return json.dumps(raw, indent=2).encode()
+
+    def write(self, analysis_dir: Path) -> None:
+        """Replace summary.json alone (atomically), keeping the other files."""
+        commit(Path(analysis_dir), {SUMMARY_FILE: self.to_bytes()})
+
+
+def _upgrade_format_1(raw: dict) -> dict:
+    """A format-1 summary (modular addition, Fourier basis) in today's fields."""
+    p = raw["config"]["p"]
+    raw = dict(raw)
+    raw["key_components"] = raw.pop("key_frequencies")
+    raw["excluded_loss_by_component"] = raw.pop("excluded_loss_by_frequency")
+    raw["task"] = {"name": "add", "formula": f"(a + b) mod {p}", "commutative": True}
+    raw["task"]["n_pairs"] = p * p
+    title = f"additive Fourier basis of Z_{p}"
+    raw["basis"] = {"name": "fourier", "title": title, "kind": "frequency"}
+    raw["not_applicable"] = {}
+    for name in ("final_restricted_loss", "final_excluded_loss", "logit_fve_final", "fve_share"):
+        raw.setdefault(name, None)
+    raw.setdefault("checks", {})
+    return raw
+
+
+def load_measures(analysis_dir: str | Path) -> pd.DataFrame:
+    """The measures table of an analysed run, one row per checkpoint."""
+    settle(analysis_dir)
+    return _read_table(Path(analysis_dir) / MEASURES_FILE, "measures")
+
+
+def _read_table(path: Path, what: str) -> pd.DataFrame:
+    try:
+        return pd.read_csv(path)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: not a readable {what} table ({exc})") from None
+
+
+def load_neurons(analysis_dir: str | Path) -> dict[str, torch.Tensor]:
+    """The arrays of neurons.safetensors ({} when the task has no basis and there is no file)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    settle(analysis_dir)
+    path = Path(analysis_dir) / NEURONS_FILE
+    if not path.exists():
+        return {}
+    try:
+        return load_file(path)
+    except (OSError, SafetensorError, ValueError) as exc:
+        raise UsageError(f"{path}: not a readable safetensors file ({exc})") from None
+
+
+def write_analysis(
+    out: Path,
+    table: pd.DataFrame,
+    neurons: dict[str, torch.Tensor],
+    summary: Summary,
+    remove: tuple[str, ...] = (),
+) -> None:
+    """Commit the three files together (no neurons file without a basis); `remove` names other
+    files of the directory that the commit deletes (those of a replaced analysis)."""
+    from safetensors.torch import save
+
+    files = {
+        MEASURES_FILE: table.to_csv(index=False, float_format="%.10g").encode(),
+        SUMMARY_FILE: summary.to_bytes(),
+    }
+    if neurons:
+        files[NEURONS_FILE] = save({k: v.contiguous() for k, v in neurons.items()})
+    commit(out, files, remove=(*remove, NEURONS_FILE))
+
+
+# ---- the checked reader of the report -----------------------------------------------------------
+@dataclass(frozen=True)
+class Analysis:
+    """The files of an analysis directory, read and checked against each other."""
+
+    path: Path
+    summary: Summary
+    config: RunConfig
+    measures: pd.DataFrame
+    neurons: dict[str, np.ndarray]
+
+    @property
+    def run_name(self) -> str:
+        return Path(self.summary.run_name or "").name or self.path.resolve().name
+
+
+def _fail(path: Path, problem: str) -> UsageError:
+    return UsageError(f"{path}: {problem}")
+
+
+def _check_summary(path: Path, summary: Summary) -> tuple[RunConfig, list[str] | None]:
+    """The run config, and the spectrum's component names (None without a basis)."""
+    ends = [summary.phases.get(k) for k in ("memorization_end", "circuit_formation_end")]
+    ends.append(summary.phases.get("cleanup_end"))
+    known = [end for end in ends if end is not None]
+    if not all(isinstance(end, int) for end in known) or known != sorted(known):
+        raise _fail(path, f"`phases` must hold increasing integer epochs or null, got {ends}")
+    if not isinstance(summary.config, dict):
+        raise _fail(path, "`config` missing or not a dict")
+    try:
+        config = RunConfig.from_dict({"format_version": CONFIG_VERSION, **summary.config})
+    except UsageError as exc:
+        raise _fail(path, f"bad `config`: {exc}") from None
+    keys = summary.key_components
+    if summary.basis is not None:
+        from grokinterp.tasks import task_of
+
+        basis = task_of(config).basis(summary.basis.get("name"))
+        known = [c.key for c in basis.spectrum]
+        if (
+            not isinstance(keys, list)
+            or len(set(map(str, keys))) != len(keys)
+            or any(key not in known for key in keys)
+        ):
+            allowed = "1..(p-1)/2" if basis.kind == "frequency" else ", ".join(map(str, known))
+            raise _fail(path, f"key {basis.kind}s must be distinct, in {allowed}; got {keys}")
+        return config, [c.name for c in basis.spectrum]
+    return config, None
+
+
+def _check_measures(
+    path: Path, measures: pd.DataFrame, spectrum: list[str] | None, config: RunConfig
+) -> pd.DataFrame:
+    """Checks the columns, with those of each spectrum component name and hidden layer when
+    there is a basis."""
+    from grokinterp.models import architecture
+
+    needed = ["epoch", "train_loss", "test_loss", "weight_norm"]
+    if spectrum is not None:
+        needed += ["restricted_loss", "restricted_loss_test", "excluded_loss", "logit_fve"]
+        needed += ["gini_W_E", *(f"W_E.{name}" for name in spectrum)]
+        model = architecture(config)
+        for layer in range(model.hidden_layers):
+            prefix = layer_prefix(layer)
+            needed += [f"{prefix}fve_share", *(f"{prefix}cluster.{n}" for n in spectrum)]
+            if layer in model.direct_layers:
+                needed += [f"{prefix}gini_W_L", *(f"{prefix}W_L.{n}" for n in spectrum)]
+    missing = [column for column in needed if column not in measures.columns]
+    if missing:
+        raise _fail(path, f"missing columns {', '.join(missing[:5])}" + " ..." * (len(missing) > 5))
+    if measures.empty:
+        raise _fail(path, "holds no checkpoint rows")
+    if not all(pd.api.types.is_numeric_dtype(measures[c]) for c in measures.columns):
+        raise _fail(path, "holds non-numeric values")
+    epochs = measures["epoch"].to_numpy()
+    if np.any(epochs != np.round(epochs)) or np.any(np.diff(epochs) <= 0):
+        raise _fail(path, "`epoch` must be increasing integers")
+    return measures.assign(epoch=measures["epoch"].astype(np.int64))
+
+
+def _check_neurons(path: Path, arrays: dict, n_ckpt: int, d_mlp: int, n_spec: int) -> dict:
+    shapes = {
+        "epochs": (n_ckpt,),
+        "dominant_frequency": (n_ckpt, d_mlp),
+        "fve": (n_ckpt, d_mlp),
+        "final_fve_by_frequency": (d_mlp, n_spec),
+    }
+    for name, shape in shapes.items():
+        if name not in arrays:
+            raise _fail(path, f"no array `{name}`" if arrays else "missing")
+        if tuple(arrays[name].shape) != shape:
+            raise _fail(path, f"`{name}` has shape {tuple(arrays[name].shape)}, expected {shape}")
+    return {name: arrays[name].numpy() for name in shapes}
+
+
+def load_analysis(analysis_dir: str | Path) -> Analysis:
+    """Read an analysis directory; any missing or malformed file raises UsageError naming it."""
+    path = Path(analysis_dir)
+    if not path.is_dir():
+        raise UsageError(f"{path}: no such analysis directory; run `grokinterp analyze` first")
+    summary = Summary.load(path)
+    config, spectrum = _check_summary(path / SUMMARY_FILE, summary)
+    try:
+        raw = pd.read_csv(path / MEASURES_FILE)
+    except OSError:
+        raise _fail(path / MEASURES_FILE, "missing; run `grokinterp analyze` first") from None
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise _fail(path / MEASURES_FILE, f"not a readable CSV table ({exc})") from None
+    measures = _check_measures(path / MEASURES_FILE, raw, spectrum, config)
+    neurons: dict[str, Any] = {}
+    if spectrum is not None:
+        arrays = load_neurons(path)
+        n_spec = len(spectrum)
+        n_neurons = config.d_mlp * config.n_layers
+        neurons = _check_neurons(path / NEURONS_FILE, arrays, len(measures), n_neurons, n_spec)
+        if not np.array_equal(neurons["epochs"], measures["epoch"].to_numpy()):
+            raise _fail(path / NEURONS_FILE, f"`epochs` differ from those of {MEASURES_FILE}")
+    return Analysis(path, summary, config, measures, neurons)

@@ -1,0 +1,139 @@
+"""A run's checkpoint -> files that TransformerLens 4 loads.
+
+TransformerLens 4 dropped `HookedTransformer`; its TL-native `TransformerBridge`
+(`TransformerBridge.boot_native(TransformerBridgeConfig)`) is built from a config alone, and
+`transformer_lens.utilities.tl_checkpoint_conversion.convert_tl_checkpoint` turns a classic
+`HookedTransformer.state_dict()` (the property names `blocks.0.attn.W_Q`, per-head shapes) into
+the bridge's keys. grokinterp's transformer family stores exactly that classic state dict, so the
+export writes it unchanged with the bridge's config beside it:
+
+    OUT/model.safetensors   the checkpoint's state dict (float32, HookedTransformer names)
+    OUT/config.json         TransformerBridgeConfig keyword arguments (d_vocab = n + 1 inputs,
+                            `=` the last token; d_vocab_out = n answers), plus {"grokinterp":
+                            {"run", "epoch", "operation", "group", "p", "config" (the run's
+                            config), "split" ({"train_indices", "noisy_labels"})}} to drop
+                            before use; `grokinterp import OUT --layout grokinterp-export` (or
+                            `--layout transformer-lens` on it) rebuilds the run from it
+
+Load it with
+
+    cfg = json.load(open("OUT/config.json")); cfg.pop("grokinterp")
+    bridge = TransformerBridge.boot_native(TransformerBridgeConfig(**cfg))
+    bridge.load_state_dict(convert_tl_checkpoint(load_file("OUT/model.safetensors"), cfg_obj))
+
+Only what the bridge computes the same way is exported: the transformer family with relu or gelu
+and attention rate 1. The MLP family (no attention, no positions) and the quadratic activation
+have no TransformerLens model; an attention rate below 1 (Zhong et al.'s mix with uniform
+attention) is not an attention TransformerLens computes. Each is refused in one line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from grokinterp.config import RunConfig
+from grokinterp.errors import UsageError
+from grokinterp.storage import store
+
+TARGETS = ("transformer-lens",)
+STATE_FILE, CONFIG_FILE = "model.safetensors", "config.json"
+_ACTIVATIONS = {"relu": "relu", "gelu": "gelu"}
+"""grokinterp activation -> TransformerLens act_fn (`gelu` is the exact erf form in both)."""
+
+
+def bridge_config(cfg: RunConfig) -> dict:
+    """TransformerBridgeConfig keyword arguments for the run's model (JSON-ready).
+
+    UsageError for a model TransformerLens has no equivalent of."""
+    if cfg.model != "transformer":
+        raise UsageError(
+            f"a {cfg.model} run has no TransformerLens equivalent (TransformerLens models are "
+            "transformers with attention and positions); only transformer runs export"
+        )
+    if cfg.activation not in _ACTIVATIONS:
+        raise UsageError(
+            f"activation {cfg.activation!r} has no TransformerLens act_fn; exportable: "
+            f"{', '.join(_ACTIVATIONS)}"
+        )
+    if cfg.attention_rate != 1.0:
+        raise UsageError(
+            f"attention rate {cfg.attention_rate} adds constant attention, which "
+            "TransformerLens does not compute; only rate 1 exports"
+        )
+    return {
+        "d_model": cfg.d_model,
+        "n_layers": cfg.n_layers,
+        "n_heads": cfg.n_heads,
+        "d_head": cfg.d_head,
+        "d_mlp": cfg.d_mlp,
+        "n_ctx": cfg.n_ctx,
+        "d_vocab": cfg.d_vocab,
+        "d_vocab_out": cfg.d_vocab_out,
+        "act_fn": _ACTIVATIONS[cfg.activation],
+        "normalization_type": "LN" if cfg.layer_norm == "pre" else None,
+        "positional_embedding_type": "standard",
+        "attn_only": False,
+        "architecture": "TransformerLensNative",
+    }
+
+
+def export_transformer_lens(
+    run_dir: str | Path, out_dir: str | Path, epoch: int | None = None
+) -> tuple[Path, int]:
+    """Write the checkpoint at `epoch` (default: the last) of the run into `out_dir` (absent or
+    empty) as described above; return the directory and the epoch written.
+
+    UsageError, with nothing written, for a model TransformerLens lacks, an epoch without a
+    checkpoint, or an `out_dir` that holds files."""
+    from grokinterp.storage.importers.common import check_fresh_out
+    from grokinterp.storage.run import open_run
+
+    run = open_run(run_dir)
+    config = bridge_config(run.config)
+    epochs = run.epochs
+    if not epochs:
+        raise UsageError(f"{run_dir}: no complete checkpoint to export")
+    epoch = epochs[-1] if epoch is None else epoch
+    if epoch not in epochs:
+        raise UsageError(f"{run_dir} has no checkpoint at epoch {epoch}; it has {_span(epochs)}")
+    out_dir = Path(out_dir)
+    check_fresh_out(out_dir)
+    state = run.state_dict(epoch=epoch)
+    cfg = run.config
+    split = {"train_indices": run.train_indices.tolist()}
+    if noisy := store.read_noisy_labels(run.path):
+        split["noisy_labels"] = {str(k): v for k, v in sorted(noisy.items())}
+    config["grokinterp"] = {
+        "run": str(run_dir),
+        "epoch": epoch,
+        "operation": cfg.operation,
+        "group": cfg.group,
+        "p": cfg.p,
+        "config": json.loads(cfg.to_json()),
+        "split": split,
+    }
+    _write(out_dir, state, config)
+    return out_dir, epoch
+
+
+def _span(epochs: list[int]) -> str:
+    return f"{len(epochs)} checkpoints from epoch {epochs[0]} to {epochs[-1]}"
+
+
+def _write(out_dir: Path, state: dict, config: dict) -> None:
+    """Both files into a hidden sibling, then renamed into place (nothing left on failure)."""
+    from safetensors.torch import save_file
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_dir.with_name(f".{out_dir.name}.export-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        save_file({name: t.contiguous() for name, t in state.items()}, str(tmp / STATE_FILE))
+        store.atomic_write(tmp / CONFIG_FILE, json.dumps(config, indent=2).encode())
+        os.replace(tmp, out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
