@@ -1,8 +1,13 @@
 """The run configuration: one frozen, typed record of everything that defines a run.
 
-Every other value (vocabulary size, number of training pairs, ...) is derived from it by a
-property, never stored twice. Presets are the only place concrete hyperparameters appear.
-This module imports nothing heavy so that `grokinterp --help` stays fast.
+Each field is described once, where it is declared (`grokinterp.schema.setting`): its section
+(the sub-configs task, model, training, recipe), help, allowed values, run-name prefix and the
+condition under which a run reads it. `FIELDS` holds these descriptions; the CLI flags, the sweep
+spec's types, run names and docs/config.md are generated from them, and `RunConfig.validate`
+checks every field against them. Every other value (vocabulary size, number of training pairs,
+...) is derived from the fields by a property, never stored twice. Concrete hyperparameters
+appear only in `grokinterp.presets`. This module imports nothing heavy so that
+`grokinterp --help` stays fast.
 """
 
 from __future__ import annotations
@@ -10,173 +15,363 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from dataclasses import dataclass, fields
-from typing import Any, Literal
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
 
 from grokinterp.errors import UsageError
-
-INITS = ("paper", "transformer_lens")
+from grokinterp.schema import (
+    AT_LEAST_ONE,
+    FRACTION,
+    NON_NEGATIVE,
+    POSITIVE,
+    Field,
+    Range,
+    fields_of,
+    setting,
+)
 
 OLD_ATTENTION_RULE = "uniform-mix"
 """The rule of every config written before `attention_rule` existed (format version 1)."""
 
-ARCHITECTURE_DEFAULTS = {
-    "model": "transformer",
-    "n_layers": 1,
-    "layer_norm": "none",
-    "attention_rate": 1.0,
-    "activation": "relu",
-    "embedding": "shared",
-    "combine": "concat",
-}
-"""The architecture fields at their defaults (Nanda et al.'s one-layer transformer). A field at
-its default is left out of the JSON, so configs written before architectures read and hash as
-before."""
-
-RECIPE_DEFAULTS = {
-    "objective": "cross_entropy",
-    "temperature": 1.0,
-    "label_noise": 0.0,
-    "optimizer": "adamw",
-    "momentum": None,
-    "muon_params": "hidden",
-    "perpendicular_grad": False,
-    "grad_filter": "none",
-    "filter_alpha": 0.98,
-    "filter_window": 100,
-    "filter_lambda": None,
-    "fixed_norm": None,
-    "norm_cap": None,
-    "precision": "float32",
-}
-"""The training-recipe fields at their defaults (cross-entropy, AdamW, no filter, no norm control,
-a float32 forward: the recipe of before interventions). As with the architecture, a field at its
-default is left out of the JSON, so older configs read and hash as before. Validated and applied
-by `grokinterp.training.recipe`."""
-
 FORMAT_VERSION = 2
 """Version 2 writes `attention_rule`; a config of version 1 never has it and reads as
 `OLD_ATTENTION_RULE`. A config with that rule is written as version 1 without the field, the
-JSON (and run fingerprint) it had before the field existed."""
+JSON (and run fingerprint) it had before the field existed. Fields declared `sparse` are written
+only away from their default, so configs written before them read and hash as before."""
+
+TRANSFORMER = ("model", ("transformer",))
+MLP = ("model", ("mlp",))
+MUON = ("optimizer", ("muon",))
 
 
 @dataclass(frozen=True)
 class RunConfig:
     """Hyperparameters of one training run of a model (`model`: a transformer, by default Nanda et
     al.'s one-layer one, or an MLP) on `(a op b) mod p`, or on an operation of a finite group
-    (`group`)."""
+    (`group`). Each field's meaning, range and section are in its `setting` (and `FIELDS`)."""
 
-    preset: str
-    """Name of the preset the run started from (informational)."""
-    p: int
-    """The prime modulus. Inputs are `[a, b, =]` with `=` the token id `p`. Unused by a group run
-    (`group` set), which keeps its preset's value: it is still validated, never read."""
-    train_frac: float
-    """Fraction of the pairs used for training (the rest is the test set)."""
-    d_model: int
-    """Width of the residual stream (transformer); width of each operand's embedding (mlp)."""
-    n_heads: int
-    """Number of attention heads; `d_head = d_model // n_heads`. Unused by the mlp family, which
-    keeps its preset's value: validated, never read."""
-    d_mlp: int
-    """Number of neurons of each MLP (hidden) layer."""
-    init: Literal["paper", "transformer_lens"]
-    """`paper`: every matrix randn / sqrt(d_model), W_U randn / sqrt(d_vocab), as in Nanda et al.'s
-    code. `transformer_lens`: N(0, (0.8 / sqrt(d_model))^2) for every matrix. Biases start at 0."""
-    lr: float
-    """Peak learning rate of AdamW."""
-    weight_decay: float
-    """AdamW's decoupled weight decay (applied to every trained parameter)."""
-    beta1: float
-    """AdamW's first-moment decay."""
-    beta2: float
-    """AdamW's second-moment decay."""
-    warmup_steps: int
-    """Linear warm-up: the lr of step s (0-based) is lr * min((s + 1) / warmup_steps, 1), so unlike
-    the public code the first step already moves the weights."""
-    epochs: int
-    """Number of epochs, passes over the training pairs: one optimiser step each at full batch,
-    ceil(n_train / batch_size) each with `batch_size`."""
-    save_every: int
-    """Checkpoint cadence in epochs; epoch 0 and the last epoch are always saved."""
-    seed: int
-    """Seed of the weight initialisation."""
-    data_seed: int
-    """Seed of the train/test split, separate from the weight seed."""
-    operation: str = "add"
-    """The operation mod p, a key of `grokinterp.tasks.modular.OPERATIONS` (`add`, `sub`, `mul`,
-    `div`, polynomials): its label table and domain define the task (`grokinterp.tasks`). With
-    `group`, an operation of the group: `compose` (a * b), `conjugate` (a * b * a^-1) or `aba`."""
-    adam_eps: float = 1e-8
-    """AdamW's epsilon."""
-    model: str = "transformer"
-    """The model family, a key of `grokinterp.models.FAMILIES`: `transformer` or `mlp`."""
-    n_layers: int = 1
-    """Transformer blocks (1..4), or hidden layers of the mlp (1..4)."""
-    layer_norm: str = "none"
-    """Transformer only: `none` (Nanda et al.) or `pre` (LayerNorm before each attention, MLP
-    and the unembedding, TransformerLens's names `ln1`, `ln2`, `ln_final`)."""
-    attention_rate: float = 1.0
-    """Transformer only, in [0, 1]: Zhong et al.'s (2023, "The Clock and the Pizza") `attn_coeff`
-    c, under `attention_rule`: 1 learned attention, 0 constant attention."""
-    attention_rule: str = "zhong"
-    """How `attention_rate` acts (`grokinterp.models.layers.ATTENTION_RULES`): `zhong`,
-    c * softmax + (1 - c) on each key the query may see, as Zhong et al.'s code; `uniform-mix`,
-    c * softmax + (1 - c) / n over its n visible keys, the rule of configs written before this
-    field (read as such)."""
-    activation: str = "relu"
-    """The neurons' nonlinearity: `relu`, `gelu` or `quadratic` (x^2, Gromov 2023)."""
-    embedding: str = "shared"
-    """MLP only: one embedding table for a and b (`shared`) or one each (`separate`)."""
-    combine: str = "concat"
-    """MLP only: the hidden layer reads the two embeddings concatenated (`concat`) or summed
-    (`sum`)."""
-    objective: str = "cross_entropy"
-    """The training loss: `cross_entropy`, `stablemax` (cross-entropy through Prieto et al.'s
-    StableMax) or `mse` (mean squared error to the one-hot target); see
-    `grokinterp.training.recipe.objectives`. metrics.csv always records the cross-entropy."""
-    temperature: float = 1.0
-    """The objective sees logits / temperature (a fixed output temperature, > 0)."""
-    label_noise: float = 0.0
-    """Fraction in [0, 1) of the training pairs whose label is replaced by a uniformly drawn
-    other label (from `data_seed`); the replaced labels are recorded in split.json."""
-    optimizer: str = "adamw"
-    """`adamw` (written out, PyTorch's formulation), `sgd` (torch.optim.SGD: momentum, coupled L2
-    weight decay) or `muon` (torch.optim.Muon on `muon_params`, AdamW on the rest)."""
-    momentum: float | None = None
-    """Momentum of sgd and muon; None: the optimiser's default (sgd 0.9, muon 0.95)."""
-    muon_params: str = "hidden"
-    """Muon only: `hidden` (every trained matrix but the embeddings and the unembedding, as Muon's
-    authors do) or a comma-separated list of trained matrix names."""
-    perpendicular_grad: bool = False
-    """Prieto et al.'s ⊥Grad: remove each parameter's gradient component along its weights (and
-    restore the gradient's norm) before the optimiser."""
-    grad_filter: str = "none"
-    """Lee et al.'s Grokfast: `none`, `ema` (alpha, lambda) or `ma` (window, lambda)."""
-    filter_alpha: float = 0.98
-    """Grokfast-EMA's decay alpha, in [0, 1)."""
-    filter_window: int = 100
-    """Grokfast-MA's window of past gradients."""
-    filter_lambda: float | None = None
-    """Grokfast's amplification lambda; None: the paper's default (ema 2, ma 5)."""
-    fixed_norm: float | None = None
-    """Omnigrok: the total L2 norm of the trained weights, held fixed by a rescale after the init
-    and after every step; None: free."""
-    norm_cap: float | None = None
-    """A downward-only cap: each trained matrix is scaled down to norm_cap x its initial norm
-    when it exceeds it; None: no cap."""
-    precision: str = "float32"
-    """dtype of the training forward: `float32`, `float64` or `bfloat16`. The weights stay
-    float32 and the losses float64."""
-    group: str | None = None
-    """A finite group whose operation is the task (`S5`, `A4`, `D7`, `Z3xZ5`; see
-    `grokinterp.tasks.groups`), or None: arithmetic mod p. Inputs are `[a, b, =]` with a, b the
-    group's elements in canonical order and `=` the token |G|. Left out of the JSON when None, so
-    configs written before groups read and hash as before."""
-    batch_size: int | None = None
-    """Training pairs per optimiser step, in 1..n_train (`grokinterp.training.loop.epoch_batches`),
-    or None: full batch, one step per epoch. Left out of the JSON when None, so configs written
-    before minibatches read and hash as before."""
+    preset: str = setting(
+        "run",
+        "Name of the preset the run started from (`grokinterp.presets`); informational, every "
+        "other field holds the run's own value.",
+        per_run=True,
+    )
+    p: int = setting(
+        "task",
+        "The prime modulus of arithmetic mod p: inputs are [a, b, =] with a, b in 0..p-1 and = "
+        "the token p (Nanda et al.: 113); a group run keeps its preset's value, never read.",
+        range=Range(3),
+        only_with=("group", (None,)),
+    )
+    train_frac: float = setting(
+        "task",
+        "Fraction of the task's pairs in the training set, the rest being the test set (Nanda et "
+        "al.: 0.3).",
+        range=Range(0, 1, low_open=True, high_open=True),
+        short="frac",
+        per_run=True,
+        swept=True,
+    )
+    d_model: int = setting(
+        "model",
+        "Width of the residual stream (transformer) or of each operand's embedding (mlp); Nanda "
+        "et al.: 128.",
+        range=AT_LEAST_ONE,
+        short="dmodel",
+    )
+    n_heads: int = setting(
+        "model",
+        "Attention heads per layer, each of width d_head = d_model / n_heads (Nanda et al.: 4); "
+        "an mlp run keeps its preset's value, never read.",
+        range=AT_LEAST_ONE,
+        short="heads",
+        only_with=TRANSFORMER,
+    )
+    d_mlp: int = setting(
+        "model",
+        "Neurons of each MLP (hidden) layer (Nanda et al.: 512).",
+        range=AT_LEAST_ONE,
+        short="dmlp",
+    )
+    init: str = setting(
+        "training",
+        "Weight initialisation, biases at 0: `paper`, every matrix randn / sqrt(d_model) and W_U "
+        "randn / sqrt(d_vocab) as Nanda et al.'s code (mlp: randn / sqrt(fan-in), Chughtai et "
+        "al.'s); `transformer_lens`, N(0, (0.8 / sqrt(d_model))^2) for every matrix.",
+        choices=("paper", "transformer_lens"),
+        short="init-",
+        per_run=True,
+    )
+    lr: float = setting(
+        "training",
+        "Peak learning rate, reached at the end of the warm-up (Nanda et al.: 1e-3).",
+        range=POSITIVE,
+        per_run=True,
+    )
+    weight_decay: float = setting(
+        "training",
+        "Weight decay of every trained parameter, decoupled in AdamW and Muon, coupled L2 in sgd "
+        "(Nanda et al.: 1).",
+        range=NON_NEGATIVE,
+        short="wd",
+        per_run=True,
+        swept=True,
+    )
+    beta1: float = setting(
+        "training", "AdamW's first-moment decay (Nanda et al.: 0.9).", range=FRACTION
+    )
+    beta2: float = setting(
+        "training", "AdamW's second-moment decay (Nanda et al.: 0.98).", range=FRACTION
+    )
+    warmup_steps: int = setting(
+        "training",
+        "Optimiser steps of linear warm-up: step s (0-based) uses lr * min((s + 1) / "
+        "warmup_steps, 1), so the first step already moves the weights (Nanda et al.: 10).",
+        range=AT_LEAST_ONE,
+        short="warmup",
+    )
+    epochs: int = setting(
+        "training",
+        "Passes over the training pairs: one optimiser step each at full batch, ceil(n_train / "
+        "batch_size) with a batch_size (Nanda et al.: 40,000).",
+        range=AT_LEAST_ONE,
+    )
+    save_every: int = setting(
+        "training",
+        "Checkpoint cadence in epochs; epoch 0 and the last epoch are always saved (Nanda et al.: "
+        "100).",
+        range=AT_LEAST_ONE,
+    )
+    seed: int = setting(
+        "training",
+        "Seed of the weight initialisation and of the minibatch order, apart from the split's.",
+        per_run=True,
+        swept=True,
+    )
+    data_seed: int = setting(
+        "task",
+        "Seed of the train/test split and of the label noise, apart from the weights'.",
+        short="dseed",
+        per_run=True,
+        swept=True,
+    )
+    operation: str = setting(
+        "task",
+        "The operation: mod p, a key of `grokinterp.tasks.modular.OPERATIONS` (add, sub, mul, "
+        "div, polynomials); with a group, compose (a * b), conjugate (a * b * a^-1) or aba "
+        "(a * b * a).",
+        default="add",
+        short="",
+    )
+    adam_eps: float = setting(
+        "training",
+        "AdamW's epsilon, added to the square root of the second moment.",
+        default=1e-8,
+        range=POSITIVE,
+    )
+    model: str = setting(
+        "model",
+        "The model family (`grokinterp.models`): `transformer`, Nanda et al.'s, or `mlp`, "
+        "Gromov's and Chughtai et al.'s embeddings, hidden layers and unembedding.",
+        default="transformer",
+        choices=("transformer", "mlp"),
+        short="",
+        sparse=True,
+    )
+    n_layers: int = setting(
+        "model",
+        "Transformer blocks, or hidden layers of the mlp.",
+        default=1,
+        range=Range(1, 4),
+        short="layers",
+        sparse=True,
+    )
+    layer_norm: str = setting(
+        "model",
+        "`none` (Nanda et al.) or `pre`: LayerNorm before each attention, each MLP and the "
+        "unembedding (TransformerLens's ln1, ln2, ln_final).",
+        default="none",
+        choices=("none", "pre"),
+        only_with=TRANSFORMER,
+        sparse=True,
+    )
+    attention_rate: float = setting(
+        "model",
+        "Zhong et al.'s (2023, The Clock and the Pizza) attn_coeff c, acting as attention_rule "
+        "says: 1 learned attention, 0 constant attention.",
+        default=1.0,
+        range=Range(0, 1),
+        only_with=TRANSFORMER,
+        sparse=True,
+    )
+    attention_rule: str = setting(
+        "model",
+        "How attention_rate c mixes a head's softmax pattern s over the n keys its query sees: "
+        "`zhong`, c s + (1 - c) on each key, as Zhong et al.'s code; `uniform-mix`, c s + "
+        "(1 - c) / n, the rule of configs written before this field.",
+        default="zhong",
+        choices=("zhong", OLD_ATTENTION_RULE),
+        only_with=TRANSFORMER,
+    )
+    activation: str = setting(
+        "model",
+        "The neurons' nonlinearity: `relu`, `gelu` (the exact erf form) or `quadratic` (x^2, "
+        "Gromov 2023).",
+        default="relu",
+        choices=("relu", "gelu", "quadratic"),
+        sparse=True,
+    )
+    embedding: str = setting(
+        "model",
+        "One embedding table for a and b (`shared`) or one each (`separate`, Chughtai et al.).",
+        default="shared",
+        choices=("shared", "separate"),
+        only_with=MLP,
+        sparse=True,
+    )
+    combine: str = setting(
+        "model",
+        "How the first hidden layer reads the two embeddings: concatenated (`concat`) or summed "
+        "(`sum`).",
+        default="concat",
+        choices=("concat", "sum"),
+        only_with=MLP,
+        sparse=True,
+    )
+    objective: str = setting(
+        "recipe",
+        "The training loss: `cross_entropy`, `stablemax` (cross-entropy through Prieto et al.'s "
+        "2025 StableMax) or `mse` (squared error to the one-hot target); metrics.csv records the "
+        "cross-entropy whatever it is.",
+        default="cross_entropy",
+        choices=("cross_entropy", "stablemax", "mse"),
+        short="",
+        sparse=True,
+    )
+    temperature: float = setting(
+        "recipe",
+        "The objective sees logits / temperature (a fixed output temperature).",
+        default=1.0,
+        range=POSITIVE,
+        short="T",
+        sparse=True,
+    )
+    label_noise: float = setting(
+        "recipe",
+        "Fraction of the training pairs whose label is replaced by another, drawn uniformly "
+        "from data_seed and recorded in split.json.",
+        default=0.0,
+        range=FRACTION,
+        per_run=True,
+        sparse=True,
+    )
+    optimizer: str = setting(
+        "recipe",
+        "`adamw` (PyTorch's formulation, written out), `sgd` (momentum, coupled L2 weight decay) "
+        "or `muon` (torch.optim.Muon on muon_params, AdamW on the rest).",
+        default="adamw",
+        choices=("adamw", "sgd", "muon"),
+        short="",
+        sparse=True,
+    )
+    momentum: float | None = setting(
+        "recipe",
+        "Momentum of sgd and muon; null: the optimiser's default (sgd 0.9, muon 0.95).",
+        default=None,
+        range=FRACTION,
+        only_with=("optimizer", ("sgd", "muon")),
+        sparse=True,
+    )
+    muon_params: str = setting(
+        "recipe",
+        "The matrices Muon updates: `hidden` (every trained matrix but the embeddings and the "
+        "unembedding, as Muon's authors do) or a comma-separated list of trained matrix names.",
+        default="hidden",
+        only_with=MUON,
+        sparse=True,
+    )
+    perpendicular_grad: bool = setting(
+        "recipe",
+        "Prieto et al.'s ⊥Grad: remove each parameter's gradient component along its weights "
+        "(and restore the gradient's norm) before the optimiser.",
+        default=False,
+        short="perp",
+        sparse=True,
+    )
+    grad_filter: str = setting(
+        "recipe",
+        "Lee et al.'s (2024) Grokfast gradient filter: `none`, `ema` (filter_alpha, "
+        "filter_lambda) or `ma` (filter_window, filter_lambda).",
+        default="none",
+        choices=("none", "ema", "ma"),
+        short="filter-",
+        sparse=True,
+    )
+    filter_alpha: float = setting(
+        "recipe",
+        "Grokfast-EMA's decay alpha.",
+        default=0.98,
+        range=FRACTION,
+        only_with=("grad_filter", ("ema",)),
+        sparse=True,
+    )
+    filter_window: int = setting(
+        "recipe",
+        "Grokfast-MA's window: the number of past gradients it averages.",
+        default=100,
+        range=AT_LEAST_ONE,
+        only_with=("grad_filter", ("ma",)),
+        sparse=True,
+    )
+    filter_lambda: float | None = setting(
+        "recipe",
+        "Grokfast's amplification lambda of the filtered gradient; null: the paper's default "
+        "(ema 2, ma 5).",
+        default=None,
+        only_with=("grad_filter", ("ema", "ma")),
+        sparse=True,
+    )
+    fixed_norm: float | None = setting(
+        "recipe",
+        "Omnigrok (Liu et al. 2022): the total L2 norm of the trained weights, held fixed by a "
+        "rescale after the init and after every step; null: free.",
+        default=None,
+        range=POSITIVE,
+        short="norm",
+        sparse=True,
+    )
+    norm_cap: float | None = setting(
+        "recipe",
+        "A downward-only cap: each trained matrix is scaled back to norm_cap times its initial "
+        "norm whenever it exceeds it; null: no cap.",
+        default=None,
+        range=POSITIVE,
+        sparse=True,
+    )
+    precision: str = setting(
+        "recipe",
+        "dtype of the training forward; the weights stay float32 and the losses float64.",
+        default="float32",
+        choices=("float32", "float64", "bfloat16"),
+        sparse=True,
+    )
+    group: str | None = setting(
+        "task",
+        "A finite group whose operation is the task (`grokinterp.tasks.groups`: S3..S5, A4, A5, "
+        "D<n>, Z<n>xZ<m>...), inputs [a, b, =] over its elements in canonical order; null: "
+        "arithmetic mod p.",
+        default=None,
+        sparse=True,
+    )
+    batch_size: int | None = setting(
+        "training",
+        "Training pairs per optimiser step, 1..n_train, visited in an order fixed by (seed, "
+        "epoch); null: full batch, one step per epoch.",
+        default=None,
+        range=AT_LEAST_ONE,
+        sparse=True,
+    )
 
     # ---- derived values -----------------------------------------------------------------------
     @property
@@ -228,9 +423,47 @@ class RunConfig:
         """Epochs at which a checkpoint is written: 0, save_every, 2 * save_every, ..., epochs."""
         return sorted(set(range(0, self.epochs, self.save_every)) | {self.epochs})
 
+    def part(self, section: str) -> dict[str, Any]:
+        """The sub-config `section` (`grokinterp.schema.SECTIONS`) as {field: value}, holding
+        only the fields this run reads: the model part of an mlp has no n_heads, the recipe of
+        AdamW no momentum."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in FIELDS.values()
+            if f.section == section and reads(self, f.name)
+        }
+
     # ---- validation and (de)serialisation -----------------------------------------------------
     def validate(self) -> RunConfig:
-        """Raise UsageError naming the first invalid field; return self when all is well."""
+        """Raise UsageError naming the first invalid field; return self when all is well. Each
+        field is checked against its type, range and choices (`FIELDS`); a field written only
+        away from its default may leave it only where the run reads it (`reads`)."""
+        self._check_task()
+        for f in FIELDS.values():
+            f.check(getattr(self, f.name))
+        check_read(
+            self,
+            [f.name for f in FIELDS.values() if f.sparse and getattr(self, f.name) != f.default],
+        )
+        if not 1 <= self.n_train < self.n_pairs:
+            task = f"in {self.group}" if self.group is not None else f"mod {self.p}"
+            raise UsageError(
+                f"train fraction {self.train_frac} of the {self.n_pairs} pairs of operation "
+                f"{self.operation!r} {task} leaves an empty split"
+            )
+        if self.batch_size is not None and self.batch_size > self.n_train:
+            raise UsageError(
+                f"batch_size must lie in 1..{self.n_train} (the training pairs), "
+                f"got {self.batch_size}"
+            )
+        if self.model == "transformer" and self.d_model % self.n_heads:
+            raise UsageError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
+        if self.fixed_norm is not None and self.norm_cap is not None:
+            raise UsageError("norm_cap caps a norm that fixed_norm holds fixed: choose one")
+        return self
+
+    def _check_task(self) -> None:
+        """The operation of the task kind, the group's name and a prime p."""
         from grokinterp.tasks.groups import GROUP_OPERATIONS, parse_group
         from grokinterp.tasks.modular import OPERATIONS
 
@@ -248,64 +481,17 @@ class RunConfig:
             )
         if not isinstance(self.p, int) or self.p < 3 or not is_prime(self.p):
             raise UsageError(f"p must be a prime >= 3, got {self.p}")
-        for name in (
-            "train_frac",
-            "lr",
-            "weight_decay",
-            "beta1",
-            "beta2",
-            "adam_eps",
-            "attention_rate",
-        ):
-            value = getattr(self, name)
-            if not isinstance(value, int | float) or not math.isfinite(value):
-                raise UsageError(f"{name} must be a finite number, got {value}")
-        if not 0.0 < self.train_frac < 1.0:
-            raise UsageError(f"train fraction must lie in (0, 1), got {self.train_frac}")
-        if not 1 <= self.n_train < self.n_pairs:
-            task = f"in {self.group}" if self.group is not None else f"mod {self.p}"
-            raise UsageError(
-                f"train fraction {self.train_frac} of the {self.n_pairs} pairs of operation "
-                f"{self.operation!r} {task} leaves an empty split"
-            )
-        if self.batch_size is not None:
-            if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int):
-                raise UsageError(f"batch_size must be a whole number, got {self.batch_size!r}")
-            if not 1 <= self.batch_size <= self.n_train:
-                raise UsageError(
-                    f"batch_size must lie in 1..{self.n_train} (the training pairs), "
-                    f"got {self.batch_size}"
-                )
-        for name in ("epochs", "save_every", "d_model", "n_heads", "d_mlp", "warmup_steps"):
-            if getattr(self, name) <= 0:
-                raise UsageError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.model == "transformer" and self.d_model % self.n_heads:
-            raise UsageError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
-        if self.lr <= 0 or self.weight_decay < 0 or self.adam_eps <= 0:
-            raise UsageError("lr and adam_eps must be positive and weight_decay non-negative")
-        if not (0.0 <= self.beta1 < 1.0 and 0.0 <= self.beta2 < 1.0):
-            raise UsageError(f"betas must lie in [0, 1), got ({self.beta1}, {self.beta2})")
-        if self.init not in INITS:
-            raise UsageError(f"unknown init {self.init!r}; choose one of {', '.join(INITS)}")
-        from grokinterp.models import validate
-        from grokinterp.training.recipe import validate as validate_recipe
-
-        validate(self)
-        validate_recipe(self)
-        return self
 
     def replace(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields in declaration order, those declared `sparse` only away from their
+        default, after `format_version` (see `FORMAT_VERSION`)."""
         data = dataclasses.asdict(self)
-        if data["group"] is None:  # modular arithmetic: the JSON of before groups
-            del data["group"]
-        if data["batch_size"] is None:  # full batch: the JSON of before minibatches
-            del data["batch_size"]
-        for name, default in (ARCHITECTURE_DEFAULTS | RECIPE_DEFAULTS).items():
-            if data[name] == default:  # the default model and recipe: the JSON of before them
-                del data[name]
+        for f in FIELDS.values():
+            if f.sparse and data[f.name] == f.default:
+                del data[f.name]
         if data["attention_rule"] == OLD_ATTENTION_RULE:  # a run of before the rule: its JSON
             del data["attention_rule"]
             return {"format_version": 1, **data}
@@ -323,8 +509,7 @@ class RunConfig:
         if version == 1 and "attention_rule" in data:
             raise UsageError("run config format version 1 has no attention_rule field")
         data.setdefault("attention_rule", OLD_ATTENTION_RULE)
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(set(data) - set(FIELDS))
         if unknown:
             raise UsageError(f"unknown run config fields: {', '.join(unknown)}")
         try:
@@ -344,10 +529,47 @@ class RunConfig:
 
     def same_architecture(self, other: RunConfig) -> bool:
         """True when both configs give the same model: same family, parameters of the same shapes
-        and the same computation."""
-        keys = ("d_vocab", "d_vocab_out", "d_model", "n_heads", "d_mlp", *ARCHITECTURE_DEFAULTS)
+        and the same computation (every model field; the attention rule where the rate is not
+        1, at which both rules are one computation)."""
+        model = (f.name for f in FIELDS.values() if f.section == "model")
+        keys = ("d_vocab", "d_vocab_out", *(name for name in model if name != "attention_rule"))
         same_rule = self.attention_rate == 1.0 or self.attention_rule == other.attention_rule
         return same_rule and all(getattr(self, k) == getattr(other, k) for k in keys)
+
+
+FIELDS: dict[str, Field] = fields_of(RunConfig)
+"""Every field of `RunConfig` by name, in declaration order, with its description."""
+
+
+def reads(cfg: RunConfig, name: str) -> bool:
+    """Whether a run of `cfg` reads field `name` (its `only_with` condition holds)."""
+    condition = FIELDS[name].only_with
+    return condition is None or getattr(cfg, condition[0]) in condition[1]
+
+
+def check_read(cfg: RunConfig, names: Iterable[str]) -> None:
+    """UsageError naming the first of the fields `names` that a run of `cfg` never reads (an
+    mlp has no n_heads, AdamW no momentum), with its flag."""
+    for name in names:
+        if reads(cfg, name):
+            continue
+        f = FIELDS[name]
+        other, values = f.only_with  # type: ignore[misc]
+        if other == "model":
+            raise UsageError(f"model {cfg.model} has no part for {name} ({f.flag})")
+        if values == (None,):
+            raise UsageError(f"{name} ({f.flag}) applies only without {FIELDS[other].flag}")
+        wanted = " or ".join(map(str, values))
+        raise UsageError(f"{name} ({f.flag}) applies only with {FIELDS[other].flag} {wanted}")
+
+
+def foreign_fields(family: str) -> set[str]:
+    """The model fields that a model of `family` never reads (n_heads for an mlp)."""
+    return {
+        f.name
+        for f in FIELDS.values()
+        if f.only_with is not None and f.only_with[0] == "model" and family not in f.only_with[1]
+    }
 
 
 def is_prime(n: int) -> bool:
@@ -428,10 +650,7 @@ def preset(name: str, group: str | None = None, model: str | None = None) -> Run
     if group is not None:
         cfg = cfg.replace(group=group)
     if model is not None and model != cfg.model:
-        from grokinterp.models import FAMILIES, foreign_fields
-
-        if model in FAMILIES:  # an unknown family is refused by `validate`
-            foreign = foreign_fields(model) & set(ARCHITECTURE_DEFAULTS)
-            reset = {k: ARCHITECTURE_DEFAULTS[k] for k in foreign}
-            cfg = cfg.replace(model=model, **reset)
+        foreign = foreign_fields(model) if model in FIELDS["model"].choices else set()
+        reset = {k: FIELDS[k].default for k in foreign if FIELDS[k].sparse}
+        cfg = cfg.replace(model=model, **reset)  # an unknown family is refused by `validate`
     return cfg

@@ -43,8 +43,8 @@ def test_json_round_trip():
     [
         ({"p": 100}, "prime"),
         ({"p": 2}, "prime"),
-        ({"train_frac": 0.0}, "train fraction"),
-        ({"train_frac": 1.0}, "train fraction"),
+        ({"train_frac": 0.0}, r"train_frac must lie in \(0, 1\)"),
+        ({"train_frac": 1.0}, r"train_frac must lie in \(0, 1\)"),
         ({"epochs": 0}, "epochs"),
         ({"epochs": -5}, "epochs"),
         ({"n_heads": 3}, "divisible"),

@@ -516,10 +516,10 @@ def test_a_sweep_over_groups_takes_the_group_preset(tmp_path):
         (["--group", "A3"], "supported for n = 4..5"),
         (["--group", "D2"], "supported for n = 3..128"),
         (["--group", "Z300"], "order <= 256"),
-        (["--group", "S3", "--train-frac", "1.0"], "train fraction"),
+        (["--group", "S3", "--train-frac", "1.0"], "train_frac must lie in (0, 1)"),
         (["--group", "S3", "--train-frac", "0.01"], "empty split"),
         (["--group", "S3", "--operation", "mul"], "not an operation of group"),
-        (["--group", "S3", "--p", "7"], "has none"),
+        (["--group", "S3", "--p", "7"], "p (--p) applies only without --group"),
     ],
 )
 def test_bad_group_inputs_get_one_line_exit_2_and_write_nothing(argv, words, tmp_path, capsys):

@@ -190,7 +190,7 @@ BAD_SPECS = [
     ("preset = 'huge'\n[grid]\nseed = [0]\n", "unknown preset 'huge'"),
     ("max_group_size = 0\n[grid]\nseed = [0]\n", "max_group_size must be at least 1"),
     ("[grid]\np = [11, 12]\n", "run p12: p must be a prime"),
-    ("[grid]\ntrain_frac = [0.3, 1.5]\n", "train fraction must lie in (0, 1)"),
+    ("[grid]\ntrain_frac = [0.3, 1.5]\n", "train_frac must lie in (0, 1)"),
     ("[grid]\noperation = ['pow']\n", "unknown operation 'pow'"),
     ("[grid]\npreset = ['small']\n", "grid.preset"),
     ("[fixed]\nseed = 1\n[grid]\nseed = [0]\n", "both under [fixed] and under [grid]"),

@@ -134,8 +134,8 @@ def test_resume_after_a_kill_mid_append_equals_an_unbroken_run(tiny_cfg, tmp_pat
     [
         (["--p", "91"], "prime"),
         (["--p", "2"], "prime"),
-        (["--train-frac", "1.2"], "train fraction"),
-        (["--train-frac", "0"], "train fraction"),
+        (["--train-frac", "1.2"], "train_frac must lie in (0, 1)"),
+        (["--train-frac", "0"], "train_frac must lie in (0, 1)"),
         (["--epochs", "0"], "epochs"),
         (["--device", "tpu"], "device"),
         (["--preset", "huge"], "preset"),

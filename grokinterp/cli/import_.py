@@ -4,6 +4,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from grokinterp.cli.config_flags import add_config_flags
+
+IMPORT_NOTES = {
+    "p": "paper: when its config has none",
+    "train_frac": "paper: when its config has no frac_train; transformer-lens: with --data-seed",
+    "seed": "paper: also the split's seed, when its config has none; transformer-lens: only "
+    "recorded, default 0",
+    "data_seed": "transformer-lens: rebuild the split as the grokking demo does, "
+    "torch.manual_seed(N) then the first int(p * p * F) of torch.randperm(p * p)",
+    "operation": "the operation the model was trained on, default add; paper: from its fn_name",
+    "group": "transformer-lens: a group task (e.g. S5); p is then unused",
+    "lr": "when the file has none",
+    "weight_decay": "when the file has none",
+    "beta1": "when the file has none",
+    "beta2": "when the file has none",
+    "adam_eps": "when the file has none",
+}
+"""The run config fields that `grokinterp import` takes, with what each means for the layouts:
+a flag sets what the file does not state and must agree with what it does."""
+
 
 def add_import(sub) -> None:
     parser = sub.add_parser(
@@ -54,30 +74,7 @@ def add_import(sub) -> None:
         metavar="DIR",
         help="the new run directory (absent or empty)",
     )
-    parser.add_argument(
-        "--p", type=int, metavar="P", help="prime modulus (paper: when its config has none)"
-    )
-    parser.add_argument(
-        "--train-frac",
-        type=float,
-        metavar="F",
-        help="training fraction (paper: when its config has no frac_train; transformer-lens: "
-        "with --data-seed)",
-    )
-    parser.add_argument(
-        "--seed",
-        type=int,
-        metavar="N",
-        help="paper: the split seed, when its config has none; transformer-lens: the init seed, "
-        "only recorded (default 0)",
-    )
-    parser.add_argument(
-        "--data-seed",
-        type=int,
-        metavar="N",
-        help="transformer-lens: rebuild the split as the grokking demo does, torch.manual_seed(N) "
-        "then the first int(p * p * F) of torch.randperm(p * p)",
-    )
+    add_config_flags(parser, IMPORT_NOTES, IMPORT_NOTES.get)
     parser.add_argument(
         "--split-from",
         type=Path,
@@ -96,28 +93,6 @@ def add_import(sub) -> None:
         "of epochs its curves cover)",
     )
     parser.add_argument(
-        "--operation",
-        metavar="NAME",
-        help="the operation the model was trained on (default add; paper: from its fn_name)",
-    )
-    parser.add_argument(
-        "--group", metavar="G", help="transformer-lens: a group task (e.g. S5); p is unused"
-    )
-    parser.add_argument("--lr", type=float, metavar="X", help="AdamW lr, when the file has none")
-    parser.add_argument(
-        "--weight-decay", type=float, metavar="X", help="AdamW weight decay, when the file has none"
-    )
-    parser.add_argument(
-        "--betas",
-        type=float,
-        nargs=2,
-        metavar=("B1", "B2"),
-        help="AdamW betas, when not in the file",
-    )
-    parser.add_argument(
-        "--adam-eps", type=float, metavar="X", help="AdamW eps, when the file has none"
-    )
-    parser.add_argument(
         "--allow-loss-mismatch",
         action="store_true",
         help="import even when the recomputed final train loss disagrees with the recorded one",
@@ -129,20 +104,10 @@ def _import(args) -> None:
     from grokinterp.storage.importers import Options, import_run
 
     options = Options(
-        p=args.p,
-        train_frac=args.train_frac,
-        seed=args.seed,
-        data_seed=args.data_seed,
+        **{name: getattr(args, name) for name in IMPORT_NOTES},
         split_from=args.split_from,
         metrics=not args.no_metrics,
         epoch=args.epoch,
-        operation=args.operation,
-        group=args.group,
-        lr=args.lr,
-        weight_decay=args.weight_decay,
-        beta1=args.betas[0] if args.betas else None,
-        beta2=args.betas[1] if args.betas else None,
-        adam_eps=args.adam_eps,
         allow_loss_mismatch=args.allow_loss_mismatch,
     )
     out, notes = import_run(args.source, args.out, args.layout, options)

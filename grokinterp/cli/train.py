@@ -5,106 +5,27 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import math
 import shlex
 import sys
 from pathlib import Path
 
+from grokinterp.cli.config_flags import add_config_flags, add_sweep_flags, given
 from grokinterp.cli.lists import parse_list
 from grokinterp.cli.replay import add_log_flags
-from grokinterp.config import DEFAULT_PRESET, GROUP_PRESETS, PRESETS, preset
+from grokinterp.config import (
+    DEFAULT_PRESET,
+    FIELDS,
+    GROUP_PRESETS,
+    PRESETS,
+    check_read,
+    foreign_fields,
+    preset,
+)
 from grokinterp.errors import UsageError
 
 DEFAULT_RUNS_DIR = Path("checkpoints")
 MAX_SWEEP_RUNS = 256
 """A sweep of more runs than this needs --large-sweep: a typo in a range must not fill a disk."""
-
-# flag -> (RunConfig field, type, help)
-OVERRIDES = {
-    "--p": ("p", int, "prime modulus; inputs are [a, b, =] with = the token p"),
-    "--train-frac": ("train_frac", float, "fraction of the p^2 pairs used for training, in (0, 1)"),
-    "--epochs": ("epochs", int, "number of epochs (passes over the training pairs)"),
-    "--batch-size": (
-        "batch_size",
-        int,
-        "training pairs per optimiser step, 1..the training set (default: full batch); each "
-        "epoch visits them in an order fixed by (seed, epoch)",
-    ),
-    "--lr": ("lr", float, "peak AdamW learning rate"),
-    "--weight-decay": ("weight_decay", float, "AdamW weight decay"),
-    "--seed": ("seed", int, "seed of the weight initialisation"),
-    "--data-seed": ("data_seed", int, "seed of the train/test split"),
-    "--save-every": ("save_every", int, "checkpoint every N epochs (0 and the last always saved)"),
-    "--model": ("model", str, "model family: transformer or mlp (see below)"),
-    "--n-layers": ("n_layers", int, "transformer blocks, or hidden layers of the mlp (1..4)"),
-    "--d-model": ("d_model", int, "residual stream width (mlp: width of each embedding)"),
-    "--n-heads": ("n_heads", int, "transformer: attention heads (d_head = d_model / n_heads)"),
-    "--d-mlp": ("d_mlp", int, "neurons of each MLP (hidden) layer"),
-    "--activation": ("activation", str, "the neurons' nonlinearity: relu, gelu or quadratic"),
-    "--layer-norm": ("layer_norm", str, "transformer: none or pre (LayerNorm before each part)"),
-    "--attention-rate": (
-        "attention_rate",
-        float,
-        "transformer: Zhong et al.'s attn_coeff c in [0, 1], each head's pattern is "
-        "c * softmax + (1 - c) on every key it may see (runs made before this rule keep "
-        "c * softmax + (1 - c) / keys)",
-    ),
-    "--embedding": ("embedding", str, "mlp: shared (one table for a and b) or separate"),
-    "--combine": ("combine", str, "mlp: concat or sum the embeddings of a and b"),
-    "--warmup-steps": ("warmup_steps", int, "steps of linear learning-rate warm-up"),
-    "--init": ("init", str, "weight init: paper (Nanda et al.) or transformer_lens"),
-    "--operation": ("operation", str, "the operation mod p, or of --group (see the lists below)"),
-    "--group": (
-        "group",
-        str,
-        "a finite group whose operation is the task: S3..S5, A4, A5, D<n>, "
-        "Z<n>xZ<m>... (see below); default none: arithmetic mod p",
-    ),
-    "--objective": (
-        "objective",
-        str,
-        "training loss: cross_entropy, stablemax (Prieto et al.) or mse (one-hot targets)",
-    ),
-    "--temperature": ("temperature", float, "the objective sees logits / temperature (> 0)"),
-    "--label-noise": (
-        "label_noise",
-        float,
-        "fraction in [0, 1) of training labels replaced by another (recorded in split.json)",
-    ),
-    "--optimizer": (
-        "optimizer",
-        str,
-        "adamw, sgd (with momentum) or muon (Muon for the hidden matrices, AdamW for the rest)",
-    ),
-    "--momentum": ("momentum", float, "sgd and muon: momentum (default sgd 0.9, muon 0.95)"),
-    "--muon-params": (
-        "muon_params",
-        str,
-        "muon: hidden (every matrix but the embeddings) or a comma list of 2-D parameter names",
-    ),
-    "--perpendicular-grad": (
-        "perpendicular_grad",
-        bool,
-        "Prieto et al.'s ⊥Grad: drop the gradient's component along the weights",
-    ),
-    "--grad-filter": ("grad_filter", str, "Grokfast (Lee et al.): none, ema or ma"),
-    "--filter-alpha": ("filter_alpha", float, "Grokfast ema: the decay alpha, in [0, 1)"),
-    "--filter-window": ("filter_window", int, "Grokfast ma: the window of past gradients"),
-    "--filter-lambda": ("filter_lambda", float, "Grokfast: amplification (default ema 2, ma 5)"),
-    "--fixed-norm": (
-        "fixed_norm",
-        float,
-        "Omnigrok: hold the total weight norm at this value (rescaled after every step)",
-    ),
-    "--norm-cap": ("norm_cap", float, "cap each matrix's norm at this times its initial norm"),
-    "--precision": ("precision", str, "training forward dtype: float32, float64 or bfloat16"),
-}
-SWEEPS = {
-    "--seeds": ("seed", "seed", "sweep: several init seeds, e.g. 0-63 or 0,3,7"),
-    "--data-seeds": ("data_seed", "dseed", "sweep: several split seeds"),
-    "--weight-decays": ("weight_decay", "wd", "sweep: several weight decays, e.g. 0.3,1,3"),
-    "--train-fracs": ("train_frac", "frac", "sweep: several train fractions, e.g. 0.3,0.5"),
-}
 
 
 def _operations_text() -> str:
@@ -120,7 +41,7 @@ def _operations_text() -> str:
         + "\n\n"
         + _groups_text()
         + "\n\n"
-        + MODELS_HELP
+        + _models_text()
     )
 
 
@@ -137,14 +58,20 @@ def _groups_text() -> str:
     return textwrap.fill(head, 79) + "\n" + "\n".join(lines)
 
 
-MODELS_HELP = """\
-models (--model NAME; a flag for a part the model lacks is refused):
-  transformer  Nanda et al.'s: n_layers blocks of attention (n_heads heads) and an MLP of d_mlp
-               neurons, learned positions, no LayerNorm unless --layer-norm pre;
-               --attention-rate c: Zhong et al.'s attn_coeff (2023; 1 learned, 0 constant attention)
-  mlp          Gromov / Chughtai et al.'s: embeddings of a and b (--embedding shared|separate),
-               --combine concat|sum, n_layers hidden layers of d_mlp neurons, an unembedding;
-               no biases. Try --activation quadratic for Gromov's network."""
+def _models_text() -> str:
+    """The families (`--model NAME`) and the model flags each reads, from the config's fields."""
+    lines = [
+        "models (--model NAME) and the flags each reads (a flag for a part it lacks is refused):"
+    ]
+    for family in FIELDS["model"].choices:
+        foreign = foreign_fields(family)
+        flags = [
+            f.flag
+            for f in FIELDS.values()
+            if f.section == "model" and f.name != "model" and f.name not in foreign
+        ]
+        lines.append(f"  {family:<12} {' '.join(flags)}")
+    return "\n".join(lines)
 
 
 def add_train(sub) -> None:
@@ -165,17 +92,8 @@ def add_train(sub) -> None:
         epilog=_operations_text(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--preset", default=DEFAULT_PRESET, help=f"one of {names}")
-    for flag, (field, kind, text) in OVERRIDES.items():
-        if kind is bool:
-            parser.add_argument(flag, action="store_const", const=True, help=text)
-            continue
-        if all(getattr(cfg, field) is None for cfg in PRESETS.values()):
-            parser.add_argument(flag, type=kind, help=text)
-            continue
-        parser.add_argument(flag, type=kind, help=f"{text} ({_preset_values(field)})")
-    for flag, (_, _, text) in SWEEPS.items():
-        parser.add_argument(flag, metavar="LIST", help=text)
+    add_config_flags(parser, FIELDS, _preset_note)
+    add_sweep_flags(parser)
     parser.add_argument(
         "--out",
         type=Path,
@@ -217,51 +135,60 @@ def add_train(sub) -> None:
     parser.set_defaults(handler=_train)
 
 
-def _preset_values(field: str) -> str:
-    """`preset: small 0.3, canonical 0.3; --group: small 0.7, canonical 0.7` (the group part
-    only where a group preset differs)."""
+def _preset_note(field: str) -> str | None:
+    """What the presets set `field` to: `preset: small 0.3, canonical 0.3; --group: small 0.7,
+    canonical 0.7` (the group part only where a group preset differs); None where every preset
+    leaves the field at its default."""
+    if field == "preset":
+        return (
+            f"{', '.join(PRESETS)}; default {DEFAULT_PRESET}; a --group run starts from the group "
+            "preset of that name, Chughtai et al.'s MLP at 70% training pairs"
+        )
+    tables = (PRESETS, GROUP_PRESETS)
+    default = FIELDS[field].default
+    if all(getattr(cfg, field) == default for table in tables for cfg in table.values()):
+        return None
     values = [
         ", ".join(f"{name} {getattr(cfg, field)}" for name, cfg in table.items())
-        for table in (PRESETS, GROUP_PRESETS)
+        for table in tables
     ]
     return f"preset: {values[0]}" + ("" if values[0] == values[1] else f"; --group: {values[1]}")
 
 
 def _run_plan(args) -> tuple[list, list[Path]]:
-    """The configs and run directories that the train flags ask for."""
-    base = preset(args.preset, args.group, args.model)
-    family = preset(args.preset, args.group).model
-    changes = {
-        field: getattr(args, flag[2:].replace("-", "_")) for flag, (field, *_) in OVERRIDES.items()
-    }
-    given = {k: v for k, v in changes.items() if v is not None}
-    base = base.replace(**given)
-    from grokinterp.models import check_fields
+    """The configs and run directories that the train flags ask for, every config checked."""
+    from grokinterp.training.recipe import check_recipe
 
-    check_fields(base.model, set(given) - {"model"})
-    if base.group is not None and args.p is not None:
-        raise UsageError("--p is the modulus of arithmetic mod p; a --group run has none")
+    name = args.preset or DEFAULT_PRESET
+    base = preset(name, args.group, args.model)
+    family = preset(name, args.group).model
+    changes = given(args, [field for field in FIELDS if field != "preset"])
+    base = base.replace(**changes)
+    check_read(base, changes)
     swept = {}
-    for flag, (field, _, _) in SWEEPS.items():
-        text = getattr(args, flag[2:].replace("-", "_"))
+    for field in (f for f in FIELDS.values() if f.swept):
+        text = getattr(args, f"{field.name}_list")
         if text is not None:
-            swept[flag] = parse_list(text, type(getattr(base, field)))
-            if len(set(swept[flag])) != len(swept[flag]):
-                raise UsageError(f"{flag} lists a value twice: {text}")
+            swept[field.name] = parse_list(text, field.kind)
+            if len(set(swept[field.name])) != len(swept[field.name]):
+                raise UsageError(f"{field.sweep_flag} lists a value twice: {text}")
     cfgs, names = [], []
     for combo in itertools.product(*swept.values()):
         chosen = dict(zip(swept, combo, strict=True))
-        cfg = base.replace(**{SWEEPS[flag][0]: value for flag, value in chosen.items()})
+        cfg = base.replace(**chosen)
         if cfg.group is not None:
             task = f"-{cfg.group}" + ("" if cfg.operation == "compose" else f"-{cfg.operation}")
         else:
             task = "" if cfg.operation == "add" else f"-{cfg.operation}"
         model = "" if cfg.model == family else f"-{cfg.model}"
         model += "" if cfg.n_layers == 1 else f"-{cfg.n_layers}L"
-        name = f"{cfg.preset}{model}{task}-seed{cfg.seed}" + "".join(
-            f"-{SWEEPS[flag][1]}{value:g}" for flag, value in chosen.items() if flag != "--seeds"
+        name = f"{cfg.preset}{model}{task}-{FIELDS['seed'].name_part(cfg.seed)}" + "".join(
+            f"-{FIELDS[field].name_part(value)}"
+            for field, value in chosen.items()
+            if field != "seed"
         )
         cfgs.append(cfg.validate())
+        check_recipe(cfg)
         names.append(name)
     if len(set(names)) != len(names):
         twice = next(name for name in names if names.count(name) > 1)
@@ -273,16 +200,14 @@ def _run_plan(args) -> tuple[list, list[Path]]:
 
 
 def sweep_plan(cfgs: list, device: str) -> str:
-    """One line: run count, disk (float32 checkpoints plus the training state, from the config),
-    and time: the runs trained together as one batched model, timed on this machine
+    """One line: run count, disk (the run directories, `sweep.plan.disk_per_run`), and time: the
+    runs trained together as one batched model, timed on this machine
     (`sweep.plan.training_seconds`)."""
-    from grokinterp.models import architecture
-    from grokinterp.sweep.plan import duration, training_seconds
+    from grokinterp.sweep.plan import NO_ANALYSIS, disk_per_run, duration, training_seconds
     from grokinterp.training.loop import resolve_device
 
     cfg = cfgs[0]
-    floats = sum(math.prod(shape) for shape in architecture(cfg).param_shapes().values())
-    disk = len(cfgs) * floats * 4 * (len(cfg.save_epochs) + 3)
+    disk = sum(disk_per_run(c, NO_ANALYSIS).total for c in cfgs)
     seconds = training_seconds(cfgs, 0, device)
     return (
         f"sweep plan: {len(cfgs)} runs of {cfg.epochs} epochs, about {disk / 1e9:.2f} GB on disk, "
@@ -427,13 +352,10 @@ def _announce(doing: str, cfgs: list, run_dirs: list[Path], device) -> str:
     else:
         parents = sorted({str(Path(run_dir).parent) for run_dir in run_dirs})
         where = f"{len(run_dirs)} run directories in {', '.join(parents)}"
-    from grokinterp.config import ARCHITECTURE_DEFAULTS
-    from grokinterp.models import FAMILIES
-
     shown = [  # the sizes, and the settings away from their defaults
         name
-        for name in FAMILIES[cfg.model].fields
-        if getattr(cfg, name) != ARCHITECTURE_DEFAULTS.get(name)
+        for name, value in cfg.part("model").items()
+        if name != "model" and not (FIELDS[name].has_default and value == FIELDS[name].default)
     ]
     model = f"{cfg.model}: " + ", ".join(f"{name} {getattr(cfg, name)}" for name in shown)
     return (

@@ -11,6 +11,7 @@ Training, storage and the report only ever talk to this interface.
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 import torch
@@ -38,9 +39,6 @@ class Architecture:
 
     family: ClassVar[str]
     """The `RunConfig.model` value that selects this family."""
-    fields: ClassVar[tuple[str, ...]]
-    """The RunConfig fields this family reads (besides the task's); `check_fields` refuses the
-    others when given."""
     has_attention: ClassVar[bool]
     operand_hooks: ClassVar[tuple[tuple[str, int | None], tuple[str, int | None]]]
     """Where the embeddings of a and of b enter the hooked module: a hook point each, with the
@@ -53,6 +51,11 @@ class Architecture:
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         """Shape of every float tensor of the state dict, in state-dict order."""
         raise NotImplementedError
+
+    def n_parameters(self) -> int:
+        """The number of values in the float tensors of the state dict (`param_shapes`: every
+        weight and bias, trained or not; buffers excluded)."""
+        return sum(math.prod(shape) for shape in self.param_shapes().values())
 
     @property
     def trained(self) -> tuple[str, ...]:

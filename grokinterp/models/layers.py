@@ -7,9 +7,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-ACTIVATIONS = ("relu", "gelu", "quadratic")
-"""relu; gelu (the exact erf form, TransformerLens's `gelu`); quadratic x^2 (Gromov 2023)."""
-
 LN_EPS = 1e-5
 """LayerNorm's epsilon (TransformerLens's default)."""
 
@@ -23,6 +20,8 @@ def gather_rows(table: Tensor, index: Tensor) -> Tensor:
 
 
 def activate(x: Tensor, name: str) -> Tensor:
+    """`RunConfig.activation` `name` of x: relu; gelu (the exact erf form, TransformerLens's
+    `gelu`); quadratic x^2 (Gromov 2023)."""
     if name == "relu":
         return torch.relu(x)
     if name == "gelu":
@@ -40,17 +39,15 @@ def layer_norm(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
     return centred / scale * w + b
 
 
-ATTENTION_RULES = ("zhong", "uniform-mix")
-"""How the attention rate c acts on a head's softmax pattern s over the keys its query may see
-(masked keys get 0 under both): `zhong`, Zhong et al.'s (NeurIPS 2023) `attn_coeff`,
-c * s + (1 - c) on every visible key (a row sums to c + n (1 - c) for n visible keys);
-`uniform-mix`, c * s + (1 - c) / n (a row sums to 1). At c = 1 both are s, bit for bit."""
-
-
 def constant_attention(visible: Tensor, rule: str, dtype: torch.dtype) -> Tensor:
-    """What rate 0 gives each key under `rule`, from `visible` (bool, keys on the last axis, True
-    where the query may attend): 1 on visible keys (`zhong`, in `dtype`) or 1 / their number
-    (`uniform-mix`, float32 as it always was); 0 on masked keys."""
+    """What rate 0 gives each key under the attention rule `rule`, from `visible` (bool, keys on
+    the last axis, True where the query may attend): 1 on visible keys (`zhong`, in `dtype`) or
+    1 / their number (`uniform-mix`, float32 as it always was); 0 on masked keys.
+
+    The rules (`RunConfig.attention_rule`) mix a head's softmax pattern s over the n keys its
+    query may see with the rate c: `zhong`, Zhong et al.'s (NeurIPS 2023) `attn_coeff`,
+    c * s + (1 - c) on every visible key (a row sums to c + n (1 - c)); `uniform-mix`,
+    c * s + (1 - c) / n (a row sums to 1). At c = 1 both are s, bit for bit."""
     if rule == "zhong":
         return visible.to(dtype)
     if rule == "uniform-mix":

@@ -25,14 +25,9 @@ from torch import Tensor
 from grokinterp.models.base import Architecture, Internals
 from grokinterp.models.layers import activate, gather_rows
 
-EMBEDDINGS = ("shared", "separate")
-COMBINES = ("concat", "sum")
-MAX_LAYERS = 4
-
 
 class MLP(Architecture):
     family = "mlp"
-    fields = ("d_model", "d_mlp", "n_layers", "activation", "embedding", "combine")
     has_attention = False
     operand_hooks = (("hook_embed_a", None), ("hook_embed_b", None))
 

@@ -1,5 +1,5 @@
 """The transformer family: Nanda et al.'s one-layer model by default, plus depth (1..4 blocks),
-pre-LayerNorm, another activation, and Zhong et al.'s attention rate (`layers.ATTENTION_RULES`).
+pre-LayerNorm, another activation, and Zhong et al.'s attention rate (`RunConfig.attention_rule`).
 
 Parameter names and shapes are those of TransformerLens's classic `HookedTransformer` state dict
 (`embed.W_E`, `blocks.{l}.attn.W_Q`, `blocks.{l}.mlp.W_in`, `blocks.{l}.ln1.w`, `ln_final.w`,
@@ -32,9 +32,6 @@ from grokinterp.models.layers import (
     mix_attention,
 )
 
-LAYER_NORMS = ("none", "pre")
-MAX_LAYERS = 4
-
 
 def _heads(
     x: Float[Tensor, "run n pos d_model"],
@@ -56,8 +53,6 @@ class Transformer(Architecture):
     before each sublayer and before the unembedding with `layer_norm="pre"`."""
 
     family = "transformer"
-    fields = ("d_model", "n_heads", "d_mlp", "n_layers", "layer_norm", "attention_rate")
-    fields += ("activation",)
     has_attention = True
     operand_hooks = (("hook_embed", 0), ("hook_embed", 1))
 

@@ -9,7 +9,6 @@ pads every run to its longest split).
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +22,6 @@ PLOTLY_JS_BYTES = 4_815_765
 """len(plotly.offline.get_plotlyjs()) of plotly 6/7; every run report inlines it once."""
 METRICS_ROW_BYTES = 115
 """One metrics.csv row: an epoch and five float64 values at 17 significant digits."""
-
-
-def _n_params(cfg: RunConfig) -> int:
-    from grokinterp.models import architecture
-
-    return sum(math.prod(shape) for shape in architecture(cfg).param_shapes().values())
 
 
 def _spectrum(cfg: RunConfig) -> int:
@@ -46,9 +39,16 @@ class DiskEstimate:
         return self.runs + self.analyses + self.reports
 
 
+NO_ANALYSIS = {"analyze": False, "report": False}
+"""The [analysis] settings of training alone (`grokinterp train`)."""
+
+
 def disk_per_run(cfg: RunConfig, analysis: dict) -> DiskEstimate:
-    """Bytes one finished run takes: its run directory, analysis and report."""
-    params = _n_params(cfg)
+    """Bytes one finished run takes: its run directory, and the analysis and report that the
+    sweep spec's [analysis] settings `analysis` ask for."""
+    from grokinterp.models import architecture
+
+    params = architecture(cfg).n_parameters()
     checkpoints = len(cfg.save_epochs)
     header = 2_500  # the run config in each checkpoint's metadata, tensor names, digest
     run = checkpoints * (4 * params + header) + 3 * 4 * params + 5_056 + header

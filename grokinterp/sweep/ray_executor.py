@@ -57,14 +57,16 @@ def group_memory_bytes(group: Group) -> int:
     both AdamW moments of every run, the activations of the padded splits, the metrics history,
     one analysis chunk, and the CUDA context."""
     from grokinterp.analysis.columns import CHUNK
-    from grokinterp.sweep.plan import _n_params
+    from grokinterp.models import architecture
 
     cfg, runs = group.shared, len(group.runs)
     pairs = max(r.config.n_train for r in group.runs) + max(
         r.config.n_pairs - r.config.n_train for r in group.runs
     )
     per_pair = 3 * (cfg.n_ctx * 4 * cfg.d_model + 2 * cfg.d_mlp) * 4 + 3 * cfg.p * 8
-    training = runs * (4 * 4 * _n_params(cfg) + pairs * per_pair + (cfg.epochs + 1) * 5 * 8)
+    training = runs * (
+        4 * 4 * architecture(cfg).n_parameters() + pairs * per_pair + (cfg.epochs + 1) * 5 * 8
+    )
     analysis = CHUNK * cfg.n_pairs * (cfg.d_mlp + cfg.p) * 4 * 4
     return training + analysis + CUDA_CONTEXT_BYTES
 

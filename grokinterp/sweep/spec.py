@@ -42,37 +42,16 @@ from __future__ import annotations
 import itertools
 import math
 import tomllib
-import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from grokinterp.config import PRESETS, RunConfig, preset
+from grokinterp.config import FIELDS, PRESETS, RunConfig, preset
 from grokinterp.errors import UsageError
 
 EXECUTORS = ("local", "ray", "slurm")
 EXTRAS = {"ray": ("ray", "ray"), "slurm": ("submitit", "slurm")}
 """executor -> (module it imports, pyproject extra that installs it)."""
-SHORT_NAMES = {
-    "train_frac": "frac",
-    "weight_decay": "wd",
-    "data_seed": "dseed",
-    "operation": "",
-    "init": "init-",
-    "d_model": "dmodel",
-    "d_mlp": "dmlp",
-    "n_heads": "heads",
-    "warmup_steps": "warmup",
-    "model": "",
-    "n_layers": "layers",
-    "objective": "",
-    "optimizer": "",
-    "grad_filter": "filter-",
-    "perpendicular_grad": "perp",
-    "fixed_norm": "norm",
-    "temperature": "T",
-}
-"""How a grid field appears in run names (default: the field's own name)."""
 DEFAULT_GROUP_SIZE = 64
 
 # key -> (type, default) of the optional tables; a type of `float` takes ints too.
@@ -154,18 +133,6 @@ class Spec:
         return self.path.stem
 
 
-def _field_types() -> dict[str, type]:
-    """RunConfig field -> bool, int, float or str (Literal fields are str; an optional field,
-    `float | None`, takes its type's values: a spec leaves it out to keep None)."""
-    hints = typing.get_type_hints(RunConfig)
-    types = {}
-    for f in fields(RunConfig):
-        hint = hints[f.name]
-        options = [t for t in typing.get_args(hint) if t is not type(None)] or [hint]
-        types[f.name] = options[0] if options[0] in (bool, int, float, str) else str
-    return types
-
-
 def _kind(value: Any) -> str:
     return {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}.get(
         type(value), f"a {type(value).__name__}"
@@ -234,7 +201,7 @@ def read_spec(path: str | Path) -> Spec:
     )
     if group_size < 1:
         raise UsageError(f"{path}: max_group_size must be at least 1, got {group_size}")
-    types = _field_types()
+    types = {name: field.kind for name, field in FIELDS.items()}
 
     fixed_raw = raw.get("fixed", {})
     if not isinstance(fixed_raw, dict):
@@ -329,13 +296,10 @@ def _arms(path: Path, raw: Any, types: dict, fixed: dict) -> dict[str, dict[str,
     return arms
 
 
-def _value_text(value: Any) -> str:
-    return f"{value:g}" if isinstance(value, float) else str(value)
-
-
 def run_name(chosen: dict[str, Any]) -> str:
-    """`frac0.3-seed1` for {"train_frac": 0.3, "seed": 1}: grid fields in grid order."""
-    return "-".join(f"{SHORT_NAMES.get(k, k)}{_value_text(v)}" for k, v in chosen.items())
+    """`frac0.3-seed1` for {"train_frac": 0.3, "seed": 1}: grid fields in grid order, each by
+    its run-name prefix (`grokinterp.schema.Field.name_part`)."""
+    return "-".join(FIELDS[k].name_part(v) for k, v in chosen.items())
 
 
 def _arm_grid(spec: Spec, arm: dict[str, Any]) -> tuple[dict[str, list], dict[str, Any]]:
@@ -354,6 +318,8 @@ def _arm_grid(spec: Spec, arm: dict[str, Any]) -> tuple[dict[str, list], dict[st
 
 
 def _runs(spec: Spec) -> list[PlannedRun]:
+    from grokinterp.training.recipe import check_recipe
+
     runs, seen = [], {}
     for arm_name, arm in (spec.arms or {"": {}}).items():
         grid, arm_fixed = _arm_grid(spec, arm)
@@ -369,6 +335,7 @@ def _runs(spec: Spec) -> list[PlannedRun]:
             try:
                 values = {**arm_fixed, **chosen}
                 cfg = _base(spec, values).replace(**values).validate()
+                check_recipe(cfg)
             except UsageError as exc:
                 raise UsageError(f"{spec.path}: run {name}: {exc}") from None
             runs.append(PlannedRun(name, cfg, "", arm_name))

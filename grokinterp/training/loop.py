@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from grokinterp import data
-from grokinterp.config import ARCHITECTURE_DEFAULTS, RECIPE_DEFAULTS, RunConfig
+from grokinterp.config import FIELDS, RunConfig
 from grokinterp.errors import UsageError
 from grokinterp.models import Architecture, architecture
 from grokinterp.progress import Progress
@@ -29,28 +29,16 @@ from grokinterp.storage import environment, run_lock, store
 from grokinterp.tasks import task_of
 from grokinterp.training import batch_state, compiled
 from grokinterp.training.memory import check_fits
-from grokinterp.training.recipe import Recipe
+from grokinterp.training.recipe import Recipe, check_recipe
 from grokinterp.training.recipe.label_noise import noisy_labels
 from grokinterp.training.recipe.precision import check_device, in_precision
 
 DEVICES = ("auto", "cpu", "cuda")
 ENGINES = ("fast", "hooked")
-SHARED_FIELDS = (
-    "p",
-    "group",
-    "batch_size",
-    "d_model",
-    "n_heads",
-    "d_mlp",
-    "operation",
-    "epochs",
-    "save_every",
-)
-SHARED_FIELDS += ("warmup_steps", "beta1", "beta2", "adam_eps", *ARCHITECTURE_DEFAULTS)
-SHARED_FIELDS += tuple(name for name in RECIPE_DEFAULTS if name != "label_noise")
-"""Fields that runs trained together must share; the rest (seeds, lr, weight decay, train
-fraction, init, label noise) may differ from run to run; runs with a `batch_size` must also
-have as many training pairs each (`_check_batchable`)."""
+SHARED_FIELDS = tuple(name for name, field in FIELDS.items() if not field.per_run)
+"""Fields that runs trained together must share (every field not declared `per_run`); the rest
+(seeds, lr, weight decay, train fraction, init, label noise) may differ from run to run; runs
+with a `batch_size` must also have as many training pairs each (`_check_batchable`)."""
 
 Logits = Callable[[dict[str, Tensor], Tensor, Tensor], Tensor]
 OnRows = Callable[[Path, list[dict]], None]
@@ -216,6 +204,8 @@ def train_runs(
     `on_rows(run_dir, rows)` receives each run's new metrics rows (`store.metric_records`) as
     each checkpoint writes them (a tracker stream, `grokinterp.storage.trackers`)."""
     cfgs = [cfg.validate() for cfg in cfgs]
+    for cfg in cfgs:
+        check_recipe(cfg)
     _check_batchable(cfgs)
     if len({Path(run_dir).resolve() for run_dir in run_dirs}) != len(run_dirs):
         raise UsageError("the runs of a batch need a run directory each; one is named twice")

@@ -13,16 +13,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from grokinterp.config import FIELDS
 from grokinterp.errors import UsageError
 
 HYPERPARAMETERS = ("lr", "weight_decay", "beta1", "beta2", "adam_eps")
-_FLAGS = {
-    "lr": "--lr",
-    "weight_decay": "--weight-decay",
-    "beta1": "--betas",
-    "beta2": "--betas",
-    "adam_eps": "--adam-eps",
-}
 
 
 def optimizer_values(data: dict) -> dict[str, float]:
@@ -78,7 +72,9 @@ def resolve(
             raise UsageError(f"the file's config has {name}={config!r}, not a number")
         stated = optimizer if optimizer is not None else config
         if flag is not None and stated is not None and flag != stated:
-            raise UsageError(f"the file says {name}={stated!r} but {_FLAGS[name]} says {flag!r}")
+            raise UsageError(
+                f"the file says {name}={stated!r} but {FIELDS[name].flag} says {flag!r}"
+            )
         if optimizer is not None and config is not None and optimizer != config:
             notes.append(
                 f"{name}: the file's config says {config!r} but its optimizer state {optimizer!r},"
@@ -90,7 +86,8 @@ def resolve(
             chosen[name] = float(flag)
         else:
             chosen[name] = defaults[name]
+            flag = FIELDS[name].flag
             notes.append(
-                f"{name} not in the file: {defaults[name]!r}, {source} (set it with {_FLAGS[name]})"
+                f"{name} not in the file: {defaults[name]!r}, {source} (set it with {flag})"
             )
     return chosen, notes

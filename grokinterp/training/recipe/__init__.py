@@ -1,15 +1,14 @@
 """The training recipe of a run: objective, optimiser, gradient filter, norm control and forward
-precision, each a `RunConfig` setting (`RECIPE_DEFAULTS`: cross-entropy, AdamW, none, none,
-float32). One module per family; `Recipe` composes them for the one training loop:
+precision, the `recipe` section of `RunConfig` (validated there; by default cross-entropy,
+AdamW, no filter, no norm control, float32). One module per family; `Recipe` composes them for
+the one training loop:
 
     forward (precision) -> objective -> backward -> filter -> ⊥Grad -> optimiser -> norm control
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import fields
 from typing import TYPE_CHECKING
 
 import torch
@@ -17,7 +16,6 @@ from torch import Tensor
 
 from grokinterp.errors import UsageError
 from grokinterp.training.recipe import filters, norm, objectives, optimizers
-from grokinterp.training.recipe.precision import PRECISIONS
 
 if TYPE_CHECKING:
     from grokinterp.config import RunConfig
@@ -51,63 +49,12 @@ def muon_names(cfg: RunConfig) -> tuple[str, ...]:
     return names
 
 
-def _positive(cfg: RunConfig, name: str, allow_none: bool = False) -> None:
-    value = getattr(cfg, name)
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise UsageError(f"{name} must be a finite number, got {value!r}")
-    if value <= 0:
-        raise UsageError(f"{name} must be positive, got {value}")
-
-
-def validate(cfg: RunConfig) -> None:
-    """Raise UsageError for an invalid recipe setting (called by `RunConfig.validate`)."""
-    for name, choices in (
-        ("objective", objectives.OBJECTIVES),
-        ("optimizer", optimizers.OPTIMIZERS),
-        ("grad_filter", filters.FILTERS),
-        ("precision", tuple(PRECISIONS)),
-    ):
-        if getattr(cfg, name) not in choices:
-            raise UsageError(
-                f"unknown {name} {getattr(cfg, name)!r}; choose one of {', '.join(choices)}"
-            )
-    _positive(cfg, "temperature")
-    noise = cfg.label_noise
-    if isinstance(noise, bool) or not isinstance(noise, int | float) or not 0 <= noise < 1:
-        raise UsageError(f"label_noise must lie in [0, 1), got {noise!r}")
-    if not isinstance(cfg.perpendicular_grad, bool):
-        raise UsageError(f"perpendicular_grad must be true or false, got {cfg.perpendicular_grad}")
-    _only_with(cfg, "momentum", cfg.optimizer in optimizers.MOMENTUM, "--optimizer sgd or muon")
-    if cfg.momentum is not None and not (
-        isinstance(cfg.momentum, int | float) and 0 <= cfg.momentum < 1
-    ):
-        raise UsageError(f"momentum must lie in [0, 1), got {cfg.momentum!r}")
-    _only_with(cfg, "muon_params", cfg.optimizer == "muon", "--optimizer muon")
+def check_recipe(cfg: RunConfig) -> None:
+    """The recipe checks that need the run's model, which `RunConfig.validate` cannot make:
+    UsageError for a `muon_params` name that is not a trained matrix. Called before a run's
+    first file is written."""
     if cfg.optimizer == "muon":
         muon_names(cfg)
-    _only_with(cfg, "filter_alpha", cfg.grad_filter == "ema", "--grad-filter ema")
-    _only_with(cfg, "filter_window", cfg.grad_filter == "ma", "--grad-filter ma")
-    _only_with(cfg, "filter_lambda", cfg.grad_filter != "none", "a --grad-filter")
-    if not (isinstance(cfg.filter_alpha, int | float) and 0 <= cfg.filter_alpha < 1):
-        raise UsageError(f"filter_alpha must lie in [0, 1), got {cfg.filter_alpha!r}")
-    if not isinstance(cfg.filter_window, int) or cfg.filter_window < 1:
-        raise UsageError(f"filter_window must be a positive integer, got {cfg.filter_window!r}")
-    if cfg.filter_lambda is not None and not (
-        isinstance(cfg.filter_lambda, int | float) and math.isfinite(cfg.filter_lambda)
-    ):
-        raise UsageError(f"filter_lambda must be a finite number, got {cfg.filter_lambda!r}")
-    _positive(cfg, "fixed_norm", allow_none=True)
-    _positive(cfg, "norm_cap", allow_none=True)
-    if cfg.fixed_norm is not None and cfg.norm_cap is not None:
-        raise UsageError("norm_cap caps a norm that fixed_norm holds fixed: choose one")
-
-
-def _only_with(cfg: RunConfig, name: str, applies: bool, where: str) -> None:
-    default = next(f.default for f in fields(cfg) if f.name == name)
-    if not applies and getattr(cfg, name) != default:
-        raise UsageError(f"{name} (--{name.replace('_', '-')}) applies only with {where}")
 
 
 class Recipe:

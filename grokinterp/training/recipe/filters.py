@@ -7,7 +7,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-FILTERS = ("none", "ema", "ma")
 LAMBDA = {"ema": 2.0, "ma": 5.0}
 """The paper's default amplification per filter (its `gradfilter_ema` / `gradfilter_ma`)."""
 

@@ -56,7 +56,6 @@ def mse(
 
 
 PER_PAIR = {"cross_entropy": cross_entropy, "stablemax": stablemax_cross_entropy, "mse": mse}
-OBJECTIVES = tuple(PER_PAIR)
 
 
 def objective(cfg: RunConfig) -> Objective | None:

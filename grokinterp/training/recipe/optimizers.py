@@ -17,7 +17,6 @@ from torch import Tensor
 if TYPE_CHECKING:
     from grokinterp.config import RunConfig
 
-OPTIMIZERS = ("adamw", "sgd", "muon")
 MOMENTUM = {"sgd": 0.9, "muon": 0.95}
 """Default momentum: torch's usual SGD setting, and torch.optim.Muon's default."""
 NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
