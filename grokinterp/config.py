@@ -359,7 +359,7 @@ class RunConfig:
     group: str | None = setting(
         "task",
         "A finite group whose operation is the task (`grokinterp.tasks.groups`: S3..S5, A4, A5, "
-        "D<n>, Z<n>xZ<m>...), inputs [a, b, =] over its elements in canonical order; null: "
+        "`D<n>`, `Z<n>xZ<m>...`), inputs [a, b, =] over its elements in canonical order; null: "
         "arithmetic mod p.",
         default=None,
         sparse=True,

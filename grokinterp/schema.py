@@ -210,14 +210,14 @@ def markdown_tables(fields: dict[str, Field]) -> str:
             read = "always"
             if f.only_with is not None:
                 other, values = f.only_with
-                read = f"{other} " + " or ".join(_cell_value(v) for v in values)
+                read = f"{other} is " + " or ".join(_cell_value(v) for v in values)
             prefix = f"`{f.prefix}`" if f.prefix else "(value)"
             cells = [
                 f"`{f.name}`",
                 f"`{f.flag}`",
                 kind,
                 default,
-                f.allowed.replace("|", "\\|") or "any",
+                f.allowed or ("finite" if f.kind is float else "any"),
                 read,
                 prefix,
                 f.help.replace("|", "\\|"),
