@@ -19,8 +19,8 @@ import torch
 
 from grokinterp import data
 from grokinterp.analysis.analyze import analyze_run
-from grokinterp.config import preset
 from grokinterp.models import architecture
+from grokinterp.presets import preset
 from grokinterp.storage import store
 
 TARGET_SECONDS_PER_400 = 30.0

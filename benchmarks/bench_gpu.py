@@ -31,7 +31,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_train import epoch_runner  # noqa: E402
 
-from grokinterp.config import preset  # noqa: E402
+from grokinterp.presets import preset  # noqa: E402
 from grokinterp.training.loop import train_runs  # noqa: E402
 
 MODES = ("off", "on")

@@ -35,9 +35,9 @@ from grokinterp.analysis.llc.series import (  # noqa: E402
     llc_of_state,
     training_pairs,
 )
-from grokinterp.config import preset  # noqa: E402
 from grokinterp.data import train_indices  # noqa: E402
 from grokinterp.models import architecture  # noqa: E402
+from grokinterp.presets import preset  # noqa: E402
 from grokinterp.storage.run import open_run  # noqa: E402
 
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from grokinterp.config import preset
+from grokinterp.presets import preset
 from grokinterp.storage import store
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from grokinterp.config import preset
+from grokinterp.presets import preset
 from grokinterp.training.loop import train_runs
 
 

@@ -22,8 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from grokinterp import data  # noqa: E402
-from grokinterp.config import preset  # noqa: E402
 from grokinterp.models import architecture  # noqa: E402
+from grokinterp.presets import preset  # noqa: E402
 from grokinterp.report import page as report  # noqa: E402
 from grokinterp.storage import store  # noqa: E402
 from tests.helpers import (  # noqa: E402

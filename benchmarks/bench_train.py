@@ -29,8 +29,8 @@ from pathlib import Path
 import torch
 
 from grokinterp import data
-from grokinterp.config import preset
 from grokinterp.models import architecture
+from grokinterp.presets import preset
 from grokinterp.training.loop import (
     Split,
     build_epoch,

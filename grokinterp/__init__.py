@@ -15,9 +15,9 @@ from importlib import import_module
 
 _EXPORTS = {
     "RunConfig": "grokinterp.config",
-    "preset": "grokinterp.config",
-    "PRESETS": "grokinterp.config",
-    "GROUP_PRESETS": "grokinterp.config",
+    "preset": "grokinterp.presets",
+    "PRESETS": "grokinterp.presets",
+    "GROUP_PRESETS": "grokinterp.presets",
     "UsageError": "grokinterp.errors",
     "open_run": "grokinterp.storage.run",
     "Run": "grokinterp.storage.run",

@@ -20,8 +20,8 @@ import torch
 from study_rows import circuit, reached, write_tables
 
 from grokinterp.analysis.analyze import Summary, analyze_run
-from grokinterp.config import preset
 from grokinterp.models import architecture
+from grokinterp.presets import preset
 from grokinterp.report.page import write_report
 from grokinterp.storage.run import open_run
 from grokinterp.training import batch_state

@@ -23,7 +23,7 @@ import torch
 from study_rows import write_tables
 
 from grokinterp.analysis.analyze import analyze_run, load_measures
-from grokinterp.config import preset
+from grokinterp.presets import preset
 from grokinterp.storage import store
 from grokinterp.training.loop import resume_runs, train_runs
 

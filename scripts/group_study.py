@@ -33,7 +33,7 @@ from study_rows import circuit, reached, write_tables
 
 from grokinterp.analysis.analyze import Summary, analyze_run, load_measures
 from grokinterp.cli.lists import parse_list
-from grokinterp.config import preset
+from grokinterp.presets import preset
 from grokinterp.storage.run import open_run
 from grokinterp.training import batch_state
 from grokinterp.training.loop import resume_runs, train_runs

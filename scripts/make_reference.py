@@ -24,7 +24,7 @@ import shutil
 from pathlib import Path
 
 from grokinterp.analysis.analyze import analyze_run, resummarise
-from grokinterp.config import preset
+from grokinterp.presets import preset
 from grokinterp.storage import store
 from grokinterp.storage.analysis_format import SUMMARY_FILE, Summary
 from grokinterp.training import batch_state

@@ -23,8 +23,8 @@ import plotly.graph_objects as go
 import torch
 
 from grokinterp.cli.lists import parse_list
-from grokinterp.config import preset
 from grokinterp.errors import UsageError
+from grokinterp.presets import preset
 from grokinterp.storage import store
 from grokinterp.tasks.modular import OPERATIONS
 from grokinterp.training import batch_state

@@ -19,7 +19,7 @@ import pandas as pd
 
 from grokinterp.analysis.analyze import Summary, analyze_run
 from grokinterp.cli.lists import parse_list
-from grokinterp.config import preset
+from grokinterp.presets import preset
 from grokinterp.storage import store
 from grokinterp.training import batch_state
 from grokinterp.training.loop import resume_runs, train_runs

@@ -8,7 +8,8 @@ import subprocess
 import pytest
 import torch
 
-from grokinterp.config import RunConfig, preset
+from grokinterp.config import RunConfig
+from grokinterp.presets import preset
 
 
 @pytest.fixture(autouse=True)

@@ -25,7 +25,8 @@ import torch
 from safetensors.numpy import save_file
 from torch import Tensor
 
-from grokinterp.config import RunConfig, preset
+from grokinterp.config import RunConfig
+from grokinterp.presets import preset
 from grokinterp.storage import store
 
 

@@ -13,8 +13,8 @@ from grokinterp.analysis import analyze
 from grokinterp.analysis.analyze import Summary, analyze_run, load_measures
 from grokinterp.analysis.measures import embedding
 from grokinterp.cli import main
-from grokinterp.config import preset
 from grokinterp.errors import UsageError
+from grokinterp.presets import preset
 from grokinterp.report.page import write_report
 from grokinterp.storage import analysis_format, store
 

@@ -10,9 +10,10 @@ import math
 import pytest
 import torch
 
-from grokinterp.config import RunConfig, preset
+from grokinterp.config import RunConfig
 from grokinterp.errors import UsageError
 from grokinterp.models import architecture
+from grokinterp.presets import preset
 
 TINY = dict(p=11, train_frac=0.5, d_model=12, n_heads=3, d_mlp=20, epochs=20, save_every=10)
 TOKENS_A = torch.tensor([0, 3, 10, 7])

@@ -11,8 +11,8 @@ import torch
 
 from grokinterp.analysis.columns import forward_on_domain
 from grokinterp.analysis.measures import clock_pizza
-from grokinterp.config import preset
 from grokinterp.models import architecture
+from grokinterp.presets import preset
 from grokinterp.tasks import task_of
 from tests.helpers import clock_mlp, pizza_mlp
 

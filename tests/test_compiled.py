@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from grokinterp.config import preset
+from grokinterp.presets import preset
 from grokinterp.storage import environment, store
 from grokinterp.storage.run import open_run
 from grokinterp.training import compiled

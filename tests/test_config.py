@@ -2,8 +2,9 @@ import json
 
 import pytest
 
-from grokinterp.config import PRESETS, RunConfig, is_prime, preset
+from grokinterp.config import RunConfig, is_prime
 from grokinterp.errors import UsageError
+from grokinterp.presets import PRESETS, preset
 
 
 def test_canonical_preset_is_the_paper_run():

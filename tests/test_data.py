@@ -1,7 +1,7 @@
 import torch
 
 from grokinterp import data
-from grokinterp.config import preset
+from grokinterp.presets import preset
 from grokinterp.tasks import task_of
 
 

@@ -3,8 +3,8 @@
 import torch
 
 from grokinterp import data
-from grokinterp.config import preset
 from grokinterp.models import architecture
+from grokinterp.presets import preset
 from tests.test_model import random_model
 
 

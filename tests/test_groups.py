@@ -19,9 +19,10 @@ from grokinterp.bases.fourier import fourier_basis
 from grokinterp.bases.irreps import Irrep, check_irreps, irreps_of_table, real_irreps
 from grokinterp.cli import build_parser, main
 from grokinterp.cli.train import _run_plan
-from grokinterp.config import GROUP_PRESETS, PRESETS, RunConfig, preset
+from grokinterp.config import RunConfig
 from grokinterp.errors import UsageError
 from grokinterp.models import architecture
+from grokinterp.presets import GROUP_PRESETS, PRESETS, preset
 from grokinterp.tasks import task_of
 from grokinterp.tasks.groups import (
     Group,

@@ -10,8 +10,8 @@ from grokinterp.analysis.measures import embedding, losses, neurons, phases, wei
 from grokinterp.analysis.measures.logits import fit_logits, logit_fve
 from grokinterp.bases.dlog import discrete_log
 from grokinterp.bases.fourier import fourier_basis
-from grokinterp.config import preset
 from grokinterp.errors import UsageError
+from grokinterp.presets import preset
 from grokinterp.tasks import task_of
 
 P = 17

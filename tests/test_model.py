@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from grokinterp import data
-from grokinterp.config import preset
 from grokinterp.models import architecture
 from grokinterp.models.hooked_transformer import GrokTransformer
+from grokinterp.presets import preset
 
 # The classic HookedTransformer state dict of a one-layer, LayerNorm-free model, typed by hand.
 CLASSIC_SHAPES = {

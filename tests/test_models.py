@@ -12,9 +12,9 @@ from grokinterp.analysis.columns import measure_checkpoints
 from grokinterp.analysis.measures import losses
 from grokinterp.bases.fourier import fourier_basis
 from grokinterp.cli import main
-from grokinterp.config import preset
 from grokinterp.errors import UsageError
 from grokinterp.models import architecture
+from grokinterp.presets import preset
 from grokinterp.tasks import task_of
 
 TINY = dict(p=11, train_frac=0.5, d_model=16, n_heads=2, d_mlp=24, epochs=20, save_every=10)

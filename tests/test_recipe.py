@@ -9,8 +9,8 @@ import torch
 
 from grokinterp import data
 from grokinterp.cli import main
-from grokinterp.config import preset
 from grokinterp.errors import UsageError
+from grokinterp.presets import preset
 from grokinterp.storage import store
 from grokinterp.storage.run import open_run
 from grokinterp.training.loop import Split, resume_runs, train_runs

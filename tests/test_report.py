@@ -21,8 +21,8 @@ import pytest
 import torch
 from safetensors.numpy import save_file
 
-from grokinterp.config import preset
 from grokinterp.errors import UsageError
+from grokinterp.presets import preset
 from grokinterp.report import page as report
 from grokinterp.report.figures import even_subsample, phase_spans
 from tests.helpers import (

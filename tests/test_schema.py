@@ -17,8 +17,9 @@ import torch
 from safetensors import safe_open
 
 from grokinterp.cli.main import build_parser
-from grokinterp.config import FIELDS, RunConfig, foreign_fields, preset
+from grokinterp.config import FIELDS, RunConfig, foreign_fields
 from grokinterp.errors import UsageError
+from grokinterp.presets import preset
 from grokinterp.schema import Range, markdown_tables
 
 REPO = Path(__file__).resolve().parents[1]

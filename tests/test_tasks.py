@@ -9,7 +9,7 @@ import torch
 
 from grokinterp.bases.dlog import discrete_log, dlog_basis, generator
 from grokinterp.cli import main
-from grokinterp.config import preset
+from grokinterp.presets import preset
 from grokinterp.tasks import OPERATIONS, task_of
 
 P = 13

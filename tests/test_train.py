@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from grokinterp.cli import main
-from grokinterp.config import preset
+from grokinterp.presets import preset
 from grokinterp.storage import store
 from grokinterp.storage.run import open_run
 from grokinterp.training import batch_state

@@ -12,16 +12,9 @@ from pathlib import Path
 from grokinterp.cli.config_flags import add_config_flags, add_sweep_flags, given
 from grokinterp.cli.lists import parse_list
 from grokinterp.cli.replay import add_log_flags
-from grokinterp.config import (
-    DEFAULT_PRESET,
-    FIELDS,
-    GROUP_PRESETS,
-    PRESETS,
-    check_read,
-    foreign_fields,
-    preset,
-)
+from grokinterp.config import FIELDS, check_read, foreign_fields
 from grokinterp.errors import UsageError
+from grokinterp.presets import DEFAULT_PRESET, GROUP_PRESETS, PRESETS, preset
 
 DEFAULT_RUNS_DIR = Path("checkpoints")
 MAX_SWEEP_RUNS = 256

@@ -46,8 +46,9 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from grokinterp.config import FIELDS, PRESETS, RunConfig, preset
+from grokinterp.config import FIELDS, RunConfig
 from grokinterp.errors import UsageError
+from grokinterp.presets import PRESETS, preset
 
 EXECUTORS = ("local", "ray", "slurm")
 EXTRAS = {"ray": ("ray", "ray"), "slurm": ("submitit", "slurm")}

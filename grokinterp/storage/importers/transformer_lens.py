@@ -26,8 +26,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from grokinterp.config import RunConfig, preset
+from grokinterp.config import RunConfig
 from grokinterp.errors import UsageError
+from grokinterp.presets import preset
 from grokinterp.storage.importers.common import (
     Imported,
     Options,
