@@ -153,13 +153,11 @@ class Field:
             verb = "lie in" if self.range.interval else "be"
             raise UsageError(f"{self.name} must {verb} {self.allowed}, got {value}")
 
-    def value_text(self, value: Any) -> str:
-        """`value` as run names write it: floats to 6 significant digits (`0.3`, `1e-05`)."""
-        return f"{value:g}" if isinstance(value, float) else str(value)
-
     def name_part(self, value: Any) -> str:
-        """This field at `value` in a run name: `frac0.3`, `seed1`, `mul`."""
-        return f"{self.prefix}{self.value_text(value)}"
+        """This field at `value` in a run name: `frac0.3`, `seed1`, `mul`; floats to 6
+        significant digits (`lr1e-05`)."""
+        text = f"{value:g}" if isinstance(value, float) else str(value)
+        return f"{self.prefix}{text}"
 
 
 def setting(section: str, help: str, default: Any = REQUIRED, **meta: Any) -> Any:

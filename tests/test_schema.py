@@ -247,12 +247,16 @@ def test_each_command_takes_exactly_its_config_fields_with_the_schemas_help(comm
 
 
 def test_train_lists_each_familys_model_flags():
-    text = commands()["train"].format_help()
-    for family in FIELDS["model"].choices:
-        line = next(line for line in text.splitlines() if line.startswith(f"  {family} "))
-        flags = set(line.split()[1:])
-        assert "--d-model" in flags and "--d-mlp" in flags
+    text = commands()["train"].format_help().split("models (--model NAME)")[1]
+    families = re.split(r"^  (\w+) ", text, flags=re.MULTILINE)[1:]
+    listed = dict(zip(families[::2], families[1::2], strict=True))
+    assert set(listed) == set(FIELDS["model"].choices)
+    for family, block in listed.items():
+        flags = set(block.split())
+        assert {"--d-model", "--d-mlp", "--n-layers"} <= flags
         assert not {FIELDS[name].flag for name in foreign_fields(family)} & flags
+        if family == "transformer":
+            assert {"--n-heads", "--layer-norm", "--attention-rate"} <= flags
 
 
 def test_the_docs_field_tables_are_the_schemas():
@@ -353,3 +357,15 @@ def test_an_mlps_parameter_count_by_hand():
         embedding="shared", combine="sum", n_layers=2, d_model=64, d_mlp=32
     )
     assert architecture(summed).n_parameters() == 24 * 64 + 64 * 32 + 32 * 32 + 32 * 24
+
+
+def test_a_sweep_spec_is_refused_for_a_recipe_the_model_cannot_take(tmp_path):
+    """The muon_params names need the model: checked where the recipe is built, before a
+    sweep's plan."""
+    from grokinterp.sweep.spec import read_spec
+
+    spec = tmp_path / "spec.toml"
+    fixed = '[fixed]\np = 7\noptimizer = "muon"\nmuon_params = "W_nope"\n'
+    spec.write_text(f"{fixed}[grid]\nseed = [0]\n[analysis]\nanalyze = false\nreport = false\n")
+    with pytest.raises(UsageError, match="run seed0: muon_params: 'W_nope' is not a trained"):
+        read_spec(spec)

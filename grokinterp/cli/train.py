@@ -53,9 +53,9 @@ def _groups_text() -> str:
 
 def _models_text() -> str:
     """The families (`--model NAME`) and the model flags each reads, from the config's fields."""
-    lines = [
-        "models (--model NAME) and the flags each reads (a flag for a part it lacks is refused):"
-    ]
+    import textwrap
+
+    lines = ["models (--model NAME) and the flags each reads (the others are refused):"]
     for family in FIELDS["model"].choices:
         foreign = foreign_fields(family)
         flags = [
@@ -63,7 +63,15 @@ def _models_text() -> str:
             for f in FIELDS.values()
             if f.section == "model" and f.name != "model" and f.name not in foreign
         ]
-        lines.append(f"  {family:<12} {' '.join(flags)}")
+        start = f"  {family:<12} "
+        text = textwrap.fill(
+            " ".join(flags),
+            79,
+            initial_indent=start,
+            subsequent_indent=" " * len(start),
+            break_on_hyphens=False,
+        )
+        lines.append(text)
     return "\n".join(lines)
 
 
