@@ -17,6 +17,25 @@ from grokinterp.errors import UsageError
 
 INITS = ("paper", "transformer_lens")
 
+INPUT_FORMATS = {
+    "a-b-eq": ("a", "b", "="),
+    "a-b": ("a", "b"),
+    "a-op-b-eq": ("a", "op", "b", "="),
+}
+"""Input format name -> what each position of the input holds: operand `a`, operand `b`, the
+token `=`, or the operation's token `op`. The answer is read at the last position. Element tokens
+are 0..n-1 (n = `RunConfig.n_elements`); the symbols that a format has take the ids after them,
+`=` first (`RunConfig.symbol_ids`):
+- `a-b-eq`: `[a, b, =]`, `=` = n; Nanda et al.'s input (d_vocab n + 1, n_ctx 3).
+- `a-b`: `[a, b]`, no symbol, the answer read at b's position; Zhong et al.'s (2023) default
+  input, their `eqn_sign = 0` (d_vocab n, n_ctx 2).
+- `a-op-b-eq`: `[a, op, b, =]`, `=` = n, op = n + 1 (one token: a run trains one operation);
+  the four-token core of Power et al.'s (2022) `<eos> a op b = c <eos>` (d_vocab n + 2,
+  n_ctx 4)."""
+
+SYMBOL_ORDER = ("=", "op")
+"""The order in which a format's symbols take the token ids after the elements."""
+
 OLD_ATTENTION_RULE = "uniform-mix"
 """The rule of every config written before `attention_rule` existed (format version 1)."""
 
@@ -28,6 +47,7 @@ ARCHITECTURE_DEFAULTS = {
     "activation": "relu",
     "embedding": "shared",
     "combine": "concat",
+    "input_format": "a-b-eq",
 }
 """The architecture fields at their defaults (Nanda et al.'s one-layer transformer). A field at
 its default is left out of the JSON, so configs written before architectures read and hash as
@@ -69,7 +89,7 @@ class RunConfig:
     preset: str
     """Name of the preset the run started from (informational)."""
     p: int
-    """The prime modulus. Inputs are `[a, b, =]` with `=` the token id `p`. Unused by a group run
+    """The prime modulus: the element tokens are 0..p-1 (`input_format`). Unused by a group run
     (`group` set), which keeps its preset's value: it is still validated, never read."""
     train_frac: float
     """Fraction of the pairs used for training (the rest is the test set)."""
@@ -170,13 +190,19 @@ class RunConfig:
     float32 and the losses float64."""
     group: str | None = None
     """A finite group whose operation is the task (`S5`, `A4`, `D7`, `Z3xZ5`; see
-    `grokinterp.tasks.groups`), or None: arithmetic mod p. Inputs are `[a, b, =]` with a, b the
-    group's elements in canonical order and `=` the token |G|. Left out of the JSON when None, so
+    `grokinterp.tasks.groups`), or None: arithmetic mod p. The element tokens are the group's
+    elements in canonical order, 0..|G|-1 (`input_format`). Left out of the JSON when None, so
     configs written before groups read and hash as before."""
     batch_size: int | None = None
     """Training pairs per optimiser step, in 1..n_train (`grokinterp.training.loop.epoch_batches`),
     or None: full batch, one step per epoch. Left out of the JSON when None, so configs written
     before minibatches read and hash as before."""
+    input_format: str = "a-b-eq"
+    """How a pair (a, b) is written as tokens, a key of `INPUT_FORMATS`: `a-b-eq` ([a, b, =]),
+    `a-b` ([a, b]) or `a-op-b-eq` ([a, op, b, =]); d_vocab and n_ctx follow from it. The mlp
+    family reads a and b alone and takes `a-b-eq` (its `=` is read by no part of it) or `a-b`,
+    the same network; `a-op-b-eq` is refused for it (it has no embedding for `op`). Left out of
+    the JSON at its default, so configs written before formats read and hash as before."""
 
     # ---- derived values -----------------------------------------------------------------------
     @property
@@ -193,9 +219,20 @@ class RunConfig:
         return group_order(self.group)
 
     @property
+    def input_layout(self) -> tuple[str, ...]:
+        """What each input position holds (`INPUT_FORMATS`), e.g. ("a", "b", "=")."""
+        return INPUT_FORMATS[self.input_format]
+
+    @property
+    def symbol_ids(self) -> dict[str, int]:
+        """Token id of each symbol of the input format: n, n + 1, ... in `SYMBOL_ORDER`."""
+        symbols = [name for name in SYMBOL_ORDER if name in self.input_layout]
+        return {name: self.n_elements + i for i, name in enumerate(symbols)}
+
+    @property
     def d_vocab(self) -> int:
-        """Input vocabulary: the elements and the `=` token."""
-        return self.n_elements + 1
+        """Input vocabulary: the elements and the input format's symbols."""
+        return self.n_elements + len(self.symbol_ids)
 
     @property
     def d_vocab_out(self) -> int:
@@ -204,10 +241,12 @@ class RunConfig:
 
     @property
     def n_ctx(self) -> int:
-        return 3
+        """Input positions; the answer is read at the last."""
+        return len(self.input_layout)
 
     @property
     def eq_token(self) -> int:
+        """The id of `=` in the formats that have it (n)."""
         return self.n_elements
 
     @property
@@ -287,6 +326,11 @@ class RunConfig:
             raise UsageError(f"betas must lie in [0, 1), got ({self.beta1}, {self.beta2})")
         if self.init not in INITS:
             raise UsageError(f"unknown init {self.init!r}; choose one of {', '.join(INITS)}")
+        if self.input_format not in INPUT_FORMATS:
+            raise UsageError(
+                f"unknown input_format {self.input_format!r}; choose one of "
+                f"{', '.join(INPUT_FORMATS)}"
+            )
         from grokinterp.models import validate
         from grokinterp.training.recipe import validate as validate_recipe
 

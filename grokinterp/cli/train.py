@@ -12,16 +12,18 @@ from pathlib import Path
 
 from grokinterp.cli.lists import parse_list
 from grokinterp.cli.replay import add_log_flags
-from grokinterp.config import DEFAULT_PRESET, GROUP_PRESETS, PRESETS, preset
+from grokinterp.config import ARCHITECTURE_DEFAULTS, DEFAULT_PRESET, GROUP_PRESETS, PRESETS, preset
 from grokinterp.errors import UsageError
 
 DEFAULT_RUNS_DIR = Path("checkpoints")
 MAX_SWEEP_RUNS = 256
 """A sweep of more runs than this needs --large-sweep: a typo in a range must not fill a disk."""
+DEFAULT_FORMAT = ARCHITECTURE_DEFAULTS["input_format"]
+"""The input format a default run name leaves unsaid."""
 
 # flag -> (RunConfig field, type, help)
 OVERRIDES = {
-    "--p": ("p", int, "prime modulus; inputs are [a, b, =] with = the token p"),
+    "--p": ("p", int, "prime modulus: the element tokens are 0..p-1"),
     "--train-frac": ("train_frac", float, "fraction of the p^2 pairs used for training, in (0, 1)"),
     "--epochs": ("epochs", int, "number of epochs (passes over the training pairs)"),
     "--batch-size": (
@@ -48,6 +50,13 @@ OVERRIDES = {
         "transformer: Zhong et al.'s attn_coeff c in [0, 1], each head's pattern is "
         "c * softmax + (1 - c) on every key it may see (runs made before this rule keep "
         "c * softmax + (1 - c) / keys)",
+    ),
+    "--input-format": (
+        "input_format",
+        str,
+        "how a pair is written as tokens: a-b-eq ([a, b, =], = the token n), a-b ([a, b]) or "
+        "a-op-b-eq ([a, op, b, =], op the token n + 1); the answer is read at the last "
+        "position; the mlp takes a-b-eq or a-b",
     ),
     "--embedding": ("embedding", str, "mlp: shared (one table for a and b) or separate"),
     "--combine": ("combine", str, "mlp: concat or sum the embeddings of a and b"),
@@ -179,7 +188,8 @@ def add_train(sub) -> None:
     parser.add_argument(
         "--out",
         type=Path,
-        help="run directory (default checkpoints/<preset>[-<model>][-<n>L][-<group>]"
+        help="run directory (default checkpoints/<preset>[-<model>][-<n>L][-<input format>]"
+        "[-<group>]"
         "[-<operation>]-seed<seed>); "
         "for a sweep, "
         "the folder "
@@ -258,6 +268,7 @@ def _run_plan(args) -> tuple[list, list[Path]]:
             task = "" if cfg.operation == "add" else f"-{cfg.operation}"
         model = "" if cfg.model == family else f"-{cfg.model}"
         model += "" if cfg.n_layers == 1 else f"-{cfg.n_layers}L"
+        model += "" if cfg.input_format == DEFAULT_FORMAT else f"-{cfg.input_format}"
         name = f"{cfg.preset}{model}{task}-seed{cfg.seed}" + "".join(
             f"-{SWEEPS[flag][1]}{value:g}" for flag, value in chosen.items() if flag != "--seeds"
         )

@@ -80,3 +80,9 @@ def validate(cfg: RunConfig) -> None:
             raise UsageError(
                 f"unknown {name} {getattr(cfg, name)!r}; choose one of {', '.join(choices)}"
             )
+    taken = FAMILIES[cfg.model].input_formats
+    if cfg.input_format not in taken:
+        raise UsageError(
+            f"model {cfg.model} does not take input_format {cfg.input_format!r} (--input-format); "
+            f"it takes {', '.join(taken)}"
+        )
