@@ -31,6 +31,29 @@ from grokinterp.schema import (
     setting,
 )
 
+INPUT_FORMATS = {
+    "a-b-eq": ("a", "b", "="),
+    "a-b": ("a", "b"),
+    "a-op-b-eq": ("a", "op", "b", "="),
+}
+"""Input format name -> what each position of the input holds: operand `a`, operand `b`, the
+token `=`, or the operation's token `op`. The answer is read at the last position. Element tokens
+are 0..n-1 (n = `RunConfig.n_elements`); the symbols that a format has take the ids after them,
+`=` first (`RunConfig.symbol_ids`):
+- `a-b-eq`: `[a, b, =]`, `=` = n; Nanda et al.'s input (d_vocab n + 1, n_ctx 3).
+- `a-b`: `[a, b]`, no symbol, the answer read at b's position; Zhong et al.'s (2023) default
+  input, their `eqn_sign = 0` (d_vocab n, n_ctx 2).
+- `a-op-b-eq`: `[a, op, b, =]`, `=` = n, op = n + 1 (one token: a run trains one operation);
+  the four-token core of Power et al.'s (2022) `<eos> a op b = c <eos>` (d_vocab n + 2,
+  n_ctx 4)."""
+
+SYMBOL_ORDER = ("=", "op")
+"""The order in which a format's symbols take the token ids after the elements."""
+
+MLP_INPUT_FORMATS = ("a-b-eq", "a-b")
+"""The formats the mlp family takes: it reads a and b alone (the `=` token has no embedding, so
+both are one network); it has no embedding for `op`."""
+
 OLD_ATTENTION_RULE = "uniform-mix"
 """The rule of every config written before `attention_rule` existed (format version 1)."""
 
@@ -59,8 +82,8 @@ class RunConfig:
     )
     p: int = setting(
         "task",
-        "The prime modulus of arithmetic mod p: inputs are [a, b, =] with a, b in 0..p-1 and = "
-        "the token p (Nanda et al.: 113); a group run keeps its preset's value, never read.",
+        "The prime modulus of arithmetic mod p: the element tokens are 0..p-1 (input_format) "
+        "(Nanda et al.: 113); a group run keeps its preset's value, never read.",
         range=Range(3),
         only_with=("group", (None,)),
     )
@@ -239,6 +262,16 @@ class RunConfig:
         only_with=MLP,
         sparse=True,
     )
+    input_format: str = setting(
+        "model",
+        "How a pair is written as tokens (`grokinterp.config.INPUT_FORMATS`): `a-b-eq` [a, b, =] "
+        "(Nanda et al.), `a-b` [a, b] (Zhong et al.) or `a-op-b-eq` [a, op, b, =] (Power et "
+        "al.'s core); the answer is read at the last position; the mlp takes a-b-eq or a-b.",
+        default="a-b-eq",
+        choices=tuple(INPUT_FORMATS),
+        short="",
+        sparse=True,
+    )
     objective: str = setting(
         "recipe",
         "The training loss: `cross_entropy`, `stablemax` (cross-entropy through Prieto et al.'s "
@@ -359,7 +392,7 @@ class RunConfig:
     group: str | None = setting(
         "task",
         "A finite group whose operation is the task (`grokinterp.tasks.groups`: S3..S5, A4, A5, "
-        "`D<n>`, `Z<n>xZ<m>...`), inputs [a, b, =] over its elements in canonical order; null: "
+        "`D<n>`, `Z<n>xZ<m>...`), its elements in canonical order as tokens 0..|G|-1; null: "
         "arithmetic mod p.",
         default=None,
         sparse=True,
@@ -388,9 +421,20 @@ class RunConfig:
         return group_order(self.group)
 
     @property
+    def input_layout(self) -> tuple[str, ...]:
+        """What each input position holds (`INPUT_FORMATS`), e.g. ("a", "b", "=")."""
+        return INPUT_FORMATS[self.input_format]
+
+    @property
+    def symbol_ids(self) -> dict[str, int]:
+        """Token id of each symbol of the input format: n, n + 1, ... in `SYMBOL_ORDER`."""
+        symbols = [name for name in SYMBOL_ORDER if name in self.input_layout]
+        return {name: self.n_elements + i for i, name in enumerate(symbols)}
+
+    @property
     def d_vocab(self) -> int:
-        """Input vocabulary: the elements and the `=` token."""
-        return self.n_elements + 1
+        """Input vocabulary: the elements and the input format's symbols."""
+        return self.n_elements + len(self.symbol_ids)
 
     @property
     def d_vocab_out(self) -> int:
@@ -399,10 +443,12 @@ class RunConfig:
 
     @property
     def n_ctx(self) -> int:
-        return 3
+        """Input positions; the answer is read at the last."""
+        return len(self.input_layout)
 
     @property
     def eq_token(self) -> int:
+        """The id of `=` in the formats that have it (n)."""
         return self.n_elements
 
     @property
@@ -455,6 +501,11 @@ class RunConfig:
             raise UsageError(
                 f"batch_size must lie in 1..{self.n_train} (the training pairs), "
                 f"got {self.batch_size}"
+            )
+        if self.model == "mlp" and self.input_format not in MLP_INPUT_FORMATS:
+            raise UsageError(
+                f"model mlp does not take input_format {self.input_format!r} (--input-format); "
+                f"it takes {', '.join(MLP_INPUT_FORMATS)}"
             )
         if self.model == "transformer" and self.d_model % self.n_heads:
             raise UsageError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")

@@ -7,12 +7,16 @@ For a task whose domain is every pair (addition), grid index and position coinci
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from jaxtyping import Int
 from torch import Tensor
 
-from grokinterp.config import RunConfig
 from grokinterp.tasks import Task, task_of
+
+if TYPE_CHECKING:  # the models import this module, and RunConfig.validate imports the models
+    from grokinterp.config import RunConfig
 
 
 def pair_operands(n: int) -> tuple[Int[Tensor, " pairs"], Int[Tensor, " pairs"]]:
@@ -21,10 +25,30 @@ def pair_operands(n: int) -> tuple[Int[Tensor, " pairs"], Int[Tensor, " pairs"]]
     return index // n, index % n
 
 
-def all_tokens(n: int) -> Int[Tensor, "pairs 3"]:
-    """Input sequences `[a, b, =]` of all n^2 grid pairs (int64); `=` is token id n."""
-    a, b = pair_operands(n)
-    return torch.stack([a, b, torch.full_like(a, n)], dim=1)
+def tokens(
+    cfg: RunConfig, a: Int[Tensor, "*pairs"], b: Int[Tensor, "*pairs"]
+) -> Int[Tensor, "*pairs n_ctx"]:
+    """The model inputs of the pairs (a, b) in the run's input format (int64; a new last axis
+    of `cfg.n_ctx` positions): `[a, b, =]`, `[a, b]` or `[a, op, b, =]` with the symbols' ids
+    of `cfg.symbol_ids` (`grokinterp.config.INPUT_FORMATS`). The one place where tokens are
+    built."""
+    operands, symbols = {"a": a, "b": b}, cfg.symbol_ids
+    columns = [
+        operands[slot] if slot in operands else torch.full_like(a, symbols[slot])
+        for slot in cfg.input_layout
+    ]
+    return torch.stack(columns, dim=-1)
+
+
+def grid_tokens(cfg: RunConfig, index: Int[Tensor, " m"]) -> Int[Tensor, "m n_ctx"]:
+    """The model inputs (`tokens`) of the pairs with grid indices `index` (a * n + b)."""
+    n = cfg.n_elements
+    return tokens(cfg, index // n, index % n)
+
+
+def all_tokens(cfg: RunConfig) -> Int[Tensor, "pairs n_ctx"]:
+    """The model inputs (`tokens`) of all n^2 grid pairs, in grid-index order (int64)."""
+    return tokens(cfg, *pair_operands(cfg.n_elements))
 
 
 def labels(cfg: RunConfig) -> Int[Tensor, " grid"]:

@@ -162,7 +162,7 @@ def test_neuron_clusters_are_a_direct_fft_of_the_hooked_activations(small_run, s
     run = open_run(small_run)
     p = run.config.p
     with torch.no_grad():
-        _, cache = run.model().run_with_cache(data.all_tokens(p))
+        _, cache = run.model().run_with_cache(data.all_tokens(run.config))
     grid = cache["blocks.0.mlp.hook_post"][:, -1].double().numpy().reshape(p, p, -1)
     energy = np.abs(np.fft.fft2(grid, axes=(0, 1))) ** 2
     total = energy.sum(axis=(0, 1)) - energy[0, 0]
@@ -334,7 +334,7 @@ def hooked_logits(run_dir, index=-1):
     run = open_run(run_dir)
     p = run.config.p
     with torch.no_grad():
-        logits = run.model(index=index)(data.all_tokens(p))[:, -1].double().numpy()
+        logits = run.model(index=index)(data.all_tokens(run.config))[:, -1].double().numpy()
     a, b = np.divmod(np.arange(p * p), p)
     return logits, (a + b) % p
 

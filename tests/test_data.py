@@ -7,7 +7,7 @@ from grokinterp.tasks import task_of
 
 def test_all_pairs_and_labels_match_a_loop():
     cfg = preset("small").replace(p=7)
-    tokens, labels = data.all_tokens(7), data.labels(cfg)
+    tokens, labels = data.all_tokens(cfg), data.labels(cfg)
     assert tokens.shape == (49, 3) and tokens.dtype == torch.int64
     expected = [(a, b, 7, (a + b) % 7) for a in range(7) for b in range(7)]
     got = [(*map(int, row), int(label)) for row, label in zip(tokens, labels, strict=True)]

@@ -12,7 +12,7 @@ def test_fast_logits_equal_the_hooked_model():
     for name in ("small", "canonical"):
         cfg = preset(name)
         model, weights = random_model(cfg, scale=0.3)
-        tokens = data.all_tokens(cfg.p)
+        tokens = data.all_tokens(cfg)
         with torch.no_grad():
             want = model(tokens)[:, -1]
             got = architecture(cfg).logits(

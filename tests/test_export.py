@@ -66,6 +66,32 @@ def test_exported_checkpoint_gives_grokinterp_logits_in_transformer_lens(
     assert json.loads((out / CONFIG_FILE).read_text())["grokinterp"]["epoch"] == 10
 
 
+FORMAT_ROWS = {"a-b": lambda a, b, n: [a, b], "a-op-b-eq": lambda a, b, n: [a, n + 1, b, n]}
+"""A pair (a, b) written out by hand in each new input format."""
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMAT_ROWS))
+def test_each_input_format_exports_with_its_positions_and_vocabulary(fmt, tiny_cfg, tmp_path):
+    """TransformerLens reads the run's own tokens (written here by hand: `=` is n, `op` n + 1)
+    at its n_ctx and d_vocab, and computes grokinterp's logits at the last position."""
+    cfg = tiny_cfg.replace(input_format=fmt, n_layers=2)
+    state = random_state(cfg)
+    run = native_run(tmp_path / "run", cfg, range(0, 60, 3), [5], [state])
+    out = tmp_path / "tl"
+    assert main(["export", str(run), "--to", "transformer-lens", "--out", str(out)]) == 0
+    n = cfg.p
+    written = json.loads((out / CONFIG_FILE).read_text())
+    a, b = torch.arange(n).repeat_interleave(n), torch.arange(n).repeat(n)
+    tokens = torch.tensor(
+        [FORMAT_ROWS[fmt](x, y, n) for x, y in zip(a.tolist(), b.tolist(), strict=True)]
+    )
+    assert (written["n_ctx"], written["d_vocab"]) == (tokens.shape[1], int(tokens.max()) + 1)
+    assert written["grokinterp"]["input_format"] == fmt
+    params = {name: t[None] for name, t in state.items()}
+    expected = architecture(cfg).logits(params, a[None], b[None])[0]
+    torch.testing.assert_close(bridge_logits(out, tokens), expected, rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize(
     ("overrides", "args", "message"),
     [
@@ -106,6 +132,8 @@ ROUND_TRIPS = {
     "mul": {"operation": "mul"},
     "recipe": {"lr": 0.01, "warmup_steps": 10, "init": "paper"},
     "group": {"group": "S3", "operation": "compose", "train_frac": 0.5},
+    "input [a, b]": {"input_format": "a-b"},
+    "input [a, op, b, =]": {"input_format": "a-op-b-eq", "group": "S4", "operation": "compose"},
 }
 
 

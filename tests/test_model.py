@@ -89,7 +89,7 @@ def test_forward_equals_an_independent_forward(cfg_name):
 def test_hooks_and_cache():
     cfg = preset("small")
     model, _ = random_model(cfg)
-    tokens = data.all_tokens(cfg.p)[:10]
+    tokens = data.all_tokens(cfg)[:10]
     logits, cache = model.run_with_cache(tokens)
     assert cache["blocks.0.attn.hook_pattern"].shape == (10, cfg.n_heads, 3, 3)
     assert cache["blocks.0.mlp.hook_post"].shape == (10, 3, cfg.d_mlp)
@@ -113,7 +113,7 @@ def test_loss_at_init_is_close_to_ln_p():
     model = GrokTransformer(cfg)
     model.load_state_dict(architecture(cfg).initial_state_dict())
     with torch.no_grad():
-        logits = model(data.all_tokens(cfg.p))[:, -1].double()
+        logits = model(data.all_tokens(cfg))[:, -1].double()
     loss = torch.nn.functional.cross_entropy(logits, data.labels(cfg)).item()
     assert abs(loss - math.log(cfg.p)) < 0.15
 

@@ -189,6 +189,7 @@ def test_parts_hold_the_fields_the_run_reads():
     mlp = preset("small", model="mlp")
     assert set(mlp.part("model")) == {
         *("model", "d_model", "d_mlp", "n_layers", "activation", "embedding", "combine"),
+        "input_format",
     }
     assert "n_heads" in preset("small").part("model")
     assert "momentum" not in preset("small").part("recipe")

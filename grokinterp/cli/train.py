@@ -98,7 +98,8 @@ def add_train(sub) -> None:
     parser.add_argument(
         "--out",
         type=Path,
-        help="run directory (default checkpoints/<preset>[-<model>][-<n>L][-<group>]"
+        help="run directory (default checkpoints/<preset>[-<model>][-<n>L][-<input format>]"
+        "[-<group>]"
         "[-<operation>]-seed<seed>); "
         "for a sweep, "
         "the folder "
@@ -183,6 +184,8 @@ def _run_plan(args) -> tuple[list, list[Path]]:
             task = "" if cfg.operation == "add" else f"-{cfg.operation}"
         model = "" if cfg.model == family else f"-{cfg.model}"
         model += "" if cfg.n_layers == 1 else f"-{cfg.n_layers}L"
+        fmt = cfg.input_format
+        model += "" if fmt == FIELDS["input_format"].default else f"-{fmt}"
         name = f"{cfg.preset}{model}{task}-{FIELDS['seed'].name_part(cfg.seed)}" + "".join(
             f"-{FIELDS[field].name_part(value)}"
             for field, value in chosen.items()

@@ -28,9 +28,10 @@ class Internals(NamedTuple):
     logits: Float[Tensor, "run n classes"]
     neurons: tuple[Float[Tensor, "run n d_mlp"], ...]
     """Each hidden layer's neuron activations at the answer (`blocks.{l}.mlp.hook_post`)."""
-    patterns: tuple[Float[Tensor, "run n head 3"], ...]
-    """Each layer's attention from `=` to positions a, b, `=` (`blocks.{l}.attn.hook_pattern`
-    at the last query); empty for a family without attention."""
+    patterns: tuple[Float[Tensor, "run n head n_ctx"], ...]
+    """Each layer's attention from the answer (the last position) to every input position, in
+    input order (`blocks.{l}.attn.hook_pattern` at the last query); empty for a family without
+    attention."""
 
 
 class Architecture:
@@ -40,9 +41,10 @@ class Architecture:
     family: ClassVar[str]
     """The `RunConfig.model` value that selects this family."""
     has_attention: ClassVar[bool]
-    operand_hooks: ClassVar[tuple[tuple[str, int | None], tuple[str, int | None]]]
+    operand_hooks: tuple[tuple[str, int | None], tuple[str, int | None]]
     """Where the embeddings of a and of b enter the hooked module: a hook point each, with the
-    position to read at it (None for a hook holding that operand alone)."""
+    position to read at it (None for a hook holding that operand alone); a class attribute, or
+    a property where the position depends on the input format."""
 
     def __init__(self, cfg: RunConfig):
         self.cfg = cfg
@@ -119,8 +121,8 @@ class Architecture:
 
     def hooked(self):
         """The family's `HookedRootModule` (zero weights; load a state dict into it). It takes
-        tokens `[a, b, =]` [batch, 3] and returns logits [batch, pos, classes] whose last
-        position is the answer."""
+        tokens in the run's input format (`grokinterp.data.tokens`, [batch, n_ctx]) and returns
+        logits [batch, pos, classes] whose last position is the answer."""
         raise NotImplementedError
 
     # ---- what the measures read -------------------------------------------------------------
@@ -131,8 +133,8 @@ class Architecture:
 
     def embeddings(self, params: dict[str, Tensor]) -> dict[str, Float[Tensor, "run vocab d"]]:
         """The element embeddings by name: {"W_E": ...} for one shared table, {"W_E_a": ...,
-        "W_E_b": ...} for separate ones; rows past the elements (`=`) are dropped by the
-        measures."""
+        "W_E_b": ...} for separate ones; rows past the elements (the symbols `=`, `op`) are
+        dropped by the measures."""
         raise NotImplementedError
 
     @property

@@ -49,7 +49,7 @@ class _Unembed(nn.Module):
 
 
 class GrokMLP(HookedRootModule):
-    """The MLP as a HookedRootModule. `forward(tokens)` takes `[a, b, ...]` [batch, >= 2] and
+    """The MLP as a HookedRootModule. `forward(tokens)` takes `[a, b, =]` or `[a, b]` and
     returns float32 logits [batch, 1, classes]: one position, the answer, so that `[:, -1]`
     reads the answer as for the transformer."""
 

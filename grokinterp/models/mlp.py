@@ -10,8 +10,9 @@ State-dict names, in TransformerLens's words where it has one:
                                             d_model (sum) for l = 0, d_mlp after
     unembed.W_U              [d_mlp, classes]   the last hidden layer to the logits
 Hook points: `hook_embed_a`, `hook_embed_b`, `hook_combined` (the hidden layers' input),
-`blocks.{l}.mlp.hook_pre`, `blocks.{l}.mlp.hook_post`. The `=` token has no embedding: the
-hooked module (`grokinterp.models.hooked_mlp`) reads the first two tokens of `[a, b, =]`.
+`blocks.{l}.mlp.hook_pre`, `blocks.{l}.mlp.hook_post`. The input formats it takes, `[a, b, =]`
+and `[a, b]`, are one network: the `=` token has no embedding, and the hooked module
+(`grokinterp.models.hooked_mlp`) reads the first two tokens.
 """
 
 from __future__ import annotations

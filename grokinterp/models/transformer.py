@@ -6,13 +6,16 @@ Parameter names and shapes are those of TransformerLens's classic `HookedTransfo
 `unembed.W_U`, ...), so a checkpoint loads into it unchanged. The hooked module is in
 `grokinterp.models.hooked_transformer`.
 
-Two fast forwards compute the logits at `=` (position 2) alone:
-- `_one_layer` (one block, no LayerNorm: the default and Nanda et al.'s model): positions 0 and
-  1 hold number tokens, so their keys and values are per-token tables of n rows, computed once per
-  step instead of once per pair; the query at `=` is one constant vector per head.
-- `_deep` (more blocks or LayerNorm): every position through every block but the last, where
-  only the query and the MLP at `=` are computed (position 1 depends on a and b from the second
-  block on, so the per-token tables no longer hold).
+Two fast forwards compute the logits at the answer (the last position) alone:
+- `_one_layer` (one block, no LayerNorm, the last position holding a symbol: the default and
+  Nanda et al.'s model, in the formats `[a, b, =]` and `[a, op, b, =]`): a's and b's positions
+  hold number tokens, so their keys and values are per-token tables of n rows, computed once per
+  step instead of once per pair; the symbols' keys and values, and the query at `=`, are one
+  constant vector per head.
+- `_deep` (more blocks, LayerNorm, or `[a, b]`, whose query at b's position depends on b):
+  every position through every block but the last, where only the query and the MLP at the
+  last position are computed (from the second block on every position depends on a and b, so
+  the per-token tables no longer hold).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from grokinterp import data
 from grokinterp.models.base import Architecture, Internals
 from grokinterp.models.layers import (
     activate,
@@ -31,6 +35,9 @@ from grokinterp.models.layers import (
     layer_norm,
     mix_attention,
 )
+
+OPERANDS = ("a", "b")
+"""The input slots that hold an operand; every other slot holds one fixed token (`=`, `op`)."""
 
 
 def _heads(
@@ -54,7 +61,12 @@ class Transformer(Architecture):
 
     family = "transformer"
     has_attention = True
-    operand_hooks = (("hook_embed", 0), ("hook_embed", 1))
+
+    @property
+    def operand_hooks(self):
+        """The token embedding (`hook_embed`) at a's and at b's position of the input format."""
+        layout = self.cfg.input_layout
+        return (("hook_embed", layout.index("a")), ("hook_embed", layout.index("b")))
 
     @property
     def ln(self) -> bool:
@@ -124,7 +136,7 @@ class Transformer(Architecture):
 
     # ---- fast forward ----------------------------------------------------------------------
     def forward(self, params, a, b) -> Internals:
-        if self.cfg.n_layers == 1 and not self.ln:
+        if self.cfg.n_layers == 1 and not self.ln and self.cfg.input_layout[-1] not in OPERANDS:
             return self._one_layer(params, a, b)
         return self._deep(params, a, b)
 
@@ -138,44 +150,48 @@ class Transformer(Architecture):
         W_Q, W_K, W_V = (params[f"blocks.0.attn.W_{x}"] for x in "QKV")
         b_Q, b_K, b_V = (params[f"blocks.0.attn.b_{x}"] for x in "QKV")
         W_O, b_O = params["blocks.0.attn.W_O"], params["blocks.0.attn.b_O"]
-        n_el = self.cfg.n_elements
+        layout, ids, n_el = self.cfg.input_layout, self.cfg.symbol_ids, self.cfg.n_elements
+        at = {slot: i for i, slot in enumerate(layout)}
 
         numbers = W_E[:, :n_el]  # [run, n_el, d_model]
-        resid = torch.stack(  # residual stream of a number token at position 0 and at position 1
-            [numbers + W_pos[:, 0, None], numbers + W_pos[:, 1, None]], dim=1
+        resid = torch.stack(  # residual stream of a number token at a's and at b's position
+            [numbers + W_pos[:, at["a"], None], numbers + W_pos[:, at["b"], None]], dim=1
         )  # [run, 2, n_el, d_model]
-        resid_eq = W_E[:, n_el] + W_pos[:, 2]  # [run, d_model]: position 2 always holds `=`
+        symbols = [s for s in layout if s not in OPERANDS]  # the positions of one fixed token
+        resid_sym = torch.stack([W_E[:, ids[s]] + W_pos[:, at[s]] for s in symbols], dim=1)
 
-        query = torch.einsum("rd,rhde->rhe", resid_eq, W_Q) + b_Q
+        query = torch.einsum("rd,rhde->rhe", resid_sym[:, -1], W_Q) + b_Q  # the last symbol's
         keys = torch.einsum("rstd,rhde->rsthe", resid, W_K) + b_K[:, None, None]
-        key_eq = torch.einsum("rd,rhde->rhe", resid_eq, W_K) + b_K
+        key_sym = torch.einsum("rkd,rhde->rkhe", resid_sym, W_K) + b_K[:, None]
         scale = math.sqrt(W_Q.shape[-1])
         score_tables = torch.einsum("rsthe,rhe->rsth", keys, query) / scale  # [run, 2, n_el, h]
-        score_eq = torch.einsum("rhe,rhe->rh", key_eq, query) / scale
+        score_sym = torch.einsum("rkhe,rhe->rkh", key_sym, query) / scale  # [run, k, h]
 
         values = torch.einsum("rstd,rhde->rsthe", resid, W_V) + b_V[:, None, None]
-        value_eq = torch.einsum("rd,rhde->rhe", resid_eq, W_V) + b_V
+        value_sym = torch.einsum("rkd,rhde->rkhe", resid_sym, W_V) + b_V[:, None]
 
-        scores = torch.stack(
-            [
-                gather_rows(score_tables[:, 0], a),
-                gather_rows(score_tables[:, 1], b),
-                score_eq[:, None].expand(-1, a.shape[1], -1),
-            ],
-            dim=-1,
-        )  # [run, n, head, 3]
-        # the query `=` sees all 3 keys: a Python constant keeps the old rule's bits
-        constant = 1.0 if self.cfg.attention_rule == "zhong" else 1.0 / 3.0
+        operands = {"a": (0, a), "b": (1, b)}
+        score_at, value_at = [], []  # of each position, in input order: [run, n, head(, d_head)]
+        for slot in layout:
+            if slot in operands:
+                table, index = operands[slot]
+                score_at.append(gather_rows(score_tables[:, table], index))
+                value_at.append(gather_rows(values[:, table], index))
+            else:
+                k = symbols.index(slot)
+                score_at.append(score_sym[:, k, None].expand(-1, a.shape[1], -1))
+                value_at.append(value_sym[:, k, None])
+        scores = torch.stack(score_at, dim=-1)  # [run, n, head, n_ctx]
+        # the query sees every key: a Python constant keeps the old rule's bits
+        constant = 1.0 if self.cfg.attention_rule == "zhong" else 1.0 / len(layout)
         pattern = mix_attention(scores.softmax(dim=-1), self.cfg.attention_rate, constant)
         # z as broadcast products (an einsum here becomes a bmm over thousands of tiny matrices,
-        # slow on CPU), then all heads through W_O in one matmul.
-        z = (
-            pattern[..., 0, None] * gather_rows(values[:, 0], a)
-            + pattern[..., 1, None] * gather_rows(values[:, 1], b)
-            + pattern[..., 2, None] * value_eq[:, None]
-        )  # [run, n, head, d_head]
+        # slow on CPU), summed in input order, then all heads through W_O in one matmul.
+        z = pattern[..., 0, None] * value_at[0]
+        for i in range(1, len(layout)):
+            z = z + pattern[..., i, None] * value_at[i]  # [run, n, head, d_head]
         attn_out = z.flatten(2) @ W_O.flatten(1, 2)
-        resid_mid = resid_eq[:, None] + attn_out + b_O[:, None]
+        resid_mid = resid_sym[:, -1, None] + attn_out + b_O[:, None]
         post = activate(
             resid_mid @ params["blocks.0.mlp.W_in"] + params["blocks.0.mlp.b_in"][:, None],
             self.cfg.activation,
@@ -188,15 +204,14 @@ class Transformer(Architecture):
 
     def _deep(self, params, a, b) -> Internals:
         cfg = self.cfg
-        eq = torch.full_like(a, cfg.eq_token)
-        tokens = torch.stack([a, b, eq], dim=2)  # [run, n, 3]
+        tokens = data.tokens(cfg, a, b)  # [run, n, n_ctx]
         resid = gather_rows(params["embed.W_E"], tokens.flatten(1)).unflatten(1, tokens.shape[1:])
-        resid = resid + params["pos_embed.W_pos"][:, None]  # [run, n, 3, d_model]
+        resid = resid + params["pos_embed.W_pos"][:, None]  # [run, n, n_ctx, d_model]
         neurons, patterns = [], []
         for layer in range(cfg.n_layers):
             prefix = f"blocks.{layer}."
             block = {k[len(prefix) :]: v for k, v in params.items() if k.startswith(prefix)}
-            # the last block only needs its query and MLP at `=`
+            # the last block only needs its query and MLP at the answer
             resid, post, pattern = self._block(resid, block, last=layer == cfg.n_layers - 1)
             neurons.append(post[:, :, -1])
             patterns.append(pattern[:, :, :, -1])
@@ -209,25 +224,26 @@ class Transformer(Architecture):
     def _block(
         self, resid: Float[Tensor, "run n pos d_model"], p: dict[str, Tensor], last: bool
     ) -> tuple[Tensor, Tensor, Tensor]:
-        """One block on every position (`last`: queries and MLP at `=` alone). Returns the
-        residual stream after it, the neurons [run, n, q, d_mlp] and the attention pattern
-        [run, n, head, q, key] of the positions computed."""
-        causal = torch.tril(torch.ones(3, 3, dtype=torch.bool, device=resid.device))
+        """One block on every position (`last`: queries and MLP at the answer, the last position,
+        alone). Returns the residual stream after it, the neurons [run, n, q, d_mlp] and the
+        attention pattern [run, n, head, q, key] of the positions computed."""
+        n_ctx = resid.shape[2]
+        causal = torch.tril(torch.ones(n_ctx, n_ctx, dtype=torch.bool, device=resid.device))
         constant = constant_attention(causal, self.cfg.attention_rule, resid.dtype)
         if last:
-            causal, constant = causal[2:], constant[2:]
+            causal, constant = causal[-1:], constant[-1:]
         x = layer_norm(resid, *self._ln(p, "ln1")) if self.ln else resid
-        queries = x[:, :, 2:] if last else x
+        queries = x[:, :, -1:] if last else x
         q = _heads(queries, p["attn.W_Q"], p["attn.b_Q"])  # [run, n, q, head, d_head]
         k, v = (_heads(x, p[f"attn.W_{w}"], p[f"attn.b_{w}"]) for w in "KV")
         # scores and z as broadcast products: a matmul here is a bmm over run * n * heads
-        # matrices of 3 rows, far slower on the CPU
+        # matrices of n_ctx rows, far slower on the CPU
         scores = (q[:, :, :, None] * k[:, :, None]).sum(-1) / math.sqrt(self.cfg.d_head)
         scores = scores.masked_fill(~causal[..., None], -torch.inf)  # [run, n, q, key, head]
         pattern = mix_attention(scores.softmax(dim=3), self.cfg.attention_rate, constant[..., None])
         z = (pattern[..., None] * v[:, :, None]).sum(3)  # [run, n, q, head, d_head]
         attn_out = _linear(z.flatten(3), p["attn.W_O"].flatten(1, 2)) + p["attn.b_O"][:, None, None]
-        resid = (resid[:, :, 2:] if last else resid) + attn_out
+        resid = (resid[:, :, -1:] if last else resid) + attn_out
         x = layer_norm(resid, *self._ln(p, "ln2")) if self.ln else resid
         pre = _linear(x, p["mlp.W_in"]) + p["mlp.b_in"][:, None, None]
         post = activate(pre, self.cfg.activation)

@@ -8,12 +8,15 @@ the bridge's keys. grokinterp's transformer family stores exactly that classic s
 export writes it unchanged with the bridge's config beside it:
 
     OUT/model.safetensors   the checkpoint's state dict (float32, HookedTransformer names)
-    OUT/config.json         TransformerBridgeConfig keyword arguments (d_vocab = n + 1 inputs,
-                            `=` the last token; d_vocab_out = n answers), plus {"grokinterp":
-                            {"run", "epoch", "operation", "group", "p", "config" (the run's
-                            config), "split" ({"train_indices", "noisy_labels"})}} to drop
-                            before use; `grokinterp import OUT --layout grokinterp-export` (or
-                            `--layout transformer-lens` on it) rebuilds the run from it
+    OUT/config.json         TransformerBridgeConfig keyword arguments (n_ctx and d_vocab of the
+                            run's input format: [a, b, =] 3 and n + 1, [a, b] 2 and n,
+                            [a, op, b, =] 4 and n + 2; d_vocab_out = n answers, read at the
+                            last position), plus {"grokinterp": {"run", "epoch", "operation",
+                            "group", "p", "input_format", "symbol_ids" (the token id of `=`
+                            and `op`), "config" (the run's config), "split" ({"train_indices",
+                            "noisy_labels"})}} to drop before use; `grokinterp import OUT
+                            --layout grokinterp-export` (or `--layout transformer-lens` on it)
+                            rebuilds the run from it
 
 Load it with
 
@@ -112,6 +115,8 @@ def export_transformer_lens(
         "operation": cfg.operation,
         "group": cfg.group,
         "p": cfg.p,
+        "input_format": cfg.input_format,
+        "symbol_ids": cfg.symbol_ids,
         "config": json.loads(cfg.to_json()),
         "split": split,
     }

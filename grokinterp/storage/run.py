@@ -4,7 +4,7 @@ run = grokinterp.open_run("checkpoints/small-seed0")
 run.epochs                 # epochs that have a complete checkpoint
 run.metrics()              # pandas DataFrame indexed by epoch, one row per epoch
 model = run.model(epoch=1500)   # the hooked model (GrokTransformer, GrokMLP) at that epoch
-tokens, labels = run.inputs("test")   # [a, b, =] of the test pairs and their answers
+tokens, labels = run.inputs("test")   # the test pairs' tokens ([a, b, =]) and their answers
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-import torch
 from torch import Tensor
 
 from grokinterp.config import RunConfig
@@ -55,9 +54,10 @@ class Run:
         return store.read_split(self.path)
 
     def inputs(self, split: str = "all") -> tuple[Tensor, Tensor]:
-        """Model inputs `[a, b, =]` (int64, [pairs, 3]) and their labels (int64, [pairs]) of the
-        run's task: its training pairs, its test pairs or its whole domain (`split`), in
-        grid-index order (a * n + b)."""
+        """Model inputs in the run's input format (`grokinterp.data.tokens`: `[a, b, =]` by
+        default; int64, [pairs, n_ctx]) and their labels (int64, [pairs]) of the run's task: its
+        training pairs, its test pairs or its whole domain (`split`), in grid-index order
+        (a * n + b)."""
         from grokinterp import data
         from grokinterp.tasks import task_of
 
@@ -65,9 +65,7 @@ class Run:
             raise UsageError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
         task, train = task_of(self.config), self.train_indices
         index = {"train": train, "test": data.test_indices(task, train), "all": task.domain}[split]
-        n = task.n_elements
-        tokens = torch.stack([index // n, index % n, torch.full_like(index, task.eq_token)], dim=1)
-        return tokens, data.labels(self.config)[index]
+        return data.grid_tokens(self.config, index), data.labels(self.config)[index]
 
     def metrics(self) -> pd.DataFrame:
         """Per-epoch losses and accuracies (float64), indexed by epoch (int64: the index, not a

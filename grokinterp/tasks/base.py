@@ -1,8 +1,9 @@
 """A `Task`: the elements, the domain of pairs (a, b) and the label of each pair.
 
-Inputs are `[a, b, =]` with a, b element tokens 0..n-1 and `=` the token n. The domain is the
-product of the two operand sets (division leaves out b = 0). A pair is named by its grid index
-a * n + b, the same over every task, so a split is a sorted list of grid indices of domain pairs.
+The elements are the tokens 0..n-1 (the run's input format writes a pair as tokens,
+`grokinterp.data.tokens`). The domain is the product of the two operand sets (division leaves
+out b = 0). A pair is named by its grid index a * n + b, the same over every task, so a split is
+a sorted list of grid indices of domain pairs.
 """
 
 from __future__ import annotations
@@ -47,10 +48,6 @@ class Task:
     @property
     def n_elements(self) -> int:
         return self.table.shape[0]
-
-    @property
-    def eq_token(self) -> int:
-        return self.n_elements
 
     @cached_property
     def operands(self) -> tuple[Int[Tensor, " na"], Int[Tensor, " nb"]]:

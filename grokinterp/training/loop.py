@@ -69,10 +69,9 @@ def hooked_logits(model: Architecture, device: torch.device) -> Logits:
     model = model.hooked().to(device)
 
     def logits(params: dict[str, Tensor], a: Tensor, b: Tensor) -> Tensor:
-        eq = torch.full_like(a[0], cfg.eq_token)
         per_run = []
         for r in range(a.shape[0]):
-            tokens = torch.stack([a[r], b[r], eq], dim=1)
+            tokens = data.tokens(cfg, a[r], b[r])
             weights = {name: value[r] for name, value in params.items()}
             per_run.append(functional_call(model, weights, (tokens,))[:, -1])
         return torch.stack(per_run)

@@ -35,6 +35,7 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from grokinterp import data
 from grokinterp.models import Architecture
 from grokinterp.tasks import Task
 
@@ -111,8 +112,8 @@ def operand_gradients(
     c: Int[Tensor, " s"],
 ) -> tuple[Float[Tensor, "s d"], Float[Tensor, "s d"]]:
     """dQ_abc / dE_a and dQ_abc / dE_b of every triple (float64), through the family's hooked
-    module at the hook points `model.operand_hooks` names (the token embedding at positions 0
-    and 1 for the transformer, `hook_embed_a` and `hook_embed_b` for the MLP)."""
+    module at the hook points `model.operand_hooks` names (the token embedding at a's and b's
+    positions for the transformer, `hook_embed_a` and `hook_embed_b` for the MLP)."""
     module = model.hooked()
     module.load_state_dict(
         model.state_dict_of({name: state[name] for name in model.param_shapes()})
@@ -126,7 +127,7 @@ def operand_gradients(
         return leaf
 
     names = sorted({name for name, _ in model.operand_hooks})
-    tokens = torch.stack([a, b, torch.full_like(a, model.cfg.eq_token)], dim=1)
+    tokens = data.tokens(model.cfg, a, b)
     logits = module.run_with_hooks(tokens, fwd_hooks=[(name, capture) for name in names])
     picked = logits[:, -1].gather(1, c[:, None]).sum()
     grads = dict(zip(names, torch.autograd.grad(picked, [captured[n] for n in names]), strict=True))

@@ -25,12 +25,13 @@ def model_at_eq(model: Architecture, params: dict[str, Tensor], task: Task) -> I
 def attention_to_a(
     internals: Internals, task: Task, basis: Basis, layer: int = 0
 ) -> tuple[Float[Tensor, "na head"], Basis]:
-    """Attention of layer `layer` from `=` to a, as a function of a (averaged over b), in the
-    basis restricted to a's operand set; returns the coefficients and that basis (for its row
-    names). `internals` is `model_at_eq` of a model with attention."""
+    """Attention of layer `layer` from the answer position (`=`, or b in `[a, b]`) to a, as a
+    function of a (averaged over b), in the basis restricted to a's operand set; returns the
+    coefficients and that basis (for its row names). `internals` is `model_at_eq` of a model
+    with attention."""
     require_basis(task, basis)
     operands_a, operands_b = task.operands
-    pattern = internals.patterns[layer][0, :, :, 0]  # [pair, head], domain order
+    pattern = internals.patterns[layer][0, :, :, 0]  # [pair, head]: key 0 holds a in every format
     by_a = pattern.reshape(len(operands_a), len(operands_b), -1).mean(dim=1)
     basis_a = basis.restricted(operands_a)
     return torch.tensordot(basis_a.matrix, by_a, dims=([1], [0])), basis_a

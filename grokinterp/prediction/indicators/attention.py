@@ -1,5 +1,6 @@
-"""Attention-head diagnostics from the patterns at the answer position (the query `=` attending
-to a, b, `=`): how alike the heads are and how spread their sharpness is. Head similarity and
+"""Attention-head diagnostics from the patterns at the answer position (the last query, `=` in
+`[a, b, =]`, attending to every input position): how alike the heads are and how spread their
+sharpness is. Head similarity and
 attention entropy are used as grokking diagnostics in the literature; the exact
 reductions here (mean over head pairs, standard deviation over heads) are ours."""
 

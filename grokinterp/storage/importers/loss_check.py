@@ -30,15 +30,14 @@ STEP_RTOL = 0.05
 def train_loss(cfg: RunConfig, state: dict[str, Tensor], train: Tensor) -> float:
     """Mean cross-entropy (float64) of the model `state` over the training pairs `train`
     (grid indices a * n + b, int64), at the last position."""
+    from grokinterp.data import grid_tokens
     from grokinterp.models import architecture
     from grokinterp.tasks import task_of
 
     model = architecture(cfg).hooked()
     model.load_state_dict(state)
-    n = cfg.n_elements
-    tokens = torch.stack([train // n, train % n, torch.full_like(train, n)], dim=1)
     with torch.no_grad():
-        logits = model.eval()(tokens)[:, -1].double()
+        logits = model.eval()(grid_tokens(cfg, train))[:, -1].double()
     labels = task_of(cfg).table.flatten()[train]
     return float(F.cross_entropy(logits, labels))
 

@@ -4,6 +4,10 @@ Layout facts:
 - A one-layer, LayerNorm-free HookedTransformer's state dict has grokinterp's names and shapes
   (grokinterp/models/transformer.py) and the buffers blocks.0.attn.mask / IGNORE; LayerNorm
   would add blocks.0.ln1.*, blocks.0.ln2.*, ln_final.*.
+- Its input, from the rows of pos_embed.W_pos (n_ctx): 3 is `[a, b, =]` (d_vocab = n + 1, `=`
+  the last token id), 2 is `[a, b]` (d_vocab = n; Zhong et al.'s `eqn_sign = 0`). Other
+  lengths are refused: the token ids of a foreign `[a, op, b, =]` are not known (a grokinterp
+  export of one states them and imports through its own layout).
 - TransformerLens's demos/Grokking_Demo.ipynb: d_vocab = p + 1 (`=` is token p) and
   d_vocab_out = p; a model left at the default d_vocab_out = d_vocab has an extra output for `=`,
   dropped here. The demo saves {"model", "config", "checkpoints", "checkpoint_epochs",
@@ -68,13 +72,17 @@ _STATED = {
 """HookedTransformerConfig values that grokinterp's model can represent, when stated."""
 
 
+FORMATS = {3: "a-b-eq", 2: "a-b"}
+"""pos_embed.W_pos rows (n_ctx) -> the input format of the model."""
+
+
 def _source_shapes(
-    d: int, h: int, dh: int, m: int, vocab: int, outputs: int
+    d: int, h: int, dh: int, m: int, vocab: int, outputs: int, n_ctx: int
 ) -> dict[str, tuple[int, ...]]:
     """HookedTransformer's parameter shapes."""
     return {
         "embed.W_E": (vocab, d),
-        "pos_embed.W_pos": (3, d),
+        "pos_embed.W_pos": (n_ctx, d),
         **{f"{_ATTN}W_{x}": (h, d, dh) for x in "QKV"},
         **{f"{_ATTN}b_{x}": (h, dh) for x in "QKV"},
         f"{_ATTN}W_O": (h, dh, d),
@@ -88,7 +96,7 @@ def _source_shapes(
     }
 
 
-_NAMES = set(_source_shapes(1, 1, 1, 1, 1, 1))
+_NAMES = set(_source_shapes(1, 1, 1, 1, 1, 1, 1))
 _BIASES = {name for name in _NAMES if name.rsplit(".", 1)[1].startswith("b_")}
 _REQUIRED, _OPTIONAL = _NAMES - _BIASES, _BIASES | {f"{_ATTN}mask", f"{_ATTN}IGNORE"}
 """Missing biases are zeros; the buffers are grokinterp's own."""
@@ -111,12 +119,20 @@ def read(data: dict, opts: Options) -> Imported:
     h, _, dh = tensor_shape(first, f"{_ATTN}W_Q", 3, where)
     _, m = tensor_shape(first, f"{_MLP}W_in", 2, where)
     _, outputs = tensor_shape(first, "unembed.W_U", 2, where)
-    task = _task(vocab - 1, opts)
+    n_ctx, _ = tensor_shape(first, "pos_embed.W_pos", 2, where)
+    if n_ctx not in FORMATS:
+        raise UsageError(
+            f"{where}: pos_embed.W_pos has {n_ctx} positions; grokinterp reads TransformerLens "
+            "models of [a, b, =] (3 positions) or [a, b] (2)"
+        )
+    input_format = FORMATS[n_ctx]
+    task = _task(vocab, vocab - 1 if input_format == "a-b-eq" else vocab, opts)  # `=`: 1 token
     n = task.n_elements
     if outputs not in (n, n + 1):
         raise UsageError(f"unembed.W_U has {outputs} outputs; expected {n} or {n + 1}")
     check_heads(d, h, dh)
-    check_series(series, _source_shapes(d, h, dh, m, vocab, outputs), _REQUIRED, _OPTIONAL)
+    shapes = _source_shapes(d, h, dh, m, vocab, outputs, n_ctx)
+    check_series(series, shapes, _REQUIRED, _OPTIONAL)
 
     test = int_list(data["test_indices"], "test_indices") if "test_indices" in data else None
     train = check_split(_split(data, opts, n), task, test)
@@ -139,6 +155,7 @@ def read(data: dict, opts: Options) -> Imported:
         data_seed=0 if opts.data_seed is None else opts.data_seed,
         operation=task.name,
         group=opts.group,
+        input_format=input_format,
     ).validate()
     checkpoints = [(epoch, _convert(state, cfg)) for epoch, state in series]
     recorded = recorded_final_loss(data, curves.columns.get("train_loss"), series[-1][0])
@@ -146,17 +163,17 @@ def read(data: dict, opts: Options) -> Imported:
     return Imported(cfg, train, checkpoints, curves.columns, notes, recorded)
 
 
-def _task(n: int, opts: Options) -> Task:
-    """The task of a model with n element tokens: --operation (default add) mod n = p, or of
-    --group, whose order must be n."""
+def _task(vocab: int, n: int, opts: Options) -> Task:
+    """The task of a model of `vocab` tokens, n of them elements: --operation (default add) mod
+    n = p, or of --group, whose order must be n."""
     if opts.group is None and opts.p is not None and opts.p != n:
-        raise UsageError(f"embed.W_E has {n + 1} tokens, so p = {n}, but --p says {opts.p}")
+        raise UsageError(f"embed.W_E has {vocab} tokens, so p = {n}, but --p says {opts.p}")
     if opts.group is not None and opts.p is not None:
         raise UsageError("--p does not apply with --group")
     task = task_for(opts.operation or ("compose" if opts.group else "add"), opts.group, n)
     if task.n_elements != n:
         raise UsageError(
-            f"embed.W_E has {n + 1} tokens, so {n} elements, but {opts.group} has {task.n_elements}"
+            f"embed.W_E has {vocab} tokens, so {n} elements, but {opts.group} has {task.n_elements}"
         )
     return task
 
@@ -179,7 +196,8 @@ def _split(data: dict, opts: Options, n: int) -> list[int]:
 
 def _convert(state: dict[str, Tensor], cfg: RunConfig) -> dict[str, Tensor]:
     params = {name: state[name] for name in _NAMES if name in state}
-    params["unembed.W_U"] = params["unembed.W_U"][:, : cfg.p]  # drop an `=` output
+    classes = cfg.d_vocab_out
+    params["unembed.W_U"] = params["unembed.W_U"][:, :classes]  # drop an `=` output
     if "unembed.b_U" in params:
-        params["unembed.b_U"] = params["unembed.b_U"][: cfg.p]
+        params["unembed.b_U"] = params["unembed.b_U"][:classes]
     return grokinterp_state(cfg, params)
