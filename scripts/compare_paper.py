@@ -1,4 +1,4 @@
-"""Print the README's paper-versus-grokinterp table from the shipped analyses:
+"""Print the paper-versus-grokinterp table of docs/reproduction.md from the shipped analyses:
 
     python scripts/compare_paper.py
 

@@ -9,9 +9,10 @@ self-contained plotly page each.
 
 Reads the sweep's table (grokinterp.sweep.table) and each run's measures
 (SWEEP/analyses/<run>/measures.csv) and writes analyses/interventions-<study>/table.csv,
-table.md (the README's table) and report.html (plotly.js inlined). The grokking epoch is the
-first epoch with 99% test accuracy (metrics.csv, every epoch); a run that never gets there is
-counted as "never" (+inf, censored at the budget), never dropped (grokinterp.sweep.stats).
+table.md (the table docs/recipes-and-studies.md links) and report.html (plotly.js inlined). The
+grokking epoch is the first epoch with 99% test accuracy (metrics.csv, every epoch); a run that
+never gets there is counted as "never" (+inf, censored at the budget), never dropped
+(grokinterp.sweep.stats).
 """
 
 from __future__ import annotations

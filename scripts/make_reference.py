@@ -1,6 +1,6 @@
 """Regenerate the shipped canonical reference run in one command:
 
-    python scripts/make_reference.py            # about 75 min on a 2-core CPU (README)
+    python scripts/make_reference.py            # about 75 min on a 2-core CPU (docs/results.md)
 
 1. trains the `canonical` preset into checkpoints/canonical-seed0/ (resumes a killed run, skips a
    finished one);

@@ -12,7 +12,7 @@ from grokinterp.analysis.analyze import Summary
 from grokinterp.storage import store
 
 ACCURACY = 0.99
-"""The grokking epoch is the first epoch with this test accuracy (the README's rule)."""
+"""The grokking epoch is the first epoch with this test accuracy (docs/recipes-and-studies.md)."""
 
 
 def reached(metrics: pd.DataFrame, summary: Summary) -> dict:

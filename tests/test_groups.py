@@ -368,6 +368,17 @@ def test_irrep_blocks_of_z_n_are_the_fourier_frequencies(n):
         assert torch.allclose(ours.T @ ours, theirs.T @ theirs, atol=1e-12)
 
 
+def test_addition_and_subtraction_take_the_irreps_of_z_p():
+    """`grokinterp analyze --basis irreps` on an add or sub run: Z_p's irreps, the basis of the
+    group task with the same table."""
+    z7 = group_task("Z7").basis("irreps")
+    for operation in ("add", "sub"):
+        basis = modular_task(operation, 7).basis("irreps")
+        assert basis.row_names == z7.row_names and torch.equal(basis.matrix, z7.matrix)
+    with pytest.raises(UsageError, match="does not belong"):
+        modular_task("mul", 7).basis("irreps")
+
+
 def test_z7_as_a_group_reproduces_the_fourier_measures_of_addition():
     add = preset("small").replace(p=7, d_model=16, n_heads=2, d_mlp=32, train_frac=0.5)
     group = add.replace(group="Z7", operation="compose").validate()

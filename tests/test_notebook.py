@@ -1,36 +1,36 @@
-"""The notebook API: every Python block of the README runs as written, and a run's inputs are
-its task's pairs with their answers."""
+"""The notebook API: every Python block of the README and of the docs/ pages runs as written, and
+a run's inputs are its task's pairs with their answers."""
 
 from __future__ import annotations
-
-import re
-from pathlib import Path
 
 import pytest
 import torch
 
 from grokinterp.errors import UsageError
 from grokinterp.storage.run import open_run
+from tests.docs_text import PAGES, README, ROOT, block_id, blocks_of
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+BLOCKS = blocks_of("python", [README, *PAGES])
 
 
 def test_the_readme_has_python_blocks():
-    assert BLOCKS
+    assert any(path == README for path, _, _ in BLOCKS)
 
 
-@pytest.mark.parametrize("block", BLOCKS, ids=[f"block{i}" for i in range(len(BLOCKS))])
-def test_a_readme_python_block_runs_as_written(
-    block, small_run, small_analysis, tmp_path, monkeypatch
+@pytest.mark.parametrize(
+    "path,block", [(p, b) for p, _, b in BLOCKS], ids=[block_id(p, i) for p, i, _ in BLOCKS]
+)
+def test_a_python_block_runs_as_written(
+    path, block, small_run, small_analysis, tmp_path, monkeypatch
 ):
     """The block's paths name the small run and its analysis, here linked in as the README's
-    commands would have written them."""
+    set-up command would have written them, and the shipped files under docs/."""
     for folder, target in (("checkpoints", small_run), ("analyses", small_analysis)):
         (tmp_path / folder).mkdir()
         (tmp_path / folder / "small-seed0").symlink_to(target)
+    (tmp_path / "docs").symlink_to(ROOT / "docs")
     monkeypatch.chdir(tmp_path)
-    exec(compile(block, str(README), "exec"), {})
+    exec(compile(block, str(path), "exec"), {})
 
 
 def test_inputs_are_the_task_pairs_with_their_answers(small_run):

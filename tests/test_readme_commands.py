@@ -1,23 +1,30 @@
 """Every command the README lists under "The commands" runs, read from the README's text (so the
 list cannot drift), at small sizes in a temporary directory: it exits 0 and every path it says it
-wrote exists. Whether the training commands grok at their defaults is measured, not tested
-here: the README's table under the list states each result."""
+wrote exists. Every shell block of the docs/ pages runs the same way, command after command, or,
+where a command is a CPU-hour study or needs a cluster, is checked in the cheaper way that
+`check_docs_command` names for it. Whether the training commands grok at their defaults is
+measured, not tested here: the results log (docs/results.md) has each result."""
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import re
+import runpy
 import shlex
 import shutil
+import sys
+import tomllib
 from pathlib import Path
 
 import pytest
+import torch
 
 from grokinterp.cli import build_parser, main
+from tests.docs_text import PAGES, README, ROOT, block_id, blocks_of, commands, fenced
 
-README = Path(__file__).resolve().parents[1] / "README.md"
 SECTION = README.read_text().split("\n## The commands\n", 1)[1].split("\n## ", 1)[0]
 COMMANDS = [line for line in re.search(r"```bash\n(.*?)```", SECTION, re.S)[1].splitlines() if line]
 
@@ -67,8 +74,9 @@ def small_flags(argv: list[str]) -> list[str]:
     command = argv[0]
     if command == "train" and "--resume" in argv:
         return ["--epochs", "30", "--quiet"]
-    if command == "train":
-        return SMALL_MODEL + ([] if "--group" in argv else ["--p", "11"]) + ["--quiet"]
+    if command == "train":  # p 23 trains 158 pairs: room for a minibatch of 128
+        p = [] if "--group" in argv else ["--p", "23" if "--batch-size" in argv else "11"]
+        return SMALL_MODEL + p + ["--quiet"]
     llc = ["--llc-chains", "2", "--llc-draws", "4", "--llc-burnin", "2"]
     if command == "analyze":
         return ["--quiet"] + (llc if "--llc" in argv else [])
@@ -191,3 +199,196 @@ def test_a_readme_command_runs_at_small_size(line, request, tmp_path, monkeypatc
     written = run([*argv, *small_flags(argv)], writes=argv[0] != "replay")
     if argv[0] == "train":  # every run trained to its last epoch (resumed: on to 30)
         assert all(open_run(path).epochs[-1] == (20 if fresh else 30) for path in written)
+
+
+DOC_BLOCKS = blocks_of("bash", PAGES)
+TINY_SPEC = {"p": 11, "d_model": 8, "d_mlp": 16, "epochs": 20, "save_every": 10}
+"""What a study's spec is shrunk to before a docs block runs it: the tiny model of SMALL_MODEL."""
+WHOLE_SCRIPTS = {"scripts/compare_paper.py"}
+"""Scripts fast enough to run whole (they read the shipped files only); the page must hold what
+they print. Every other script or benchmark is a study or a timing of minutes to hours."""
+CLUSTER_EXECUTORS = {"ray", "slurm"}
+"""Executors that need a cluster (tests/test_sweep_executors.py runs them on a local one)."""
+
+
+def toml_text(table: dict, prefix: str = "") -> str:
+    """A TOML document of `table` (strings, numbers, booleans, lists of them, nested tables)."""
+
+    def value(item) -> str:
+        if isinstance(item, bool):
+            return "true" if item else "false"
+        if isinstance(item, str):
+            return json.dumps(item)
+        if isinstance(item, list):
+            return "[" + ", ".join(value(x) for x in item) + "]"
+        return repr(item)
+
+    lines = [f"{key} = {value(item)}" for key, item in table.items() if not isinstance(item, dict)]
+    for key, item in table.items():
+        if isinstance(item, dict):
+            name = f"{prefix}{key}"
+            lines += ["", f"[{name}]", toml_text(item, f"{name}.")]
+    return "\n".join(lines)
+
+
+def shrunk_spec(text: str) -> str:
+    """A sweep spec cut to one tiny run per arm: TINY_SPEC over its fixed values, each list of
+    its grid and arms cut to its first value, no per-run reports."""
+    spec = tomllib.loads(text)
+    grid = {name: values[:1] for name, values in spec.get("grid", {}).items()}
+    tiny = {name: value for name, value in TINY_SPEC.items() if name not in grid}
+    spec["fixed"] = {**spec.get("fixed", {}), **tiny}
+    spec["grid"] = grid
+    for arm in spec.get("arms", {}).values():
+        arm.update({name: value[:1] for name, value in arm.items() if isinstance(value, list)})
+    spec.setdefault("analysis", {})["report"] = False
+    return toml_text(spec) + "\n"
+
+
+def stage_docs_files(page: Path) -> None:
+    """In the working folder: the shipped sweep specs (shrunk) at their docs/ paths, the page's
+    own spec blocks (shrunk) under the name in their first line (`# study.toml`), and the
+    shipped reference run and its analysis."""
+    for spec in (ROOT / "docs" / "sweeps").rglob("*.toml"):
+        copy = spec.relative_to(ROOT)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_text(shrunk_spec(spec.read_text()))
+    for block in fenced(page.read_text(), "toml"):
+        name = re.match(r"# (\S+\.toml)\n", block)
+        if name:
+            Path(name[1]).write_text(shrunk_spec(block))
+    for folder in ("checkpoints", "analyses"):
+        Path(folder).mkdir(exist_ok=True)
+        (Path(folder) / "reference-canonical").symlink_to(ROOT / folder / "reference-canonical")
+
+
+def demo_file(run_dir: Path, path: Path) -> None:
+    """The run's checkpoints as the TransformerLens grokking demo saves them (no split inside)."""
+    from grokinterp.storage.run import open_run
+
+    run = open_run(run_dir)
+    states = [run.state_dict(epoch=epoch) for epoch in run.epochs]
+    torch.save({"checkpoints": states, "checkpoint_epochs": run.epochs}, path)
+
+
+def state_dict_folder(run_dir: Path, folder: Path) -> None:
+    """The run's checkpoints as a loop of torch.save(model.state_dict(), ...) writes them, with
+    the split beside them."""
+    from grokinterp.storage.run import open_run
+
+    run = open_run(run_dir)
+    folder.mkdir()
+    for epoch in run.epochs:
+        torch.save(run.state_dict(epoch=epoch), folder / f"checkpoint_{epoch}.pt")
+    (folder / "split.json").write_text(json.dumps(run.train_indices.tolist()))
+
+
+def per_epoch_folder(run_dir: Path, folder: Path) -> None:
+    """A folder of the paper's per-epoch weights (tests/test_import_per_epoch.py), of the run's
+    config."""
+    from grokinterp.storage.run import open_run
+    from tests.test_import_per_epoch import paper_folder
+    from tests.test_importers import paper_reference_split
+
+    cfg = open_run(run_dir).config
+    paper_folder(folder, cfg, paper_reference_split(cfg.p, 0.5, seed=4))
+
+
+FOREIGN = {
+    "final.pth": foreign_file,
+    "grokking_demo.pth": demo_file,
+    "ckpts/": state_dict_folder,
+    "grok_1700000000/": per_epoch_folder,
+}
+"""The files the docs import, built here from the small run in the layout the page names."""
+
+
+def environment(line: str) -> tuple[dict[str, str], str]:
+    """The `NAME=value` assignments that start a shell line, and the rest of it."""
+    env = {}
+    while match := re.match(r"([A-Z_]+)=(\S+)\s+", line):
+        env[match[1]] = match[2]
+        line = line[match.end() :]
+    return env, line
+
+
+def script_output(script: Path, args: list[str], monkeypatch) -> str:
+    """What a script prints when run in this process as `python SCRIPT ARGS` (exit 0)."""
+    monkeypatch.setattr(sys, "path", [str(script.parent), *sys.path])  # restored after the test
+    monkeypatch.setattr(sys, "argv", [str(script), *args])
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        try:
+            runpy.run_path(str(script), run_name="__main__")
+        except SystemExit as stop:
+            assert stop.code in (0, None), f"{script.name} {args} exited {stop.code}"
+    return out.getvalue()
+
+
+def check_docs_command(line: str, page: Path, request, monkeypatch) -> None:
+    """Run one command of a docs page, or check it where running it is a study of CPU-hours or
+    needs a cluster; a command of no known kind fails the test."""
+    env, text = environment(line)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    words = shlex.split(re.split(r"\s#\s", text)[0])
+    if words[0] == "grokinterp":
+        argv = argv_of(text)
+        if argv[0] == "sweep" and CLUSTER_EXECUTORS & set(argv):  # the flags parse: no cluster
+            build_parser().parse_args(argv)
+            return
+        if "wandb" in argv:
+            wandb = pytest.importorskip("wandb", reason="the tracker needs the wandb extra")
+            request.addfinalizer(wandb.teardown)
+        if argv[0] == "import" and argv[1] in FOREIGN:
+            FOREIGN[argv[1]](Path(PLACEHOLDERS["RUN"]), Path(argv[1]))
+        if {"--llc", "llc-calibrate"} & set(argv):
+            pytest.importorskip("devinterp", reason="the LLC needs the llc extra")
+        if "--plan" in argv:  # it prints where the sweep would go, and writes nothing
+            before = sorted(Path().rglob("*"))
+            with contextlib.redirect_stdout(io.StringIO()):
+                assert main([*argv, *small_flags(argv)]) == 0, line
+            assert sorted(Path().rglob("*")) == before, line
+            return
+        run([*argv, *small_flags(argv)], writes=argv[0] not in ("forecast", "replay"))
+    elif words[0] == "python" and words[1].startswith(("scripts/", "benchmarks/")):
+        script = ROOT / words[1]
+        if words[1] in WHOLE_SCRIPTS:
+            printed = script_output(script, words[2:], monkeypatch)
+            assert printed.strip() and printed.strip() in page.read_text(), words[1]
+            return
+        # A study or a benchmark: its --help runs (the script imports and parses its flags), and
+        # names every flag the page gives it.
+        usage = script_output(script, ["--help"], monkeypatch)
+        flags = re.findall(r"(?<![\w-])--[a-z][\w-]*", re.split(r"\s#\s", text)[0])
+        assert [flag for flag in flags if flag not in usage] == [], line
+    elif words[0].endswith("/pip") and words[1] == "install":  # not run: the extras exist
+        pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+        known = pyproject["project"]["optional-dependencies"]
+        extras = re.findall(r"\.\[([\w,]+)\]", text)
+        assert extras and all(e in known for group in extras for e in group.split(",")), line
+        pins = re.findall(r"torch==\S+", text)
+        assert all(pin in README.read_text() for pin in pins), line
+    else:
+        pytest.fail(f"{page.name}: no way to run or check {line!r}")
+
+
+@pytest.mark.parametrize(
+    "page,block", [(p, b) for p, _, b in DOC_BLOCKS], ids=[block_id(p, i) for p, i, _ in DOC_BLOCKS]
+)
+def test_a_docs_block_runs_or_is_checked(page, block, request, tmp_path, monkeypatch):
+    """In a copy of the small run's folder, with the files the page's commands read."""
+    shutil.copytree(request.getfixturevalue("workspace"), tmp_path, dirs_exist_ok=True)
+    monkeypatch.chdir(tmp_path)
+    stage_docs_files(page)
+    for line in commands(block):
+        check_docs_command(line, page, request, monkeypatch)
+
+
+def test_every_page_with_commands_is_covered():
+    """The blocks the docs test reads are the shell blocks: no page hides its commands in a block
+    of another name."""
+    for page in PAGES:
+        text = page.read_text()
+        other = set(re.findall(r"^```(\w+)", text, re.M)) - {"bash", "python", "toml", "text"}
+        assert other == set(), f"{page.name}: blocks of {other}"

@@ -80,6 +80,7 @@ def modular_task(name: str, p: int):
 
     from grokinterp.bases import dlog_basis, fourier_basis
     from grokinterp.tasks.base import Task
+    from grokinterp.tasks.groups import irrep_basis
 
     operation = OPERATIONS[name]
     group, bases = GROUPS.get(operation.group, (None, ()))
@@ -92,5 +93,9 @@ def modular_task(name: str, p: int):
         group=group.format(p=p) if group else None,
         bases=bases,
         element_bases=("fourier", "dlog"),
-        builders={"fourier": partial(fourier_basis, p), "dlog": partial(dlog_basis, p)},
+        builders={
+            "fourier": partial(fourier_basis, p),
+            "dlog": partial(dlog_basis, p),
+            "irreps": partial(irrep_basis, f"Z{p}"),
+        },
     )
