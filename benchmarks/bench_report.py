@@ -1,10 +1,11 @@
 """Size and render time of the HTML report of a canonical-size analysis.
 
 Builds a synthetic analysis with the canonical run's shape (p = 113, d_mlp 512, one checkpoint
-every 100 epochs up to 40,000) beside a run directory that holds only a random-weight final
-checkpoint, writes the report, and opens it in headless Chromium a few times. The page time is
-measured inside the page (performance.now() when every plot is drawn, counted from navigation
-start); the wall time is that of the whole Chromium process. Targets: 15 MB, 5 s.
+every 100 epochs up to 40,000), its final-model views computed from a run directory that holds
+only a random-weight final checkpoint, writes the report (from the analysis directory alone),
+and opens it in headless Chromium a few times. The page time is measured inside the page
+(performance.now() when every plot is drawn, counted from navigation start); the wall time is
+that of the whole Chromium process. Targets: 15 MB, 5 s.
 
     OMP_NUM_THREADS=1 taskset -c 1 python benchmarks/bench_report.py [--repeats 3]
 """

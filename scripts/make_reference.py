@@ -14,6 +14,11 @@
 rewrites only analyses/reference-canonical/summary.json with today's summary rules (format,
 phase rule, key components) from the shipped measures table and the compact run's last
 checkpoint.
+
+    python scripts/make_reference.py --views-only     # seconds
+
+writes only analyses/reference-canonical/final_views.safetensors (the final model's views that
+the report draws) from the compact run's last checkpoint, the other files left byte for byte.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import shutil
 from pathlib import Path
 
 from grokinterp.analysis.analyze import analyze_run, resummarise
+from grokinterp.analysis.views import write_final_views
 from grokinterp.presets import preset
 from grokinterp.storage import store
 from grokinterp.storage.analysis_format import SUMMARY_FILE, Summary
@@ -69,7 +75,14 @@ def main() -> None:
     parser.add_argument("--run", type=Path, default=Path("checkpoints/canonical-seed0"))
     parser.add_argument("--root", type=Path, default=Path("."), help="repository root")
     parser.add_argument("--summary-only", action="store_true", help="re-summarise the shipped one")
+    parser.add_argument("--views-only", action="store_true", help="add its final-model views")
     args = parser.parse_args()
+    if args.views_only:
+        written = write_final_views(
+            args.root / "checkpoints" / REFERENCE, args.root / "analyses" / REFERENCE
+        )
+        print(f"wrote {written} ({written.stat().st_size:,} bytes)")
+        return
     if args.summary_only:
         analysis = args.root / "analyses" / REFERENCE
         resummarise(args.root / "checkpoints" / REFERENCE, analysis)

@@ -188,7 +188,9 @@ CHROMIUM_FLAGS = (
 def write_fake_analysis(
     out: Path, run_dir: Path, cfg: RunConfig, epochs: list[int], keys: list[int], seed: int = 0
 ) -> Path:
-    """measures.csv, neurons.safetensors and summary.json with the analysis schema."""
+    """measures.csv, neurons.safetensors and summary.json with the analysis schema (synthetic
+    values), and final_views.safetensors computed from the last checkpoint of the real run at
+    `run_dir` (filed under the synthetic last epoch)."""
     rng = np.random.default_rng(seed)
     n, n_freq, d_mlp = len(epochs), (cfg.p - 1) // 2, cfg.d_mlp
     t = np.asarray(epochs, dtype=np.float64) / max(epochs[-1], 1)
@@ -266,6 +268,13 @@ def write_fake_analysis(
         "last_epoch": epochs[-1],
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    from grokinterp.analysis.views import final_views
+    from grokinterp.storage.run import open_run
+    from grokinterp.tasks import task_of
+
+    params = open_run(run_dir).state_dict()
+    views = final_views(cfg, params, epochs[-1], task_of(cfg).basis(), keys)
+    (out / "final_views.safetensors").write_bytes(views.to_bytes())
     return out
 
 

@@ -443,7 +443,7 @@ def test_multiplication_learns_the_discrete_log_clock(tmp_path, capsys):
     keys = ", ".join(map(str, summary.key_components))
     assert f"key character frequencies {keys}" in " ".join(printed.split())
     assert "{" not in printed and "Fourier" not in printed
-    page = write_report(out, tmp_path / "report.html", run_dir=run).read_text()
+    page = write_report(out, tmp_path / "report.html").read_text()
     captions = re.findall(r'<p class="note">(.*?)</p>', page)
     assert any("character norm" in caption for caption in captions)
     assert not any("Fourier norm" in caption or "{" in caption for caption in captions)

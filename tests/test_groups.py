@@ -568,7 +568,7 @@ def test_train_analyze_report_on_a_tiny_s3_run(tmp_path):
     assert all(isinstance(k, str) for k in summary.key_components)
     table = load_measures(out)
     assert {"W_E.sign", "W_E.2a", "cluster.sign", "cluster.2a"} <= set(table.columns)
-    page = write_report(out, tmp_path / "report.html", run_dir=run).read_text()
+    page = write_report(out, tmp_path / "report.html").read_text()
     assert "Irrep norms per irrep over training" in page and "chi_rho(c' c^-1)" in page
 
 

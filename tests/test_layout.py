@@ -139,3 +139,63 @@ def test_each_stage_imports_only_from_the_stages_below_it():
     graph = import_graph()
     assert {stage_of(m) for m in graph} == {None, *STAGES}
     assert upward_imports(graph) == UPWARD_TODAY
+
+
+REPORT_MAY_NOT_IMPORT = (
+    "torch",
+    "grokinterp.models",
+    "grokinterp.storage.run",
+    "grokinterp.analysis.views",
+    "grokinterp.analysis.measures",
+    "grokinterp.analysis.columns",
+)
+"""What the report stage never imports (submodules included): it draws the analysis directory
+alone, so it runs no model and reads no run directory. From `grokinterp.storage.store` it takes
+`atomic_write` only (none of the checkpoint readers)."""
+
+
+def report_violations(source: str) -> list[str]:
+    """The imported names (`module.name` for a `from` import) in a module's source, anywhere in
+    its body, that the report may not import."""
+    found = set()
+    for node in _runtime_nodes(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [f"{node.module}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for name in names:
+            if name.startswith("grokinterp.storage.store"):
+                if name != "grokinterp.storage.store.atomic_write":
+                    found.add(name)
+            elif any(name == bad or name.startswith(bad + ".") for bad in REPORT_MAY_NOT_IMPORT):
+                found.add(name)
+    return sorted(found)
+
+
+def test_the_report_check_finds_planted_imports():
+    planted = """
+import torch.nn
+from grokinterp import models
+from grokinterp.storage import run, store
+from grokinterp.storage.store import atomic_write, load_checkpoint
+from grokinterp.storage.analysis_format import load_analysis
+def f():
+    from grokinterp.analysis.measures.logits import fit_logits
+"""
+    assert report_violations(planted) == [
+        "grokinterp.analysis.measures.logits.fit_logits",
+        "grokinterp.models",
+        "grokinterp.storage.run",
+        "grokinterp.storage.store",
+        "grokinterp.storage.store.load_checkpoint",
+        "torch.nn",
+    ]
+
+
+def test_the_report_imports_no_torch_no_model_and_no_run_reader():
+    pages = sorted((ROOT / "report").glob("*.py"))
+    assert {p.name for p in pages} >= {"page.py", "figures.py", "components.py"}
+    for path in pages:
+        assert report_violations(path.read_text()) == [], path.name

@@ -89,3 +89,27 @@ def test_phase_boundary_checkpoints_reproduce_the_phase_ordering(reference):
     assert rows[circ]["excluded_loss"] > rows[mem]["excluded_loss"]
     assert rows[clean]["weight_norm"] < rows[circ]["weight_norm"]
     assert np.all(np.diff(table["epoch"]) > 0)
+
+
+def test_the_shipped_final_views_reproduce_from_the_final_checkpoint(reference):
+    """final_views.safetensors (added by `make_reference.py --views-only`) against the views of
+    the shipped last checkpoint measured again, within float32 and BLAS rounding."""
+    from grokinterp.analysis.views import final_views
+    from grokinterp.storage.final_views import load_final_views
+
+    summary, _, run = reference
+    stored = load_final_views(REFERENCE_ANALYSIS)
+    assert stored.epoch == summary.last_epoch
+    state = run.state_dict(epoch=summary.last_epoch)
+    basis = task_of(run.config).basis(summary.basis["name"])
+    again = final_views(run.config, state, summary.last_epoch, basis, summary.key_components)
+    assert stored.attention_rows == again.attention_rows
+    np.testing.assert_allclose(stored.attention[0], again.attention[0], rtol=1e-4, atol=1e-6)
+    for name in ("fitted", "centred"):
+        got, want = getattr(stored.logit_fit, name), getattr(again.logit_fit, name)
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    np.testing.assert_array_equal(stored.logit_fit.triples, again.logit_fit.triples)
+    assert stored.logit_fit.fve == pytest.approx(summary.logit_fve_final, rel=1e-6)
+    for got, want in zip(stored.spectra, again.spectra, strict=True):
+        np.testing.assert_allclose(got.norms, want.norms, rtol=1e-5)
+        assert got.gini == pytest.approx(summary.embedding_gini[got.name], abs=1e-9)

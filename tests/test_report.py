@@ -1,8 +1,9 @@
-"""The HTML report: self-contained, its numbers are the analysis table's, and it draws in Chromium.
+"""The HTML report: self-contained, its numbers are the analysis directory's, it needs nothing
+else (not the run), and it draws in Chromium.
 
 The analysis directory here is synthetic (random but plausible values with the schema that
-`grokinterp analyze` writes) beside a real tiny run, whose last checkpoint feeds the
-final-model figures (tests/helpers.py builds both and drives Chromium).
+`grokinterp analyze` writes) beside a real tiny run, whose last checkpoint gives the stored
+final-model views (tests/helpers.py builds both and drives Chromium).
 """
 
 from __future__ import annotations
@@ -166,38 +167,32 @@ def test_neuron_figures_hold_the_table(tiny_analysis, page):
     np.testing.assert_array_equal(heat["z"], neurons["final_fve_by_frequency"][order])
 
 
-def test_final_model_figures_match_the_hooked_model(tiny_analysis, page):
-    from grokinterp.bases.fourier import basis, basis_names
-    from grokinterp.storage.run import open_run
+def test_final_model_figures_draw_the_stored_views(tiny_analysis, page):
+    """The attention, logit-fit and spectra figures hold final_views.safetensors' numbers
+    (which tests/test_views.py checks against the hooked model and numpy's FFT)."""
+    from safetensors import safe_open
 
-    figs, p = figures_in(page[1]), 11
-    run = open_run(tiny_analysis.parent / "run")
-    model = run.model().double()
-    tokens = torch.stack(torch.meshgrid(torch.arange(p), torch.arange(p), indexing="ij"), -1)
-    tokens = torch.cat([tokens.reshape(-1, 2), torch.full((p * p, 1), p)], dim=1)
-    with torch.no_grad():
-        logits, cache = model.run_with_cache(tokens)
-    to_a = cache["blocks.0.attn.hook_pattern"][:, :, -1, 0].reshape(p, p, -1).mean(dim=1)
+    figs = figures_in(page[1])
+    with safe_open(tiny_analysis / "final_views.safetensors", "np") as handle:
+        stored = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
+        metadata = json.loads(handle.metadata()["final_views"])
     attention = figs["attention"]["data"][0]
-    assert attention["x"] == basis_names(p)
-    np.testing.assert_allclose(attention["customdata"], (basis(p) @ to_a).T.numpy(), atol=1e-6)
-
-    logits = logits[:, -1].reshape(p, p, p).numpy()
-    centred = logits - logits.mean(axis=-1, keepdims=True)
-    a, b, c = np.meshgrid(np.arange(p), np.arange(p), np.arange(p), indexing="ij")
-    design = np.stack([np.cos(2 * np.pi * k * (a + b - c) / p).ravel() for k in (2, 5)], 1)
-    alpha = np.linalg.lstsq(design, centred.ravel(), rcond=None)[0]
+    assert attention["x"] == metadata["attention_rows"]
+    np.testing.assert_array_equal(attention["customdata"], stored["attention.L0"].T)
+    np.testing.assert_array_equal(attention["z"], np.abs(stored["attention.L0"].T))
     points = [t for t in figs["logit_fit"]["data"] if t["mode"] == "markers"]
-    assert sum(len(t["x"]) for t in points) == min(report.SCATTER_POINTS, p**3) + p * p
-    for trace in points:
-        ta, tb, tc = np.asarray(trace["customdata"], dtype=np.int64).T
-        np.testing.assert_allclose(trace["y"], centred[ta, tb, tc], atol=1e-5)
-        fit = sum(
-            w * np.cos(2 * np.pi * k * (ta + tb - tc) / p)
-            for w, k in zip(alpha, (2, 5), strict=True)
-        )
-        np.testing.assert_allclose(trace["x"], fit, atol=1e-5)
-        assert np.all(((ta + tb) % p == tc) == trace["name"].startswith("correct"))
+    correct = stored["logit_fit.correct"]
+    for trace, mask in zip(points, (~correct, correct), strict=True):
+        np.testing.assert_array_equal(trace["x"], stored["logit_fit.fitted"][mask])
+        np.testing.assert_array_equal(trace["y"], stored["logit_fit.centred"][mask])
+        np.testing.assert_array_equal(trace["customdata"], stored["logit_fit.triples"][mask])
+    fve = metadata["logit_fit_fve"]
+    assert f"{fve:.1%}" in figs["logit_fit"]["layout"]["title"]["text"]
+    bars = {trace["name"]: trace for trace in figs["spectra"]["data"]}
+    for entry in metadata["spectra"]:
+        bar = bars[entry["title"]]
+        assert bar["x"] == entry["labels"]
+        np.testing.assert_array_equal(bar["y"], stored[f"spectrum.{entry['name']}"])
 
 
 def test_logit_fit_agrees_with_the_analysis_measure(tiny_analysis):
@@ -279,6 +274,17 @@ def _break_neuron_shape(d: Path) -> None:
     save_file(arrays, d / "neurons.safetensors")
 
 
+def _junk_views(d: Path) -> None:
+    (d / "final_views.safetensors").write_bytes(b"junk")
+
+
+def _views_of_another_epoch(d: Path) -> None:
+    from grokinterp.storage.final_views import load_final_views
+
+    views = load_final_views(d)
+    (d / "final_views.safetensors").write_bytes(dataclasses.replace(views, epoch=20).to_bytes())
+
+
 @pytest.mark.parametrize(
     "breakage, file, words",
     [
@@ -290,6 +296,8 @@ def _break_neuron_shape(d: Path) -> None:
         (_break_csv_column, "measures.csv", "W_L.k3"),
         (lambda d: (d / "neurons.safetensors").write_bytes(b"junk"), "neurons.safetensors", ""),
         (_break_neuron_shape, "neurons.safetensors", "fve"),
+        (_junk_views, "final_views.safetensors", "safetensors"),
+        (_views_of_another_epoch, "final_views.safetensors", "epoch 20"),
     ],
 )
 def test_malformed_analysis_names_the_file(tiny_analysis, tmp_path, breakage, file, words):
@@ -302,17 +310,50 @@ def test_malformed_analysis_names_the_file(tiny_analysis, tmp_path, breakage, fi
     assert not (tmp_path / "out.html").exists()
 
 
-def test_missing_analysis_dir_and_run_dir(tiny_analysis, tmp_path):
+def test_missing_analysis_dir(tmp_path):
     with pytest.raises(UsageError, match="no such analysis directory"):
         report.write_report(tmp_path / "nowhere")
-    moved = tmp_path / "moved"
-    shutil.copytree(tiny_analysis, moved)
-    summary = json.loads((moved / "summary.json").read_text())
-    (moved / "summary.json").write_text(json.dumps(summary | {"run_dir": str(tmp_path / "gone")}))
-    with pytest.raises(UsageError, match="run directory .*gone not found"):
-        report.write_report(moved, tmp_path / "out.html")
-    out = report.write_report(moved, tmp_path / "out.html", run_dir=tiny_analysis.parent / "run")
-    assert out.is_file()
+
+
+def test_the_report_needs_only_the_analysis_directory(tiny_analysis, tmp_path):
+    """The report of a real analysis is the same page, figure for figure, after its run
+    directory is moved, and after it is deleted."""
+    from grokinterp.analysis.analyze import analyze_run
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_analysis.parent / "run", run)
+    analysis = analyze_run(run, tmp_path / "analysis", progress=False)
+    first = report.write_report(analysis, tmp_path / "first.html").read_text()
+    assert {"attention", "logit_fit", "spectra"} <= set(figures_in(first))
+    run.rename(tmp_path / "moved")
+    moved = report.write_report(analysis, tmp_path / "moved.html").read_text()
+    shutil.rmtree(tmp_path / "moved")
+    deleted = report.write_report(analysis, tmp_path / "deleted.html").read_text()
+    assert moved == first and deleted == first
+
+
+def test_an_analysis_from_before_the_views(tiny_analysis, tmp_path):
+    """An analysis without final_views.safetensors renders the rest, says in one caption which
+    figures need `grokinterp analyze` again; re-analysing adds the views and leaves the measures
+    table and the summary byte for byte."""
+    from grokinterp.analysis.analyze import analyze_run
+
+    run = tiny_analysis.parent / "run"
+    analysis = analyze_run(run, tmp_path / "analysis", progress=False)
+    full = figures_in(report.write_report(analysis, tmp_path / "full.html").read_text())
+    before = {name: (analysis / name).read_bytes() for name in ("measures.csv", "summary.json")}
+    (analysis / "final_views.safetensors").unlink()
+    page = report.write_report(analysis, tmp_path / "old.html").read_text()
+    assert set(figures_in(page)) == set(full) - {"attention", "logit_fit", "spectra"}
+    notes = [n for n in re.findall(r'<p class="note">(.*?)</p>', page) if "Not drawn" in n]
+    assert len(notes) == 1
+    assert "embedding spectra, attention, logit fit" in notes[0]
+    assert "`grokinterp analyze`" in notes[0]
+    analyze_run(run, analysis, progress=False)
+    assert (analysis / "final_views.safetensors").is_file()
+    assert {name: (analysis / name).read_bytes() for name in before} == before
+    again = report.write_report(analysis, tmp_path / "again.html").read_text()
+    assert set(figures_in(again)) == set(full) and "Not drawn" not in again
 
 
 # ---- in a browser -------------------------------------------------------------------------------
@@ -332,7 +373,7 @@ def test_page_draws_in_headless_chromium(page, tmp_path):
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} missing (apt-get install chromium)")
 def test_report_of_the_grokked_small_run_draws(small_run, small_analysis, tmp_path):
-    path = report.write_report(small_analysis, tmp_path / "small.html", run_dir=small_run)
+    path = report.write_report(small_analysis, tmp_path / "small.html")
     figs = figures_in(path.read_text())
     table = pd.read_csv(small_analysis / "measures.csv")
     lines = _traces(figs["progress"])

@@ -27,3 +27,18 @@ def test_summary_json_keeps_the_old_key_frequencies_name(tmp_path):
     assert raw["key_frequencies"] == raw["key_components"] == [1, 8, 21]
     assert "key_components" in raw["deprecated"]["key_frequencies"]
     assert Summary.load(tmp_path) == summary  # the extra keys are read past
+
+
+def test_the_shipped_reference_reports_from_its_analysis_alone(tmp_path):
+    """A copy of the reference's analysis, with no run anywhere near it, draws every section of
+    a run with a basis, the final model's included."""
+    import shutil
+
+    from grokinterp.report.page import SECTIONS, write_report
+    from tests.helpers import figures_in
+
+    copy = tmp_path / "reference"
+    shutil.copytree(ANALYSES / "reference-canonical", copy)
+    page = write_report(copy, tmp_path / "r.html").read_text()
+    assert set(figures_in(page)) == set(SECTIONS) - {"clock_pizza", "llc"}
+    assert "Not drawn" not in page

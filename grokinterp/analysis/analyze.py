@@ -34,6 +34,7 @@ from grokinterp.analysis.columns import (
     measure_checkpoints,
 )
 from grokinterp.analysis.measures import clock_pizza, embedding, neurons, phases
+from grokinterp.analysis.views import final_views
 from grokinterp.bases import Basis
 from grokinterp.config import RunConfig
 from grokinterp.errors import Interrupted, UsageError
@@ -51,6 +52,7 @@ from grokinterp.storage.analysis_format import (
     CLOCK_PIZZA,
     CLOCK_PIZZA_COLUMNS,
     Summary,
+    as_stored,
     layer_prefix,
     load_measures,
     load_neurons,
@@ -152,6 +154,7 @@ def _analyze_into(out: Path, run, basis, series, progress: bool, replace: bool) 
         ) from None
     bar.close(lambda: f"{len(series)} checkpoints measured")
 
+    measured.table = as_stored(measured.table)
     summary = _summarise(run, measured.table, basis, keys, final_state, train, digests)
     measured.table["weight_norm_ratio"] = weight_norm_ratio(measured.table, summary.phases)
     arrays = {}
@@ -162,7 +165,8 @@ def _analyze_into(out: Path, run, basis, series, progress: bool, replace: bool) 
             "fve": measured.fve.to(torch.float32),
             "final_fve_by_frequency": final_fve.to(torch.float32),
         }
-    write_analysis(out, measured.table, arrays, summary, remove=stale)
+    views = final_views(cfg, final_state, final_epoch, basis, summary.key_components)
+    write_analysis(out, measured.table, arrays, summary, views, remove=stale)
     return out
 
 

@@ -111,7 +111,7 @@ def _analyze(args) -> None:
     if args.report:
         from grokinterp.report.page import write_report
 
-        print(f"wrote {write_report(out, report, run_dir=args.ckpt_dir)}")
+        print(f"wrote {write_report(out, report)}")
     if args.log_to:
         name = Path(args.ckpt_dir).resolve().name
         sent = trackers.log_measures(args.log_to, out, name, args.project)
@@ -128,31 +128,53 @@ def add_report(sub) -> None:
             "and Gini, the embedding's component norms over epochs, neuron clusters, and the final "
             "model's attention and logits, all in the run's own basis (Fourier frequencies for "
             "a + b and a - b, multiplicative characters for a * b and a / b, irreps for a group). "
-            "Run `grokinterp analyze` first."
+            "Run `grokinterp analyze` first. The page is drawn from the analysis directory alone: "
+            "the run may since have been moved or deleted (give --analysis then)."
         ),
     )
-    parser.add_argument("--ckpt-dir", type=Path, required=True, metavar="RUN", help="run directory")
+    parser.add_argument(
+        "--ckpt-dir",
+        type=Path,
+        metavar="RUN",
+        help="run directory: names the default --analysis and --out, and is checked to be the "
+        "run the analysis measured",
+    )
     parser.add_argument(
         "--analysis",
         type=Path,
-        help="analysis directory (default analyses/<RUN>/, as analyze writes it)",
+        help="analysis directory (default analyses/<RUN>/, as analyze writes it); needed "
+        "without --ckpt-dir",
     )
     parser.add_argument(
         "--out",
         type=Path,
-        help="HTML file (default reports/<RUN>.html, RUN's path as for the analysis)",
+        help="HTML file (default reports/<RUN>.html, RUN's path as for the analysis; without "
+        "--ckpt-dir, reports/<ANALYSIS>.html, less a leading analyses/)",
     )
     parser.set_defaults(handler=_report)
 
 
 def _report(args) -> None:
+    from grokinterp.errors import UsageError
     from grokinterp.report.page import write_report
-    from grokinterp.storage.analysis_dir import default_analysis_dir, default_report_path
+    from grokinterp.storage.analysis_dir import (
+        SUMMARY_FILE,
+        check_measured_run,
+        default_analysis_dir,
+        default_report_path,
+    )
+    from grokinterp.storage.analysis_format import Summary
     from grokinterp.storage.outputs import check_output_file
     from grokinterp.storage.run import open_run
 
-    run = open_run(args.ckpt_dir)
+    if args.ckpt_dir is None and args.analysis is None:
+        raise UsageError("give the run directory (--ckpt-dir RUN) or its analysis (--analysis DIR)")
+    run = None if args.ckpt_dir is None else open_run(args.ckpt_dir)
     analysis_dir = args.analysis or default_analysis_dir(run.path)
-    out = args.out or default_report_path(run.path)
+    out = args.out or default_report_path(analysis_dir if run is None else run.path)
     check_output_file(out, "--out")
-    print(f"wrote {write_report(analysis_dir, out, run_dir=run.path)}")
+    if run is not None and (analysis_dir / SUMMARY_FILE).is_file():  # else the report says why
+        summary = Summary.load(analysis_dir)
+        where = analysis_dir / SUMMARY_FILE
+        check_measured_run(summary, run.config, run.train_indices, run.path, where)
+    print(f"wrote {write_report(analysis_dir, out)}")

@@ -1,14 +1,16 @@
-"""One self-contained, offline HTML report of an analysed run.
+"""One self-contained, offline HTML report of an analysed run, from its analysis directory alone.
 
-    analyses/<run>/measures.csv, neurons.safetensors, summary.json  (+ the run's last checkpoint)
-        -> reports/<run>.html
+    analyses/<run>/measures.csv, neurons.safetensors, summary.json, final_views.safetensors
+        (+ llc.csv when the LLC was estimated)  -> reports/<run>.html
 
 The page inlines plotly.js exactly once and loads nothing else: each figure is a JSON payload in
 a `<script type="application/json" class="grokinterp-figure">` tag that one small script draws,
 so the numbers in the page can be read back without a browser. The figures are built by the pure
 functions of `grokinterp.report.figures` and `grokinterp.report.components`; this module reads
-and checks the analysis, computes the final model's attention and logit views (Nanda et al.
-2023, sections 4.1 and 4.2), and writes the page atomically.
+and checks the analysis (`grokinterp.storage.analysis_format.load_analysis`) and writes the page
+atomically. The final model's figures (Nanda et al. 2023, sections 4.1 and 4.2) are drawn from the
+views `grokinterp analyze` stored; the run directory is never read, so the report of a moved or
+deleted run still renders.
 """
 
 from __future__ import annotations
@@ -19,135 +21,56 @@ import re
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import plotly.graph_objects as go
-from torch import Tensor
 
 from grokinterp.analysis.llc.series import load_llc
-from grokinterp.analysis.measures.final_model import attention_to_a, model_at_eq
-from grokinterp.analysis.measures.logits import fit_logits
-from grokinterp.bases import Basis
-from grokinterp.errors import UsageError
-from grokinterp.models import Architecture, architecture, foreign_fields
 from grokinterp.report import components as rc
 from grokinterp.report import figures as rf
-from grokinterp.storage.analysis_dir import default_report_path
+from grokinterp.storage.analysis_dir import FINAL_VIEWS_FILE, default_report_path
 from grokinterp.storage.analysis_format import (
     CLOCK_PIZZA_COLUMNS,
-    SUMMARY_FILE,
     Analysis,
     layer_prefix,
     load_analysis,
 )
-from grokinterp.tasks import Task, task_of
+from grokinterp.storage.final_views import FinalViews
 
 __all__ = ["load_analysis", "write_report"]
 
-SCATTER_POINTS, SCATTER_CORRECT = 2400, 600
-"""Logit scatter: random (a, b, c) triples, plus triples whose c is the right answer."""
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 
 
 # ---- the final model ----------------------------------------------------------------------------
-def final_model_figures(
-    model: Architecture, params: dict[str, Tensor], task: Task, basis: Basis, keys: list
-) -> dict[str, go.Figure]:
-    """The attention (each layer's, where there is attention) and logit-fit figures of one
-    model (its state dict)."""
-    classes, n, domain = task.n_classes, task.n_elements, task.domain
-    internals = model_at_eq(model, params, task)
-    fit = fit_logits(internals.logits[0], task, basis, keys)
-    rng = np.random.default_rng(0)
-    cells = len(domain) * classes
-    chosen = rng.choice(cells, size=min(SCATTER_POINTS, cells), replace=False)
-    pairs = rng.choice(len(domain), size=min(SCATTER_CORRECT, len(domain)), replace=False)
-    index = np.concatenate([chosen, pairs * classes + task.labels.numpy()[pairs]])
-    grid = domain.numpy()[index // classes]
-    triples = np.stack([grid // n, grid % n, index % classes], axis=1)
-    kind = rf.words_key(basis.name, basis.kind)
-    spectra = {"spectra": spectra_figure(model, params, task)} if task.element_bases else {}
-    for layer in range(len(internals.patterns)):
-        coefficients, basis_a = attention_to_a(internals, task, basis, layer)
-        spectra[_section("attention", layer)] = rc.attention_figure(
-            coefficients.numpy(), list(basis_a.row_names), kind, layer_prefix(layer)
+def final_model_figures(views: FinalViews, kind: str = "frequency") -> dict[str, go.Figure]:
+    """The figures of the final model's stored views, those it has: the embedding's spectra,
+    each layer's attention and the logit fit; `kind` names the basis's components (`WORDS`)."""
+    figures = {}
+    if views.spectra:
+        figures["spectra"] = rc.spectra_figure(
+            [(s.title, s.labels, s.norms, s.gini) for s in views.spectra]
         )
-    return spectra | {
-        "logit_fit": rc.logit_fit_figure(
-            fit.fitted.reshape(-1)[index].numpy(),
-            fit.centred.reshape(-1)[index].numpy(),
-            triples,
-            task.labels.numpy()[index // classes] == triples[:, 2],
-            fit.fve,
-            kind,
-        ),
-    }
-
-
-def spectra_figure(model: Architecture, params: dict[str, Tensor], task: Task) -> go.Figure:
-    """The final W_E's spectrum in each of the task's element bases, with its Gini."""
-    from grokinterp.analysis.columns import joined_embedding
-    from grokinterp.analysis.measures import embedding, weights
-
-    W_E = joined_embedding(model, {k: v[None] for k, v in params.items()}).double()
-    spectra = []
-    for basis in task.element_spectra_bases():
-        norms = embedding.embedding_norms(W_E, basis)
-        labels = [str(c.key) for c in basis.spectrum]
-        spectra.append((basis.title, labels, norms[0].numpy(), float(weights.gini(norms)[0])))
-    return rc.spectra_figure(spectra)
-
-
-def _final_params(analysis: Analysis, run_dir: str | Path | None) -> dict[str, Tensor]:
-    """The last checkpoint of the run: `run_dir` if given, else where the summary says the run
-    was (its absolute path, then its path as given, from the working directory)."""
-    from grokinterp.storage.run import open_run
-
-    summary_path = analysis.path / SUMMARY_FILE
-    if run_dir is None:
-        recorded = [analysis.summary.run_dir_abs, analysis.summary.run_dir]
-        found = [Path(given) for given in recorded if given and Path(given).is_dir()]
-        if not found:
-            raise UsageError(
-                f"{summary_path}: run directory {analysis.summary.run_dir} not found (its last "
-                "checkpoint draws the final-model figures); give it with --ckpt-dir"
-            )
-        run_dir = found[0]
-    run = open_run(run_dir)
-    if not run.config.same_architecture(analysis.config):
-        raise UsageError(f"{run_dir}: the run's architecture differs from {summary_path}'s config")
-    return run.state_dict(epoch=_analysed_epoch(run, analysis))
-
-
-def _analysed_epoch(run, analysis: Analysis) -> int | None:
-    """The epoch of `run`'s checkpoint that draws the final-model figures: the analysis's last
-    (None, the run's last, for an analysis that records no checkpoint digests). UsageError
-    unless `run` is the run `analysis` measured: the same fingerprint (config and split) and the
-    same digest of that checkpoint."""
-    from grokinterp.storage import store
-    from grokinterp.storage.analysis_dir import run_fingerprint
-
-    summary, where = analysis.summary, analysis.path / SUMMARY_FILE
-    if summary.run_fingerprint and summary.run_fingerprint != run_fingerprint(
-        run.config, run.train_indices
-    ):
-        raise UsageError(
-            f"{where} is the analysis of another run ({summary.run_dir_abs or summary.run_dir}), "
-            f"not of {run.path}; give this run's analysis with --analysis"
+    for layer, coefficients in enumerate(views.attention):
+        figures[_section("attention", layer)] = rc.attention_figure(
+            coefficients, views.attention_rows, kind, layer_prefix(layer)
         )
-    last = summary.last_epoch
-    recorded = summary.checkpoint_digests.get(str(last))
-    if not recorded:
-        return None
-    if last not in run.epochs:
-        raise UsageError(
-            f"{run.path} has no checkpoint at epoch {last}, the last one {where} measured"
+    if (fit := views.logit_fit) is not None:
+        figures["logit_fit"] = rc.logit_fit_figure(
+            fit.fitted, fit.centred, fit.triples, fit.correct, fit.fve, kind
         )
-    if recorded != store.checkpoint_digest(run.checkpoint_path(epoch=last)):
-        raise UsageError(
-            f"{run.path}'s checkpoint at epoch {last} differs from the one {where} measured: "
-            "another copy of the run; analyse it with --out, or give its own --analysis"
-        )
-    return last
+    return figures
+
+
+def views_missing(analysis: Analysis) -> list[str]:
+    """The final-model figures an analysis written before final_views.safetensors cannot draw
+    ([] when it has the file, or when none apply to its run)."""
+    if analysis.views is not None:
+        return []
+    s = analysis.summary
+    missing = ["embedding spectra"] if s.embedding_gini else []
+    if s.basis is not None:
+        missing += [] if "attention" in s.not_applicable else ["attention"]
+        missing.append("logit fit")
+    return missing
 
 
 # ---- the page -----------------------------------------------------------------------------------
@@ -206,9 +129,9 @@ padding:2px 8px;text-align:left;font-size:14px}section{margin:2em 0}.note{color:
 .columns{display:flex;gap:2em;flex-wrap:wrap}.columns>div{max-width:420px}"""
 
 
-def build_figures(analysis: Analysis, run_dir: str | Path | None = None) -> dict[str, go.Figure]:
+def build_figures(analysis: Analysis) -> dict[str, go.Figure]:
     """Every figure of the report, by section name, in page order (the basis figures only when
-    the task has a basis)."""
+    the task has a basis, the final model's only when the analysis stores its views)."""
     m, s, cfg = analysis.measures, analysis.summary, analysis.config
     figures = {"loss": rf.loss_figure(m, s.phases)}
     if set(CLOCK_PIZZA_COLUMNS) <= set(m.columns):
@@ -216,14 +139,12 @@ def build_figures(analysis: Analysis, run_dir: str | Path | None = None) -> dict
     llc = load_llc(analysis.path)
     if llc is not None:
         figures["llc"] = rf.llc_figure(llc, m, s.phases)
+    kind = _words_key(s) if s.basis else "frequency"
+    final = {} if analysis.views is None else final_model_figures(analysis.views, kind)
     if s.basis is None:
         figures["weights"] = rf.weights_figure(m, s.phases)
-        task = task_of(cfg)
-        if task.element_bases:
-            params = _final_params(analysis, run_dir)
-            figures["spectra"] = spectra_figure(architecture(cfg), params, task)
-        return figures
-    keys, neurons, kind = s.key_components, analysis.neurons, _words_key(s)
+        return figures | final
+    keys, neurons = s.key_components, analysis.neurons
     names = [key for key, _ in rf.frequency_columns(m, "W_E")] if kind == "irrep" else None
     figures |= {
         "progress": rf.progress_figure(m, s.phases),
@@ -231,8 +152,8 @@ def build_figures(analysis: Analysis, run_dir: str | Path | None = None) -> dict
         "fourier_heatmap": rc.fourier_heatmap_figure(m, kind),
         "fourier_slider": rc.fourier_slider_figure(m, keys, kind=kind),
     }
-    model, d_mlp = architecture(cfg), cfg.d_mlp
-    for layer in range(model.hidden_layers):
+    d_mlp = cfg.d_mlp
+    for layer in range(neurons["fve"].shape[1] // d_mlp):
         prefix, own = layer_prefix(layer), slice(layer * d_mlp, (layer + 1) * d_mlp)
         figures[_section("clusters", layer)] = rc.cluster_figure(m, keys, d_mlp, kind, prefix)
         figures[_section("neuron_fve", layer)] = rc.neuron_fve_figure(
@@ -243,10 +164,7 @@ def build_figures(analysis: Analysis, run_dir: str | Path | None = None) -> dict
             kind,
             prefix,
         )
-    task = task_of(cfg)
-    basis = task.basis(s.basis["name"])
-    params = _final_params(analysis, run_dir)
-    return figures | final_model_figures(model, params, task, basis, keys)
+    return figures | final
 
 
 def _fmt(value: Any) -> str:
@@ -295,7 +213,7 @@ def _header(analysis: Analysis) -> str:
     clusters = [(f"{kind} {k}", n) for k, n in s.cluster_sizes.items()] or [("none", "")]
     excluded = [(f"{kind} {k}", v) for k, v in s.excluded_loss_by_component.items()]
     absent = [(name, why) for name, why in s.not_applicable.items()]
-    unread = foreign_fields(cfg.model)  # e.g. n_heads of an MLP: kept in the config, never read
+    unread = analysis.foreign_fields  # e.g. n_heads of an MLP: kept in the config, never read
     fields = [(k, v) for k, v in cfg.to_dict().items() if k != "format_version" and k not in unread]
     half = (len(fields) + 1) // 2
     config = [a + b for a, b in zip(fields[:half], fields[half:] + [("", "")], strict=False)]
@@ -402,6 +320,13 @@ def render_html(analysis: Analysis, figures: dict[str, go.Figure]) -> str:
         'node.getAttribute("data-target"),figure.data,figure.layout,config));});'
         "window.grokinterpDrawn=Promise.all(drawn);})();"
     )
+    missing = views_missing(analysis)
+    if missing:
+        sections.append(
+            f'<section><p class="note">Not drawn: the final model\'s {", ".join(missing)}. This '
+            f"analysis predates {FINAL_VIEWS_FILE}; run `grokinterp analyze` on its run again to "
+            "add them (the measures already taken are kept).</p></section>"
+        )
     title = html.escape(f"grokinterp report: {analysis.run_name}")
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>'
@@ -411,22 +336,14 @@ def render_html(analysis: Analysis, figures: dict[str, go.Figure]) -> str:
     )
 
 
-def write_report(
-    analysis_dir: str | Path,
-    out_path: str | Path | None = None,
-    *,
-    run_dir: str | Path | None = None,
-) -> Path:
+def write_report(analysis_dir: str | Path, out_path: str | Path | None = None) -> Path:
     """Write the report of `analysis_dir` (default `analysis_dir.default_report_path`) and return
-    its path.
-
-    `run_dir` gives the run whose last checkpoint draws the final-model figures; by default the
-    `run_dir` recorded in summary.json.
-    """
+    its path. Reads the analysis directory only; UsageError naming the file when one is missing
+    or malformed (nothing written then)."""
     from grokinterp.storage.store import atomic_write
 
     analysis = load_analysis(analysis_dir)
-    page = render_html(analysis, build_figures(analysis, run_dir))
+    page = render_html(analysis, build_figures(analysis))
     out = Path(out_path) if out_path is not None else default_report_path(analysis.path)
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, page.encode("utf-8"))

@@ -53,20 +53,21 @@ PROGRESS_FILE = ".progress.safetensors"
 PROGRESS_EVERY_S = 5.0
 _STAGED = ".staged-"
 MEASURES_FILE, NEURONS_FILE, SUMMARY_FILE = "measures.csv", "neurons.safetensors", "summary.json"
-INDICATORS_FILE = "indicators.csv"
+INDICATORS_FILE, FINAL_VIEWS_FILE = "indicators.csv", "final_views.safetensors"
 LLC_FILE, SETTINGS_FILE, TRACES_FILE = "llc.csv", "llc.json", "llc_traces.safetensors"
 ANALYSIS_FILES = (
     MEASURES_FILE,
     NEURONS_FILE,
     SUMMARY_FILE,
+    FINAL_VIEWS_FILE,
     INDICATORS_FILE,
     LLC_FILE,
     SETTINGS_FILE,
     TRACES_FILE,
 )
 """Every file an analysis directory may hold (besides the journal, staged files and progress);
-their readers and writers are `grokinterp.storage.analysis_format` and
-`grokinterp.analysis.llc.series`."""
+their readers and writers are `grokinterp.storage.analysis_format`,
+`grokinterp.storage.final_views` and `grokinterp.analysis.llc.series`."""
 
 
 def run_fingerprint(cfg: RunConfig, train: Tensor) -> str:
@@ -142,6 +143,15 @@ def check_owner(
     if not replace:
         raise UsageError(f"{out} {problem}; {hint}")
     return tuple(sorted(names)) if summary.run_fingerprint != fingerprint else ()
+
+
+def check_measured_run(summary, cfg: RunConfig, train: Tensor, run_path: Path, where: Path) -> None:
+    """UsageError unless the analysis whose `summary` was read from `where` measured the run at
+    `run_path` (its config `cfg` and train pair indices `train`): the same fingerprint. A summary
+    that records no fingerprint is taken as the run's."""
+    if summary.run_fingerprint and summary.run_fingerprint != run_fingerprint(cfg, train):
+        owner = summary.run_dir_abs or summary.run_dir
+        raise UsageError(f"{where} is the analysis of another run ({owner}), not of {run_path}")
 
 
 def _ownership_problem(summary, epochs, run_path, fingerprint, digests) -> str | None:

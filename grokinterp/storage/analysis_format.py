@@ -8,17 +8,21 @@
                          (absent when the task has no basis); neurons = hidden layers * d_mlp,
                          layer 0's neurons first
     summary.json         `Summary`: task, basis, key components, phases, final values, checks
+    final_views.safetensors  the last checkpoint's views that the report draws (attention,
+                         logit fit, spectra; format in `grokinterp.storage.final_views`)
     indicators.csv       one row per checkpoint, one column per early-warning indicator
                          (`grokinterp indicators`, optional; INDICATOR_COLUMNS_DOC)
 
-measures.csv, neurons.safetensors and summary.json are committed together, only after
-everything has been measured (`grokinterp.storage.analysis_dir`: a killed commit leaves the old
-files or, once the next reader completes it, the new ones; never a mix). Summaries of
-format 1 (addition only, before tasks and bases) are read as addition in the Fourier basis.
+measures.csv, neurons.safetensors, summary.json and final_views.safetensors are committed
+together, only after everything has been measured (`grokinterp.storage.analysis_dir`: a killed
+commit leaves the old files or, once the next reader completes it, the new ones; never a mix).
+Summaries of format 1 (addition only, before tasks and bases) are read as addition in the Fourier
+basis.
 """
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -32,6 +36,7 @@ from grokinterp.config import FORMAT_VERSION as CONFIG_VERSION
 from grokinterp.config import RunConfig
 from grokinterp.errors import UsageError
 from grokinterp.storage.analysis_dir import (
+    FINAL_VIEWS_FILE,
     INDICATORS_FILE,
     MEASURES_FILE,
     NEURONS_FILE,
@@ -39,6 +44,7 @@ from grokinterp.storage.analysis_dir import (
     commit,
     settle,
 )
+from grokinterp.storage.final_views import FinalViews, load_final_views
 from grokinterp.storage.store import atomic_write
 
 FORMAT_VERSION = 2
@@ -102,7 +108,7 @@ Definitions and sources: grokinterp.prediction.indicators."""
 def write_indicators(out: Path, table: pd.DataFrame) -> None:
     """Write indicators.csv atomically into the analysis directory `out`."""
     out.mkdir(parents=True, exist_ok=True)
-    atomic_write(out / INDICATORS_FILE, table.to_csv(index=False, float_format="%.10g").encode())
+    atomic_write(out / INDICATORS_FILE, _table_bytes(table))
 
 
 def load_indicators(analysis_dir: str | Path) -> pd.DataFrame:
@@ -279,20 +285,34 @@ def load_neurons(analysis_dir: str | Path) -> dict[str, torch.Tensor]:
         raise UsageError(f"{path}: not a readable safetensors file ({exc})") from None
 
 
+def _table_bytes(table: pd.DataFrame) -> bytes:
+    """A table's CSV bytes: 10 significant digits."""
+    return table.to_csv(index=False, float_format="%.10g").encode()
+
+
+def as_stored(table: pd.DataFrame) -> pd.DataFrame:
+    """The measures table as measures.csv holds it (10 significant digits), read back: what is
+    computed from it (the summary) is then the same whether its rows were just measured or read
+    from an earlier analysis, and a re-analysis that measures nothing new writes the same bytes."""
+    return pd.read_csv(io.BytesIO(_table_bytes(table))).copy()  # copy: one block per dtype
+
+
 def write_analysis(
     out: Path,
     table: pd.DataFrame,
     neurons: dict[str, torch.Tensor],
     summary: Summary,
+    views: FinalViews,
     remove: tuple[str, ...] = (),
 ) -> None:
-    """Commit the three files together (no neurons file without a basis); `remove` names other
+    """Commit the four files together (no neurons file without a basis); `remove` names other
     files of the directory that the commit deletes (those of a replaced analysis)."""
     from safetensors.torch import save
 
     files = {
-        MEASURES_FILE: table.to_csv(index=False, float_format="%.10g").encode(),
+        MEASURES_FILE: _table_bytes(table),
         SUMMARY_FILE: summary.to_bytes(),
+        FINAL_VIEWS_FILE: views.to_bytes(),
     }
     if neurons:
         files[NEURONS_FILE] = save({k: v.contiguous() for k, v in neurons.items()})
@@ -309,6 +329,10 @@ class Analysis:
     config: RunConfig
     measures: pd.DataFrame
     neurons: dict[str, np.ndarray]
+    views: FinalViews | None
+    """None for an analysis written before final_views.safetensors existed."""
+    foreign_fields: frozenset[str]
+    """The config's fields of other model families: kept in the config, never read by this run."""
 
     @property
     def run_name(self) -> str:
@@ -416,4 +440,13 @@ def load_analysis(analysis_dir: str | Path) -> Analysis:
         neurons = _check_neurons(path / NEURONS_FILE, arrays, len(measures), n_neurons, n_spec)
         if not np.array_equal(neurons["epochs"], measures["epoch"].to_numpy()):
             raise _fail(path / NEURONS_FILE, f"`epochs` differ from those of {MEASURES_FILE}")
-    return Analysis(path, summary, config, measures, neurons)
+    views = load_final_views(path)
+    if views is not None and views.epoch != summary.last_epoch:
+        raise _fail(
+            path / FINAL_VIEWS_FILE,
+            f"views of epoch {views.epoch}, not of the last one measured ({summary.last_epoch})",
+        )
+    from grokinterp.models import foreign_fields
+
+    unread = frozenset(foreign_fields(config.model))
+    return Analysis(path, summary, config, measures, neurons, views, unread)

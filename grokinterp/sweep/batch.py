@@ -179,7 +179,7 @@ def _analyse(sweep: Path, name: str, analysis: dict) -> None:
     if analysis["report"]:
         from grokinterp.report.page import write_report
 
-        write_report(out, sweep_dir.report_path(sweep, name), run_dir=run)
+        write_report(out, sweep_dir.report_path(sweep, name))
 
 
 def _llc(sweep: Path, name: str, settings: dict) -> bool:
