@@ -54,7 +54,7 @@ def main() -> None:
             path = Path(tmp) / "tiny.toml"
             path.write_text(TINY)
         spec = read_spec(path)
-        cfg = spec.groups[0].runs[0].config
+        cfg = spec.batches[0].runs[0].config
         timed: dict = {}
         print("B     measured ms   affine ms")
         for b in map(int, args.batches.split(",")):
@@ -63,16 +63,16 @@ def main() -> None:
             print(f"{b:<5} {measured * 1e3:>11.2f} {model * 1e3:>11.2f}")
         states = {run.name: RunState(NEW) for run in spec.runs}
         estimate = plan.time_estimate(spec, states, args.device, timed)
-        print("group      runs  estimate s  solo sum s  measured s  ratio")
-        for group in spec.groups:
-            dirs = [Path(tmp) / "runs" / run.name for run in group.runs]
+        print("batch      runs  estimate s  solo sum s  measured s  ratio")
+        for batch in spec.batches:
+            dirs = [Path(tmp) / "runs" / run.name for run in batch.runs]
             start = time.perf_counter()
-            train_runs([r.config for r in group.runs], dirs, args.device, progress=False)
+            train_runs([r.config for r in batch.runs], dirs, args.device, progress=False)
             took = time.perf_counter() - start
-            solo = timed[batch_key(group.shared), 1] * len(group.runs) * group.shared.epochs
+            solo = timed[batch_key(batch.shared), 1] * len(batch.runs) * batch.shared.epochs
             print(
-                f"{group.id:<10} {len(group.runs):>4} {estimate[group.id]:>11.1f} {solo:>11.1f} "
-                f"{took:>11.1f} {estimate[group.id] / took:>6.2f}"
+                f"{batch.id:<10} {len(batch.runs):>4} {estimate[batch.id]:>11.1f} {solo:>11.1f} "
+                f"{took:>11.1f} {estimate[batch.id] / took:>6.2f}"
             )
 
 

@@ -1,5 +1,5 @@
 """The compiled epoch (`grokinterp.training.compiled`) trains as the eager loop does, within a
-stated tolerance, for one run and for a batched group, on the CPU and (skipped without one) on CUDA;
+stated tolerance, for one run and for a batch, on the CPU and (skipped without one) on CUDA;
 `--compile` chooses and, where it cannot compile, says why.
 
 Tolerance: after 200 epochs of the tiny config at lr 3e-3, every weight within 1e-3 relative
@@ -55,7 +55,7 @@ def assert_trained_alike(eager_dir, compiled_dir):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("runs", [1, 3], ids=["one run", "batched group"])
+@pytest.mark.parametrize("runs", [1, 3], ids=["one run", "batch"])
 def test_compiled_epoch_trains_like_the_eager_loop(device, runs, tmp_path):
     cfgs = group_configs()[:runs]
     for mode in ("off", "on"):

@@ -1,4 +1,4 @@
-"""Crash safety of a batched group: killed at every write of its files (half-way through each),
+"""Crash safety of a batch: killed at every write of its files (half-way through each),
 or by SIGKILL mid-save, a group resumes as one batch and ends byte for byte equal to an unbroken
 run, through `train --resume` and through the sweep's group worker (which every executor runs)."""
 
@@ -18,7 +18,7 @@ from safetensors.torch import load
 
 from grokinterp.errors import UsageError
 from grokinterp.storage import environment, store, sweep_dir
-from grokinterp.sweep.batch import run_group
+from grokinterp.sweep.batch import run_batch
 from grokinterp.training import batch_state
 from grokinterp.training import loop as training_loop
 from grokinterp.training.loop import resume_runs, train_runs
@@ -47,26 +47,26 @@ def assert_same_files(root: Path, expected: dict[str, bytes], where: str) -> Non
 
 
 @pytest.fixture
-def group_cfgs(tiny_cfg):
+def batch_cfgs(tiny_cfg):
     """Two runs of one batch whose splits differ in size (so the batch pads one of them)."""
     cfg = tiny_cfg.replace(epochs=10, save_every=5)
     return [cfg.replace(seed=1, train_frac=0.4), cfg.replace(seed=2, train_frac=0.6)]
 
 
-def test_a_group_killed_at_any_write_resumes_to_the_unbroken_run(group_cfgs, tmp_path):
+def test_a_group_killed_at_any_write_resumes_to_the_unbroken_run(batch_cfgs, tmp_path):
     with killed_at_write(None) as count:
-        train_runs(group_cfgs, [tmp_path / "whole" / name for name in NAMES], progress=False)
+        train_runs(batch_cfgs, [tmp_path / "whole" / name for name in NAMES], progress=False)
     expected = contents(tmp_path / "whole")
     assert count[0] >= 2 * 4 + 3 * 2 * 4  # run files and record, then 3 saves of 4 files a run
     for n in range(1, count[0] + 1):
         root = tmp_path / f"killed-{n}"
         dirs = [root / name for name in NAMES]
         with pytest.raises(Killed), killed_at_write(n):
-            train_runs(group_cfgs, dirs, progress=False)
+            train_runs(batch_cfgs, dirs, progress=False)
         group = batch_state.status(dirs[0])
         if group is None or group.step is None:  # killed before the first commit: start again
             shutil.rmtree(root)
-            train_runs(group_cfgs, dirs, progress=False)
+            train_runs(batch_cfgs, dirs, progress=False)
         elif group.finished:  # killed in the last commit: completed, nothing to train
             with pytest.raises(UsageError, match="already finished"):
                 resume_runs(dirs[1:], progress=False)
@@ -75,30 +75,30 @@ def test_a_group_killed_at_any_write_resumes_to_the_unbroken_run(group_cfgs, tmp
         assert_same_files(root, expected, f"killed at write {n}")
 
 
-def test_a_sweep_group_killed_at_any_write_is_finished_by_its_worker(group_cfgs, tmp_path):
-    runs = [(name, cfg.to_dict()) for name, cfg in zip(NAMES, group_cfgs, strict=True)]
+def test_a_sweep_group_killed_at_any_write_is_finished_by_its_worker(batch_cfgs, tmp_path):
+    runs = [(name, cfg.to_dict()) for name, cfg in zip(NAMES, batch_cfgs, strict=True)]
     with killed_at_write(None) as count:
-        run_group(tmp_path / "whole", "g000", runs, ANALYSIS_OFF, "cpu")
+        run_batch(tmp_path / "whole", "g000", runs, ANALYSIS_OFF, "cpu")
     expected = contents(tmp_path / "whole" / sweep_dir.RUNS)
     for n in range(1, count[0] + 1, 3):  # every third write: the test above covers each one
         sweep = tmp_path / f"killed-{n}"
         with pytest.raises(Killed), killed_at_write(n):
-            run_group(sweep, "g000", runs, ANALYSIS_OFF, "cpu")
-        result = run_group(sweep, "g000", runs, ANALYSIS_OFF, "cpu")
+            run_batch(sweep, "g000", runs, ANALYSIS_OFF, "cpu")
+        result = run_batch(sweep, "g000", runs, ANALYSIS_OFF, "cpu")
         assert sorted(result["trained"] + result["resumed"] + result["done"]) == list(NAMES)
         assert_same_files(sweep / sweep_dir.RUNS, expected, f"killed at write {n}")
 
 
-def test_a_group_resumes_in_its_own_batch_order(group_cfgs, tmp_path, monkeypatch):
+def test_a_group_resumes_in_its_own_batch_order(batch_cfgs, tmp_path, monkeypatch):
     """Runs named in another order, and runs of two groups, resume as the batches they were."""
     dirs = {name: tmp_path / "whole" / name for name in (*NAMES, "c")}
-    train_runs(group_cfgs, [dirs["a"], dirs["b"]], progress=False)
-    train_runs(group_cfgs[:1], [dirs["c"]], progress=False)
+    train_runs(batch_cfgs, [dirs["a"], dirs["b"]], progress=False)
+    train_runs(batch_cfgs[:1], [dirs["c"]], progress=False)
     killed = {name: tmp_path / "killed" / name for name in dirs}
     with pytest.raises(Killed), killed_at_write(2 * 4 + 2 * 4 + 1):  # group ab saved epoch 0
-        train_runs(group_cfgs, [killed["a"], killed["b"]], progress=False)
+        train_runs(batch_cfgs, [killed["a"], killed["b"]], progress=False)
     with pytest.raises(Killed), killed_at_write(4 + 4 + 1):  # run c saved epoch 0
-        train_runs(group_cfgs[:1], [killed["c"]], progress=False)
+        train_runs(batch_cfgs[:1], [killed["c"]], progress=False)
 
     batches = []
     loop = training_loop._loop
@@ -127,12 +127,12 @@ def test_a_run_of_an_older_grokinterp_resumes(tiny_cfg, tmp_path):
     assert_same_files(tmp_path / "killed", contents(tmp_path / "whole"), "older layout")
 
 
-def test_a_damaged_group_is_refused_in_one_line(group_cfgs, tmp_path, capsys):
+def test_a_damaged_group_is_refused_in_one_line(batch_cfgs, tmp_path, capsys):
     from grokinterp.cli import main
 
     dirs = [tmp_path / name for name in NAMES]
     with pytest.raises(Killed), killed_at_write(2 * 4 + 2 * 2 * 4):  # 2 saves committed
-        train_runs(group_cfgs, dirs, progress=False)
+        train_runs(batch_cfgs, dirs, progress=False)
     shutil.rmtree(dirs[1])
     before = contents(tmp_path)
     assert main(["train", "--resume", str(dirs[0]), "--quiet"]) == 2
@@ -142,7 +142,7 @@ def test_a_damaged_group_is_refused_in_one_line(group_cfgs, tmp_path, capsys):
 
 
 def test_a_sweep_sigkilled_while_its_group_saves_resumes_exactly(tmp_path):
-    """A real SIGKILL while a batched group of two saves at every epoch (so most of the time
+    """A real SIGKILL while a batch of two saves at every epoch (so most of the time
     goes to saving); running the same sweep again gives the unbroken sweep's files."""
     fixed = {"epochs": 60, "save_every": 1}
     grid = {"train_frac": [0.4, 0.6]}
@@ -188,12 +188,12 @@ def test_a_sweep_sigkilled_while_its_group_saves_resumes_exactly(tmp_path):
     assert got == expected
 
 
-def test_status_read_while_a_commit_lands_sees_a_whole_group(group_cfgs, tmp_path, monkeypatch):
+def test_status_read_while_a_commit_lands_sees_a_whole_group(batch_cfgs, tmp_path, monkeypatch):
     """Another process reads the group (a status, a waiting test) while training commits: the
     commit lands after the reader took the records and before it checked the states, which the
     commit has just removed. The reader sees the new step, not a damaged group."""
     dirs = [tmp_path / name for name in NAMES]
-    train_runs(group_cfgs, dirs, progress=False)
+    train_runs(batch_cfgs, dirs, progress=False)
     states = [batch_state.load_state(run)[0] for run in dirs]
     read = batch_state._read_record
     reads = []
@@ -206,4 +206,4 @@ def test_status_read_while_a_commit_lands_sees_a_whole_group(group_cfgs, tmp_pat
         return record
 
     monkeypatch.setattr(batch_state, "_read_record", read_then_commit)
-    assert batch_state.status(dirs[0]) == batch_state.GroupState(tuple(dirs), 15, False)
+    assert batch_state.status(dirs[0]) == batch_state.BatchState(tuple(dirs), 15, False)

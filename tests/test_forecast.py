@@ -16,7 +16,7 @@ from grokinterp.prediction import forecast
 
 SPEC = """
 preset = "small"
-max_group_size = 4
+max_batch_runs = 4
 [fixed]
 p = 7
 d_model = 16
@@ -308,7 +308,7 @@ def test_the_shipped_study_spec_and_constants():
     from grokinterp.sweep.spec import read_spec
 
     spec = read_spec(Path(__file__).parents[1] / "docs" / "sweeps" / "predict-study.toml")
-    assert len(spec.runs) >= 96 and len(spec.groups) == 1  # one batched model, one core
+    assert len(spec.runs) >= 96 and len(spec.batches) == 1  # one batched model, one core
     assert {"weight_decay", "train_frac", "seed"} <= set(spec.grid)
     constants = forecast.load_constants()
     assert np.isfinite(constants["norm_law"]["c"])

@@ -1,7 +1,7 @@
 """Minibatch training (`batch_size`): the epoch's order is a pure function of (seed, epoch); one
 batch covering the training set is full batch to the bit; the weights equal a plain torch loop
 with torch.optim.AdamW over the same batches; a killed run resumes to the unbroken run's files;
-bad batch sizes, a batched group of unequal training sets and `--compile on` are answered in one
+bad batch sizes, a batch of unequal training sets and `--compile on` are answered in one
 line."""
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import pytest
 from grokinterp.cli import main
 from grokinterp.errors import UsageError
 from grokinterp.storage import run_lock, store, sweep_dir
-from grokinterp.sweep.batch import run_group
+from grokinterp.sweep.batch import run_batch
 from grokinterp.training import batch_state
 from grokinterp.training.loop import train_runs
 from tests.helpers import held_by_another_process, killed_at_step
@@ -70,7 +70,7 @@ def test_the_sweep_worker_leaves_a_run_held_by_another_process_alone(tiny_cfg, t
     runs = [("a", cfgs[0].to_dict()), ("b", cfgs[1].to_dict())]
     sweep = tmp_path / "sweep"
     with held_by_another_process(sweep_dir.run_dir(sweep, "b")):
-        result = run_group(sweep, "g000", runs, ANALYSIS_OFF, "cpu")
+        result = run_batch(sweep, "g000", runs, ANALYSIS_OFF, "cpu")
     assert result["busy"] == ["b"] and result["trained"] == ["a"]
     assert store.run_files(sweep_dir.run_dir(sweep, "b")) == []
 
@@ -100,7 +100,7 @@ def test_two_trains_of_one_out_started_together_give_one_winner(tmp_path, capsys
         err = loser.stderr.read().strip().splitlines()
         assert loser.returncode == 2 and len(err) == 1
         assert f"{out} is being trained by process {winner.pid}" in err[0]
-        while (batch_state.status(out) or batch_state.GroupState((), None, False)).step is None:
+        while (batch_state.status(out) or batch_state.BatchState((), None, False)).step is None:
             assert time.time() < deadline and winner.poll() is None
             time.sleep(0.05)
         assert main(["train", "--resume", str(out), "--quiet"]) == 2

@@ -104,7 +104,7 @@ def mtimes(path: Path) -> dict[Path, int]:
 # ---- the spec ----------------------------------------------------------------------------------
 def test_spec_plans_runs_and_batchable_groups(tmp_path):
     grid = {"train_frac": [0.4, 0.6], "seed": [0, 1], "weight_decay": [0.5, 1], "d_mlp": [32, 64]}
-    spec = read_spec(write_spec(tmp_path / "s.toml", grid, max_group_size=3))
+    spec = read_spec(write_spec(tmp_path / "s.toml", grid, max_batch_runs=3))
     assert len(spec.runs) == 16 and spec.name == "s"
     names = [run.name for run in spec.runs]
     assert names[:3] == [
@@ -117,16 +117,16 @@ def test_spec_plans_runs_and_batchable_groups(tmp_path):
     assert (first.train_frac, first.seed, first.weight_decay, first.d_mlp) == (0.4, 0, 0.5, 64)
     assert isinstance(spec.runs[2].config.weight_decay, float) and first.p == 11
     # 8 runs per d_mlp, at most 3 a group: 3 + 3 + 2 each; groups never mix architectures
-    assert sorted(len(g.runs) for g in spec.groups) == [2, 2, 3, 3, 3, 3]
-    for group in spec.groups:
+    assert sorted(len(g.runs) for g in spec.batches) == [2, 2, 3, 3, 3, 3]
+    for group in spec.batches:
         for run in group.runs:
-            assert run.group == group.id
+            assert run.batch == group.id
             for name in SHARED_FIELDS:
                 assert getattr(run.config, name) == getattr(group.shared, name)
         # packed by training-set size: padding stays small
         sizes = [run.config.n_train for run in group.runs]
         assert sizes == sorted(sizes)
-    assert sorted(r.name for g in spec.groups for r in g.runs) == sorted(names)
+    assert sorted(r.name for g in spec.batches for r in g.runs) == sorted(names)
     assert spec.analysis == {"analyze": True, "report": True, "basis": None, "llc": None}
 
 
@@ -140,7 +140,7 @@ def test_operation_and_string_fields_name_runs(tmp_path):
         "sub-init-transformer_lens",
     ]
     # operation is a shared field: add and sub never train together
-    assert len(spec.groups) == 2
+    assert len(spec.batches) == 2
 
 
 def test_arms_cross_the_grid_with_their_own_values_and_lists(tmp_path):
@@ -168,9 +168,9 @@ def test_arms_cross_the_grid_with_their_own_values_and_lists(tmp_path):
     fixed = by_name["fixed-lr0.003-seed0"].config
     assert (fixed.fixed_norm, fixed.weight_decay, fixed.grad_filter) == (30.0, 0.0, "none")
     assert by_name["adamw-lr0.01-seed0"].config == spec.base.replace(lr=0.01, seed=0)
-    # recipes are shared fields: one batched group per arm
-    assert sorted(len(g.runs) for g in spec.groups) == [2, 4, 4]
-    assert all(len({run.arm for run in g.runs}) == 1 for g in spec.groups)
+    # recipes are shared fields: one batch per arm
+    assert sorted(len(g.runs) for g in spec.batches) == [2, 4, 4]
+    assert all(len({run.arm for run in g.runs}) == 1 for g in spec.batches)
 
 
 BAD_SPECS = [
@@ -188,7 +188,9 @@ BAD_SPECS = [
     ("[grid]\nseed = [0, 0]\n", "lists a value twice"),
     ("grdi = 1\n[grid]\nseed = [0]\n", "unknown key 'grdi'"),
     ("preset = 'huge'\n[grid]\nseed = [0]\n", "unknown preset 'huge'"),
-    ("max_group_size = 0\n[grid]\nseed = [0]\n", "max_group_size must be at least 1"),
+    ("max_batch_runs = 0\n[grid]\nseed = [0]\n", "max_batch_runs must be at least 1"),
+    ("max_group_size = 4\n[grid]\nseed = [0]\n", "max_group_size is now max_batch_runs"),
+    ("[grid]\nseed = [0]\n[slurm]\ngroups_per_task = 2\n", "groups_per_task is now batches_per"),
     ("[grid]\np = [11, 12]\n", "run p12: p must be a prime"),
     ("[grid]\ntrain_frac = [0.3, 1.5]\n", "train_frac must lie in (0, 1)"),
     ("[grid]\noperation = ['pow']\n", "unknown operation 'pow'"),
@@ -277,7 +279,7 @@ def local_sweep(tmp_path_factory):
     spec = write_spec(
         root / "study.toml",
         {"train_frac": [0.4, 0.6], "seed": [0, 1]},
-        max_group_size=2,
+        max_batch_runs=2,
     )
     sweep = root / "sweep"
     assert main(["sweep", str(spec), "--out", str(sweep), "--quiet"]) == 0
@@ -295,7 +297,7 @@ def test_local_sweep_writes_ordinary_runs_equal_to_train(local_sweep, tmp_path, 
         assert Summary.load(sweep_dir.analysis_dir(sweep, run.name)).last_epoch == 30
         assert sweep_dir.report_path(sweep, run.name).stat().st_size > 1_000_000
     # each group is exactly what `train_runs` makes of it
-    group = spec.groups[0]
+    group = spec.batches[0]
     dirs = [tmp_path / run.name for run in group.runs]
     train_runs([run.config for run in group.runs], dirs, progress=False)
     for run, run_dir in zip(group.runs, dirs, strict=True):
@@ -323,7 +325,7 @@ def test_plan_prints_estimates_and_writes_nothing(local_sweep, tmp_path, capsys)
     assert main(["sweep", str(spec), "--out", str(out), "--plan"]) == 0
     text = capsys.readouterr().out
     assert not out.exists()
-    assert "4 runs in 2 batched group(s)" in text and "4 to train" in text
+    assert "4 runs in 2 batch(es)" in text and "4 to train" in text
     assert re.search(r"time\s+about [\d.]+ (s|min|h) of training left on this machine's cpu", text)
     disk = re.search(r"disk\s+about ([\d.]+) (KB|MB|GB)", text)
     estimate = float(disk.group(1)) * {"KB": 1e3, "MB": 1e6, "GB": 1e9}[disk.group(2)]
@@ -342,7 +344,7 @@ def test_changed_spec_is_refused_before_anything_runs(local_sweep, tmp_path, cap
         tmp_path / "study.toml",
         {"train_frac": [0.4, 0.6], "seed": [0, 1]},
         fixed={"epochs": 40},
-        max_group_size=2,
+        max_batch_runs=2,
     )
     before = mtimes(sweep)
     assert main(["sweep", str(changed), "--out", str(sweep), "--quiet"]) == 2
@@ -513,7 +515,7 @@ def test_failed_group_is_reported_and_the_rest_goes_on(tmp_path, capsys):
     spec = write_spec(
         tmp_path / "s.toml",
         {"seed": [0, 1, 2]},
-        max_group_size=1,
+        max_batch_runs=1,
         analysis={"analyze": False, "report": False},
     )
     sweep = tmp_path / "sweep"
@@ -561,7 +563,7 @@ def test_sweep_killed_mid_way_resumes_and_reruns_nothing(tmp_path):
         tmp_path / "s.toml",
         {"seed": [0, 1, 2]},
         fixed=fixed,
-        max_group_size=1,
+        max_batch_runs=1,
         analysis={"analyze": False, "report": False},
     )
     sweep = tmp_path / "sweep"

@@ -30,7 +30,7 @@ needs_submitit = pytest.mark.skipif(
 )
 """Marks, so that the local reference sweep is not trained for tests that would skip."""
 GRID = {"train_frac": [0.4, 0.6], "seed": [0, 1]}
-ENGINES = {"ray": {"local_cpus": 1}, "slurm": {"groups_per_task": 1}}
+ENGINES = {"ray": {"local_cpus": 1}, "slurm": {"batches_per_task": 1}}
 """One group at a time on the local Ray instance; two array tasks of one group each."""
 
 
@@ -38,7 +38,7 @@ ENGINES = {"ray": {"local_cpus": 1}, "slurm": {"groups_per_task": 1}}
 def local_reference(tmp_path_factory):
     """The small spec, run by the local executor: what the others must reproduce."""
     root = tmp_path_factory.mktemp("reference")
-    spec = write_spec(root / "small.toml", GRID, max_group_size=2, **ENGINES)
+    spec = write_spec(root / "small.toml", GRID, max_batch_runs=2, **ENGINES)
     sweep = root / "local"
     assert main(["sweep", str(spec), "--out", str(sweep), "--quiet", "--no-time-estimate"]) == 0
     return spec, sweep
@@ -108,7 +108,7 @@ def test_killed_ray_worker_is_reported_then_resumed(tmp_path):
         tmp_path / "s.toml",
         {"seed": [0, 1, 2]},
         fixed=LONG,
-        max_group_size=1,
+        max_batch_runs=1,
         analysis={"analyze": False, "report": False},
         ray={"local_cpus": 1, "max_retries": 0},
     )

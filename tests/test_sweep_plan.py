@@ -1,4 +1,4 @@
-"""The sweep plan's time estimate (grokinterp.sweep.plan) for batched groups, with the timings
+"""The sweep plan's time estimate (grokinterp.sweep.plan) for batches, with the timings
 replaced by a hand-built cost curve: an epoch of B runs trained together costs FIXED + PER_RUN B
 seconds and a checkpoint save SAVE seconds per run."""
 
@@ -13,7 +13,7 @@ from grokinterp.sweep.spec import read_spec
 FIXED, PER_RUN, SAVE = 0.004, 0.001, 0.02
 SPEC = """
 preset = "small"
-max_group_size = 8
+max_batch_runs = 8
 [fixed]
 p = 11
 d_model = 8
@@ -46,7 +46,7 @@ def timings(monkeypatch):
 def spec(tmp_path):
     (tmp_path / "spec.toml").write_text(SPEC)
     spec = read_spec(tmp_path / "spec.toml")
-    assert len(spec.groups) == 1 and len(spec.groups[0].runs) == 8
+    assert len(spec.batches) == 1 and len(spec.batches[0].runs) == 8
     return spec
 
 
@@ -71,7 +71,7 @@ def test_finished_runs_cost_nothing_and_killed_ones_resume_together(timings, spe
     resumed = 40 * (FIXED + 3 * PER_RUN) + 4 * 3 * SAVE  # saves at 70, 80, 90 and 100
     assert seconds == pytest.approx(new + resumed)
     done = {name: RunState(DONE) for name in names}
-    assert plan.time_estimate(spec, done, "cpu") == {spec.groups[0].id: 0.0}
+    assert plan.time_estimate(spec, done, "cpu") == {spec.batches[0].id: 0.0}
 
 
 def test_the_train_command_plan_times_its_runs_as_one_batch(timings, spec):

@@ -15,10 +15,10 @@ def add_sweep(sub) -> None:
             "Read a sweep spec (TOML: a base preset, [fixed] values, a [grid] of lists over any "
             "run config field, optional [arms.NAME] variants each crossed with the grid, the "
             "[analysis] to run after training; see the README), print the "
-            "plan (runs, the batched groups they pack into, disk and time estimates), then train "
+            "plan (runs, the batches they pack into, disk and time estimates), then train "
             "and analyse every run into SWEEP/runs/<run>/, SWEEP/analyses/<run>/ and "
             "SWEEP/reports/<run>.html. Re-running the same command skips finished runs, resumes "
-            "killed ones and retries failed groups. A group that fails is reported and the rest "
+            "killed ones and retries failed batches. A batch that fails is reported and the rest "
             "go on (exit code 1 when any failed)."
         ),
     )
@@ -29,7 +29,7 @@ def add_sweep(sub) -> None:
     parser.add_argument(
         "--executor",
         default="local",
-        help="local (default: groups one after another in this process), ray (the `ray` extra) "
+        help="local (default: batches one after another in this process), ray (the `ray` extra) "
         "or slurm (submitit, the `slurm` extra)",
     )
     parser.add_argument(
@@ -43,7 +43,7 @@ def add_sweep(sub) -> None:
     parser.add_argument(
         "--device",
         default="auto",
-        help="auto (CUDA when present), cpu or cuda; ray: cpu keeps groups off the GPUs",
+        help="auto (CUDA when present), cpu or cuda; ray: cpu keeps batches off the GPUs",
     )
     parser.add_argument("--plan", action="store_true", help="print the plan and stop")
     parser.add_argument(

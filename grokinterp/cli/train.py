@@ -258,7 +258,7 @@ def _train_new(args, on_rows) -> None:
             print(plan, file=sys.stderr, flush=True)
         _say(not args.quiet, _announce("training", cfgs, run_dirs, device))
         options = _loop_options(args, on_rows)
-        groups = _batch_groups(cfgs)
+        groups = _batches_by_size(cfgs)
         if len(groups) > 1:
             print(
                 f"--batch-size: the runs train as {len(groups)} groups one after another, one "
@@ -268,9 +268,9 @@ def _train_new(args, on_rows) -> None:
             )
         with stopped.reporting(run_dirs, new=True):  # the directories are fresh: ours alone
             for group in groups:
-                group_dirs = [run_dirs[i] for i in group]
+                batch_dirs = [run_dirs[i] for i in group]
                 train_runs(
-                    [cfgs[i] for i in group], group_dirs, args.device, args.engine, **options
+                    [cfgs[i] for i in group], batch_dirs, args.device, args.engine, **options
                 )
     for run_dir in run_dirs:
         print(f"wrote {run_dir}")
@@ -281,7 +281,7 @@ def _loop_options(args, on_rows) -> dict:
     return {"progress": not args.quiet, "on_rows": on_rows, "compile": args.compile}
 
 
-def _batch_groups(cfgs: list) -> list[list[int]]:
+def _batches_by_size(cfgs: list) -> list[list[int]]:
     """The runs' indices as trained together: all in one batch, or with a batch_size one
     batch per number of training pairs (`grokinterp.training.loop._check_batchable`), in run
     order."""
@@ -302,7 +302,7 @@ def _resume(args, on_rows) -> None:
     from grokinterp.training.loop import resolve_options, resume_runs
 
     device = resolve_options(args.device, args.engine)
-    members = [run for group in batch_state.groups_of(args.resume) for run in group.runs]
+    members = [run for group in batch_state.batches_of(args.resume) for run in group.runs]
     with run_lock.holding(members), stopped.reporting(members, new=False):
         for group in batch_state.resumable(args.resume, args.epochs):
             cfgs = [read_config(run_dir) for run_dir in group.runs]

@@ -1,12 +1,12 @@
 """The sweep folder: one ordinary run directory per run, beside the sweep's own records.
 
     SWEEP/sweep.toml              the spec as last run (a copy, for the record)
-    SWEEP/plan.json               every run's name, group and config; the analysis settings
+    SWEEP/plan.json               every run's name, batch and config; the analysis settings
     SWEEP/runs/<run>/             an ordinary run directory (`grokinterp.storage.store`), whose
                                   lock (RUN/.lock) the worker training it holds
     SWEEP/analyses/<run>/         its analysis (`grokinterp.storage.analysis_format`)
     SWEEP/reports/<run>.html      its report (`grokinterp.report.page`)
-    SWEEP/failures.json           groups that failed in the last invocation, with the error
+    SWEEP/failures.json           batches that failed in the last invocation, with the error
     SWEEP/slurm/                  submitit's job files (SLURM executor only)
     SWEEP/sweep-table.csv, .parquet, sweep-report.html   written by `grokinterp sweep-report`
 
@@ -55,7 +55,7 @@ def write_plan(sweep: Path, spec) -> None:
         "grid": spec.grid,
         "arms": spec.arms,
         "runs": [
-            {"name": run.name, "group": run.group, "arm": run.arm, "config": run.config.to_dict()}
+            {"name": run.name, "group": run.batch, "arm": run.arm, "config": run.config.to_dict()}
             for run in spec.runs
         ],
     }

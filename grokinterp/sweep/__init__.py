@@ -1,4 +1,4 @@
-"""Sweeps: one TOML spec, planned into batched groups, run in-process, on Ray or on SLURM.
+"""Sweeps: one TOML spec, planned into batches, run in-process, on Ray or on SLURM.
 
     grokinterp sweep SPEC [--executor local|ray|slurm]   # plan, then train and analyse
     grokinterp sweep-report SWEEP                        # the table and the HTML report

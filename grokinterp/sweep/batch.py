@@ -1,15 +1,15 @@
-"""What a worker does with one group, whatever the executor: train, resume, skip, analyse.
+"""What a worker does with one batch, whatever the executor: train, resume, skip, analyse.
 
-A run's state is read from the run directories of its batched group
+A run's state is read from the run directories of its batch
 (`grokinterp.training.batch_state`), never from a sweep-wide record, so any executor, any number of
 times, after any crash, comes to the same decision:
 
     absent or empty                    new: trained from scratch
-    group committed, finished          done: skipped (analysed if its analysis is missing, its
+    batch committed, finished          done: skipped (analysed if its analysis is missing, its
                                        LLC estimated where [analysis.llc] asks for it and
                                        checkpoints lack it)
-    group committed, not finished      partial: resumed with its whole group, in its batch
-                                       order, from the group's step (resume_runs)
+    batch committed, not finished      partial: resumed with its whole batch, in its batch
+                                       order, from the batch's step (resume_runs)
     run files but nothing committed    killed before its first save: cleared, trained anew
     (or only temporary files)
 
@@ -35,17 +35,17 @@ from grokinterp.storage import store, sweep_dir
 from grokinterp.training import batch_state
 
 if TYPE_CHECKING:
-    from grokinterp.sweep.spec import Group
+    from grokinterp.sweep.spec import Batch
 
 
-def payload(group: Group) -> list[tuple[str, dict]]:
-    """The runs of a group as a worker receives them: names and config dicts."""
-    return [(run.name, run.config.to_dict()) for run in group.runs]
+def payload(batch: Batch) -> list[tuple[str, dict]]:
+    """The runs of a batch as a worker receives them: names and config dicts."""
+    return [(run.name, run.config.to_dict()) for run in batch.runs]
 
 
-def failure(group: Group, error: str, trace: str = "") -> dict[str, Any]:
-    """What the driver records for a group that did not finish."""
-    return {"group": group.id, "error": error, "traceback": trace}
+def failure(batch: Batch, error: str, trace: str = "") -> dict[str, Any]:
+    """What the driver records for a batch that did not finish."""
+    return {"group": batch.id, "error": error, "traceback": trace}
 
 
 NEW, DONE, PARTIAL, RESTART = "new", "done", "partial", "restart"
@@ -87,10 +87,10 @@ def run_state(run_dir: Path, cfg: RunConfig) -> RunState:
             f"{run_dir} holds a run of another config ({difference}); "
             "the spec changed: use another --out or move that run away"
         )
-    group = batch_state.status(run_dir)
-    if group is None or group.step is None:
+    batch = batch_state.status(run_dir)
+    if batch is None or batch.step is None:
         return RunState(RESTART)
-    return RunState(DONE) if group.finished else RunState(PARTIAL, group.step)
+    return RunState(DONE) if batch.finished else RunState(PARTIAL, batch.step)
 
 
 def analysis_is_current(sweep: Path, name: str, cfg: RunConfig, analysis: dict) -> bool:
@@ -112,24 +112,24 @@ def analysis_is_current(sweep: Path, name: str, cfg: RunConfig, analysis: dict) 
     return page.exists() and page.stat().st_mtime_ns >= (out / SUMMARY_FILE).stat().st_mtime_ns
 
 
-def run_group(
+def run_batch(
     sweep: str | Path,
-    group: str,
+    batch: str,
     runs: list[tuple[str, dict]],
     analysis: dict,
     device: str = "auto",
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Bring every run of one group to done (and analysed); return what was done.
+    """Bring every run of one batch to done (and analysed); return what was done.
 
     `runs` holds (name, RunConfig.to_dict()) pairs, so the call pickles small and needs no spec
-    file on the worker. Exceptions propagate (see `run_group_safely`)."""
+    file on the worker. Exceptions propagate (see `run_batch_safely`)."""
     from grokinterp.training.loop import resolve_device, resume_runs, train_runs
 
     sweep = Path(sweep)
     started = time.perf_counter()
     result: dict[str, Any] = {
-        "group": group,
+        "group": batch,
         "host": socket.gethostname(),
         "pid": os.getpid(),
         "device": str(resolve_device(device)),
@@ -148,17 +148,17 @@ def run_group(
                     else:
                         path.unlink()
         result["done"] = [name for name in held if states[name].kind == DONE]
-        for batch in batch_state.groups_of([sweep_dir.run_dir(sweep, n) for n in result["done"]]):
+        for batch in batch_state.batches_of([sweep_dir.run_dir(sweep, n) for n in result["done"]]):
             batch_state.settle(batch)  # completes a last commit that was killed half-way
         if fresh:
-            _say(progress, f"{group}: training {len(fresh)} run(s) on {result['device']}")
+            _say(progress, f"{batch}: training {len(fresh)} run(s) on {result['device']}")
             dirs = [sweep_dir.run_dir(sweep, name) for name in fresh]
             train_runs([configs[n] for n in fresh], dirs, device, progress=progress)
             result["trained"] = fresh
         partial = [sweep_dir.run_dir(sweep, name) for name in held if states[name].kind == PARTIAL]
-        for batch in batch_state.groups_of(partial):
+        for batch in batch_state.batches_of(partial):
             names = [run.name for run in batch.runs]
-            _say(progress, f"{group}: resuming {len(names)} run(s) from epoch {batch.step}")
+            _say(progress, f"{batch}: resuming {len(names)} run(s) from epoch {batch.step}")
             resume_runs(batch.runs, device, progress=progress)
             result["resumed"] += names
         for name in held:
@@ -201,15 +201,15 @@ def _say(enabled: bool, text: str) -> None:
         print(text, flush=True)
 
 
-def run_group_safely(*args, **kwargs) -> dict[str, Any]:
-    """`run_group`, with an exception turned into a result that carries it: one failed group
+def run_batch_safely(*args, **kwargs) -> dict[str, Any]:
+    """`run_batch`, with an exception turned into a result that carries it: one failed batch
     never stops the others of a worker. KeyboardInterrupt and SystemExit still propagate."""
     try:
-        return run_group(*args, **kwargs)
+        return run_batch(*args, **kwargs)
     except Exception as exc:  # noqa: BLE001 - reported, and the sweep goes on
-        group = kwargs.get("group", args[1] if len(args) > 1 else "?")
+        batch = kwargs.get("batch", args[1] if len(args) > 1 else "?")
         return {
-            "group": group,
+            "group": batch,
             "error": f"{type(exc).__name__}: {exc}".splitlines()[0],
             "traceback": traceback.format_exc(),
             "host": socket.gethostname(),

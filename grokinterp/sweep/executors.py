@@ -1,14 +1,14 @@
-"""Run a sweep: plan it, then hand its groups to an executor, and report what happened.
+"""Run a sweep: plan it, then hand its batches to an executor, and report what happened.
 
-    local   the groups one after another in this process (on the GPU when there is one)
-    ray     one Ray task per group, on a running cluster (--address) or a local one
-    slurm   one submitit job array; each task trains several groups; preempted or timed-out
+    local   the batches one after another in this process (on the GPU when there is one)
+    ray     one Ray task per batch, on a running cluster (--address) or a local one
+    slurm   one submitit job array; each task trains several batches; preempted or timed-out
             tasks are requeued and resume from the runs' saved state
 
-Every executor calls the same `grokinterp.sweep.batch.run_group` on the same groups, so a sweep
-gives the same run directories on each. A group that fails (an exception, a killed worker) is
+Every executor calls the same `grokinterp.sweep.batch.run_batch` on the same batches, so a sweep
+gives the same run directories on each. A batch that fails (an exception, a killed worker) is
 reported in SWEEP/failures.json and the others go on; running the same command again skips the
-finished runs, resumes the killed ones and retries the failed groups.
+finished runs, resumes the killed ones and retries the failed batches.
 """
 
 from __future__ import annotations
@@ -19,18 +19,18 @@ from pathlib import Path
 
 from grokinterp.errors import UsageError
 from grokinterp.storage import sweep_dir
-from grokinterp.sweep.batch import payload, run_group_safely
-from grokinterp.sweep.spec import Group, Spec, check_executor, read_spec
+from grokinterp.sweep.batch import payload, run_batch_safely
+from grokinterp.sweep.spec import Batch, Spec, check_executor, read_spec
 
 DEFAULT_SWEEPS_DIR = Path("sweeps")
 SLURM_CLUSTERS = ("slurm", "local", "debug")
 
 
 def run_local(
-    sweep: Path, groups: list[Group], analysis: dict, device: str, progress: bool
+    sweep: Path, batches: list[Batch], analysis: dict, device: str, progress: bool
 ) -> Iterator[dict]:
-    for group in groups:
-        yield run_group_safely(sweep, group.id, payload(group), analysis, device, progress)
+    for batch in batches:
+        yield run_batch_safely(sweep, batch.id, payload(batch), analysis, device, progress)
 
 
 def _check_options(executor: str, address: str | None, slurm_cluster: str, device: str) -> None:
@@ -79,7 +79,7 @@ def run_sweep(
     estimate_time: bool = True,
     progress: bool = True,
 ) -> int:
-    """Plan and run a sweep; return the number of groups that failed. Every check (the spec,
+    """Plan and run a sweep; return the number of batches that failed. Every check (the spec,
     the options, the runs already in the folder) comes before anything is written or started."""
     from grokinterp.sweep import plan as planning
 
@@ -95,7 +95,7 @@ def run_sweep(
         seconds = planning.time_estimate(spec, states, here)
     for line in planning.plan_lines(spec, sweep, states, executor, device, seconds):
         print(line, flush=True)
-    todo = planning.groups_to_run(spec, sweep, states)
+    todo = planning.batches_to_run(spec, sweep, states)
     if plan_only:
         return 0
     if not todo:
@@ -130,20 +130,20 @@ def run_sweep(
     return _report(sweep, spec, todo, results)
 
 
-def _report(sweep: Path, spec: Spec, todo: list[Group], results) -> int:
-    """Print each group's outcome as it comes; record the failures; return their count."""
-    planned = {group.id: group for group in spec.groups}
+def _report(sweep: Path, spec: Spec, todo: list[Batch], results) -> int:
+    """Print each batch's outcome as it comes; record the failures; return their count."""
+    planned = {batch.id: batch for batch in spec.batches}
     failures: dict[str, dict] = {}
     sweep_dir.write_failures(sweep, failures)
     failed = 0
     for result in results:
-        group = planned[result["group"]]
-        names = [run.name for run in group.runs]
+        batch = planned[result["group"]]
+        names = [run.name for run in batch.runs]
         if result.get("error"):
             failed += 1
-            failures[group.id] = {"runs": names, **result}
+            failures[batch.id] = {"runs": names, **result}
             sweep_dir.write_failures(sweep, failures)
-            print(f"{group.id}: FAILED: {result['error']}", file=sys.stderr, flush=True)
+            print(f"{batch.id}: FAILED: {result['error']}", file=sys.stderr, flush=True)
             continue
         parts = [
             f"{len(result[key])} {'with their LLC estimated' if key == 'llc' else key}"
@@ -152,7 +152,7 @@ def _report(sweep: Path, spec: Spec, todo: list[Group], results) -> int:
         ]
         busy = " (busy: held by another worker; run again later)" if result.get("busy") else ""
         print(
-            f"{group.id}: {', '.join(parts) or 'nothing to do'} in {result['seconds']:.1f} s on "
+            f"{batch.id}: {', '.join(parts) or 'nothing to do'} in {result['seconds']:.1f} s on "
             f"{result['host']} ({result['device']}){busy}",
             flush=True,
         )

@@ -3,7 +3,7 @@
 Disk is estimated from the file formats (float32 checkpoints, the float32 training state with
 both AdamW moments, the metrics rows, the analysis tables and the reports, each report inlining
 plotly.js); time by timing a few training steps per architecture on this machine's device, alone and
-batched (`batch_seconds`), and scaling by the pairs each run of a group computes (a batched group
+batched (`batch_seconds`), and scaling by the pairs each run of a batch computes (a batch
 pads every run to its longest split).
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 from grokinterp.config import RunConfig
 from grokinterp.storage import sweep_dir
 from grokinterp.sweep.batch import DONE, NEW, PARTIAL, RESTART, RunState
-from grokinterp.sweep.spec import Group, Spec, batch_key
+from grokinterp.sweep.spec import Batch, Spec, batch_key
 
 PLOTLY_JS_BYTES = 4_815_765
 """len(plotly.offline.get_plotlyjs()) of plotly 6/7; every run report inlines it once."""
@@ -132,9 +132,9 @@ def _padded_work(cfgs: list[RunConfig]) -> int:
     return _work(n_train, max(cfg.n_pairs - cfg.n_train for cfg in cfgs))
 
 
-def group_work(group: Group) -> int:
-    """Pair-passes of one epoch of one run of the group, padded to its longest splits."""
-    return _padded_work([run.config for run in group.runs])
+def batch_work(batch: Batch) -> int:
+    """Pair-passes of one epoch of one run of the batch, padded to its longest splits."""
+    return _padded_work([run.config for run in batch.runs])
 
 
 PROBE_SECONDS = 1.0
@@ -172,7 +172,7 @@ def batch_seconds(cfgs: list[RunConfig], device: str = "auto", timed: dict | Non
 def save_seconds(cfg: RunConfig, repeats: int = 3) -> float:
     """Seconds one run's checkpoint save takes (the median of `repeats`): the files the training
     loop writes for it at each checkpoint (weights, the training state with both AdamW moments,
-    and three small files: the metrics rows, their stream and the group record), each written
+    and three small files: the metrics rows, their stream and the batch record), each written
     atomically and fsynced, into a temporary directory."""
     import tempfile
 
@@ -214,20 +214,20 @@ def training_seconds(
 def time_estimate(
     spec: Spec, states: dict[str, RunState], device: str, timed: dict | None = None
 ) -> dict[str, float]:
-    """Seconds of training left per group, on this machine's `device` (0 for a group with
+    """Seconds of training left per batch, on this machine's `device` (0 for a batch with
     nothing to train): its new runs trained together from epoch 0, its killed runs resumed
     together by the epoch they saved (`training_seconds` of each batch; `timed` as there)."""
     timed = {} if timed is None else timed
     seconds = {}
-    for group in spec.groups:
+    for batch in spec.batches:
         batches: dict[int, list[RunConfig]] = {}
-        for run in group.runs:
+        for run in batch.runs:
             state = states[run.name]
             if state.kind != DONE:
                 batches.setdefault(state.step if state.kind == PARTIAL else 0, []).append(
                     run.config
                 )
-        seconds[group.id] = sum(
+        seconds[batch.id] = sum(
             training_seconds(cfgs, step, device, timed) for step, cfgs in batches.items()
         )
     return seconds
@@ -250,10 +250,10 @@ def duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-def _group_text(group: Group) -> str:
-    cfg = group.shared
+def _batch_text(batch: Batch) -> str:
+    cfg = batch.shared
     return (
-        f"{len(group.runs)} run(s), {cfg.operation} mod {cfg.p}, d_model {cfg.d_model}, "
+        f"{len(batch.runs)} run(s), {cfg.operation} mod {cfg.p}, d_model {cfg.d_model}, "
         f"{cfg.n_heads} heads, d_mlp {cfg.d_mlp}, {cfg.epochs} epochs"
     )
 
@@ -272,18 +272,17 @@ def plan_lines(
         counts[state.kind] += 1
     grid = " x ".join(f"{key} ({len(values)})" for key, values in spec.grid.items())
     lines = [
-        f"sweep {spec.name}: {len(spec.runs)} runs in {len(spec.groups)} batched group(s) -> "
-        f"{sweep}",
+        f"sweep {spec.name}: {len(spec.runs)} runs in {len(spec.batches)} batch(es) -> {sweep}",
         f"  grid      {grid}, from preset {spec.base.preset}",
     ]
     if spec.arms:
         lines.append(f"  arms      {', '.join(spec.arms)}")
-    shown = spec.groups[:8]
-    for group in shown:
-        names = ", ".join(r.name for r in group.runs[:3]) + ", ..." * (len(group.runs) > 3)
-        lines.append(f"  {group.id:<9} {_group_text(group)}: {names}")
-    if len(spec.groups) > len(shown):
-        lines.append(f"  ...       {len(spec.groups) - len(shown)} more group(s)")
+    shown = spec.batches[:8]
+    for batch in shown:
+        names = ", ".join(r.name for r in batch.runs[:3]) + ", ..." * (len(batch.runs) > 3)
+        lines.append(f"  {batch.id:<9} {_batch_text(batch)}: {names}")
+    if len(spec.batches) > len(shown):
+        lines.append(f"  ...       {len(spec.batches) - len(shown)} more batch(s)")
     lines.append(
         f"  runs      {counts[NEW] + counts[RESTART]} to train, {counts[PARTIAL]} to resume, "
         f"{counts[DONE]} finished (skipped)"
@@ -309,16 +308,16 @@ def plan_lines(
         where = f"this machine's {dev.type}" if dev else "this machine's device, for scale"
         lines.append(
             f"  time      about {duration(total)} of training left on {where} "
-            f"(longest group {duration(longest)}; analysis extra)"
+            f"(longest batch {duration(longest)}; analysis extra)"
         )
     lines.append(f"  executor  {EXECUTOR_TEXT[executor]}")
     return lines
 
 
 EXECUTOR_TEXT = {
-    "local": "local: groups one after another in this process",
-    "ray": "ray: one Ray task per group",
-    "slurm": "slurm: one submitit job array, several groups per task",
+    "local": "local: batches one after another in this process",
+    "ray": "ray: one Ray task per batch",
+    "slurm": "slurm: one submitit job array, several batches per task",
 }
 
 
@@ -330,16 +329,16 @@ def states_of(spec: Spec, sweep) -> dict[str, RunState]:
     }
 
 
-def groups_to_run(spec: Spec, sweep, states: dict[str, RunState]) -> list[Group]:
-    """Groups with a run to train, resume or analyse."""
+def batches_to_run(spec: Spec, sweep, states: dict[str, RunState]) -> list[Batch]:
+    """Batches with a run to train, resume or analyse."""
     from grokinterp.sweep.batch import analysis_is_current
 
     return [
-        group
-        for group in spec.groups
+        batch
+        for batch in spec.batches
         if any(
             states[r.name].kind != DONE
             or not analysis_is_current(sweep, r.name, r.config, spec.analysis)
-            for r in group.runs
+            for r in batch.runs
         )
     ]

@@ -1,8 +1,8 @@
-"""The SLURM executor, through submitit: one job array, each task training several groups.
+"""The SLURM executor, through submitit: one job array, each task training several batches.
 
-Each array task runs `[slurm] groups_per_task` groups one after another. A task that is
+Each array task runs `[slurm] batches_per_task` batches one after another. A task that is
 preempted, or that nears `timeout_min` (SLURM sends the signal `signal_delay_s` before), is
-checkpointed by submitit and requeued; the requeued task runs the same groups again, which skips
+checkpointed by submitit and requeued; the requeued task runs the same batches again, which skips
 the finished runs and resumes the others from their saved state
 (grokinterp.training.loop.resume_runs). Submitit's own files (pickled calls, stdout and stderr of
 every task) go to SWEEP/slurm/. `--slurm-cluster local` runs the same job array as local processes
@@ -20,21 +20,21 @@ import submitit
 
 from grokinterp.errors import UsageError
 from grokinterp.storage import sweep_dir
-from grokinterp.sweep.batch import failure, payload, run_group_safely
-from grokinterp.sweep.spec import Group
+from grokinterp.sweep.batch import failure, payload, run_batch_safely
+from grokinterp.sweep.spec import Batch
 
 
-class GroupsTask(submitit.helpers.Checkpointable):
-    """One array task: its groups in turn. On preemption or time-out submitit calls the
+class BatchesTask(submitit.helpers.Checkpointable):
+    """One array task: its batches in turn. On preemption or time-out submitit calls the
     inherited `checkpoint`, which resubmits this same call: the runs' own state is the
     checkpoint."""
 
     def __call__(
-        self, sweep: str, groups: list[tuple[str, list]], analysis: dict, device: str
+        self, sweep: str, batches: list[tuple[str, list]], analysis: dict, device: str
     ) -> list[dict[str, Any]]:
         return [
-            run_group_safely(sweep, group_id, runs, analysis, device, progress=True)
-            for group_id, runs in groups
+            run_batch_safely(sweep, batch_id, runs, analysis, device, progress=True)
+            for batch_id, runs in batches
         ]
 
 
@@ -65,36 +65,36 @@ def make_executor(sweep: Path, options: dict, cluster: str) -> submitit.AutoExec
     return executor
 
 
-def chunks(groups: list[Group], per_task: int) -> list[list[Group]]:
-    return [groups[i : i + per_task] for i in range(0, len(groups), per_task)]
+def chunks(batches: list[Batch], per_task: int) -> list[list[Batch]]:
+    return [batches[i : i + per_task] for i in range(0, len(batches), per_task)]
 
 
 def submit_with(
-    executor, sweep: Path, groups: list[Group], analysis: dict, device: str, options: dict
-) -> list[tuple[Any, list[Group]]]:
-    """Submit the groups as one job array through `executor` (`make_executor`); return each
-    task's job with its groups."""
-    tasks = chunks(groups, options["groups_per_task"])
+    executor, sweep: Path, batches: list[Batch], analysis: dict, device: str, options: dict
+) -> list[tuple[Any, list[Batch]]]:
+    """Submit the batches as one job array through `executor` (`make_executor`); return each
+    task's job with its batches."""
+    tasks = chunks(batches, options["batches_per_task"])
     jobs = executor.map_array(
-        GroupsTask(),
+        BatchesTask(),
         [str(sweep)] * len(tasks),
-        [[(group.id, payload(group)) for group in task] for task in tasks],
+        [[(batch.id, payload(batch)) for batch in task] for task in tasks],
         [analysis] * len(tasks),
         [device] * len(tasks),
     )
     first = jobs[0].job_id.split("_")[0] if jobs else "-"
     print(
-        f"submitted job array {first}: {len(tasks)} task(s) of up to {options['groups_per_task']} "
-        f"group(s); logs in {Path(sweep) / sweep_dir.SLURM}",
+        f"submitted job array {first}: {len(tasks)} task(s) of up to {options['batches_per_task']} "
+        f"batch(s); logs in {Path(sweep) / sweep_dir.SLURM}",
         flush=True,
     )
     return list(zip(jobs, tasks, strict=True))
 
 
-def collect(jobs: list[tuple[Any, list[Group]]]) -> Iterator[dict]:
-    """Wait for every task; yield its groups' results, or a failure for each of its groups when
+def collect(jobs: list[tuple[Any, list[Batch]]]) -> Iterator[dict]:
+    """Wait for every task; yield its batches' results, or a failure for each of its batches when
     the task itself died (killed, out of memory, requeued too often)."""
-    for job, groups in jobs:
+    for job, batches in jobs:
         try:
             results = job.result()
         except Exception as exc:  # noqa: BLE001 - submitit raises several kinds
@@ -102,7 +102,7 @@ def collect(jobs: list[tuple[Any, list[Group]]]) -> Iterator[dict]:
             where = f"job {job.job_id}"
             text = f"{type(exc).__name__} in {where}: {lines[0] if lines else ''}"
             print(f"{where}: see {job.paths.stderr}", file=sys.stderr)
-            for group in groups:
-                yield failure(group, text)
+            for batch in batches:
+                yield failure(batch, text)
             continue
         yield from results

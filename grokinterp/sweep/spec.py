@@ -1,7 +1,7 @@
 """The sweep spec file (TOML): read, check and plan.
 
     preset = "small"            # the base preset (default: small)
-    max_group_size = 64         # most runs trained together as one batched model (default 64)
+    max_batch_runs = 64         # most runs trained together as one batched model (default 64)
 
     [fixed]                     # values every run shares, over the preset's (optional)
     epochs = 4000
@@ -33,8 +33,8 @@
 Any RunConfig field but `preset` may appear under [fixed] or [grid]. Everything is checked before
 anything runs: an unknown key, a value of the wrong type, an empty list or a run config that does
 not validate is a UsageError naming it. Runs are named by their grid values in grid order
-(`add-frac0.3-seed0`) and packed into groups that can train as one batched model: runs of one
-group share every field of `grokinterp.training.loop.SHARED_FIELDS` (the architecture among them).
+(`add-frac0.3-seed0`) and packed into batches that can train as one batched model: runs of one
+batch share every field of `grokinterp.training.loop.SHARED_FIELDS` (the architecture among them).
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ from grokinterp.presets import PRESETS, preset
 EXECUTORS = ("local", "ray", "slurm")
 EXTRAS = {"ray": ("ray", "ray"), "slurm": ("submitit", "slurm")}
 """executor -> (module it imports, pyproject extra that installs it)."""
-DEFAULT_GROUP_SIZE = 64
+DEFAULT_BATCH_RUNS = 64
 
 # key -> (type, default) of the optional tables; a type of `float` takes ints too.
 ANALYSIS_KEYS = {
@@ -69,9 +69,9 @@ RAY_KEYS = {
     "max_retries": (int, 2),
     "local_cpus": (int, None),
 }
-"""num_cpus: CPUs each group task asks for. num_gpus: the GPU fraction each group asks for
-(default: from the group's memory estimate against gpu_memory_gb; 0 when the cluster has no GPU
-or --device cpu). max_retries: Ray reruns of a group whose worker died (each resumes from the
+"""num_cpus: CPUs each batch task asks for. num_gpus: the GPU fraction each batch asks for
+(default: from the batch's memory estimate against gpu_memory_gb; 0 when the cluster has no GPU
+or --device cpu). max_retries: Ray reruns of a batch whose worker died (each resumes from the
 runs' saved state). local_cpus: CPUs of the local cluster started when no --address is given."""
 SLURM_KEYS = {
     "partition": (str, None),
@@ -80,29 +80,31 @@ SLURM_KEYS = {
     "cpus_per_task": (int, 2),
     "gpus_per_node": (int, 0),
     "mem_gb": (float, 16.0),
-    "groups_per_task": (int, 4),
+    "batches_per_task": (int, 4),
     "array_parallelism": (int, 64),
     "max_requeues": (int, 3),
     "additional": (dict, None),
 }
-"""One job array; each task trains `groups_per_task` groups one after another. A task that is
+"""One job array; each task trains `batches_per_task` batches one after another. A task that is
 preempted, or reaches timeout_min (signalled signal_delay_s before), is requeued (at most
 max_requeues times on time-outs) and resumes from the runs' saved state. `additional`: more
 sbatch options, e.g. {account = "me", qos = "low"}."""
-TOP_KEYS = {"preset", "max_group_size", "fixed", "grid", "arms", "analysis", "ray", "slurm"}
+TOP_KEYS = {"preset", "max_batch_runs", "fixed", "grid", "arms", "analysis", "ray", "slurm"}
+RENAMED_KEYS = {"max_group_size": "max_batch_runs", "groups_per_task": "batches_per_task"}
+"""Keys of specs written before the runs trained together were called a batch -> their name."""
 
 
 @dataclass(frozen=True)
 class PlannedRun:
     name: str
     config: RunConfig
-    group: str
+    batch: str
     arm: str = ""
     """The arm (a named variant of [arms]) the run belongs to; "" without arms."""
 
 
 @dataclass(frozen=True)
-class Group:
+class Batch:
     """Runs trained together as one batched model."""
 
     id: str
@@ -120,14 +122,14 @@ class Spec:
     base: RunConfig
     fixed: dict[str, Any]
     grid: dict[str, list]
-    max_group_size: int
+    max_batch_runs: int
     analysis: dict[str, Any]
     ray: dict[str, Any]
     slurm: dict[str, Any]
     arms: dict[str, dict[str, Any]] = field(default_factory=dict)
     """arm name -> its values: a scalar sets a field, a list replaces that field's grid list."""
     runs: list[PlannedRun] = field(default_factory=list)
-    groups: list[Group] = field(default_factory=list)
+    batches: list[Batch] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -160,6 +162,8 @@ def _options(path: Path, table: str, raw: Any, keys: dict) -> dict[str, Any]:
     if not isinstance(raw, dict):
         raise UsageError(f"{path}: [{table}] must be a table, got {raw!r}")
     unknown = sorted(set(raw) - set(keys))
+    if unknown and unknown[0] in RENAMED_KEYS:
+        raise UsageError(f"{path}: {table}.{unknown[0]} is now {RENAMED_KEYS[unknown[0]]}")
     if unknown:
         raise UsageError(
             f"{path}: unknown key {table}.{unknown[0]}; known: {', '.join(sorted(keys))}"
@@ -179,7 +183,7 @@ def _check_field(path: Path, table: str, name: str, types: dict) -> None:
 
 
 def read_spec(path: str | Path) -> Spec:
-    """Parse and check a spec file and plan its runs and groups (UsageError on any problem)."""
+    """Parse and check a spec file and plan its runs and batches (UsageError on any problem)."""
     path = Path(path)
     try:
         text = path.read_text()
@@ -190,6 +194,8 @@ def read_spec(path: str | Path) -> Spec:
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: not valid TOML ({exc})") from None
     unknown = sorted(set(raw) - TOP_KEYS)
+    if unknown and unknown[0] in RENAMED_KEYS:
+        raise UsageError(f"{path}: {unknown[0]} is now {RENAMED_KEYS[unknown[0]]}")
     if unknown:
         raise UsageError(
             f"{path}: unknown key {unknown[0]!r}; known: {', '.join(sorted(TOP_KEYS))}"
@@ -197,11 +203,11 @@ def read_spec(path: str | Path) -> Spec:
     name = _typed(f"{path}: preset", raw.get("preset", "small"), str)
     if name not in PRESETS:
         raise UsageError(f"{path}: unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    group_size = _typed(
-        f"{path}: max_group_size", raw.get("max_group_size", DEFAULT_GROUP_SIZE), int
+    batch_runs = _typed(
+        f"{path}: max_batch_runs", raw.get("max_batch_runs", DEFAULT_BATCH_RUNS), int
     )
-    if group_size < 1:
-        raise UsageError(f"{path}: max_group_size must be at least 1, got {group_size}")
+    if batch_runs < 1:
+        raise UsageError(f"{path}: max_batch_runs must be at least 1, got {batch_runs}")
     types = {name: field.kind for name, field in FIELDS.items()}
 
     fixed_raw = raw.get("fixed", {})
@@ -243,7 +249,7 @@ def read_spec(path: str | Path) -> Spec:
         analysis["llc"] = _llc_settings(path, analysis["llc"])
     ray = _options(path, "ray", raw.get("ray"), RAY_KEYS)
     slurm = _options(path, "slurm", raw.get("slurm"), SLURM_KEYS)
-    for key in ("groups_per_task", "array_parallelism", "cpus_per_task"):
+    for key in ("batches_per_task", "array_parallelism", "cpus_per_task"):
         if slurm[key] < 1:
             raise UsageError(f"{path}: slurm.{key} must be at least 1, got {slurm[key]}")
     if slurm["timeout_min"] < 1:
@@ -255,10 +261,10 @@ def read_spec(path: str | Path) -> Spec:
         base = preset(name, fixed.get("group"), fixed.get("model")).replace(**fixed)
     except TypeError as exc:  # pragma: no cover - fields are checked above
         raise UsageError(f"{path}: {exc}") from None
-    spec = Spec(path, text, base, fixed, grid, group_size, analysis, ray, slurm, arms)
+    spec = Spec(path, text, base, fixed, grid, batch_runs, analysis, ray, slurm, arms)
     runs = _runs(spec)
-    groups = _pack(runs, group_size)
-    by_name = {run.name: g.id for g in groups for run in g.runs}
+    batches = _pack(runs, batch_runs)
+    by_name = {run.name: g.id for g in batches for run in g.runs}
     runs = [PlannedRun(run.name, run.config, by_name[run.name], run.arm) for run in runs]
     if analysis["basis"] is not None:
         _check_basis(path, runs, analysis["basis"])
@@ -266,7 +272,9 @@ def read_spec(path: str | Path) -> Spec:
         for run in runs:
             if run.config.n_train < 1:
                 raise UsageError(f"{path}: analysis.llc for run {run.name}: no training pairs")
-    return Spec(path, text, base, fixed, grid, group_size, analysis, ray, slurm, arms, runs, groups)
+    return Spec(
+        path, text, base, fixed, grid, batch_runs, analysis, ray, slurm, arms, runs, batches
+    )
 
 
 def _arms(path: Path, raw: Any, types: dict, fixed: dict) -> dict[str, dict[str, Any]]:
@@ -361,30 +369,30 @@ def batch_key(cfg: RunConfig) -> tuple:
     return key if cfg.batch_size is None else (*key, cfg.n_train)
 
 
-def _pack(runs: list[PlannedRun], max_size: int) -> list[Group]:
-    """Runs that share the batch key, split into near-equal groups of at most `max_size` runs;
-    within a key, runs are taken by training-set size (a batched group pads every run to its
+def _pack(runs: list[PlannedRun], max_size: int) -> list[Batch]:
+    """Runs that share the batch key, split into near-equal batches of at most `max_size` runs;
+    within a key, runs are taken by training-set size (a batch pads every run to its
     longest split), then in run order; keys in the order of their first run."""
     by_key: dict[tuple, list[PlannedRun]] = {}
     for run in runs:
         by_key.setdefault(batch_key(run.config), []).append(run)
-    groups = []
+    batches = []
     for members in by_key.values():
         members = sorted(members, key=lambda run: run.config.n_train)
-        n_groups = math.ceil(len(members) / max_size)
-        size, extra = divmod(len(members), n_groups)
+        n_batches = math.ceil(len(members) / max_size)
+        size, extra = divmod(len(members), n_batches)
         start = 0
-        for i in range(n_groups):
+        for i in range(n_batches):
             end = start + size + (i < extra)
-            groups.append(members[start:end])
+            batches.append(members[start:end])
             start = end
-    width = max(3, len(str(len(groups) - 1)))
+    width = max(3, len(str(len(batches) - 1)))
     return [
-        Group(
+        Batch(
             f"g{i:0{width}d}",
             tuple(PlannedRun(r.name, r.config, f"g{i:0{width}d}") for r in members),
         )
-        for i, members in enumerate(groups)
+        for i, members in enumerate(batches)
     ]
 
 

@@ -1,6 +1,6 @@
 """The sweep table: one row per run, from its run directory and its analysis.
 
-    run, sweep_group, status, report    name, batched group, finished / unfinished / failed /
+    run, sweep_group, status, report    name, batch, finished / unfinished / failed /
                                         not started, relative path of its report ("" if none)
     arm                                 the spec's arm the run belongs to ("" without arms)
     <every RunConfig field>             the run's config

@@ -1,23 +1,23 @@
-"""A batched group's saved training state: one commit for all of its runs.
+"""A batch's saved training state: one commit for all of its runs.
 
-Runs trained together as one batched model (`train --seeds ...`, a sweep group) resume together,
+Runs trained together as one batched model (`train --seeds ...`, a sweep batch) resume together,
 in the same batch order and from the same step: a batch of one does not reproduce a batch of
 four (the float order differs, and grokking amplifies the difference). Each run directory holds
 
-    RUN/group.json                  {"format", "runs": the group's run directories in batch
+    RUN/group.json                  {"format", "runs": the batch's run directories in batch
                                     order (relative to RUN), "step": S or null, "finished"}
     RUN/state_0000050.safetensors   the run's full training state after 50 steps
 
 `start` writes every run's record (step null) before the first step. `commit` writes every
 run's state at the new step, then every run's record, then removes the older states. The first
 record written at the new step is the commit point: from then on every run's state at that step
-exists. The group's step is the largest step that any of its records names, so a kill anywhere
-leaves the group at the new step or the previous one, never split. `settle` brings a group to
+exists. The batch's step is the largest step that any of its records names, so a kill anywhere
+leaves the batch at the new step or the previous one, never split. `settle` brings a batch to
 that step before it resumes: checkpoints and states beyond it and temporary files are removed,
 and every record names it (`store.truncate_metrics` cuts the metrics rows).
 
-A run directory written before group commits holds one `state.safetensors` and no record: it
-reads as a group of one, and `settle` moves its state to the step-tagged name.
+A run directory written before batch commits holds one `state.safetensors` and no record: it
+reads as a batch of one, and `settle` moves its state to the step-tagged name.
 """
 
 from __future__ import annotations
@@ -38,15 +38,15 @@ RECORD_FORMAT = "grokinterp-group-1"
 
 
 @dataclass(frozen=True)
-class GroupState:
-    """The runs of a group in batch order, the step all of them have saved (None before the
+class BatchState:
+    """The runs of a batch in batch order, the step all of them have saved (None before the
     first commit) and whether that step is the last."""
 
     runs: tuple[Path, ...]
     step: int | None
     finished: bool
 
-    def same_runs(self, other: GroupState) -> bool:
+    def same_runs(self, other: BatchState) -> bool:
         return [r.resolve() for r in self.runs] == [r.resolve() for r in other.runs]
 
 
@@ -56,7 +56,7 @@ def _write_record(run_dir: Path, runs: Sequence[Path], step: int | None, finishe
     store.atomic_write(Path(run_dir) / RECORD_FILE, json.dumps(record).encode())
 
 
-def _read_record(run_dir: Path) -> GroupState | None:
+def _read_record(run_dir: Path) -> BatchState | None:
     """The record in `run_dir` as written, or None when there is none."""
     path = Path(run_dir) / RECORD_FILE
     try:
@@ -64,19 +64,19 @@ def _read_record(run_dir: Path) -> GroupState | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as exc:
-        raise UsageError(f"{path}: unreadable group record ({exc})") from None
+        raise UsageError(f"{path}: unreadable batch record ({exc})") from None
     try:
         if record["format"] != RECORD_FORMAT:
             raise ValueError(record["format"])
         runs = tuple(Path(os.path.normpath(Path(run_dir) / name)) for name in record["runs"])
         step = None if record["step"] is None else int(record["step"])
-        return GroupState(runs, step, bool(record["finished"]))
+        return BatchState(runs, step, bool(record["finished"]))
     except (KeyError, TypeError, ValueError) as exc:
-        raise UsageError(f"{path}: not a grokinterp group record ({exc})") from None
+        raise UsageError(f"{path}: not a grokinterp batch record ({exc})") from None
 
 
 def start(run_dirs: Sequence[Path]) -> None:
-    """Record the group of new runs, in batch order, before anything is saved."""
+    """Record the batch of new runs, in batch order, before anything is saved."""
     for run_dir in run_dirs:
         _write_record(run_dir, run_dirs, None, False)
 
@@ -96,19 +96,19 @@ def commit(
                 path.unlink()
 
 
-def status(run_dir: Path) -> GroupState | None:
-    """The group of the run in `run_dir` and its committed step, read from every member's
+def status(run_dir: Path) -> BatchState | None:
+    """The batch of the run in `run_dir` and its committed step, read from every member's
     record; None when the directory has neither a record nor an older grokinterp's state.
 
-    Safe while the group trains in another process: a commit that lands between reading the
+    Safe while the batch trains in another process: a commit that lands between reading the
     records and checking the states removes the older states, so a missing state is checked
-    again against fresh records before the group is called damaged."""
+    again against fresh records before the batch is called damaged."""
     for _ in range(_READ_ATTEMPTS):
         try:
             return _status_once(run_dir)
         except _MissingState as exc:
             missing = exc.path
-    raise UsageError(f"{missing}: missing; the group is damaged")
+    raise UsageError(f"{missing}: missing; the batch is damaged")
 
 
 _READ_ATTEMPTS = 5
@@ -119,7 +119,7 @@ class _MissingState(Exception):
         self.path = path
 
 
-def _status_once(run_dir: Path) -> GroupState | None:
+def _status_once(run_dir: Path) -> BatchState | None:
     run_dir = Path(run_dir)
     own = _read_record(run_dir)
     if own is None:
@@ -127,83 +127,83 @@ def _status_once(run_dir: Path) -> GroupState | None:
         if not legacy.exists():
             return None
         metadata = store.header_metadata(legacy)
-        return GroupState((run_dir,), int(metadata["step"]), metadata["finished"] == "True")
+        return BatchState((run_dir,), int(metadata["step"]), metadata["finished"] == "True")
     records = [_read_record(member) for member in own.runs]
     steps = [record.step for record in records if record and record.step is not None]
     if not steps:  # nothing committed (some records may be missing: killed in `start`)
-        return GroupState(own.runs, None, False)
+        return BatchState(own.runs, None, False)
     for member, record in zip(own.runs, records, strict=True):
         if record is None or not record.same_runs(own):
             raise UsageError(
-                f"{member} does not hold the group that {run_dir / RECORD_FILE} names; the runs "
-                "of a group resume together, so restore it or move the group away"
+                f"{member} does not hold the batch that {run_dir / RECORD_FILE} names; the runs "
+                "of a batch resume together, so restore it or move the batch away"
             )
     step = max(steps)
     for member in own.runs:
         if not store.state_path(member, step).exists():
             raise _MissingState(store.state_path(member, step))
     finished = any(record.finished for record in records if record.step == step)
-    return GroupState(own.runs, step, finished)
+    return BatchState(own.runs, step, finished)
 
 
-def groups_of(run_dirs: Sequence[Path]) -> list[GroupState]:
-    """The groups that these run directories belong to, each once, in the order first named;
+def batches_of(run_dirs: Sequence[Path]) -> list[BatchState]:
+    """The batches that these run directories belong to, each once, in the order first named;
     a directory without a committed state is refused."""
-    groups: list[GroupState] = []
+    batches: list[BatchState] = []
     for run_dir in run_dirs:
         if not Path(run_dir).is_dir():
             raise UsageError(f"{run_dir}: no such run directory")
-        group = status(run_dir)
-        if group is None or group.step is None:
+        batch = status(run_dir)
+        if batch is None or batch.step is None:
             raise UsageError(f"{run_dir}: no saved training state, nothing to resume")
-        if not any(group.same_runs(other) for other in groups):
-            groups.append(group)
-    return groups
+        if not any(batch.same_runs(other) for other in batches):
+            batches.append(batch)
+    return batches
 
 
-def resumable(run_dirs: Sequence[Path], epochs: int | None = None) -> list[GroupState]:
-    """`groups_of(run_dirs)`, each checked for a resume: not finished, or (with `epochs`) to
-    be trained on beyond its step. A finished group is settled before it is refused."""
-    groups = groups_of(run_dirs)
-    for group in groups:
-        if epochs is not None and epochs <= group.step:
-            raise UsageError(f"--epochs {epochs} is not beyond the saved step {group.step}")
-        if group.finished and epochs is None:
-            settle(group)  # completes a last commit that was killed half-way
-            raise UsageError(f"{group.runs[0]} has already finished training; --epochs N trains on")
-    return groups
+def resumable(run_dirs: Sequence[Path], epochs: int | None = None) -> list[BatchState]:
+    """`batches_of(run_dirs)`, each checked for a resume: not finished, or (with `epochs`) to
+    be trained on beyond its step. A finished batch is settled before it is refused."""
+    batches = batches_of(run_dirs)
+    for batch in batches:
+        if epochs is not None and epochs <= batch.step:
+            raise UsageError(f"--epochs {epochs} is not beyond the saved step {batch.step}")
+        if batch.finished and epochs is None:
+            settle(batch)  # completes a last commit that was killed half-way
+            raise UsageError(f"{batch.runs[0]} has already finished training; --epochs N trains on")
+    return batches
 
 
-def settle(group: GroupState) -> None:
-    """Bring every run of `group` to its committed step: remove what a killed commit left beyond
+def settle(batch: BatchState) -> None:
+    """Bring every run of `batch` to its committed step: remove what a killed commit left beyond
     it (checkpoints, states, temporary files) and make every record name it. Writes nothing
-    when the group is settled already."""
-    for run_dir in group.runs:
+    when the batch is settled already."""
+    for run_dir in batch.runs:
         legacy = run_dir / store.LEGACY_STATE_FILE
         if legacy.exists():
-            os.replace(legacy, store.state_path(run_dir, group.step))
+            os.replace(legacy, store.state_path(run_dir, batch.step))
         for epoch, path in store.list_checkpoints(run_dir):
-            if epoch > group.step:
+            if epoch > batch.step:
                 path.unlink()
         for step, path in store.list_states(run_dir):
-            if step != group.step:
+            if step != batch.step:
                 path.unlink()
         for folder in (run_dir, run_dir / store.CHECKPOINT_DIR):
             for path in folder.glob(".*.tmp-*"):
                 path.unlink()
         record = _read_record(run_dir)
-        if record is None or (record.step, record.finished) != (group.step, group.finished):
-            _write_record(run_dir, group.runs, group.step, group.finished)
+        if record is None or (record.step, record.finished) != (batch.step, batch.finished):
+            _write_record(run_dir, batch.runs, batch.step, batch.finished)
 
 
 def load_state(run_dir: Path) -> tuple[dict[str, Tensor], int, bool]:
     """The committed training state of one run (checked against its digest), its step and
     whether it is final."""
-    group = status(run_dir)
-    if group is None or group.step is None:
+    batch = status(run_dir)
+    if batch is None or batch.step is None:
         raise UsageError(f"{run_dir}: no saved training state")
-    path = store.state_path(run_dir, group.step)
+    path = store.state_path(run_dir, batch.step)
     if not path.exists():  # an older grokinterp's run, not yet settled
         path = Path(run_dir) / store.LEGACY_STATE_FILE
     tensors, step, _ = store.read_state(path)
-    return tensors, step, group.finished
+    return tensors, step, batch.finished

@@ -184,7 +184,7 @@ def _check_batchable(cfgs: Sequence[RunConfig]) -> None:
     if cfgs[0].batch_size is not None and len({cfg.n_train for cfg in cfgs}) > 1:
         raise UsageError(
             "runs trained together with a batch_size need as many training pairs each; "
-            "train runs of other train fractions one group after another"
+            "train runs of other train fractions one batch after another"
         )
 
 
@@ -248,22 +248,22 @@ def resume_runs(
     """Continue killed runs from their last saved state; the result equals an unbroken run.
 
     A run resumes with every run it was trained with, in the same batch order and from their
-    group's committed step (`grokinterp.training.batch_state`), whichever of them `run_dirs` names;
-    runs of different groups resume one group after another. With `epochs` larger than the
+    batch's committed step (`grokinterp.training.batch_state`), whichever of them `run_dirs` names;
+    runs of different batches resume one batch after another. With `epochs` larger than the
     runs' own, a run (finished or not) is trained on to that many epochs; its config.json then
-    records the new count, the only field that may change. Every run of those groups is locked
+    records the new count, the only field that may change. Every run of those batches is locked
     (`grokinterp.storage.run_lock`) for the whole resume."""
     torch_device = resolve_options(device, engine)
     compiled.check_choice(compile)
-    members = [run for group in batch_state.groups_of(run_dirs) for run in group.runs]
+    members = [run for batch in batch_state.batches_of(run_dirs) for run in batch.runs]
     with run_lock.holding(members):  # then read again: another writer may have gone on
-        for group in batch_state.resumable(run_dirs, epochs):
-            _resume_group(group, (torch_device, engine, compile, progress, on_rows), epochs)
+        for batch in batch_state.resumable(run_dirs, epochs):
+            _resume_batch(batch, (torch_device, engine, compile, progress, on_rows), epochs)
 
 
-def _resume_group(group, options, epochs) -> None:
-    batch_state.settle(group)
-    run_dirs, step = group.runs, group.step
+def _resume_batch(batch, options, epochs) -> None:
+    batch_state.settle(batch)
+    run_dirs, step = batch.runs, batch.step
     cfgs = [store.read_config(run_dir) for run_dir in run_dirs]
     if epochs is not None:
         cfgs = [cfg.replace(epochs=epochs).validate() for cfg in cfgs]

@@ -38,24 +38,24 @@ def reporting(run_dirs: Sequence[Path], new: bool) -> Iterator[None]:
 
 
 def standing(run_dirs: Sequence[Path], new: bool) -> str:
-    """Where stopped runs stand: the epoch each group saved and the command that resumes the
+    """Where stopped runs stand: the epoch each batch saved and the command that resumes the
     unfinished ones, or that nothing was saved yet."""
     from grokinterp.training import batch_state
 
-    groups: list[batch_state.GroupState] = []
+    batches: list[batch_state.BatchState] = []
     for run_dir in run_dirs:
-        group = batch_state.status(run_dir)
-        if group is None or group.step is None:
+        batch = batch_state.status(run_dir)
+        if batch is None or batch.step is None:
             continue
-        if not any(group.same_runs(other) for other in groups):
-            groups.append(group)
-    if not groups:
+        if not any(batch.same_runs(other) for other in batches):
+            batches.append(batch)
+    if not batches:
         if new:
             _remove_unsaved(run_dirs)
             return "nothing was saved yet (its files are removed): run the same command again"
         return "nothing was saved"
-    saved = "; ".join(f"{_name(group.runs)} saved epoch {group.step}" for group in groups)
-    unfinished = [group.runs[0] for group in groups if not group.finished]
+    saved = "; ".join(f"{_name(batch.runs)} saved epoch {batch.step}" for batch in batches)
+    unfinished = [batch.runs[0] for batch in batches if not batch.finished]
     if not unfinished:
         return f"{saved}, the last"
     resume = shlex.join(["grokinterp", "train", "--resume", *(str(run) for run in unfinished)])
