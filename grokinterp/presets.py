@@ -50,7 +50,8 @@ def power_batch_size(cfg: RunConfig) -> int:
 # - warm-up: step s (0-based) has lr 1e-3 * min((s + 1) / 10, 1) here; theirs min(s / 10, 1)
 #   (their first step has lr 0).
 # - weight decay 1 is the paper's AdamW intervention (Fig. 2); their code's default is 0.
-# - the split: theirs shuffles once with numpy's RandomState(0); here data_seed draws it.
+# - the split: theirs shuffles once with numpy's RandomState(0) and trains on round(N * frac)
+#   equations; here data_seed draws it and int(N * frac) train (equal at 0.5: 4,656).
 # - epochs: their budget is 10^5 optimiser steps (`--max_steps`); 10,000 epochs of
 #   ceil(4,656 / 512) = 10 steps at this training fraction.
 _POWER_2022 = _CANONICAL.replace(
