@@ -121,8 +121,10 @@ class RunConfig:
         "training",
         "Weight initialisation, biases at 0: `paper`, every matrix randn / sqrt(d_model) and W_U "
         "randn / sqrt(d_vocab) as Nanda et al.'s code (mlp: randn / sqrt(fan-in), Chughtai et "
-        "al.'s); `transformer_lens`, N(0, (0.8 / sqrt(d_model))^2) for every matrix.",
-        choices=("paper", "transformer_lens"),
+        "al.'s); `transformer_lens`, N(0, (0.8 / sqrt(d_model))^2) for every matrix; `pytorch`, "
+        "PyTorch's defaults as Power et al.'s code has them: embeddings N(0, 1) (nn.Embedding), "
+        "every other matrix U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (nn.Linear).",
+        choices=("paper", "transformer_lens", "pytorch"),
         short="init-",
         per_run=True,
     )
@@ -212,10 +214,12 @@ class RunConfig:
     )
     layer_norm: str = setting(
         "model",
-        "`none` (Nanda et al.) or `pre`: LayerNorm before each attention, each MLP and the "
-        "unembedding (TransformerLens's ln1, ln2, ln_final).",
+        "`none` (Nanda et al.); `pre`: LayerNorm before each attention, each MLP and the "
+        "unembedding (TransformerLens's ln1, ln2, ln_final); `post`: LayerNorm after each "
+        "residual sum, x = ln1(x + attn(x)), x = ln2(x + mlp(x)), none before the unembedding "
+        "(Power et al.'s code).",
         default="none",
-        choices=("none", "pre"),
+        choices=("none", "pre", "post"),
         only_with=TRANSFORMER,
         sparse=True,
     )
@@ -236,6 +240,25 @@ class RunConfig:
         default="zhong",
         choices=("zhong", OLD_ATTENTION_RULE),
         only_with=TRANSFORMER,
+    )
+    positional: str = setting(
+        "model",
+        "The position embedding added to the token embedding: `learned` W_pos (Nanda et al.) or "
+        "`sinusoidal`, the fixed table sin(pos / 10000^(i / d_model)) on even dims i and "
+        "cos(pos / 10000^((i - 1) / d_model)) on odd ones (Power et al.'s code), a buffer.",
+        default="learned",
+        choices=("learned", "sinusoidal"),
+        only_with=TRANSFORMER,
+        sparse=True,
+    )
+    biases: str = setting(
+        "model",
+        "Which biases train: `mlp`, b_in and b_out alone (Nanda et al.), or `none` (Power et "
+        "al.'s code: only LayerNorm has a bias); the others stay in the state dict at zero.",
+        default="mlp",
+        choices=("mlp", "none"),
+        only_with=TRANSFORMER,
+        sparse=True,
     )
     activation: str = setting(
         "model",

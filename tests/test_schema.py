@@ -194,7 +194,10 @@ def test_parts_hold_the_fields_the_run_reads():
     assert "n_heads" in preset("small").part("model")
     assert "momentum" not in preset("small").part("recipe")
     assert preset("small").replace(optimizer="sgd").part("recipe")["momentum"] is None
-    assert foreign_fields("mlp") == {"n_heads", "layer_norm", "attention_rate", "attention_rule"}
+    assert foreign_fields("mlp") == {
+        *("n_heads", "layer_norm", "attention_rate", "attention_rule"),
+        *("positional", "biases"),
+    }
     assert foreign_fields("transformer") == {"embedding", "combine"}
 
 
@@ -281,6 +284,8 @@ def tiny(**changes) -> RunConfig:
         ("activation", "mlp"),
         ("layer_norm", "transformer"),
         ("attention_rule", "transformer"),
+        ("positional", "transformer"),
+        ("biases", "transformer"),
         ("embedding", "mlp"),
         ("combine", "mlp"),
         ("init", "transformer"),

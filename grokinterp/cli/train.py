@@ -14,7 +14,7 @@ from grokinterp.cli.lists import parse_list
 from grokinterp.cli.replay import add_log_flags
 from grokinterp.config import FIELDS, check_read, foreign_fields
 from grokinterp.errors import UsageError
-from grokinterp.presets import DEFAULT_PRESET, GROUP_PRESETS, PRESETS, preset
+from grokinterp.presets import DEFAULT_PRESET, GROUP_PRESETS, PRESETS, preset, resolve
 
 DEFAULT_RUNS_DIR = Path("checkpoints")
 MAX_SWEEP_RUNS = 256
@@ -177,7 +177,7 @@ def _run_plan(args) -> tuple[list, list[Path]]:
     cfgs, names = [], []
     for combo in itertools.product(*swept.values()):
         chosen = dict(zip(swept, combo, strict=True))
-        cfg = base.replace(**chosen)
+        cfg = resolve(base.replace(**chosen), {**changes, **chosen})
         if cfg.group is not None:
             task = f"-{cfg.group}" + ("" if cfg.operation == "compose" else f"-{cfg.operation}")
         else:

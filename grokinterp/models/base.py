@@ -88,8 +88,24 @@ class Architecture:
             elif name.rsplit(".", 1)[1] == "b" or name.rsplit(".", 1)[1].startswith("b_"):
                 params[name] = torch.zeros(shape)
             else:
-                params[name] = torch.randn(shape, generator=generator) * self.init_std(name)
+                params[name] = self.init_weight(name, shape, generator)
         return params
+
+    def init_weight(
+        self, name: str, shape: tuple[int, ...], generator: torch.Generator
+    ) -> Float[Tensor, ...]:
+        """The initial value of weight `name`: randn * `init_std`, or with `init="pytorch"`
+        PyTorch's default init of the layer it stands for (Power et al.'s code has no init of its
+        own): an embedding table (`embed.*`, `pos_embed.*`) N(0, 1) as nn.Embedding; a matrix
+        W of `x @ W` ([fan_in, fan_out]) is nn.Linear's weight transposed, drawn in nn.Linear's
+        [fan_out, fan_in] layout by `linear_weight`."""
+        if self.cfg.init != "pytorch":
+            return torch.randn(shape, generator=generator) * self.init_std(name)
+        if name.split(".")[0] in ("embed", "pos_embed"):
+            return torch.randn(shape, generator=generator)
+        if len(shape) != 2:
+            raise NotImplementedError(f"no PyTorch layout for {name} {shape}")
+        return linear_weight((shape[1], shape[0]), generator).T.contiguous()
 
     def initial_state_dict(self) -> dict[str, Tensor]:
         """The complete state dict of the run's initial weights (`state_dict_of(init_params())`),
@@ -149,3 +165,12 @@ class Architecture:
         """W_L of each hidden layer that writes to the logits directly (float64): the linear
         map from its neurons to the logits. Layers without a direct path are left out."""
         raise NotImplementedError
+
+
+def linear_weight(shape: tuple[int, int], generator: torch.Generator) -> Float[Tensor, "out in"]:
+    """nn.Linear's default weight of `shape` [fan_out, fan_in]: kaiming_uniform_ with a =
+    sqrt(5), i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)), float32, drawn from `generator` as
+    nn.Linear draws it from the global generator."""
+    weight = torch.empty(shape)
+    torch.nn.init.kaiming_uniform_(weight, a=math.sqrt(5), generator=generator)
+    return weight

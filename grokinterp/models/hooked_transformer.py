@@ -2,7 +2,8 @@
 
 TransformerLens 4 removed `HookedTransformer` but keeps `HookedRootModule` and `HookPoint` as the
 way to hook any model. This module rebuilds the classic LayerNorm-free (or pre-LN)
-HookedTransformer with the same parameter names, shapes and hook points
+HookedTransformer, plus post-LN and sinusoidal positions (`RunConfig.layer_norm`,
+`RunConfig.positional`), with the same parameter names, shapes and hook points
 (`blocks.0.attn.hook_pattern`, `blocks.0.mlp.hook_post`, `blocks.0.ln1.hook_normalized`, ...), so
 `run_with_hooks` / `run_with_cache` work as before and a state dict moves between the two
 unchanged. It computes every position; `Transformer.forward` is the fast path that computes only
@@ -22,7 +23,14 @@ from torch import Tensor, nn
 from transformer_lens import HookedRootModule
 from transformer_lens.hook_points import HookPoint
 
-from grokinterp.models.layers import LN_EPS, activate, constant_attention, mix_attention
+from grokinterp.models.layers import (
+    LN_EPS,
+    activate,
+    constant_attention,
+    mix_attention,
+    sinusoidal_positions,
+)
+from grokinterp.models.transformer import Transformer
 
 if TYPE_CHECKING:
     from grokinterp.config import RunConfig
@@ -42,9 +50,14 @@ class Embed(nn.Module):
 
 
 class PosEmbed(nn.Module):
+    """Learned `W_pos`, or the fixed sinusoidal table as a buffer of the same name."""
+
     def __init__(self, cfg: RunConfig):
         super().__init__()
-        self.W_pos = _parameter((cfg.n_ctx, cfg.d_model))
+        if cfg.positional == "learned":
+            self.W_pos = _parameter((cfg.n_ctx, cfg.d_model))
+        else:
+            self.register_buffer("W_pos", sinusoidal_positions(cfg.n_ctx, cfg.d_model))
 
     def forward(self, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch pos d_model"]:
         return self.W_pos[: tokens.shape[1]].expand(tokens.shape[0], -1, -1)
@@ -111,12 +124,17 @@ class MLP(nn.Module):
 
 
 class TransformerBlock(nn.Module):
+    """Attention then MLP, each added to the residual stream; `layer_norm="pre"` normalises
+    each sublayer's input (ln1, ln2), `"post"` each residual sum: x = ln1(x + attn(x)) (at
+    `hook_resid_mid`), then ln2(x + mlp(x)) (at `hook_resid_post`)."""
+
     def __init__(self, cfg: RunConfig):
         super().__init__()
-        if cfg.layer_norm == "pre":
+        self.post = cfg.layer_norm == "post"
+        if cfg.layer_norm != "none":
             self.ln1 = LayerNorm(cfg)
         self.attn = Attention(cfg)
-        if cfg.layer_norm == "pre":
+        if cfg.layer_norm != "none":
             self.ln2 = LayerNorm(cfg)
         self.mlp = MLP(cfg)
         self.hook_resid_pre, self.hook_attn_out = HookPoint(), HookPoint()
@@ -125,10 +143,11 @@ class TransformerBlock(nn.Module):
 
     def forward(self, x: Float[Tensor, "batch pos d_model"]) -> Float[Tensor, "batch pos d_model"]:
         x = self.hook_resid_pre(x)
-        normed = self.ln1(x) if hasattr(self, "ln1") else x
-        x = self.hook_resid_mid(x + self.hook_attn_out(self.attn(normed)))
-        normed = self.ln2(x) if hasattr(self, "ln2") else x
-        return self.hook_resid_post(x + self.hook_mlp_out(self.mlp(normed)))
+        pre = hasattr(self, "ln1") and not self.post
+        x = x + self.hook_attn_out(self.attn(self.ln1(x) if pre else x))
+        x = self.hook_resid_mid(self.ln1(x) if self.post else x)
+        x = x + self.hook_mlp_out(self.mlp(self.ln2(x) if pre else x))
+        return self.hook_resid_post(self.ln2(x) if self.post else x)
 
 
 class Unembed(nn.Module):
@@ -142,11 +161,13 @@ class Unembed(nn.Module):
 
 
 class GrokTransformer(HookedRootModule):
-    """`n_layers` blocks of attention and MLP, learned positions, untied embeddings, LayerNorm
-    only with `layer_norm="pre"`.
+    """`n_layers` blocks of causal attention and MLP, learned or sinusoidal positions, untied
+    embeddings, LayerNorm before each sublayer and the unembedding (`layer_norm="pre"`) or
+    after each residual sum (`"post"`).
 
     `forward(tokens)` returns logits at every position, float32 [batch, pos, d_vocab_out];
-    the task reads the last position. Biases the paper's model lacks are frozen at zero.
+    the task reads the last position. Biases the model lacks (`Transformer.zero_biases`) are
+    frozen at zero.
     """
 
     def __init__(self, cfg: RunConfig):
@@ -160,10 +181,8 @@ class GrokTransformer(HookedRootModule):
         self.unembed = Unembed(cfg)
         self.hook_embed, self.hook_pos_embed = HookPoint(), HookPoint()
         self.setup()
-        for block in self.blocks:  # the biases Nanda et al.'s model does not have
-            for bias in (block.attn.b_Q, block.attn.b_K, block.attn.b_V, block.attn.b_O):
-                bias.requires_grad_(False)
-        self.unembed.b_U.requires_grad_(False)
+        for name in Transformer(cfg).zero_biases():
+            self.get_parameter(name).requires_grad_(False)
 
     def forward(self, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch pos vocab"]:
         x = self.hook_embed(self.embed(tokens)) + self.hook_pos_embed(self.pos_embed(tokens))

@@ -1,5 +1,6 @@
 """Small pieces that the fast forwards and the hooked modules share, so both compute one
-function: activations, LayerNorm, and the Clock-and-Pizza attention rate."""
+function: activations, LayerNorm, the Clock-and-Pizza attention rate and the sinusoidal
+positions."""
 
 from __future__ import annotations
 
@@ -62,3 +63,14 @@ def mix_attention(pattern: Tensor, rate: float, constant: Tensor | float) -> Ten
     if rate == 1.0:
         return pattern
     return rate * pattern + (1.0 - rate) * constant
+
+
+def sinusoidal_positions(n_ctx: int, d_model: int) -> Tensor:
+    """float32 [n_ctx, d_model]: the fixed position table of Power et al.'s (2022) code
+    (`Transformer._position_encoding`), sin(pos / 10000^(i / d_model)) on even dims i and
+    cos(pos / 10000^((i - 1) / d_model)) on odd ones; computed in float64, then rounded, as
+    their code builds it from Python floats."""
+    pos = torch.arange(n_ctx, dtype=torch.float64)[:, None]
+    dim = torch.arange(d_model)
+    angle = pos / 10000.0 ** ((dim - dim % 2).double() / d_model)
+    return torch.where(dim % 2 == 0, angle.sin(), angle.cos()).float()

@@ -1,5 +1,9 @@
 """The transformer family: Nanda et al.'s one-layer model by default, plus depth (1..4 blocks),
-pre-LayerNorm, another activation, and Zhong et al.'s attention rate (`RunConfig.attention_rule`).
+pre- or post-LayerNorm, another activation, Zhong et al.'s attention rate
+(`RunConfig.attention_rule`), and what Power et al.'s (2022) model needs besides: fixed
+sinusoidal positions (`RunConfig.positional`, then `pos_embed.W_pos` is a buffer), no trained
+bias outside LayerNorm (`RunConfig.biases`) and PyTorch's default init (`init="pytorch"`).
+Attention is causal throughout.
 
 Parameter names and shapes are those of TransformerLens's classic `HookedTransformer` state dict
 (`embed.W_E`, `blocks.{l}.attn.W_Q`, `blocks.{l}.mlp.W_in`, `blocks.{l}.ln1.w`, `ln_final.w`,
@@ -12,7 +16,8 @@ Two fast forwards compute the logits at the answer (the last position) alone:
   hold number tokens, so their keys and values are per-token tables of n rows, computed once per
   step instead of once per pair; the symbols' keys and values, and the query at `=`, are one
   constant vector per head.
-- `_deep` (more blocks, LayerNorm, or `[a, b]`, whose query at b's position depends on b):
+- `_deep` (more blocks, LayerNorm (pre or post), or `[a, b]`, whose query at b's position
+  depends on b):
   every position through every block but the last, where only the query and the MLP at the
   last position are computed (from the second block on every position depends on a and b, so
   the per-token tables no longer hold).
@@ -27,13 +32,14 @@ from jaxtyping import Float, Int
 from torch import Tensor
 
 from grokinterp import data
-from grokinterp.models.base import Architecture, Internals
+from grokinterp.models.base import Architecture, Internals, linear_weight
 from grokinterp.models.layers import (
     activate,
     constant_attention,
     gather_rows,
     layer_norm,
     mix_attention,
+    sinusoidal_positions,
 )
 
 OPERANDS = ("a", "b")
@@ -56,8 +62,9 @@ def _linear(x: Float[Tensor, "run ... d_in"], W: Float[Tensor, "run d_in d_out"]
 
 
 class Transformer(Architecture):
-    """`n_layers` blocks of attention and MLP, learned positions, untied embeddings; LayerNorm
-    before each sublayer and before the unembedding with `layer_norm="pre"`."""
+    """`n_layers` blocks of causal attention and MLP, learned or sinusoidal positions, untied
+    embeddings; LayerNorm before each sublayer and before the unembedding with
+    `layer_norm="pre"`, after each residual sum with `layer_norm="post"`."""
 
     family = "transformer"
     has_attention = True
@@ -70,24 +77,29 @@ class Transformer(Architecture):
 
     @property
     def ln(self) -> bool:
+        """Pre-LayerNorm: ln1 and ln2 before the sublayers, ln_final before the unembedding."""
         return self.cfg.layer_norm == "pre"
+
+    @property
+    def post_ln(self) -> bool:
+        """Post-LayerNorm: ln1 and ln2 after the residual sums, no ln_final."""
+        return self.cfg.layer_norm == "post"
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         cfg = self.cfg
         d, h, dh, m = cfg.d_model, cfg.n_heads, cfg.d_head, cfg.d_mlp
-        shapes: dict[str, tuple[int, ...]] = {
-            "embed.W_E": (cfg.d_vocab, d),
-            "pos_embed.W_pos": (cfg.n_ctx, d),
-        }
+        shapes: dict[str, tuple[int, ...]] = {"embed.W_E": (cfg.d_vocab, d)}
+        if cfg.positional == "learned":
+            shapes["pos_embed.W_pos"] = (cfg.n_ctx, d)
         for layer in range(cfg.n_layers):
             block = f"blocks.{layer}."
-            if self.ln:
+            if self.ln or self.post_ln:
                 shapes |= {block + "ln1.w": (d,), block + "ln1.b": (d,)}
             shapes |= {block + f"attn.W_{x}": (h, d, dh) for x in "QKV"}
             shapes |= {block + "attn.W_O": (h, dh, d)}
             shapes |= {block + f"attn.b_{x}": (h, dh) for x in "QKV"}
             shapes |= {block + "attn.b_O": (d,)}
-            if self.ln:
+            if self.ln or self.post_ln:
                 shapes |= {block + "ln2.w": (d,), block + "ln2.b": (d,)}
             shapes |= {block + "mlp.W_in": (d, m), block + "mlp.b_in": (m,)}
             shapes |= {block + "mlp.W_out": (m, d), block + "mlp.b_out": (d,)}
@@ -97,10 +109,13 @@ class Transformer(Architecture):
         return shapes
 
     def zero_biases(self) -> tuple[str, ...]:
-        """Biases that HookedTransformer has but Nanda et al.'s model does not: kept at zero,
-        never trained (only the MLP has biases in the paper's code)."""
+        """Biases that HookedTransformer has but the model does not: kept at zero, never
+        trained. Only the MLP has biases in Nanda et al.'s code (`biases="mlp"`); none but
+        LayerNorm's in Power et al.'s (`biases="none"`)."""
         layers = range(self.cfg.n_layers)
         names = [f"blocks.{i}.attn.b_{x}" for i in layers for x in "QKVO"]
+        if self.cfg.biases == "none":
+            names += [f"blocks.{i}.mlp.b_{x}" for i in layers for x in ("in", "out")]
         return (*names, "unembed.b_U")
 
     @property
@@ -119,11 +134,27 @@ class Transformer(Architecture):
             return 1.0 / math.sqrt(fan)
         return 0.8 / math.sqrt(self.cfg.d_model)
 
+    def init_weight(self, name, shape, generator):
+        """As `Architecture.init_weight`; with `init="pytorch"` the attention's weights are
+        those of Power et al.'s nn.Linear layers: W_Q, W_K, W_V of each head one Linear(d_model,
+        d_head) (weight [d_head, d_model]), W_O one Linear(n_heads * d_head, d_model) over the
+        concatenated heads."""
+        if self.cfg.init != "pytorch" or len(shape) != 3:
+            return super().init_weight(name, shape, generator)
+        heads, rows, cols = shape
+        if name.endswith("attn.W_O"):  # [head, d_head, d_model]
+            return linear_weight((cols, heads * rows), generator).T.reshape(shape).contiguous()
+        per_head = [linear_weight((cols, rows), generator) for _ in range(heads)]
+        return torch.stack(per_head).transpose(1, 2).contiguous()
+
     def buffers(self) -> dict[str, Tensor]:
         """Each attention's causal mask (bool) and masking value (float32), as in
-        HookedTransformer."""
+        HookedTransformer; the sinusoidal position table (float32 [n_ctx, d_model]) as
+        `pos_embed.W_pos` with `positional="sinusoidal"`."""
         n = self.cfg.n_ctx
         out = {}
+        if self.cfg.positional == "sinusoidal":
+            out["pos_embed.W_pos"] = sinusoidal_positions(n, self.cfg.d_model)
         for layer in range(self.cfg.n_layers):
             out[f"blocks.{layer}.attn.mask"] = torch.tril(torch.ones(n, n, dtype=torch.bool))
             out[f"blocks.{layer}.attn.IGNORE"] = torch.tensor(-torch.inf)
@@ -136,9 +167,19 @@ class Transformer(Architecture):
 
     # ---- fast forward ----------------------------------------------------------------------
     def forward(self, params, a, b) -> Internals:
-        if self.cfg.n_layers == 1 and not self.ln and self.cfg.input_layout[-1] not in OPERANDS:
+        cfg = self.cfg
+        if cfg.n_layers == 1 and cfg.layer_norm == "none" and cfg.input_layout[-1] not in OPERANDS:
             return self._one_layer(params, a, b)
         return self._deep(params, a, b)
+
+    def _positions(self, params: dict[str, Tensor]) -> Float[Tensor, "run n_ctx d_model"]:
+        """W_pos of every run: the learned one, or the sinusoidal table on the weights' device
+        (one leading run, broadcast)."""
+        if self.cfg.positional == "learned":
+            return params["pos_embed.W_pos"]
+        W_E = params["embed.W_E"]
+        table = sinusoidal_positions(self.cfg.n_ctx, self.cfg.d_model)
+        return table.to(W_E.device, W_E.dtype)[None]
 
     def _one_layer(
         self,
@@ -146,7 +187,7 @@ class Transformer(Architecture):
         a: Int[Tensor, "run n"],
         b: Int[Tensor, "run n"],
     ) -> Internals:
-        W_E, W_pos = params["embed.W_E"], params["pos_embed.W_pos"]
+        W_E, W_pos = params["embed.W_E"], self._positions(params)
         W_Q, W_K, W_V = (params[f"blocks.0.attn.W_{x}"] for x in "QKV")
         b_Q, b_K, b_V = (params[f"blocks.0.attn.b_{x}"] for x in "QKV")
         W_O, b_O = params["blocks.0.attn.W_O"], params["blocks.0.attn.b_O"]
@@ -206,7 +247,7 @@ class Transformer(Architecture):
         cfg = self.cfg
         tokens = data.tokens(cfg, a, b)  # [run, n, n_ctx]
         resid = gather_rows(params["embed.W_E"], tokens.flatten(1)).unflatten(1, tokens.shape[1:])
-        resid = resid + params["pos_embed.W_pos"][:, None]  # [run, n, n_ctx, d_model]
+        resid = resid + self._positions(params)[:, None]  # [run, n, n_ctx, d_model]
         neurons, patterns = [], []
         for layer in range(cfg.n_layers):
             prefix = f"blocks.{layer}."
@@ -244,10 +285,14 @@ class Transformer(Architecture):
         z = (pattern[..., None] * v[:, :, None]).sum(3)  # [run, n, q, head, d_head]
         attn_out = _linear(z.flatten(3), p["attn.W_O"].flatten(1, 2)) + p["attn.b_O"][:, None, None]
         resid = (resid[:, :, -1:] if last else resid) + attn_out
+        if self.post_ln:
+            resid = layer_norm(resid, *self._ln(p, "ln1"))
         x = layer_norm(resid, *self._ln(p, "ln2")) if self.ln else resid
         pre = _linear(x, p["mlp.W_in"]) + p["mlp.b_in"][:, None, None]
         post = activate(pre, self.cfg.activation)
         resid = resid + _linear(post, p["mlp.W_out"]) + p["mlp.b_out"][:, None, None]
+        if self.post_ln:
+            resid = layer_norm(resid, *self._ln(p, "ln2"))
         return resid, post, pattern.permute(0, 1, 4, 2, 3)
 
     @staticmethod
@@ -263,19 +308,26 @@ class Transformer(Architecture):
 
     @property
     def direct_layers(self) -> tuple[int, ...]:
+        """Every block; with post-LayerNorm the last alone (an earlier block's output passes
+        through the later blocks' LayerNorms)."""
+        if self.post_ln:
+            return (self.cfg.n_layers - 1,)
         return tuple(range(self.cfg.n_layers))
 
     def neuron_logit_maps(self, params):
-        """W_L = W_U^T W_out^T of every block: its neurons' direct effect on the logits. With
-        LayerNorm the map goes through ln_final's centring and weight; its per-input scale is
-        left out."""
+        """W_L = W_U^T W_out^T of every block in `direct_layers`: its neurons' direct effect on
+        the logits. With LayerNorm the map goes through the centring and weight of the last
+        LayerNorm (ln_final, or the last block's ln2 with post-LN); its per-input scale is left
+        out."""
         W_U = params["unembed.W_U"].double()
-        if self.ln:
-            W_U = W_U * params["ln_final.w"].double()[..., None]
+        last_ln = f"blocks.{self.cfg.n_layers - 1}.ln2" if self.post_ln else "ln_final"
+        normed = self.ln or self.post_ln
+        if normed:
+            W_U = W_U * params[f"{last_ln}.w"].double()[..., None]
         maps = {}
-        for layer in range(self.cfg.n_layers):
+        for layer in self.direct_layers:
             W_out = params[f"blocks.{layer}.mlp.W_out"].double()
-            if self.ln:
+            if normed:
                 W_out = W_out - W_out.mean(dim=-1, keepdim=True)
             maps[layer] = torch.einsum("cmd,cdp->cpm", W_out, W_U)
         return maps

@@ -61,6 +61,11 @@ def bridge_config(cfg: RunConfig) -> dict:
             f"activation {cfg.activation!r} has no TransformerLens act_fn; exportable: "
             f"{', '.join(_ACTIVATIONS)}"
         )
+    if cfg.layer_norm == "post":
+        raise UsageError(
+            "post-LayerNorm has no TransformerLens equivalent (its LayerNorms come before each "
+            "sublayer); only layer_norm none or pre exports"
+        )
     if cfg.attention_rate != 1.0:
         raise UsageError(
             f"attention rate {cfg.attention_rate} adds constant attention, which "

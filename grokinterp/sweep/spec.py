@@ -48,7 +48,7 @@ from typing import Any
 
 from grokinterp.config import FIELDS, RunConfig
 from grokinterp.errors import UsageError
-from grokinterp.presets import PRESETS, preset
+from grokinterp.presets import PRESETS, preset, resolve
 
 EXECUTORS = ("local", "ray", "slurm")
 EXTRAS = {"ray": ("ray", "ray"), "slurm": ("submitit", "slurm")}
@@ -343,7 +343,8 @@ def _runs(spec: Spec) -> list[PlannedRun]:
             seen[name] = chosen
             try:
                 values = {**arm_fixed, **chosen}
-                cfg = _base(spec, values).replace(**values).validate()
+                given = {**spec.fixed, **values}
+                cfg = resolve(_base(spec, values).replace(**values), given).validate()
                 check_recipe(cfg)
             except UsageError as exc:
                 raise UsageError(f"{spec.path}: run {name}: {exc}") from None
