@@ -122,8 +122,9 @@ class RunConfig:
         "Weight initialisation, biases at 0: `paper`, every matrix randn / sqrt(d_model) and W_U "
         "randn / sqrt(d_vocab) as Nanda et al.'s code (mlp: randn / sqrt(fan-in), Chughtai et "
         "al.'s); `transformer_lens`, N(0, (0.8 / sqrt(d_model))^2) for every matrix; `pytorch`, "
-        "PyTorch's defaults as Power et al.'s code has them: embeddings N(0, 1) (nn.Embedding), "
-        "every other matrix U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (nn.Linear).",
+        "PyTorch's defaults: embeddings N(0, 1) (nn.Embedding), every other weight and bias "
+        "U(-1/sqrt(k), 1/sqrt(k)) with k the fan-in of its nn.Linear (Power et al.'s transformer; "
+        "devinterp's mlp, one Linear per operand in its first layer, in that module's order).",
         choices=("paper", "transformer_lens", "pytorch"),
         short="init-",
         per_run=True,
@@ -136,18 +137,18 @@ class RunConfig:
     )
     weight_decay: float = setting(
         "training",
-        "Weight decay of every trained parameter, decoupled in AdamW and Muon, coupled L2 in sgd "
-        "(Nanda et al.: 1).",
+        "Weight decay of every trained parameter, decoupled in AdamW and Muon, coupled L2 in adam "
+        "and sgd (Nanda et al.: 1).",
         range=NON_NEGATIVE,
         short="wd",
         per_run=True,
         swept=True,
     )
     beta1: float = setting(
-        "training", "AdamW's first-moment decay (Nanda et al.: 0.9).", range=FRACTION
+        "training", "Adam(W)'s first-moment decay (Nanda et al.: 0.9).", range=FRACTION
     )
     beta2: float = setting(
-        "training", "AdamW's second-moment decay (Nanda et al.: 0.98).", range=FRACTION
+        "training", "Adam(W)'s second-moment decay (Nanda et al.: 0.98).", range=FRACTION
     )
     warmup_steps: int = setting(
         "training",
@@ -159,7 +160,8 @@ class RunConfig:
     epochs: int = setting(
         "training",
         "Passes over the training pairs: one optimiser step each at full batch, ceil(n_train / "
-        "batch_size) with a batch_size (Nanda et al.: 40,000).",
+        "batch_size) with a batch_size; with batch_sampling independent, optimiser steps (Nanda "
+        "et al.: 40,000).",
         range=AT_LEAST_ONE,
     )
     save_every: int = setting(
@@ -191,7 +193,7 @@ class RunConfig:
     )
     adam_eps: float = setting(
         "training",
-        "AdamW's epsilon, added to the square root of the second moment.",
+        "Adam(W)'s epsilon, added to the square root of the second moment.",
         default=1e-8,
         range=POSITIVE,
     )
@@ -285,6 +287,17 @@ class RunConfig:
         only_with=MLP,
         sparse=True,
     )
+    first_bias: str = setting(
+        "model",
+        "Biases of the first hidden layer: `none` (Gromov, Chughtai et al.) or `per-operand`, a "
+        "bias b_in_a on a's side and b_in_b on b's, both added before the activation and each "
+        "trained (devinterp's linear1l and linear1r biases; under Adam two summed biases move "
+        "unlike one).",
+        default="none",
+        choices=("none", "per-operand"),
+        only_with=MLP,
+        sparse=True,
+    )
     input_format: str = setting(
         "model",
         "How a pair is written as tokens (`grokinterp.config.INPUT_FORMATS`): `a-b-eq` [a, b, =] "
@@ -324,10 +337,11 @@ class RunConfig:
     )
     optimizer: str = setting(
         "recipe",
-        "`adamw` (PyTorch's formulation, written out), `sgd` (momentum, coupled L2 weight decay) "
-        "or `muon` (torch.optim.Muon on muon_params, AdamW on the rest).",
+        "`adamw` (PyTorch's formulation, written out), `adam` (torch.optim.Adam: weight decay as "
+        "coupled L2, added to the gradient), `sgd` (momentum, coupled L2 weight decay) or `muon` "
+        "(torch.optim.Muon on muon_params, AdamW on the rest).",
         default="adamw",
-        choices=("adamw", "sgd", "muon"),
+        choices=("adamw", "adam", "sgd", "muon"),
         short="",
         sparse=True,
     )
@@ -426,6 +440,16 @@ class RunConfig:
         "epoch); null: full batch, one step per epoch.",
         default=None,
         range=AT_LEAST_ONE,
+        sparse=True,
+    )
+    batch_sampling: str = setting(
+        "training",
+        "How minibatches are drawn: `epoch`, each epoch a permutation of the training pairs cut "
+        "into batches; `independent`, each optimiser step a fresh random batch_size-subset, "
+        "drawn from (seed, step) alone, and one step per epoch (devinterp's grokking example); "
+        "needs a batch_size.",
+        default="epoch",
+        choices=("epoch", "independent"),
         sparse=True,
     )
 
@@ -530,6 +554,8 @@ class RunConfig:
                 f"model mlp does not take input_format {self.input_format!r} (--input-format); "
                 f"it takes {', '.join(MLP_INPUT_FORMATS)}"
             )
+        if self.batch_sampling == "independent" and self.batch_size is None:
+            raise UsageError("batch_sampling independent draws minibatches: give a batch_size")
         if self.model == "transformer" and self.d_model % self.n_heads:
             raise UsageError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
         if self.fixed_norm is not None and self.norm_cap is not None:

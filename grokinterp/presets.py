@@ -82,6 +82,89 @@ _POWER_2022 = _CANONICAL.replace(
     data_seed=0,
 )
 
+# Chughtai, Chan, Nanda (ICML 2023), "A Toy Model of Universality": their OneLayerMLP
+# (bilal-chughtai/rep-theory-mech-interp, rep_theory/utils/models.py) and its training
+# (train_with_checkpoints.py, batch_experiments/S5_MLP_seed*/cfg.json).
+_CHUGHTAI = RunConfig(
+    preset="chughtai2023",
+    p=113,  # never read: a group task (`group` below)
+    group="S5",  # their main group, SymmetricGroup(5)
+    operation="compose",  # x * y for all |G|^2 ordered pairs
+    train_frac=0.4,  # S5 cfg.json frac_train
+    input_format="a-b",  # two ids (x, y), no `=` token
+    model="mlp",  # OneLayerMLP
+    embedding="separate",  # W_x and W_y
+    combine="concat",  # hstack(W_x[x], W_y[y]) @ W
+    d_model=256,  # cfg.json layers.embed_dim
+    d_mlp=128,  # cfg.json layers.hidden_dim
+    n_heads=4,  # never read by an mlp
+    activation="relu",  # nn.ReLU
+    first_bias="none",  # OneLayerMLP has no biases
+    init="paper",  # randn / sqrt(fan-in): W_x, W_y / sqrt(256), W / sqrt(512), W_U / sqrt(128)
+    optimizer="adamw",  # torch.optim.AdamW on all parameters
+    lr=1e-3,  # cfg.json lr
+    weight_decay=1.0,  # cfg.json weight_decay
+    beta1=0.9,  # betas=(0.9, 0.98)
+    beta2=0.98,
+    adam_eps=1e-8,  # torch's default eps
+    warmup_steps=1,  # no schedule: the full lr from the first step
+    epochs=250_000,  # cfg.json num_epochs; full batch, one step per epoch
+    save_every=250,  # 1,001 evenly spaced checkpoints; theirs are 1,000 log-spaced epochs
+    seed=1,  # seeds 1..4 in the paper's tables
+    data_seed=1,  # they split with the run's seed too
+)
+
+CHUGHTAI_TRAIN_FRACS = {"S5": 0.4, "A5": 0.5, "Z113": 0.3, "Z118": 0.3, "D59": 0.3, "D61": 0.3}
+"""The training fraction of each group of Chughtai et al.'s MLP runs (batch_experiments/
+<group>_MLP_seed1/cfg.json frac_train; their C_n is Z<n>, their D_n of order 2n is D<n>); S6
+(0.25) lies beyond the symmetric groups grokinterp builds. A group outside the table keeps S5's
+0.4."""
+
+# devinterp's grokking example (timaeus-research/devinterp, examples/grokking.ipynb, cells 3-5:
+# ExperimentParams, MLP, train).
+_DEVINTERP = RunConfig(
+    preset="devinterp-grokking",
+    p=53,  # ExperimentParams.p
+    operation="add",  # (a + b) % p over all p^2 pairs
+    train_frac=0.4,  # train_frac: int(0.4 * 2809) = 1123 training pairs
+    input_format="a-b",  # x[..., 0], x[..., 1], no `=` token
+    model="mlp",
+    embedding="shared",  # one nn.Embedding(p, embed_dim) for a and b
+    combine="concat",  # linear1l(e_a) + linear1r(e_b) = [e_a, e_b] @ [W_l^T; W_r^T]
+    d_model=12,  # embed_dim
+    d_mlp=48,  # hidden_size
+    n_heads=4,  # never read by an mlp
+    activation="gelu",  # nn.GELU(), the exact erf form
+    first_bias="per-operand",  # linear1l and linear1r have bias=True; linear2 has none
+    init="pytorch",  # PyTorch's default init of nn.Embedding and nn.Linear
+    optimizer="adam",  # torch.optim.Adam, weight decay as coupled L2
+    lr=5e-3,  # lr
+    weight_decay=2e-4,  # weight_decay
+    beta1=0.9,  # torch's default betas (0.9, 0.999)
+    beta2=0.999,
+    adam_eps=1e-8,  # torch's default eps
+    warmup_steps=1,  # no schedule
+    batch_size=128,  # batch_size
+    batch_sampling="independent",  # next(iter(DataLoader(shuffle=True))) every step
+    epochs=25_000,  # n_batches: optimiser steps
+    save_every=250,  # n_batches // n_save_model_checkpoints = 250 (100 checkpoints)
+    seed=0,  # random_seed
+    data_seed=0,  # the split's deterministic_shuffle(idx, random_seed)
+)
+
+DEVINTERP_LLC = {
+    "lr": 3e-3,  # SGLD lr (epsilon), cell 21
+    "localization": 5.0,  # gamma
+    "nbeta": 2.0,
+    "chains": 1,  # num_chains=2 is set but never passed: devinterp's default 1 chain
+    "draws": 500,  # num_draws
+    "burnin": 0,  # num_burnin_steps, devinterp's default
+    "batch_size": 128,  # DataLoader(train_data, batch_size=128, shuffle=True)
+}
+"""The SGLD settings of devinterp's per-checkpoint LLC estimates (examples/grokking.ipynb, cells
+17 and 21), as `grokinterp.analysis.llc.LLCSettings` fields: a reproduction of the example
+estimates the LLC of each checkpoint with them."""
+
 PRESETS: dict[str, RunConfig] = {
     "canonical": _CANONICAL,
     # Groks on a 2-core CPU in under a minute (measured numbers in the README).
@@ -89,6 +172,8 @@ PRESETS: dict[str, RunConfig] = {
         preset="small", p=59, d_model=64, d_mlp=256, lr=1e-2, epochs=4_000, save_every=50
     ),
     "power2022": _POWER_2022,
+    "chughtai2023": _CHUGHTAI,
+    "devinterp-grokking": _DEVINTERP,
 }
 
 DERIVED: dict[str, dict[str, Callable[[RunConfig], Any]]] = {
@@ -100,7 +185,7 @@ DERIVED: dict[str, dict[str, Callable[[RunConfig], Any]]] = {
 PAPER_MODEL = tuple(f.name for f in FIELDS.values() if f.section == "model") + ("init",)
 """The fields that make a paper's model: a preset of `PAPER_PRESETS` refuses other values."""
 
-PAPER_PRESETS = ("power2022",)
+PAPER_PRESETS = ("power2022", "chughtai2023", "devinterp-grokking")
 """The presets that are a paper's model at its setting: its architecture and init are fixed
 (`PAPER_MODEL`); the task, data, optimiser and budget may change."""
 
@@ -138,8 +223,12 @@ def preset(name: str, group: str | None = None, model: str | None = None) -> Run
     """The preset `name` for the task kind: arithmetic mod p (`group` None, `PRESETS`) or
     composition in `group` (`GROUP_PRESETS`, with `group` set). `model`, when it names another
     family than the preset's, switches to it and puts the architecture fields that family has no
-    part for back to their defaults (a transformer has no `embedding`). UsageError for an
-    unknown name."""
+    part for back to their defaults (a transformer has no `embedding`). A paper's preset
+    (`PAPER_PRESETS`) keeps its model and task kind: `chughtai2023` takes any group (its
+    training fraction from `CHUGHTAI_TRAIN_FRACS`), the others none. UsageError for an unknown
+    name, or a group or model that contradicts the paper's."""
+    if name in PAPER_PRESETS:
+        return _paper_preset(name, group, model)
     table = PRESETS if group is None else GROUP_PRESETS
     try:
         cfg = table[name]
@@ -157,21 +246,38 @@ def preset(name: str, group: str | None = None, model: str | None = None) -> Run
     return cfg
 
 
+def _paper_preset(name: str, group: str | None, model: str | None) -> RunConfig:
+    cfg = PRESETS[name]
+    check_paper_model(cfg, {} if model is None else {"model": model})
+    if group is None:
+        return cfg
+    if cfg.group is None:
+        raise UsageError(f"preset {name} is arithmetic mod {cfg.p}; it takes no --group")
+    return cfg.replace(group=group, train_frac=CHUGHTAI_TRAIN_FRACS.get(group, cfg.train_frac))
+
+
+def check_paper_model(cfg: RunConfig, given: dict[str, Any]) -> None:
+    """UsageError (one line) when a value `given` ({field: value}) to a `PAPER_MODEL` field of a
+    `PAPER_PRESETS` preset differs from the paper's; nothing to check for other presets."""
+    if cfg.preset not in PAPER_PRESETS:
+        return
+    paper = PRESETS[cfg.preset]
+    for name, value in given.items():
+        if name in PAPER_MODEL and value != getattr(paper, name):
+            raise UsageError(
+                f"{FIELDS[name].flag} {value} contradicts preset {cfg.preset}, the paper's "
+                f"model ({name} {getattr(paper, name)}); start from another preset to change "
+                "the model"
+            )
+
+
 def resolve(cfg: RunConfig, given: dict[str, Any]) -> RunConfig:
     """`cfg`, a preset under the values `given` by the user (flags, a sweep's values), with the
     preset's `DERIVED` fields that are not given derived again from the run's own fields (Power
     et al.'s batch size from n_train). UsageError, before anything is written, for a value
     given to a `PAPER_MODEL` field of a `PAPER_PRESETS` preset that differs from the paper's,
     or for an invalid config."""
-    if cfg.preset in PAPER_PRESETS:
-        paper = PRESETS[cfg.preset]
-        for name, value in given.items():
-            if name in PAPER_MODEL and value != getattr(paper, name):
-                raise UsageError(
-                    f"{FIELDS[name].flag} {value} contradicts preset {cfg.preset}, the paper's "
-                    f"model ({name} {getattr(paper, name)}); start from another preset to change "
-                    "the model"
-                )
+    check_paper_model(cfg, given)
     rules = {k: rule for k, rule in DERIVED.get(cfg.preset, {}).items() if k not in given}
     if not rules:
         return cfg

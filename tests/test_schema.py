@@ -189,7 +189,7 @@ def test_parts_hold_the_fields_the_run_reads():
     mlp = preset("small", model="mlp")
     assert set(mlp.part("model")) == {
         *("model", "d_model", "d_mlp", "n_layers", "activation", "embedding", "combine"),
-        "input_format",
+        *("first_bias", "input_format"),
     }
     assert "n_heads" in preset("small").part("model")
     assert "momentum" not in preset("small").part("recipe")
@@ -198,7 +198,7 @@ def test_parts_hold_the_fields_the_run_reads():
         *("n_heads", "layer_norm", "attention_rate", "attention_rule"),
         *("positional", "biases"),
     }
-    assert foreign_fields("transformer") == {"embedding", "combine"}
+    assert foreign_fields("transformer") == {"embedding", "combine", "first_bias"}
 
 
 def test_run_names_use_each_fields_prefix():
@@ -277,6 +277,10 @@ def tiny(**changes) -> RunConfig:
     return preset("small").replace(p=7, d_model=8, n_heads=2, d_mlp=8, **changes).validate()
 
 
+REFUSED_CHOICES: set[tuple[str, str, str]] = set()
+"""Choices a family refuses in `RunConfig.validate` (not implemented for it): none today."""
+
+
 @pytest.mark.parametrize(
     "name, family",
     [
@@ -288,6 +292,7 @@ def tiny(**changes) -> RunConfig:
         ("biases", "transformer"),
         ("embedding", "mlp"),
         ("combine", "mlp"),
+        ("first_bias", "mlp"),
         ("init", "transformer"),
         ("init", "mlp"),
     ],
@@ -299,6 +304,10 @@ def test_every_model_choice_gives_a_model(name, family):
         changes = {"model": family, name: value}
         if name == "attention_rule":
             changes["attention_rate"] = 0.5
+        if (family, name, value) in REFUSED_CHOICES:
+            with pytest.raises(UsageError, match=f"{name} {value}"):
+                tiny(**changes)
+            continue
         model = architecture(tiny(**changes))
         params = model.init_params()
         a, b = torch.arange(7)[None], torch.arange(7).flip(0)[None]

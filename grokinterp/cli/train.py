@@ -14,7 +14,14 @@ from grokinterp.cli.lists import parse_list
 from grokinterp.cli.replay import add_log_flags
 from grokinterp.config import FIELDS, check_read, foreign_fields
 from grokinterp.errors import UsageError
-from grokinterp.presets import DEFAULT_PRESET, GROUP_PRESETS, PRESETS, preset, resolve
+from grokinterp.presets import (
+    DEFAULT_PRESET,
+    GROUP_PRESETS,
+    PRESETS,
+    check_paper_model,
+    preset,
+    resolve,
+)
 
 DEFAULT_RUNS_DIR = Path("checkpoints")
 MAX_SWEEP_RUNS = 256
@@ -165,6 +172,7 @@ def _run_plan(args) -> tuple[list, list[Path]]:
     base = preset(name, args.group, args.model)
     family = preset(name, args.group).model
     changes = given(args, [field for field in FIELDS if field != "preset"])
+    check_paper_model(base, changes)
     base = base.replace(**changes)
     check_read(base, changes)
     swept = {}

@@ -17,22 +17,30 @@ if TYPE_CHECKING:
 
 
 class _Hidden(nn.Module):
-    def __init__(self, d_in: int, cfg: RunConfig):
+    """One hidden layer; `biases` names its bias vectors (the first layer's b_in_a, b_in_b)."""
+
+    def __init__(self, d_in: int, cfg: RunConfig, biases: tuple[str, ...] = ()):
         super().__init__()
         self.activation = cfg.activation
         self.W_in = nn.Parameter(torch.zeros(d_in, cfg.d_mlp))
+        self.biases = biases
+        for name in biases:
+            self.register_parameter(name, nn.Parameter(torch.zeros(cfg.d_mlp)))
         self.hook_pre, self.hook_post = HookPoint(), HookPoint()
 
     def forward(self, x: Float[Tensor, "batch d_in"]) -> Float[Tensor, "batch d_mlp"]:
-        return self.hook_post(activate(self.hook_pre(x @ self.W_in), self.activation))
+        pre = x @ self.W_in
+        for name in self.biases:
+            pre = pre + getattr(self, name)
+        return self.hook_post(activate(self.hook_pre(pre), self.activation))
 
 
 class _Block(nn.Module):
     """Holds hidden layer l as `blocks.{l}.mlp`, the transformer's name for an MLP layer."""
 
-    def __init__(self, d_in: int, cfg: RunConfig):
+    def __init__(self, d_in: int, cfg: RunConfig, biases: tuple[str, ...] = ()):
         super().__init__()
-        self.mlp = _Hidden(d_in, cfg)
+        self.mlp = _Hidden(d_in, cfg, biases)
 
 
 class _Embed(nn.Module):
@@ -62,7 +70,11 @@ class GrokMLP(HookedRootModule):
         self.hook_embed_a, self.hook_embed_b, self.hook_combined = (HookPoint() for _ in range(3))
         first = (2 if cfg.combine == "concat" else 1) * cfg.d_model
         d_ins = [first] + [cfg.d_mlp] * (cfg.n_layers - 1)
-        self.blocks = nn.ModuleList([_Block(d_in, cfg) for d_in in d_ins])
+        first = ("b_in_a", "b_in_b") if cfg.first_bias == "per-operand" else ()
+        biases = [first] + [()] * (cfg.n_layers - 1)
+        self.blocks = nn.ModuleList(
+            [_Block(d_in, cfg, names) for d_in, names in zip(d_ins, biases, strict=True)]
+        )
         self.unembed = _Unembed(cfg)
         self.setup()
 

@@ -25,12 +25,12 @@ from transformer_lens.hook_points import HookPoint
 
 from grokinterp.models.layers import (
     LN_EPS,
+    absent_biases,
     activate,
     constant_attention,
     mix_attention,
     sinusoidal_positions,
 )
-from grokinterp.models.transformer import Transformer
 
 if TYPE_CHECKING:
     from grokinterp.config import RunConfig
@@ -166,7 +166,7 @@ class GrokTransformer(HookedRootModule):
     after each residual sum (`"post"`).
 
     `forward(tokens)` returns logits at every position, float32 [batch, pos, d_vocab_out];
-    the task reads the last position. Biases the model lacks (`Transformer.zero_biases`) are
+    the task reads the last position. Biases the model lacks (`layers.absent_biases`) are
     frozen at zero.
     """
 
@@ -181,7 +181,7 @@ class GrokTransformer(HookedRootModule):
         self.unembed = Unembed(cfg)
         self.hook_embed, self.hook_pos_embed = HookPoint(), HookPoint()
         self.setup()
-        for name in Transformer(cfg).zero_biases():
+        for name in absent_biases(cfg):
             self.get_parameter(name).requires_grad_(False)
 
     def forward(self, tokens: Int[Tensor, "batch pos"]) -> Float[Tensor, "batch pos vocab"]:

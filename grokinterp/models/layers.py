@@ -1,12 +1,17 @@
 """Small pieces that the fast forwards and the hooked modules share, so both compute one
-function: activations, LayerNorm, the Clock-and-Pizza attention rate and the sinusoidal
-positions."""
+function: activations, LayerNorm, the Clock-and-Pizza attention rate, the sinusoidal
+positions and the biases a transformer lacks."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from grokinterp.config import RunConfig
 
 LN_EPS = 1e-5
 """LayerNorm's epsilon (TransformerLens's default)."""
@@ -74,3 +79,14 @@ def sinusoidal_positions(n_ctx: int, d_model: int) -> Tensor:
     dim = torch.arange(d_model)
     angle = pos / 10000.0 ** ((dim - dim % 2).double() / d_model)
     return torch.where(dim % 2 == 0, angle.sin(), angle.cos()).float()
+
+
+def absent_biases(cfg: RunConfig) -> tuple[str, ...]:
+    """The transformer's biases (TransformerLens names) that the model does not have, kept at zero
+    and never trained: every attention bias and b_U (Nanda et al.'s code, `biases="mlp"`), and the
+    MLP's too with `biases="none"` (Power et al.'s, LayerNorm's the only biases)."""
+    layers = range(cfg.n_layers)
+    names = [f"blocks.{i}.attn.b_{x}" for i in layers for x in "QKVO"]
+    if cfg.biases == "none":
+        names += [f"blocks.{i}.mlp.b_{x}" for i in layers for x in ("in", "out")]
+    return (*names, "unembed.b_U")

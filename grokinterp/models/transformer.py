@@ -34,6 +34,7 @@ from torch import Tensor
 from grokinterp import data
 from grokinterp.models.base import Architecture, Internals, linear_weight
 from grokinterp.models.layers import (
+    absent_biases,
     activate,
     constant_attention,
     gather_rows,
@@ -112,11 +113,7 @@ class Transformer(Architecture):
         """Biases that HookedTransformer has but the model does not: kept at zero, never
         trained. Only the MLP has biases in Nanda et al.'s code (`biases="mlp"`); none but
         LayerNorm's in Power et al.'s (`biases="none"`)."""
-        layers = range(self.cfg.n_layers)
-        names = [f"blocks.{i}.attn.b_{x}" for i in layers for x in "QKVO"]
-        if self.cfg.biases == "none":
-            names += [f"blocks.{i}.mlp.b_{x}" for i in layers for x in ("in", "out")]
-        return (*names, "unembed.b_U")
+        return absent_biases(self.cfg)
 
     @property
     def trained(self) -> tuple[str, ...]:

@@ -151,29 +151,54 @@ def metrics_row(logits_fn: Logits, params, test: Split, unseen_weight, train_los
     return torch.stack([train_loss, test_loss, train_acc, test_acc, unseen_acc], 1)
 
 
+def _seeded(text: str) -> torch.Generator:
+    """A CPU generator seeded with the first 8 bytes (little-endian, top bit cleared) of
+    sha256(text)."""
+    digest = hashlib.sha256(text.encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") & (2**63 - 1))
+
+
 def epoch_order(cfg: RunConfig, epoch: int) -> Tensor:
     """The order (int64 [n_train], a permutation of 0..n_train-1: positions in the run's sorted
     training split) in which epoch `epoch` (0-based) visits the training pairs of a minibatch
     run: `torch.randperm(n_train)` from a CPU generator seeded with the first 8 bytes
     (little-endian, top bit cleared) of sha256(f"grokinterp minibatch {cfg.seed} {epoch}"), a
     pure function of (seed, epoch) that draws nothing from torch's global generator."""
-    digest = hashlib.sha256(f"grokinterp minibatch {cfg.seed} {epoch}".encode()).digest()
-    seed = int.from_bytes(digest[:8], "little") & (2**63 - 1)
-    return torch.randperm(cfg.n_train, generator=torch.Generator().manual_seed(seed))
+    generator = _seeded(f"grokinterp minibatch {cfg.seed} {epoch}")
+    return torch.randperm(cfg.n_train, generator=generator)
+
+
+def independent_batch(cfg: RunConfig, step: int) -> Tensor:
+    """The minibatch of optimiser step `step` (0-based) under `batch_sampling="independent"`:
+    the first batch_size entries of `torch.randperm(n_train)`, sorted ascending (int64
+    [batch_size], distinct positions in the sorted training split), from a CPU generator seeded
+    as `epoch_order`'s but with sha256(f"grokinterp independent batch {cfg.seed} {step}"): a
+    uniformly random batch_size-subset, independent of every other step's (devinterp's grokking
+    example draws a fresh shuffled DataLoader batch each step), and a pure function of
+    (seed, step)."""
+    generator = _seeded(f"grokinterp independent batch {cfg.seed} {step}")
+    return torch.randperm(cfg.n_train, generator=generator)[: cfg.batch_size].sort().values
 
 
 def epoch_batches(cfg: RunConfig, epoch: int) -> list[Tensor]:
-    """The minibatches of epoch `epoch`: `epoch_order` cut into ceil(n_train / batch_size)
-    consecutive slices of batch_size positions (the last may be smaller), each sorted ascending
-    (a batch's loss is a mean over a set; sorted, a batch of the whole split is the full batch
-    in split order). Batch k of epoch e is optimiser step e * ceil(n_train / batch_size) + k."""
+    """The minibatches of epoch `epoch`. `batch_sampling="epoch"`: `epoch_order` cut into
+    ceil(n_train / batch_size) consecutive slices of batch_size positions (the last may be
+    smaller), each sorted ascending (a batch's loss is a mean over a set; sorted, a batch of the
+    whole split is the full batch in split order); batch k of epoch e is optimiser step
+    e * ceil(n_train / batch_size) + k. `independent`: the one batch `independent_batch(cfg,
+    epoch)`, epoch e being step e."""
+    if cfg.batch_sampling == "independent":
+        return [independent_batch(cfg, epoch)]
     order = epoch_order(cfg, epoch)
     return [chunk.sort().values for chunk in order.split(cfg.batch_size)]
 
 
 def steps_per_epoch(cfg: RunConfig) -> int:
-    """Optimiser steps per epoch: 1 at full batch, else ceil(n_train / batch_size)."""
-    return 1 if cfg.batch_size is None else math.ceil(cfg.n_train / cfg.batch_size)
+    """Optimiser steps per epoch: 1 at full batch or with independent batches, else
+    ceil(n_train / batch_size)."""
+    if cfg.batch_size is None or cfg.batch_sampling == "independent":
+        return 1
+    return math.ceil(cfg.n_train / cfg.batch_size)
 
 
 def _check_batchable(cfgs: Sequence[RunConfig]) -> None:

@@ -89,6 +89,7 @@ class Recipe:
         adam = [name for name in self.trained if name not in self.muon]
         kinds = {"sgd": [("momentum", self.trained)], "adamw": [("m", adam), ("v", adam)]}
         kinds["muon"] = [("m", adam), ("v", adam), ("momentum", self.muon)]
+        kinds["adam"] = kinds["adamw"]
         state = {
             f"{kind}.{name}": torch.zeros_like(params[name])
             for kind, names in kinds[self.cfg.optimizer]
@@ -133,6 +134,8 @@ class Recipe:
             optimizers.perpendicular_(params, grads)
         if cfg.optimizer == "sgd":
             optimizers.sgd_(params, grads, state, lr, wd, self.momentum)
+        elif cfg.optimizer == "adam":
+            optimizers.adam_(params, grads, state, step + 1, lr, wd, cfg)
         else:
             muon = {name: grads[name] for name in self.muon}
             adam = {name: grad for name, grad in grads.items() if name not in muon}

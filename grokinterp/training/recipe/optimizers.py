@@ -38,19 +38,35 @@ def _sqrt(x: float | Tensor) -> float | Tensor:
 def adamw_(params, grads, state, t, lr: Tensor, wd: Tensor, cfg: RunConfig) -> None:
     """One in-place AdamW step t (1-based: an int, or a float64 0-d tensor in the compiled
     epoch; PyTorch's formulation, decoupled weight decay) on the parameters in `grads`:
-    p <- p (1 - lr wd); m <- lerp(m, g, 1 - beta1); v <- beta2 v + (1 - beta2) g^2;
-    p <- p - lr / (1 - beta1^t) m / (sqrt(v / (1 - beta2^t)) + eps).
-    State `m.<name>`, `v.<name>`."""
-    bias1, bias2 = 1 - cfg.beta1**t, 1 - cfg.beta2**t
+    p <- p (1 - lr wd), then `_adam_update_` with g. State `m.<name>`, `v.<name>`."""
     for name in grads:
-        param, grad = params[name], grads[name]
+        param = params[name]
+        param.mul_(1 - _per_run(lr, param) * _per_run(wd, param))
+    _adam_update_(params, grads, state, t, lr, cfg)
+
+
+def adam_(params, grads, state, t, lr: Tensor, wd: Tensor, cfg: RunConfig) -> None:
+    """One in-place step t (1-based) of torch.optim.Adam (no amsgrad, no maximize): weight decay
+    as coupled L2, g <- g + wd p, then `_adam_update_` with that g. State `m.<name>`,
+    `v.<name>`."""
+    coupled = {
+        name: grad + _per_run(wd, params[name]) * params[name] for name, grad in grads.items()
+    }
+    _adam_update_(params, coupled, state, t, lr, cfg)
+
+
+def _adam_update_(params, grads, state, t, lr: Tensor, cfg: RunConfig) -> None:
+    """Adam's moment update and step, shared by Adam and AdamW: m <- lerp(m, g, 1 - beta1);
+    v <- beta2 v + (1 - beta2) g^2; p <- p - lr / (1 - beta1^t) m / (sqrt(v / (1 - beta2^t)) +
+    eps)."""
+    bias1, bias2 = 1 - cfg.beta1**t, 1 - cfg.beta2**t
+    for name, grad in grads.items():
+        param = params[name]
         m, v = state[f"m.{name}"], state[f"v.{name}"]
-        run_lr, run_wd = _per_run(lr, param), _per_run(wd, param)
-        param.mul_(1 - run_lr * run_wd)
         m.lerp_(grad, 1 - cfg.beta1)
         v.mul_(cfg.beta2).addcmul_(grad, grad, value=1 - cfg.beta2)
         denom = (v.sqrt() / _sqrt(bias2)).add_(cfg.adam_eps)
-        param.sub_((run_lr / bias1) * m / denom)
+        param.sub_((_per_run(lr, param) / bias1) * m / denom)
 
 
 def sgd_(params, grads, state, lr: Tensor, wd: Tensor, momentum: float) -> None:
