@@ -119,12 +119,12 @@ class RunConfig:
     )
     init: str = setting(
         "training",
-        "Weight initialisation, biases at 0: `paper`, every matrix randn / sqrt(d_model) and W_U "
-        "randn / sqrt(d_vocab) as Nanda et al.'s code (mlp: randn / sqrt(fan-in), Chughtai et "
-        "al.'s); `transformer_lens`, N(0, (0.8 / sqrt(d_model))^2) for every matrix; `pytorch`, "
-        "PyTorch's defaults: embeddings N(0, 1) (nn.Embedding), every other weight and bias "
-        "U(-1/sqrt(k), 1/sqrt(k)) with k the fan-in of its nn.Linear (Power et al.'s transformer; "
-        "devinterp's mlp, one Linear per operand in its first layer, in that module's order).",
+        "Weight initialisation: `paper`, every matrix randn / sqrt(d_model) and W_U randn / "
+        "sqrt(d_vocab) as Nanda et al.'s code (mlp: randn / sqrt(fan-in), Chughtai et al.'s); "
+        "`transformer_lens`, N(0, (0.8 / sqrt(d_model))^2) for every matrix (both: biases at "
+        "0); `pytorch`, PyTorch's defaults: embeddings N(0, 1) (nn.Embedding), every other "
+        "weight and bias U(-1/sqrt(k), 1/sqrt(k)) with k the fan-in of its nn.Linear (Power et "
+        "al.'s transformer; devinterp's mlp, one Linear per operand in its first layer).",
         choices=("paper", "transformer_lens", "pytorch"),
         short="init-",
         per_run=True,
