@@ -121,8 +121,9 @@ class RunConfig:
         "training",
         "Weight initialisation, biases at 0: `paper`, every matrix randn / sqrt(d_model) and W_U "
         "randn / sqrt(d_vocab) as Nanda et al.'s code (mlp: randn / sqrt(fan-in), Chughtai et "
-        "al.'s); `transformer_lens`, N(0, (0.8 / sqrt(d_model))^2) for every matrix.",
-        choices=("paper", "transformer_lens"),
+        "al.'s); `transformer_lens`, N(0, (0.8 / sqrt(d_model))^2) for every matrix; `zhong` "
+        "(transformer), `paper` but W_in randn / sqrt(d_mlp), as Zhong et al.'s code.",
+        choices=("paper", "transformer_lens", "zhong"),
         short="init-",
         per_run=True,
     )
@@ -507,6 +508,8 @@ class RunConfig:
                 f"model mlp does not take input_format {self.input_format!r} (--input-format); "
                 f"it takes {', '.join(MLP_INPUT_FORMATS)}"
             )
+        if self.model == "mlp" and self.init == "zhong":
+            raise UsageError("init zhong is a transformer's (Zhong et al.'s W_in); not for an mlp")
         if self.model == "transformer" and self.d_model % self.n_heads:
             raise UsageError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
         if self.fixed_norm is not None and self.norm_cap is not None:
