@@ -89,7 +89,8 @@ def _with_budget(experiment: Experiment, epochs: int) -> Experiment:
 
 
 def _check_existing(run_dir: Path, run: Run) -> None:
-    """UsageError when `run_dir` holds a run of another config than `run`'s."""
+    """UsageError when `run_dir` holds a run of another config than `run`'s, its budget and
+    checkpoint cadence aside (a run trained on to a larger budget keeps its cadence)."""
     config = run_dir / "config.json"
     if not config.exists():
         return
