@@ -207,3 +207,45 @@ def test_every_paper_names_its_sources():
     for name in PAPERS:
         paper = paper_of(name)
         assert paper.published and all(row.source and row.value for row in paper.published)
+
+
+# ---- Chughtai et al.'s measures on hand-built logits and embeddings ---------------------------
+def _s5():
+    from grokinterp.papers import chughtai2023
+    from grokinterp.tasks.groups import build_group, group_irreps
+
+    group, irreps = build_group("S5"), group_irreps("S5")
+    sign = next(i for i in irreps if i.name == "sign").character
+    return chughtai2023, group, irreps, chughtai2023.transposition_of(group.table, sign)
+
+
+def test_their_names_cover_the_seven_irreps_of_s5():
+    chughtai2023, _, irreps, transposition = _s5()
+    names = sorted(chughtai2023.their_name(i, transposition) for i in irreps)
+    assert names == sorted(
+        ["trivial", "sign", "standard", "standard_sign", "s5_5d_a", "s5_5d_b", "s5_6d"]
+    )
+
+
+def test_logits_made_of_one_character_are_similar_to_it_alone():
+    """logits(a, b, c) = chi_4a(a b c^-1): similarity 1 with 4a; with the other irreps 0 by
+    the orthogonality of characters (computed over all a, b, c by hand here)."""
+    chughtai2023, group, irreps, _ = _s5()
+    table, inverse = group.table, group.inverse
+    standard = next(i for i in irreps if i.name == "4a")
+    logits = standard.character[table[table[:, :, None], inverse[None, None, :]]]
+    for irrep in irreps:
+        if irrep.name == "trivial":
+            continue
+        sim = chughtai2023.logit_similarity(logits, irrep.character, table, inverse)
+        assert sim == pytest.approx(1.0 if irrep is standard else 0.0, abs=1e-9), irrep.name
+
+
+def test_an_embedding_in_one_irreps_span_has_all_its_share_there():
+    from grokinterp.bases.irreps import basis_rows
+
+    chughtai2023, _, irreps, _ = _s5()
+    rows = {i.name: basis_rows(i)[0] for i in irreps}
+    embed = rows["5a"].T @ torch.randn(len(rows["5a"]), 7, dtype=torch.float64).numpy()
+    assert chughtai2023.share_of_span(embed, rows["5a"]) == pytest.approx(1.0)
+    assert chughtai2023.share_of_span(embed, rows["4a"]) == pytest.approx(0.0, abs=1e-12)
