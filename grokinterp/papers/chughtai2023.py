@@ -146,7 +146,8 @@ def measure(result: RunResult) -> dict:
     logits = logits.reshape(n, n, -1)
     state = run.state_dict()
     d_model = run.config.d_model
-    embed = (state["embed.W_E_a"] @ state["blocks.0.mlp.W_in"][:d_model]).double().numpy()
+    table_a = state.get("embed.W_E_a", state.get("embed.W_E"))  # separate or shared
+    embed = (table_a @ state["blocks.0.mlp.W_in"][:d_model]).double().numpy()
     unembed = state["unembed.W_U"].double().numpy().T  # [|G|, d_mlp]
     per = {}
     for irrep in irreps:
