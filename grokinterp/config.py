@@ -121,11 +121,13 @@ class RunConfig:
         "training",
         "Weight initialisation: `paper`, every matrix randn / sqrt(d_model) and W_U randn / "
         "sqrt(d_vocab) as Nanda et al.'s code (mlp: randn / sqrt(fan-in), Chughtai et al.'s); "
-        "`transformer_lens`, N(0, (0.8 / sqrt(d_model))^2) for every matrix (both: biases at "
-        "0); `pytorch`, PyTorch's defaults: embeddings N(0, 1) (nn.Embedding), every other "
-        "weight and bias U(-1/sqrt(k), 1/sqrt(k)) with k the fan-in of its nn.Linear (Power et "
-        "al.'s transformer; devinterp's mlp, one Linear per operand in its first layer).",
-        choices=("paper", "transformer_lens", "pytorch"),
+        "`transformer_lens`, N(0, (0.8 / sqrt(d_model))^2) for every matrix; `zhong` "
+        "(transformer), `paper` but W_in randn / sqrt(d_mlp), as Zhong et al.'s code (these "
+        "three: biases at 0); `pytorch`, PyTorch's defaults: embeddings N(0, 1) (nn.Embedding), "
+        "every other weight and bias U(-1/sqrt(k), 1/sqrt(k)) with k the fan-in of its "
+        "nn.Linear (Power et al.'s transformer; devinterp's mlp, one Linear per operand in its "
+        "first layer).",
+        choices=("paper", "transformer_lens", "pytorch", "zhong"),
         short="init-",
         per_run=True,
     )
@@ -556,6 +558,8 @@ class RunConfig:
             )
         if self.batch_sampling == "independent" and self.batch_size is None:
             raise UsageError("batch_sampling independent draws minibatches: give a batch_size")
+        if self.model == "mlp" and self.init == "zhong":
+            raise UsageError("init zhong is a transformer's (Zhong et al.'s W_in); not for an mlp")
         if self.model == "transformer" and self.d_model % self.n_heads:
             raise UsageError(f"d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
         if self.fixed_norm is not None and self.norm_cap is not None:

@@ -165,6 +165,24 @@ DEVINTERP_LLC = {
 17 and 21), as `grokinterp.analysis.llc.LLCSettings` fields: a reproduction of the example
 estimates the LLC of each checkpoint with them."""
 
+# Zhong, Liu, Tegmark, Andreas (NeurIPS 2023), "The Clock and the Pizza": their code's
+# `code/train-main.py` (fjzzq2002/pizza), one-layer runs with eqn_sign = diff_vocab = 0: inputs
+# [a, b] mod 59, d_model 128, 4 heads, d_mlp 4 d_model, ReLU, no LayerNorm, AdamW lr 1e-3 betas
+# (0.9, 0.98) weight decay 2, 10 warm-up steps, full batch, 20,000 epochs, train fraction 0.8.
+# They draw attn_coeff ~ U(0, 1) per run; the preset holds 1 (learned attention, the clock end).
+# They keep only the final model; a checkpoint every 200 epochs here.
+_ZHONG = _CANONICAL.replace(
+    preset="zhong2023",
+    p=59,
+    train_frac=0.8,
+    input_format="a-b",
+    init="zhong",
+    weight_decay=2.0,
+    epochs=20_000,
+    save_every=200,
+    attention_rate=1.0,
+)
+
 PRESETS: dict[str, RunConfig] = {
     "canonical": _CANONICAL,
     # Groks on a 2-core CPU in under a minute (measured numbers in the README).
@@ -174,6 +192,9 @@ PRESETS: dict[str, RunConfig] = {
     "power2022": _POWER_2022,
     "chughtai2023": _CHUGHTAI,
     "devinterp-grokking": _DEVINTERP,
+    # the papers' settings (`grokinterp reproduce`): Nanda et al.'s is the canonical run
+    "nanda2023": _CANONICAL.replace(preset="nanda2023"),
+    "zhong2023": _ZHONG,
 }
 
 DERIVED: dict[str, dict[str, Callable[[RunConfig], Any]]] = {

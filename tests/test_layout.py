@@ -94,6 +94,7 @@ STAGES = (
     "prediction",
     "report",
     "sweep",
+    "papers",
     "cli",
 )
 """The stages, lowest first. `core` is every top-level module and tasks/, bases/; each other stage

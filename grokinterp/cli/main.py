@@ -1,5 +1,6 @@
 """The `grokinterp` command: a thin layer over the Python API, one module per command family
-(cli_train, cli_analyze, cli_import, cli_export, cli_replay, cli_llc, cli_sweep, cli_forecast).
+(cli_train, cli_analyze, cli_import, cli_export, cli_replay, cli_llc, cli_sweep, cli_forecast,
+cli_reproduce).
 
 User mistakes end in one line on stderr and exit code 2; heavy modules (torch, TransformerLens)
 are imported only inside the command that needs them, so `--help` answers at once.
@@ -16,6 +17,7 @@ from grokinterp.cli.forecast import add_forecast, add_indicators
 from grokinterp.cli.import_ import add_import
 from grokinterp.cli.llc import add_llc_calibrate
 from grokinterp.cli.replay import add_replay
+from grokinterp.cli.reproduce import add_reproduce
 from grokinterp.cli.sweep import add_sweep, add_sweep_report
 from grokinterp.cli.train import add_train
 from grokinterp.errors import Interrupted, UsageError
@@ -44,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sweep_report(sub)
     add_indicators(sub)
     add_forecast(sub)
+    add_reproduce(sub)
     return parser
 
 

@@ -125,8 +125,12 @@ class Transformer(Architecture):
 
     def init_std(self, name: str) -> float:
         """`paper`: randn / sqrt(d_model) for every matrix, W_U randn / sqrt(d_vocab) (Nanda et
-        al.'s code); `transformer_lens`: 0.8 / sqrt(d_model) for every matrix."""
-        if self.cfg.init == "paper":
+        al.'s code); `zhong`: the same but each W_in randn / sqrt(d_mlp) (Zhong et al.'s code,
+        `code/train-main.py`, class MLP); `transformer_lens`: 0.8 / sqrt(d_model) for every
+        matrix."""
+        if self.cfg.init == "zhong" and name.endswith(".mlp.W_in"):
+            return 1.0 / math.sqrt(self.cfg.d_mlp)
+        if self.cfg.init in ("paper", "zhong"):
             fan = self.cfg.d_vocab if name == "unembed.W_U" else self.cfg.d_model
             return 1.0 / math.sqrt(fan)
         return 0.8 / math.sqrt(self.cfg.d_model)

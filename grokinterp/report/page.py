@@ -296,6 +296,17 @@ def _words_key(summary) -> str:
     return rf.words_key(summary.basis["name"], summary.basis["kind"])
 
 
+def draw_script() -> str:
+    """The page's script that draws every `grokinterp-figure` payload with plotly."""
+    return (
+        "(function(){var config=" + json.dumps(PLOTLY_CONFIG) + ",drawn=[];"
+        'document.querySelectorAll("script.grokinterp-figure").forEach(function(node){'
+        "var figure=JSON.parse(node.textContent);drawn.push(Plotly.newPlot("
+        'node.getAttribute("data-target"),figure.data,figure.layout,config));});'
+        "window.grokinterpDrawn=Promise.all(drawn);})();"
+    )
+
+
 def render_html(analysis: Analysis, figures: dict[str, go.Figure]) -> str:
     """The whole page: plotly.js inlined once, one JSON payload per figure, no external file."""
     from plotly.offline import get_plotlyjs
@@ -313,13 +324,7 @@ def render_html(analysis: Analysis, figures: dict[str, go.Figure]) -> str:
             f'<div class="plot" id="fig-{name}"></div><script type="application/json" '
             f'class="grokinterp-figure" data-target="fig-{name}">{payload}</script></section>'
         )
-    draw = (
-        "(function(){var config=" + json.dumps(PLOTLY_CONFIG) + ",drawn=[];"
-        'document.querySelectorAll("script.grokinterp-figure").forEach(function(node){'
-        "var figure=JSON.parse(node.textContent);drawn.push(Plotly.newPlot("
-        'node.getAttribute("data-target"),figure.data,figure.layout,config));});'
-        "window.grokinterpDrawn=Promise.all(drawn);})();"
-    )
+    draw = draw_script()
     missing = views_missing(analysis)
     if missing:
         sections.append(
