@@ -215,7 +215,7 @@ def test_logit_fit_agrees_with_the_analysis_measure(tiny_analysis):
 def test_report_of_a_real_analysis(tiny_analysis, tmp_path):
     from grokinterp.analysis.analyze import analyze_run
 
-    analysis = analyze_run(tiny_analysis.parent / "run", tmp_path / "analysis", progress=False)
+    analysis = analyze_run(tiny_analysis.parent / "run", tmp_path / "analysis", progress=False).path
     figs = figures_in(report.write_report(analysis, tmp_path / "r.html").read_text())
     m = pd.read_csv(analysis / "measures.csv")
     lines = _traces(figs["progress"])
@@ -377,7 +377,7 @@ def test_task_without_a_basis_says_which_measures_do_not_apply(tmp_path):
 
     cfg = preset("small").replace(preset="tiny", operation="a2_b2", **TINY)
     train_runs([cfg], [tmp_path / "run"], progress=False)
-    analysis = analyze_run(tmp_path / "run", tmp_path / "analysis", progress=False)
+    analysis = analyze_run(tmp_path / "run", tmp_path / "analysis", progress=False).path
     summary = Summary.load(analysis)
     assert summary.basis is None and summary.key_components == []
     assert "restricted and excluded loss" in summary.not_applicable

@@ -56,7 +56,7 @@ def group_memory_bytes(group: Group) -> int:
     """GPU memory that training and analysing one group takes, about: weights, gradients and
     both AdamW moments of every run, the activations of the padded splits, the metrics history,
     one analysis chunk, and the CUDA context."""
-    from grokinterp.analysis.columns import CHUNK
+    from grokinterp.analysis.loop import CHUNK
     from grokinterp.sweep.plan import _n_params
 
     cfg, runs = group.shared, len(group.runs)
