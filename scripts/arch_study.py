@@ -54,7 +54,7 @@ def main() -> None:
             train_runs([cfg.validate()], [run_dir])
         elif not batch_state.load_state(run_dir)[2]:
             resume_runs([run_dir])
-        out = analyze_run(run_dir, args.root / "analyses" / "arch-study" / run_dir.name)
+        out = analyze_run(run_dir, args.root / "analyses" / "arch-study" / run_dir.name).path
         write_report(out, args.root / "reports" / f"arch-study-{name}.html")
         rows.append(_row(name, run_dir, out))
     table = pd.DataFrame(rows)

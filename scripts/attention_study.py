@@ -46,7 +46,9 @@ def main() -> None:
         dirs = [args.root / "checkpoints" / "attention-study" / _name(rate, s) for s in seeds]
         _train(cfgs, dirs)
         for seed, run_dir in zip(seeds, dirs, strict=True):
-            out = analyze_run(run_dir, args.root / "analyses" / "attention-study" / run_dir.name)
+            out = analyze_run(
+                run_dir, args.root / "analyses" / "attention-study" / run_dir.name
+            ).path
             rows.append(_row(rate, seed, load_measures(out)))
     table = pd.DataFrame(rows)
     folder = args.root / "analyses" / "attention-study"

@@ -85,7 +85,7 @@ def main() -> None:
         elif not all(batch_state.load_state(d)[2] for d in run_dirs):
             resume_runs(run_dirs)
         for seed, run_dir in zip(seeds, run_dirs, strict=True):
-            out = analyze_run(run_dir, args.root / "analyses" / study / run_dir.name)
+            out = analyze_run(run_dir, args.root / "analyses" / study / run_dir.name).path
             rows.append(_row(group, seed, run_dir, out))
     table = pd.DataFrame(rows)
     folder = args.root / "analyses" / study

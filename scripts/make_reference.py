@@ -89,7 +89,7 @@ def main() -> None:
         point_at_compact(analysis)
         return
     ensure_trained(args.run)
-    analysis_dir = analyze_run(args.run, args.root / "analyses" / args.run.name)
+    analysis_dir = analyze_run(args.run, args.root / "analyses" / args.run.name).path
     export(args.run, analysis_dir, args.root)
 
 

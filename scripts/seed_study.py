@@ -43,9 +43,8 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     rows = []
     for seed, run_dir in zip(seeds, run_dirs, strict=True):
-        analysis = analyze_run(run_dir, args.root / "analyses" / "seed-runs" / run_dir.name)
-        summary = Summary.load(analysis)
-        shutil.copy2(analysis / "summary.json", out / f"{run_dir.name}.json")
+        summary = analyze_run(run_dir, args.root / "analyses" / "seed-runs" / run_dir.name)
+        shutil.copy2(summary.path / "summary.json", out / f"{run_dir.name}.json")
         rows.append(_row(seed, summary))
     table = pd.DataFrame(rows)
     store.atomic_write(out / "table.csv", table.to_csv(index=False).encode())

@@ -61,7 +61,9 @@ def small_analysis(small_run, tmp_path_factory):
     """The analysis of `small_run`."""
     from grokinterp.analysis.analyze import analyze_run
 
-    return analyze_run(small_run, tmp_path_factory.mktemp("analyses") / "small", progress=False)
+    return analyze_run(
+        small_run, tmp_path_factory.mktemp("analyses") / "small", progress=False
+    ).path
 
 
 @pytest.fixture

@@ -89,7 +89,7 @@ def test_another_runs_analysis_is_refused_before_any_work(two_runs, tmp_path, mo
     def no_work(*args, **kwargs):
         raise AssertionError("measured before refusing")
 
-    monkeypatch.setattr(analyze, "measure_checkpoints", no_work)
+    monkeypatch.setattr(analyze, "measures_table", no_work)
     b = str(two_runs / "B/run1")
     assert main(["analyze", "--ckpt-dir", b, "--out", str(out), "--quiet"]) == 2
     line = one_error_line(capsys)
@@ -149,7 +149,7 @@ def test_analyze_refuses_an_unwritable_out_before_measuring(
     def no_work(*args, **kwargs):
         raise AssertionError("measured before refusing")
 
-    monkeypatch.setattr(analyze, "measure_checkpoints", no_work)
+    monkeypatch.setattr(analyze, "measures_table", no_work)
     run = str(two_runs / "A/run1")
     assert main(["analyze", "--ckpt-dir", run, "--out", str(out), "--quiet"]) == 2
     assert one_error_line(capsys).startswith(f"grokinterp: error: --out {out}: ")
@@ -173,17 +173,17 @@ def test_report_refuses_an_unwritable_out(where, two_runs, tmp_path, capsys, req
 
 # ---- a Ctrl-C, a kill, a kill during the commit ------------------------------------------------
 def interrupted_at_chunk(monkeypatch, n: int, error: type[BaseException]):
-    """measure_checkpoints raises `error` at its n-th call; returns the list of its calls."""
+    """measures_table raises `error` at its n-th call; returns the list of its calls."""
     calls = []
-    measure = analyze.measure_checkpoints
+    measure = analyze.measures_table
 
-    def counted(cfg, states, *args):
-        calls.append(len(states))
+    def counted(ctx, ckpts):
+        calls.append(len(ckpts.epochs))
         if len(calls) == n:
             raise error
-        return measure(cfg, states, *args)
+        return measure(ctx, ckpts)
 
-    monkeypatch.setattr(analyze, "measure_checkpoints", counted)
+    monkeypatch.setattr(analyze, "measures_table", counted)
     return calls
 
 
@@ -191,7 +191,7 @@ def test_ctrl_c_keeps_what_was_measured_and_the_next_run_goes_on(
     two_runs, tmp_path, monkeypatch, capsys
 ):
     run = str(two_runs / "A/run1")
-    whole = analyze.analyze_run(run, tmp_path / "whole", progress=False)
+    whole = analyze.analyze_run(run, tmp_path / "whole", progress=False).path
     monkeypatch.setattr(analyze, "PROGRESS_EVERY_S", 1e9)  # kept by the interrupt alone
     calls = interrupted_at_chunk(monkeypatch, 3, KeyboardInterrupt)
     out = tmp_path / "ana"
@@ -236,7 +236,7 @@ def test_a_kill_during_the_commit_leaves_old_or_new_never_a_mix(
     """Killed after the journal, with `renamed` of the three files in place: the next reader
     completes the commit and says so in one line."""
     run = two_runs / "A/run1"
-    new = analyze.analyze_run(run, tmp_path / "new", progress=False)
+    new = analyze.analyze_run(run, tmp_path / "new", progress=False).path
     out = tmp_path / "ana"
     shutil.copytree(new, out)
     (out / "summary.json").write_text(json.dumps({"old": True}))  # stands for the old analysis
@@ -267,7 +267,7 @@ def test_a_kill_during_the_commit_leaves_old_or_new_never_a_mix(
 
 def test_a_kill_before_the_commit_point_keeps_the_old_analysis(two_runs, tmp_path, monkeypatch):
     run = two_runs / "A/run1"
-    out = analyze.analyze_run(run, tmp_path / "ana", progress=False)
+    out = analyze.analyze_run(run, tmp_path / "ana", progress=False).path
     before = contents(out)
     write = analysis_dir.atomic_write
 

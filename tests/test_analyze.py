@@ -96,8 +96,7 @@ def test_planted_frequencies_are_the_key_frequencies(small_run, tmp_path):
         rtol=1e-5,
     )
     assert dft_keys(final_embedding(run)) == [5, 13, 22]
-    out = analyze_run(run, tmp_path / "analysis", progress=False)
-    assert Summary.load(out).key_frequencies == [5, 13, 22]
+    assert analyze_run(run, tmp_path / "analysis", progress=False).key_frequencies == [5, 13, 22]
 
 
 def test_phases_and_paper_checks_follow_the_documented_rule(small_analysis):
@@ -257,13 +256,13 @@ def test_rerun_measures_only_new_checkpoints(small_run, small_analysis, tmp_path
     assert Summary.load(out).key_frequencies == final_keys
 
     measured = []
-    original = analyze.measure_checkpoints
+    original = analyze.measures_table
 
-    def counting(cfg, states, *args):
-        measured.extend(len(states) * [None])
-        return original(cfg, states, *args)
+    def counting(ctx, ckpts):
+        measured.extend(ckpts.epochs)
+        return original(ctx, ckpts)
 
-    monkeypatch.setattr(analyze, "measure_checkpoints", counting)
+    monkeypatch.setattr(analyze, "measures_table", counting)
     for path in held_back.iterdir():
         shutil.move(path, growing / store.CHECKPOINT_DIR / path.name)
     analyze_run(growing, out, progress=False)
@@ -494,6 +493,6 @@ def test_a_run_with_a_flat_spectrum_names_no_key_frequencies(
     def refuse(*args):
         raise AssertionError("a re-run of an unchanged run measured a checkpoint again")
 
-    monkeypatch.setattr(analyze, "measure_checkpoints", refuse)
+    monkeypatch.setattr(analyze, "measures_table", refuse)
     analyze_run(run, out, progress=False)
     assert Summary.load(out).loss_components == summary.loss_components

@@ -56,7 +56,7 @@ def test_cause_columns_in_the_measures_table(tiny_cfg, tmp_path):
 
     cfg = tiny_cfg.replace(epochs=200, save_every=10)  # 21 checkpoints: across analysis chunks
     train_runs([cfg], [tmp_path / "run"], progress=False)
-    table = load_measures(analyze_run(tmp_path / "run", tmp_path / "analysis", progress=False))
+    table = load_measures(analyze_run(tmp_path / "run", tmp_path / "analysis", progress=False).path)
     run = open_run(tmp_path / "run")
     states = [run.state_dict(index=i) for i in range(len(run.epochs))]
     names = list(architecture(cfg).param_shapes())

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from grokinterp.analysis.columns import forward_on_domain
+from grokinterp.analysis.context import forward_on_domain
 from grokinterp.analysis.measures import clock_pizza
 from grokinterp.models import architecture
 from grokinterp.presets import preset

@@ -562,7 +562,7 @@ def test_train_analyze_report_on_a_tiny_s3_run(tmp_path):
     train_runs([cfg], [run], progress=False)
     split = json.loads((run / "split.json").read_text())["train_indices"]
     assert len(split) == 18 and max(split) < 36
-    out = analyze_run(run, tmp_path / "analysis", progress=False)
+    out = analyze_run(run, tmp_path / "analysis", progress=False).path
     summary = Summary.load(out)
     assert summary.basis["kind"] == "irrep" and summary.task["formula"] == "a * b in S_3"
     assert all(isinstance(k, str) for k in summary.key_components)

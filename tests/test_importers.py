@@ -92,8 +92,8 @@ def paper_logits(sd: dict, tokens: torch.Tensor) -> torch.Tensor:
 
 
 def assert_same_analysis(native, imported, tmp_path):
-    ours = analyze_run(native, tmp_path / "analysis-native", progress=False)
-    theirs = analyze_run(imported, tmp_path / "analysis-imported", progress=False)
+    ours = analyze_run(native, tmp_path / "analysis-native", progress=False).path
+    theirs = analyze_run(imported, tmp_path / "analysis-imported", progress=False).path
     a, b = load_measures(ours), load_measures(theirs)
     assert list(a["epoch"]) == list(b["epoch"])
     for column in COMPARED:

@@ -236,7 +236,7 @@ def test_a_run_in_each_format_trains_resumes_and_analyses(changes, tmp_path):
     assert all(torch.equal(again[k], v) for k, v in run.state_dict().items())
     assert (killed / store.METRICS_FILE).read_bytes() == (whole / store.METRICS_FILE).read_bytes()
 
-    measures = load_measures(analyze_run(whole, tmp_path / "analysis", progress=False))
+    measures = load_measures(analyze_run(whole, tmp_path / "analysis", progress=False).path)
     assert list(measures["epoch"]) == cfg.save_epochs
     for column in ("restricted_loss", "excluded_loss", "test_loss"):
         assert np.isfinite(measures[column]).all(), column

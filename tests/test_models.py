@@ -199,7 +199,7 @@ def test_gromovs_quadratic_mlp_has_one_key_frequency_and_its_closed_form_measure
     closed = 4.0 * 9 / 2 * torch.cos(2 * math.pi * k * shift / p)
     torch.testing.assert_close(logits[0], closed, atol=1e-9, rtol=0)
 
-    from grokinterp.analysis.columns import joined_embedding
+    from grokinterp.analysis.context import joined_embedding
     from grokinterp.analysis.measures import embedding
 
     basis = task.basis()
@@ -350,7 +350,7 @@ def test_analysis_and_report_of_every_family(tmp_path):
     train_runs([mlp], [tmp_path / "mlp"], progress=False)
     train_runs([deep], [tmp_path / "deep"], progress=False)
     for name, cfg in (("mlp", mlp), ("deep", deep)):
-        out = analyze_run(tmp_path / name, tmp_path / f"analysis-{name}", progress=False)
+        out = analyze_run(tmp_path / name, tmp_path / f"analysis-{name}", progress=False).path
         analysis = load_analysis(out)
         summary = analysis.summary
         assert [layer["prefix"] for layer in summary.layers] == ["", "L1."]

@@ -210,7 +210,7 @@ def test_logit_fit_agrees_with_the_analysis_measure(tiny_analysis):
 def test_report_of_a_real_analysis(tiny_analysis, tmp_path):
     from grokinterp.analysis.analyze import analyze_run
 
-    analysis = analyze_run(tiny_analysis.parent / "run", tmp_path / "analysis", progress=False)
+    analysis = analyze_run(tiny_analysis.parent / "run", tmp_path / "analysis", progress=False).path
     figs = figures_in(report.write_report(analysis, tmp_path / "r.html").read_text())
     m = pd.read_csv(analysis / "measures.csv")
     lines = _traces(figs["progress"])
@@ -322,7 +322,7 @@ def test_the_report_needs_only_the_analysis_directory(tiny_analysis, tmp_path):
 
     run = tmp_path / "run"
     shutil.copytree(tiny_analysis.parent / "run", run)
-    analysis = analyze_run(run, tmp_path / "analysis", progress=False)
+    analysis = analyze_run(run, tmp_path / "analysis", progress=False).path
     first = report.write_report(analysis, tmp_path / "first.html").read_text()
     assert {"attention", "logit_fit", "spectra"} <= set(figures_in(first))
     run.rename(tmp_path / "moved")
@@ -339,7 +339,7 @@ def test_an_analysis_from_before_the_views(tiny_analysis, tmp_path):
     from grokinterp.analysis.analyze import analyze_run
 
     run = tiny_analysis.parent / "run"
-    analysis = analyze_run(run, tmp_path / "analysis", progress=False)
+    analysis = analyze_run(run, tmp_path / "analysis", progress=False).path
     full = figures_in(report.write_report(analysis, tmp_path / "full.html").read_text())
     before = {name: (analysis / name).read_bytes() for name in ("measures.csv", "summary.json")}
     (analysis / "final_views.safetensors").unlink()
@@ -418,7 +418,7 @@ def test_task_without_a_basis_says_which_measures_do_not_apply(tmp_path):
 
     cfg = preset("small").replace(preset="tiny", operation="a2_b2", **TINY)
     train_runs([cfg], [tmp_path / "run"], progress=False)
-    analysis = analyze_run(tmp_path / "run", tmp_path / "analysis", progress=False)
+    analysis = analyze_run(tmp_path / "run", tmp_path / "analysis", progress=False).path
     summary = Summary.load(analysis)
     assert summary.basis is None and summary.key_components == []
     assert "restricted and excluded loss" in summary.not_applicable

@@ -159,7 +159,7 @@ def test_write_final_views_adds_the_file_alone_for_the_run_measured(tiny_run, tm
     from grokinterp.storage import store
     from grokinterp.training.loop import train_runs
 
-    analysis = analyze_run(tiny_run, tmp_path / "analysis", progress=False)
+    analysis = analyze_run(tiny_run, tmp_path / "analysis", progress=False).path
     written = (analysis / "final_views.safetensors").read_bytes()
     (analysis / "final_views.safetensors").unlink()
     others = {p.name: p.read_bytes() for p in analysis.iterdir()}

@@ -65,7 +65,7 @@ def _analyze(args) -> None:
     from grokinterp.storage import trackers
 
     trackers.require(args.log_to)  # before the heavy imports: a refusal answers at once
-    from grokinterp.analysis.analyze import Summary, analyze_run
+    from grokinterp.analysis.analyze import analyze_run
     from grokinterp.report.figures import WORDS, words_key
 
     settings = check_llc_request(args) if args.llc else None
@@ -75,14 +75,14 @@ def _analyze(args) -> None:
 
         report = default_report_path(args.ckpt_dir)
         check_output_file(report, "--report")
-    out = analyze_run(
+    summary = analyze_run(
         args.ckpt_dir,
         args.out,
         progress=not args.quiet,
         basis_name=args.basis,
         replace=args.replace,
     )
-    summary = Summary.load(out)
+    out = summary.path
     print(f"wrote {out}")
     print(f"  task               {summary.task['formula']}")
     print(f"  checkpoints        {summary.n_checkpoints} (last epoch {summary.last_epoch})")

@@ -1,6 +1,7 @@
 """The analysis directory `analyses/<run>/`: its one reader and one writer.
 
-    measures.csv         one row per checkpoint, one column per measure (COLUMNS_DOC)
+    measures.csv         one row per checkpoint, one column per measure (their registry:
+                         `grokinterp.analysis.columns.COLUMNS`, rendered as docs/columns.md)
     neurons.safetensors  `epochs` int64 [ckpt], `dominant_frequency` int64 [ckpt, neurons] (the
                          dominant component's 1-based position in the basis spectrum: the
                          frequency k for the Fourier and discrete-log bases), `fve` float32
@@ -24,7 +25,7 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -52,42 +53,6 @@ DEPRECATED_KEY_FREQUENCIES = (
     "the format-1 name of key_components (written when the basis's components are "
     "frequencies, else []); read key_components: key_frequencies goes in format 3"
 )
-
-COLUMNS_DOC = """\
-epoch                   checkpoint epoch
-train_loss, test_loss, all_loss   cross-entropy (float64, nats) on the train, test and domain pairs
-train_acc, test_acc     accuracy
-weight_norm             sum of squared weights over all parameters
-sq.<parameter>          sum of squares of one parameter (HookedTransformer name)
-weight_norm_ratio       weight_norm / weight_norm at the end of memorisation (the summary's
-                        phase; NaN when the run shows none)
-logit_margin            mean over train pairs of the correct logit minus the pair's mean logit
-logit_std               mean over train pairs of the logits' standard deviation over classes
-softmax_collapse        share of train pairs whose float32 softmax gives the answer exactly 1
-update_cos              cos(theta_e - theta_prev, theta_prev): the net update since the previous
-                        checkpoint against the weights there (NaN at the first checkpoint)
-In the task's basis (absent for a task with no known basis), <c> a spectrum component (k<k>, or
-an irrep's name such as 3a for a group):
-restricted_loss         loss on the domain pairs of the logits kept to the key components
-restricted_loss_test    the same on the test pairs
-excluded_loss           loss on the train pairs with the key components removed
-logit_fve               share of logit variance explained by the key kernels (cos(w(a+b-c));
-                        for a group the characters chi(a b c^-1))
-gini_W_E, gini_W_L      Gini coefficient of the per-component norms of W_E and W_L
-W_E.<c>, W_L.<c>        norm of component c of W_E (element tokens) and of W_L
-W_E_a.<c>, W_E_b.<c>    the same for each operand's table, when a and b have their own (mlp)
-fve_share               share of neurons whose dominant component explains > 0.85 of variance
-cluster.<c>             number of such neurons whose dominant component is c
-For a commutative group operation: a + b, a * b mod p, composition in an abelian group (Zhong
-et al. 2023, grokinterp.analysis.measures.clock_pizza; absent elsewhere):
-gradient_symmetricity   mean cosine of dQ_abc/dE_a and dQ_abc/dE_b over 100 fixed triples, [-1, 1]
-distance_irrelevance    mean over distances d of the std of the right logit at a b^-1 = d (a - b
-                        for a + b), over its std on all pairs, [0, 1]; pizza near 0, clock near 1
-The neuron measures (fve_share, cluster.<c>, gini_W_L, W_L.<c>) are those of the first hidden
-layer; hidden layer l >= 1 has the same columns prefixed `L<l>.` (`L1.cluster.k3`). W_L exists
-only for layers that write to the logits directly (every transformer block; the MLP's last
-hidden layer): W_L = W_U^T W_out^T, or W_U^T for the MLP."""
-
 
 INDICATOR_COLUMNS_DOC = """\
 epoch                   checkpoint epoch
@@ -193,6 +158,9 @@ class Summary:
     remove: key_components, or for a flat spectrum those the share rule picks (then those
     measures are not meaningful). None in summaries written before the field: key_components."""
     format_version: int = FORMAT_VERSION
+    path: Path | None = field(default=None, compare=False)
+    """The analysis directory it was read from or written to (not stored in the file); None for a
+    summary read from a file of its own (`read`)."""
 
     @property
     def measured_components(self) -> list:
@@ -208,7 +176,7 @@ class Summary:
     def load(cls, analysis_dir: str | Path) -> Summary:
         """The summary of an analysis directory."""
         settle(analysis_dir)
-        return cls.read(Path(analysis_dir) / SUMMARY_FILE)
+        return replace(cls.read(Path(analysis_dir) / SUMMARY_FILE), path=Path(analysis_dir))
 
     @classmethod
     def read(cls, path: str | Path) -> Summary:
@@ -222,7 +190,7 @@ class Summary:
         try:
             if raw.get("format_version", 1) == 1:
                 raw = _upgrade_format_1(raw)
-            names = {f.name for f in fields(cls)}
+            names = {f.name for f in fields(cls)} - {"path"}
             return cls(**{name: raw[name] for name in names if name in raw})
         except (AttributeError, KeyError, TypeError) as exc:
             raise UsageError(f"{path}: not a readable analysis summary ({exc})") from None
@@ -232,6 +200,7 @@ class Summary:
         `key_frequencies` (readers of the raw JSON that still use it), flagged under
         `deprecated`."""
         raw = {**asdict(self), "key_frequencies": self.key_frequencies}
+        del raw["path"]
         raw["deprecated"] = {"key_frequencies": DEPRECATED_KEY_FREQUENCIES}
         return json.dumps(raw, indent=2).encode()
 

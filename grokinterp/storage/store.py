@@ -187,21 +187,46 @@ def checkpoint_digest(path: Path) -> str | None:
     return metadata.get(DIGEST_KEY)
 
 
-def load_checkpoint(path: Path) -> tuple[dict[str, Tensor], int, RunConfig]:
-    """The state dict (in HookedTransformer order), epoch and run config of one checkpoint,
-    after checking the tensors against their digest (format 2)."""
-    tensors, metadata = _read_safetensors(path, _CHECKPOINT_FORMATS, "grokinterp checkpoint")
+def read_checkpoint(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
+    """The tensors and metadata of a checkpoint file, the tensors checked against their digest
+    (format 2); nothing else verified (see `load_checkpoint`)."""
+    return _read_safetensors(path, _CHECKPOINT_FORMATS, "grokinterp checkpoint")
+
+
+def checkpoint_config(path: Path, metadata: dict[str, str]) -> RunConfig:
+    """The run config in a checkpoint's metadata, parsed and validated."""
     try:
-        cfg = RunConfig.from_json(metadata["config"])
-        epoch = int(metadata["epoch"])
+        return RunConfig.from_json(metadata["config"])
     except (KeyError, ValueError, UsageError) as exc:
         raise UsageError(f"{path}: bad checkpoint metadata ({exc})") from None
+
+
+def checkpoint_epoch(path: Path, metadata: dict[str, str]) -> int:
+    """The epoch in a checkpoint's metadata."""
+    try:
+        return int(metadata["epoch"])
+    except (KeyError, ValueError) as exc:
+        raise UsageError(f"{path}: bad checkpoint metadata ({exc})") from None
+
+
+def ordered_state(path: Path, tensors: dict[str, Tensor], names: list[str]) -> dict[str, Tensor]:
+    """A checkpoint's tensors in the order `names` (its model's `state_names`); UsageError when
+    it holds other tensors than those."""
+    if sorted(tensors) != sorted(names):
+        raise UsageError(f"{path}: tensors do not match the model of its run config")
+    return {name: tensors[name] for name in names}
+
+
+def load_checkpoint(path: Path) -> tuple[dict[str, Tensor], int, RunConfig]:
+    """The state dict (in HookedTransformer order), epoch and run config of one checkpoint,
+    after checking the tensors against their digest (format 2). A run's own series reads
+    faster through `grokinterp.storage.run.Run.checkpoint_state`, which validates no config."""
+    tensors, metadata = read_checkpoint(path)
+    cfg = checkpoint_config(path, metadata)
+    epoch = checkpoint_epoch(path, metadata)
     from grokinterp.models import architecture
 
-    expected = architecture(cfg).state_names()
-    if sorted(tensors) != sorted(expected):
-        raise UsageError(f"{path}: tensors do not match the model of its run config")
-    return {name: tensors[name] for name in expected}, epoch, cfg
+    return ordered_state(path, tensors, architecture(cfg).state_names()), epoch, cfg
 
 
 def run_files(run_dir: Path) -> list[Path]:

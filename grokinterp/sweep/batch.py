@@ -175,7 +175,7 @@ def _analyse(sweep: Path, name: str, analysis: dict) -> None:
     from grokinterp.analysis.analyze import analyze_run
 
     run = sweep_dir.run_dir(sweep, name)
-    out = analyze_run(run, sweep_dir.analysis_dir(sweep, name), False, analysis["basis"])
+    out = analyze_run(run, sweep_dir.analysis_dir(sweep, name), False, analysis["basis"]).path
     if analysis["report"]:
         from grokinterp.report.page import write_report
 

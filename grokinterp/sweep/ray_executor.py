@@ -56,7 +56,7 @@ def batch_memory_bytes(batch: Batch) -> int:
     """GPU memory that training and analysing one batch takes, about: weights, gradients and
     both AdamW moments of every run, the activations of the padded splits, the metrics history,
     one analysis chunk, and the CUDA context."""
-    from grokinterp.analysis.columns import CHUNK
+    from grokinterp.analysis.loop import CHUNK
     from grokinterp.models import architecture
 
     cfg, runs = batch.shared, len(batch.runs)

@@ -104,21 +104,29 @@ def sample_triples(
     return pairs // n, pairs % n, picked % task.n_classes
 
 
+def gradient_module(model: Architecture):
+    """The family's hooked module in float64 with its parameters frozen (the gradients are
+    taken with respect to activations only), for `operand_gradients`; one serves a whole
+    series: each call loads its checkpoint into it."""
+    return model.hooked().double().requires_grad_(False)
+
+
 def operand_gradients(
     model: Architecture,
     state: dict[str, Tensor],
     a: Int[Tensor, " s"],
     b: Int[Tensor, " s"],
     c: Int[Tensor, " s"],
+    module=None,
 ) -> tuple[Float[Tensor, "s d"], Float[Tensor, "s d"]]:
     """dQ_abc / dE_a and dQ_abc / dE_b of every triple (float64), through the family's hooked
     module at the hook points `model.operand_hooks` names (the token embedding at a's and b's
-    positions for the transformer, `hook_embed_a` and `hook_embed_b` for the MLP)."""
-    module = model.hooked()
+    positions for the transformer, `hook_embed_a` and `hook_embed_b` for the MLP). `module`: a
+    `gradient_module(model)` to load the weights into (default: a new one)."""
+    module = gradient_module(model) if module is None else module
     module.load_state_dict(
         model.state_dict_of({name: state[name] for name in model.param_shapes()})
     )
-    module.double()
     captured: dict[str, Tensor] = {}
 
     def capture(activation: Tensor, hook) -> Tensor:

@@ -50,7 +50,7 @@ def component_fve(
     if [c.key for c in basis_a.spectrum] != [c.key for c in basis_b.spectrum]:
         raise ValueError(f"{basis.title}: operand bases with different components")
     grid = post.reshape(post.shape[0], len(operands_a), len(operands_b), post.shape[-1])
-    squares = transform_2d(grid, basis_a, basis_b).pow(2)
+    squares = transform_2d(grid, basis_a, basis_b).pow_(2)  # a fresh tensor: squared in place
     trivial_a, trivial_b = basis_a.trivial_rows(), basis_b.trivial_rows()
     baseline = squares[:, trivial_a][:, :, trivial_b].sum(dim=(1, 2))  # [ckpt, d_mlp]
     total = squares.sum(dim=(1, 2)) - baseline

@@ -8,7 +8,6 @@ from functools import partial
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 from grokinterp.errors import UsageError
 from grokinterp.progress import Progress
@@ -26,29 +25,25 @@ def run_indicators(run, upto: int | None = None, progress: bool = False) -> pd.D
     `weight_norm` (sum of squares), every `checkpoint_indicators` column and the
     critical-slowing-down columns of `with_slowing` (computed on the rows up to `upto` only:
     the table at `upto` never sees later epochs). UsageError when there is no checkpoint."""
-    from grokinterp.analysis.columns import CHUNK, forward_on_domain
+    from grokinterp.analysis.context import AnalysisContext
+    from grokinterp.analysis.loop import checkpoint_batches
     from grokinterp.analysis.measures import weights
-    from grokinterp.models import architecture
     from grokinterp.prediction.indicators import checkpoint_indicators, with_slowing
-    from grokinterp.tasks import task_of
 
     series = [(e, p) for e, p in store.list_checkpoints(run.path) if upto is None or e <= upto]
     if not series:
         raise UsageError(f"{run.path}: no checkpoint at or before epoch {upto}")
-    cfg, task = run.config, task_of(run.config)
-    model = architecture(cfg)
-    rows = []
+    ctx = AnalysisContext.of_run(run, None, [])
+    rows, count = [], 0
     bar = Progress(len(series), enabled=progress, unit="checkpoint")
-    for start in range(0, len(series), CHUNK):
-        chunk = series[start : start + CHUNK]
-        states = [store.load_checkpoint(path)[0] for _, path in chunk]
-        floats = {n: torch.stack([s[n] for s in states]) for n in model.param_shapes()}
-        columns = checkpoint_indicators(model, floats, forward_on_domain(model, floats, task))
-        columns["weight_norm"] = sum(weights.sum_of_squares(floats).values())
-        part = pd.DataFrame({k: v.numpy() for k, v in columns.items()})
-        part.insert(0, "epoch", [e for e, _ in chunk])
-        rows.append(part)
-        bar.update(start + len(chunk), partial(str, f"epoch {chunk[-1][0]}"))
+    for ckpts in checkpoint_batches(run, ctx, series):
+        columns = checkpoint_indicators(ctx.model, ckpts.floats, ckpts.internals)
+        columns["weight_norm"] = sum(weights.sum_of_squares(ckpts.floats).values())
+        rows.append(
+            pd.DataFrame({"epoch": ckpts.epochs} | {k: v.numpy() for k, v in columns.items()})
+        )
+        count += len(ckpts.epochs)
+        bar.update(count, partial(str, f"epoch {ckpts.epochs[-1]}"))
     bar.close(lambda: f"{len(series)} checkpoints")
     metrics = run.metrics()
     if upto is not None:
