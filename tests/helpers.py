@@ -270,10 +270,11 @@ def write_fake_analysis(
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
     from grokinterp.analysis.views import final_views
     from grokinterp.storage.run import open_run
-    from grokinterp.tasks import task_of
 
-    params = open_run(run_dir).state_dict()
-    views = final_views(cfg, params, epochs[-1], task_of(cfg).basis(), keys)
+    run = open_run(run_dir)
+    views = final_views(
+        run.task, run.architecture, run.state_dict(), epochs[-1], run.task.basis(), keys
+    )
     (out / "final_views.safetensors").write_bytes(views.to_bytes())
     return out
 

@@ -102,7 +102,9 @@ def test_the_shipped_final_views_reproduce_from_the_final_checkpoint(reference):
     assert stored.epoch == summary.last_epoch
     state = run.state_dict(epoch=summary.last_epoch)
     basis = task_of(run.config).basis(summary.basis["name"])
-    again = final_views(run.config, state, summary.last_epoch, basis, summary.key_components)
+    again = final_views(
+        run.task, run.architecture, state, summary.last_epoch, basis, summary.key_components
+    )
     assert stored.attention_rows == again.attention_rows
     np.testing.assert_allclose(stored.attention[0], again.attention[0], rtol=1e-4, atol=1e-6)
     for name in ("fitted", "centred"):

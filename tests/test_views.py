@@ -14,8 +14,8 @@ import pytest
 import torch
 
 from grokinterp.analysis.views import SAMPLE_CORRECT, SAMPLE_POINTS, final_views
-from grokinterp.config import preset
 from grokinterp.errors import UsageError
+from grokinterp.presets import preset
 from grokinterp.storage.final_views import (
     FinalViews,
     LogitSample,
@@ -44,7 +44,7 @@ def stored_views(run: Path, where: Path) -> FinalViews:
 
     opened = open_run(run)
     task = task_of(opened.config)
-    views = final_views(opened.config, opened.state_dict(), 20, task.basis(), KEYS)
+    views = final_views(task, opened.architecture, opened.state_dict(), 20, task.basis(), KEYS)
     where.mkdir(parents=True, exist_ok=True)
     (where / "final_views.safetensors").write_bytes(views.to_bytes())
     return load_final_views(where)
@@ -186,6 +186,6 @@ def test_views_without_a_basis_hold_the_spectra_alone(tiny_run):
     from grokinterp.storage.run import open_run
 
     opened = open_run(tiny_run)
-    views = final_views(opened.config, opened.state_dict(), 20, None, [])
+    views = final_views(opened.task, opened.architecture, opened.state_dict(), 20, None, [])
     assert (views.attention, views.attention_rows, views.logit_fit) == ([], [], None)
     assert [s.name for s in views.spectra] == ["fourier", "dlog"]

@@ -136,7 +136,9 @@ def _analyze_into(out: Path, run: Run, basis, series, progress: bool, replace: b
             "fve": measured.fve.to(torch.float32),
             "final_fve_by_frequency": final_fve.to(torch.float32),
         }
-    views = final_views(run.config, final_state, final_epoch, basis, summary.key_components)
+    views = final_views(
+        run.task, run.architecture, final_state, final_epoch, basis, summary.key_components
+    )
     write_analysis(out, measured.table, arrays, summary, views, remove=stale)
     return dataclasses.replace(summary, path=out)
 

@@ -21,11 +21,11 @@ from grokinterp.analysis.measures import embedding, weights
 from grokinterp.analysis.measures.final_model import attention_to_a, model_at_eq
 from grokinterp.analysis.measures.logits import fit_logits
 from grokinterp.bases import Basis
-from grokinterp.config import RunConfig
 from grokinterp.errors import UsageError
-from grokinterp.models import Architecture, Internals, architecture
+from grokinterp.models import Architecture, Internals
 from grokinterp.storage.final_views import FinalViews, LogitSample, Spectrum
-from grokinterp.tasks import Task, task_of
+from grokinterp.storage.run import open_run
+from grokinterp.tasks import Task
 
 SAMPLE_POINTS, SAMPLE_CORRECT = 2400, 600
 """The logit sample: this many (a, b, c) cells drawn at random, plus this many pairs' answer
@@ -99,12 +99,16 @@ def element_spectra(model: Architecture, params: dict[str, Tensor], task: Task) 
 
 
 def final_views(
-    cfg: RunConfig, params: dict[str, Tensor], epoch: int, basis: Basis | None, keys: list
+    task: Task,
+    model: Architecture,
+    params: dict[str, Tensor],
+    epoch: int,
+    basis: Basis | None,
+    keys: list,
 ) -> FinalViews:
-    """Every view of the model with state dict `params` (checkpoint `epoch`) that the report
-    draws: the spectra always, the attention and the logit sample in `basis` (with its key
-    components `keys`) when there is one."""
-    task, model = task_of(cfg), architecture(cfg)
+    """Every view of `model` (on `task`) with state dict `params` (checkpoint `epoch`) that the
+    report draws: the spectra always, the attention and the logit sample in `basis` (with its
+    key components `keys`) when there is one. A run passes the task and model it caches."""
     spectra = element_spectra(model, params, task)
     if basis is None:
         return FinalViews(epoch, spectra=spectra)
@@ -124,7 +128,6 @@ def write_final_views(run_dir: str | Path, analysis_dir: str | Path) -> Path:
     from grokinterp.storage import run_lock
     from grokinterp.storage.analysis_dir import FINAL_VIEWS_FILE, commit
     from grokinterp.storage.analysis_format import Summary
-    from grokinterp.storage.run import open_run
 
     run, out = open_run(run_dir), Path(analysis_dir)
     if not out.is_dir():
@@ -132,9 +135,11 @@ def write_final_views(run_dir: str | Path, analysis_dir: str | Path) -> Path:
     with run_lock.holding_one(out, doing="analysed"):
         summary = Summary.load(out)
         epoch = measured_final_epoch(run, summary, out)
-        basis = task_of(run.config).basis(summary.basis["name"]) if summary.basis else None
+        basis = run.task.basis(summary.basis["name"]) if summary.basis else None
         params = run.state_dict(epoch=epoch)
-        views = final_views(run.config, params, epoch, basis, summary.key_components)
+        views = final_views(
+            run.task, run.architecture, params, epoch, basis, summary.key_components
+        )
         commit(out, {FINAL_VIEWS_FILE: views.to_bytes()})
     return out / FINAL_VIEWS_FILE
 
