@@ -135,7 +135,9 @@ def test_a_minibatch_group_killed_at_any_write_resumes_to_the_unbroken_run(tiny_
         assert_same_files(root, expected, f"killed at write {n}")
 
 
-@pytest.mark.parametrize("size, says", [("0", ">= 1, got 0"), ("-3", ">= 1, got -3"), ("61", "1..60")])
+@pytest.mark.parametrize(
+    "size, says", [("0", ">= 1, got 0"), ("-3", ">= 1, got -3"), ("61", "1..60")]
+)
 def test_a_bad_batch_size_is_refused_in_one_line(size, says, tmp_path, capsys):
     args = ["train", *TINY_ARGS, "--batch-size", size, "--out", str(tmp_path / "run")]
     line = refused(capsys, tmp_path, [*args, "--quiet"])
