@@ -10,6 +10,7 @@ import csv
 import dataclasses
 import json
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -26,11 +27,24 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 # ---- what is on disk ----------------------------------------------------------------------------
+def shipped(folder: str, pattern: str) -> list[Path]:
+    """The files under `folder` matching `pattern` that git tracks (what is shipped, not the
+    runs and analyses made locally, e.g. by `grokinterp reproduce`); every match outside a git
+    checkout."""
+    found = sorted((REPO / folder).rglob(pattern))
+    try:
+        listed = subprocess.run(
+            ["git", "ls-files", "-z", folder], cwd=REPO, capture_output=True, check=True
+        ).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return found
+    tracked = {REPO / name for name in listed.decode().split("\0") if name}
+    return [path for path in found if path in tracked]
+
+
 def shipped_config_files() -> list[Path]:
     return sorted(
-        path
-        for folder in ("checkpoints", "analyses")
-        for path in (REPO / folder).rglob("config.json")
+        path for folder in ("checkpoints", "analyses") for path in shipped(folder, "config.json")
     )
 
 
@@ -43,7 +57,7 @@ def test_every_shipped_config_json_writes_back_byte_for_byte():
 
 
 def test_the_config_in_every_shipped_checkpoint_writes_back_byte_for_byte():
-    paths = sorted((REPO / "checkpoints").rglob("*.safetensors"))
+    paths = shipped("checkpoints", "*.safetensors")
     assert paths
     for path in paths:
         with safe_open(str(path), "pt") as handle:
@@ -55,7 +69,7 @@ def test_configs_inside_shipped_analyses_read_back_unchanged():
     """Summaries hold their run's config as a dict of the fields of their day, before
     attention_rule (format 1): each reads back to the same values."""
     found = 0
-    for path in sorted((REPO / "analyses").rglob("*.json")):
+    for path in shipped("analyses", "*.json"):
         data = json.loads(path.read_text())
         if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
             continue

@@ -82,7 +82,7 @@ def experiment(quick: bool, seeds: Sequence[int] | None) -> Experiment:
         base = base.replace(epochs=QUICK_EPOCHS, save_every=QUICK_EPOCHS // 2)
     batch = tuple(Run(f"seed{s}", base.replace(seed=s, data_seed=s), {"seed": s}) for s in chosen)
     cut = f"seeds {', '.join(map(str, chosen))} (the paper: one run); {base.epochs:,} epochs"
-    return Experiment(batches=(batch,), cut=cut)
+    return Experiment(batches=(batch,), cut=cut, quick=quick)
 
 
 def _each(results: list[RunResult], fmt) -> str:

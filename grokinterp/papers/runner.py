@@ -125,7 +125,7 @@ def reproduce(
     for i, batch in enumerate(experiment.batches, start=1):
         dirs = [runs_dir(root, paper, quick) / run.name for run in batch]
         say(f"batch {i}/{len(experiment.batches)}: {', '.join(r.name for r in batch)}")
-        _train([run.cfg for run in batch], dirs, progress)
+        _train([run.cfg for run in batch], dirs, progress, "off" if experiment.quick else "auto")
         for run, run_dir in zip(batch, dirs, strict=True):
             analysis = out / "runs" / run.name
             if experiment.analyse:
@@ -149,20 +149,21 @@ def _printer(paper: Paper, progress: bool):
     return say
 
 
-def _train(cfgs, dirs: list[Path], progress: bool) -> None:
+def _train(cfgs, dirs: list[Path], progress: bool, compile: str) -> None:
     """Train the batch; resume it when it was killed; leave it when it is finished (a finished
-    run asked for more epochs is trained on to them)."""
+    run asked for more epochs is trained on to them). `compile` as `train_runs` takes it: the
+    quick variant trains eagerly, its few epochs shorter than a compilation."""
     from grokinterp.training import batch_state
     from grokinterp.training.loop import resume_runs, train_runs
 
     if not any(d.exists() for d in dirs):
-        train_runs(cfgs, dirs, progress=progress)
+        train_runs(cfgs, dirs, progress=progress, compile=compile)
         return
     epochs = max(cfg.epochs for cfg in cfgs)
     longer = any(_epochs_of(d) < epochs for d in dirs)
     if not longer and all(batch_state.load_state(d)[2] for d in dirs):
         return
-    resume_runs(dirs, progress=progress, epochs=epochs if longer else None)
+    resume_runs(dirs, progress=progress, epochs=epochs if longer else None, compile=compile)
 
 
 def _epochs_of(run_dir: Path) -> int:

@@ -132,7 +132,7 @@ def experiment(quick: bool, seeds: Sequence[int] | None) -> Experiment:
         f"{', '.join(map(str, chosen))} (theirs: ~2,400 runs at random rates); "
         f"{base.epochs:,} epochs"
     )
-    return Experiment(batches=tuple(batches), cut=cut)
+    return Experiment(batches=tuple(batches), cut=cut, quick=quick)
 
 
 def _final(result: RunResult) -> dict:
