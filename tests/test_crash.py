@@ -137,7 +137,7 @@ def test_a_damaged_group_is_refused_in_one_line(batch_cfgs, tmp_path, capsys):
     before = contents(tmp_path)
     assert main(["train", "--resume", str(dirs[0]), "--quiet"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and f"{dirs[1]} does not hold the group" in err[0]
+    assert len(err) == 1 and f"{dirs[1]} does not hold the batch" in err[0]
     assert contents(tmp_path) == before
 
 

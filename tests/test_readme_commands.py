@@ -36,6 +36,7 @@ PLACEHOLDERS = {
     "DIR": "imported",
     "SPEC.toml": "study.toml",
     "SWEEP": "sweeps/study",
+    "PAPER": "nanda2023",
 }
 """The README's names for what the user supplies, and what this test supplies."""
 SPEC = """preset = "small"
@@ -84,6 +85,8 @@ def small_flags(argv: list[str]) -> list[str]:
         return ["--lrs", "1e-4", "--localizations", "100", *llc, "--out", "calibration.csv"]
     if command == "sweep":
         return ["--no-time-estimate", "--quiet"]
+    if command == "reproduce":
+        return ["--quiet"]
     return []
 
 

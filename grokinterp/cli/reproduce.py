@@ -56,4 +56,5 @@ def _reproduce(args) -> None:
         replace=args.replace,
         progress=not args.quiet,
     )
-    print(out / "table.md")
+    for name in ("table.md", "page.html"):
+        print(f"wrote {out / name}")
