@@ -34,14 +34,17 @@ from grokinterp.errors import Interrupted, UsageError
 from grokinterp.progress import Progress
 from grokinterp.storage import run_lock, store
 from grokinterp.storage.analysis_dir import (
+    FINAL_VIEWS_FILE,
+    MEASURES_FILE,
+    NEURONS_FILE,
     PROGRESS_EVERY_S,
+    SUMMARY_FILE,
     check_owner,
     default_analysis_dir,
     run_fingerprint,
 )
 from grokinterp.storage.analysis_format import (
     Summary,
-    as_stored,
     load_measures,
     load_neurons,
     write_analysis,
@@ -95,6 +98,8 @@ def _analyze_into(out: Path, run: Run, basis, series, progress: bool, replace: b
     required = required_columns(ctx)
     measured, final_fve = _previous(out, identity, digests, neurons_per_ckpt, required)
     measured, final_fve = resume_progress(out, identity, digests, measured, final_fve)
+    if not (replace or stale) and _unchanged(out, measured, series, basis):
+        return Summary.load(out)
     done = set(measured.table["epoch"].tolist())
     todo = [(epoch, path) for epoch, path in series if epoch not in done]
     bar = Progress(len(todo), enabled=progress, unit="checkpoint")
@@ -125,7 +130,6 @@ def _analyze_into(out: Path, run: Run, basis, series, progress: bool, replace: b
         ) from None
     bar.close(lambda: f"{len(series)} checkpoints measured")
 
-    measured.table = as_stored(measured.table)
     summary = summarise(ctx, run, measured.table, final_state, digests)
     measured.table["weight_norm_ratio"] = weight_norm_ratio(measured.table, summary.phases)
     arrays = {}
@@ -141,6 +145,18 @@ def _analyze_into(out: Path, run: Run, basis, series, progress: bool, replace: b
     )
     write_analysis(out, measured.table, arrays, summary, views, remove=stale)
     return dataclasses.replace(summary, path=out)
+
+
+def _unchanged(out: Path, measured: Measured, series, basis) -> bool:
+    """Whether the committed analysis in `out` already holds every checkpoint of `series`
+    (`measured`: its rows still valid) and all its files, in this version's summary format: then
+    analysing again changes nothing and writes nothing."""
+    if len(measured.table) != len(series):
+        return False
+    needed = [SUMMARY_FILE, MEASURES_FILE, FINAL_VIEWS_FILE] + ([NEURONS_FILE] if basis else [])
+    if not all((out / name).is_file() for name in needed):
+        return False
+    return Summary.load(out).to_bytes() == (out / SUMMARY_FILE).read_bytes()
 
 
 def _summary_and_epochs(out: Path) -> tuple[Summary, list[int]]:

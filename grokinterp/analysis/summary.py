@@ -4,7 +4,7 @@ phases, the final values, the neuron clusters and the paper's checks."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, fields
 
 import pandas as pd
 import torch
@@ -18,6 +18,22 @@ from grokinterp.storage.analysis_format import (
     Summary,
     layer_prefix,
 )
+
+LISTED_AWAY_FROM_DEFAULT = ("positional", "biases", "first_bias", "input_format", "batch_sampling")
+"""Config fields that the summary's config block lists only away from their default: those that
+summary.json's format did not have, so that the summary of a run that does not use them keeps its
+bytes (as `RunConfig.to_dict` keeps config.json's)."""
+
+
+def summary_config(cfg) -> dict:
+    """The summary's `config` block: every field of `cfg` in declaration order, without those of
+    `LISTED_AWAY_FROM_DEFAULT` that hold their default."""
+    defaults = {f.name: f.default for f in fields(cfg)}
+    return {
+        name: value
+        for name, value in asdict(cfg).items()
+        if name not in LISTED_AWAY_FROM_DEFAULT or value != defaults[name]
+    }
 
 
 def summarise(
@@ -55,7 +71,7 @@ def summarise(
         run_name=run.name,
         run_dir=str(run.path),
         run_dir_abs=str(run.path.resolve()),
-        config=asdict(cfg),
+        config=summary_config(cfg),
         task={
             "name": task.name,
             "formula": task.formula,

@@ -23,7 +23,6 @@ basis.
 
 from __future__ import annotations
 
-import io
 import json
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -257,13 +256,6 @@ def load_neurons(analysis_dir: str | Path) -> dict[str, torch.Tensor]:
 def _table_bytes(table: pd.DataFrame) -> bytes:
     """A table's CSV bytes: 10 significant digits."""
     return table.to_csv(index=False, float_format="%.10g").encode()
-
-
-def as_stored(table: pd.DataFrame) -> pd.DataFrame:
-    """The measures table as measures.csv holds it (10 significant digits), read back: what is
-    computed from it (the summary) is then the same whether its rows were just measured or read
-    from an earlier analysis, and a re-analysis that measures nothing new writes the same bytes."""
-    return pd.read_csv(io.BytesIO(_table_bytes(table))).copy()  # copy: one block per dtype
 
 
 def write_analysis(
