@@ -63,9 +63,11 @@ def add_import(sub) -> None:
     parser.add_argument(
         "--layout",
         required=True,
-        help="paper, per-epoch, transformer-lens, transformer-lens-dir, or grokinterp-export (a "
+        help="paper, per-epoch, transformer-lens, transformer-lens-dir, grokinterp-export (a "
         "folder `grokinterp export` wrote: its config, split and epoch restored; also taken "
-        "when --layout transformer-lens names one)",
+        "when --layout transformer-lens names one), chughtai (their OneLayerMLP model.pt beside "
+        "its cfg.json), gromov (fc1.weight, fc2.weight), devinterp (the grokking notebook's MLP) "
+        "or zhong (model_<id>.pt beside config_<id>.json); see docs/import-export.md",
     )
     parser.add_argument(
         "--out",

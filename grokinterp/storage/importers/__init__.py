@@ -15,11 +15,15 @@ from pathlib import Path
 
 from grokinterp.errors import UsageError
 from grokinterp.storage.importers import (
+    chughtai,
+    devinterp,
     export_dir,
+    gromov,
     paper,
     per_epoch,
     tl_directory,
     transformer_lens,
+    zhong,
 )
 from grokinterp.storage.importers.common import (
     Imported,
@@ -37,14 +41,20 @@ IMPORTERS: dict[str, Callable[[dict, Options], Imported]] = {
     "transformer-lens": transformer_lens.read,
     "transformer-lens-dir": transformer_lens.read,
     "grokinterp-export": export_dir.read,
+    "chughtai": chughtai.read,
+    "gromov": gromov.read,
+    "devinterp": devinterp.read,
+    "zhong": zhong.read,
 }
 DIRECTORY_LOADERS: dict[str, Callable[[Path], dict]] = {
     "per-epoch": per_epoch.load,
     "transformer-lens-dir": tl_directory.load,
     "grokinterp-export": export_dir.load,
+    "chughtai": chughtai.load,
+    "zhong": zhong.load,
 }
-"""Layouts whose SOURCE is a directory: its loader gathers the files into the dict the
-layout's importer reads."""
+"""Layouts whose SOURCE is a directory or a file with a sidecar config: its loader gathers the
+files into the dict the layout's importer reads."""
 
 __all__ = ["IMPORTERS", "Options", "import_run"]
 

@@ -143,13 +143,14 @@ def read(data: dict, opts: Options) -> Imported:
         data_seed=0 if seed is None else seed,
         operation=task.name,
     ).validate()
-    checkpoints = [(epoch, _convert(state, cfg)) for epoch, state in series]
+    checkpoints = [(epoch, to_grokinterp(state, cfg)) for epoch, state in series]
     recorded = recorded_final_loss(data, curves.columns.get("train_loss"), series[-1][0])
     notes += curves.notes + adamw_notes
     return Imported(cfg, train, checkpoints, curves.columns, notes, recorded)
 
 
-def _convert(state: dict[str, Tensor], cfg: RunConfig) -> dict[str, Tensor]:
+def to_grokinterp(state: dict[str, Tensor], cfg: RunConfig) -> dict[str, Tensor]:
+    """A one-layer state dict of the paper's layout in grokinterp's names and shapes (float32)."""
     h, dh, d = cfg.n_heads, cfg.d_head, cfg.d_model
     return grokinterp_state(
         cfg,
