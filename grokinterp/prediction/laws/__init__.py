@@ -6,13 +6,13 @@ accuracy >= 99%), with constants fitted on training runs or published by its pap
     first_passage.py    T_grok - T_mem = log(V_mem / V*) / (2 kappa eta lambda)   (2605.18845)
     pinned_norm.py      T_grok = A exp(alpha rho), rho = fixed norm / W_c         (2606.13753)
 
-V = ||theta||^2 is the sum of squared entries of every float parameter of a checkpoint (float64),
-read at the checkpoints from the first one at or after T_mem. Each law module has `NAME`,
-`PUBLISHED` (the paper's complete constants, or None), `needs(facts)` (UsageError when the run
-lacks an input the law needs), optionally `check(facts, constants)` (UsageError when the
-constants do not cover the run beyond its optimiser), `fit(runs) -> dict` (scipy; ValueError
-when the runs cannot identify the constants) and `predict(facts, constants) -> float` (the
-grokking epoch).
+V = ||theta||^2 is the sum of squared entries of every parameter of a checkpoint (float64; the
+indicator table's `weight_norm`), read at the checkpoints from the first one at or after T_mem.
+Each law module has `NAME`, `PUBLISHED` (the paper's complete constants, or None),
+`needs(facts)` (UsageError when the run lacks an input the law needs), optionally `check(facts,
+constants)` (UsageError when the constants do not cover the run beyond its optimiser),
+`fit(runs) -> dict` (scipy; ValueError when the runs cannot identify the constants) and
+`predict(facts, constants) -> float` (the grokking epoch).
 
 Constants are a dict: the law's parameters, `optimizers` (those of the runs they were fitted on,
 or that the paper's constants hold for: a run trained with another optimiser is refused),
@@ -136,7 +136,8 @@ def run_facts(run, upto: int | None = None, fitting: bool = False) -> RunFacts:
         epochs = [e for e in epochs if e <= min(x for x in epochs if x >= t_grok)]
     else:
         epochs = epochs[:1]
-    norms = np.array([_sum_of_squares(run.state_dict(e)) for e in epochs], dtype=np.float64)
+    names = list(run.architecture.param_shapes())
+    norms = np.array([_sum_of_squares(run.state_dict(e), names) for e in epochs])
     cfg = run.config
     return RunFacts(
         name=run.name,
@@ -155,9 +156,10 @@ def run_facts(run, upto: int | None = None, fitting: bool = False) -> RunFacts:
     )
 
 
-def _sum_of_squares(state) -> float:
-    """||theta||^2 of a state dict: every float tensor's squared entries, summed in float64."""
-    return float(sum(t.double().pow(2).sum() for t in state.values() if t.is_floating_point()))
+def _sum_of_squares(state, names: list[str]) -> float:
+    """||theta||^2 of a state dict: the squared entries of its parameters `names` (every weight
+    and bias, trained or not; buffers such as attention masks left out), summed in float64."""
+    return float(sum(state[n].double().pow(2).sum() for n in names))
 
 
 def load_constants(path: Path | None, module) -> dict:
