@@ -150,3 +150,33 @@ def test_head_entropy_of_a_zhong_pattern_is_that_of_its_distribution():
     assert torch.allclose(got, want.reshape(1, 1), atol=1e-12)
     plain = -(softmax * softmax.log()).sum()
     assert head_entropies(softmax.reshape(1, 1, 1, 3)).item() == plain.item()
+
+
+def test_hankel_matrix_stacks_delays():
+    from grokinterp.prediction.indicators import dmd
+
+    x = np.arange(6.0)
+    assert np.array_equal(dmd.hankel(x, 3), [[0, 1, 2, 3], [1, 2, 3, 4], [2, 3, 4, 5]])
+    two = np.stack([x, 10 * x], axis=1)  # two channels: each delay holds both
+    assert np.array_equal(dmd.hankel(two, 2)[:, 0], [0, 0, 1, 10])
+
+
+def test_dmd_residual_of_damped_sinusoids_is_zero_and_jumps_at_a_regime_change():
+    from grokinterp.prediction.indicators import dmd
+
+    t = np.arange(160.0)
+    # two damped sinusoids: 4 complex exponentials, so rank 4 reproduces the signal exactly
+    x = np.exp(-0.01 * t) * np.cos(0.3 * t) + 0.5 * np.exp(-0.003 * t) * np.sin(0.05 * t + 1)
+    assert dmd.dmd_residual(x, delays=10, rank=4) < 1e-9
+    assert dmd.dmd_residual(x, delays=10, rank=2) > 1e-2  # too few modes: not exact
+    changed = np.where(t < 80, x, 0.8 * np.cos(1.1 * t) + 0.3)
+    assert dmd.dmd_residual(changed, delays=10, rank=4) > 0.1
+    # trailing windows: zero before the change and after it (3 modes), large across it
+    ends = np.array([60, 79, 100, 110, 159])
+    rolling = dmd.rolling_dmd_residual(changed, ends, window=40, delays=10, rank=4)
+    assert np.all(rolling[[0, 1, 4]] < 1e-9) and np.all(rolling[[2, 3]] > 0.1)
+    # causal: a later sample never moves an earlier value; too short a history is NaN
+    later = changed.copy()
+    later[120:] += 5.0
+    assert dmd.rolling_dmd_residual(later, ends, 40, 10, 4)[2] == rolling[2]
+    assert np.isnan(dmd.rolling_dmd_residual(x, np.array([10]), 40, 10, 4)[0])

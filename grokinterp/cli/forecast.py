@@ -21,20 +21,36 @@ def add_forecast(sub) -> None:
             "probability below 1/2, is 'no grokking predicted'; one at or before the last epoch "
             "seen is 'overdue', by how many epochs, with no forecast. A run that has already "
             "grokked by then is told so, with its epoch, and a finished run that never "
-            "memorised, so."
+            "memorised, so. With --law, one of the 2026 delay laws instead "
+            "(grokinterp.prediction.laws), from the end of memorisation, with the constants "
+            "of --constants FILE or, where the paper publishes a complete set, the paper's."
         ),
     )
     parser.add_argument("run", type=Path, metavar="RUN", help="run directory")
     parser.add_argument("--upto", type=int, metavar="EPOCH", help="see the run up to this epoch")
+    parser.add_argument(
+        "--law",
+        metavar="NAME",
+        help="forecast by one delay law: norm-separation, first-passage or pinned-norm",
+    )
+    parser.add_argument(
+        "--constants",
+        type=Path,
+        metavar="FILE",
+        help="the law's constants (JSON written by scripts/fit_laws.py); default: the paper's",
+    )
     parser.set_defaults(handler=_forecast)
 
 
 def _forecast(args) -> None:
     from grokinterp.errors import UsageError
-    from grokinterp.prediction import forecast
+    from grokinterp.prediction import forecast, laws
     from grokinterp.prediction.indicators.table import run_indicators
     from grokinterp.storage.run import open_run
 
+    if args.constants is not None and args.law is None:
+        raise UsageError("--constants goes with --law")
+    module = None if args.law is None else laws.law(args.law)
     run = open_run(args.run)
     if args.upto is not None and args.upto < 0:
         raise UsageError(f"--upto must be an epoch >= 0, got {args.upto}")
@@ -47,6 +63,9 @@ def _forecast(args) -> None:
         print(f"{run.name}: {answer}")
         return
     last = int(seen.index[-1])
+    if module is not None:
+        _law_forecast(run, module, args.constants, last)
+        return
     obs = forecast.observe(cfg.lr * cfg.weight_decay, seen, run_indicators(run, last), last)
     constants = forecast.load_constants()
     print(
@@ -55,6 +74,18 @@ def _forecast(args) -> None:
     )
     for forecaster in forecast.FORECASTERS.values():
         print("  " + forecaster(obs, constants, cfg.epochs).line())
+
+
+def _law_forecast(run, module, constants_file: Path | None, last: int) -> None:
+    """Print one law's forecast of `run` seen up to epoch `last` (grokinterp.prediction.laws)."""
+    from grokinterp.prediction import laws
+
+    facts = laws.run_facts(run, last)
+    module.needs(facts)
+    constants = laws.load_constants(constants_file, module)
+    answer = laws.forecast(facts, module, constants)
+    print(f"{run.name}: seen up to epoch {last:,}, memorised at epoch {facts.t_mem:,}")
+    print("  " + answer.line())
 
 
 def add_indicators(sub) -> None:

@@ -6,6 +6,7 @@ its docstring), and the per-checkpoint table `grokinterp indicators` writes.
     graph.py      fiedler_value of the MLP's weight graph (Fiedler 1973)
     attention.py  head_similarity and entropy_spread of the attention at the answer
     slowing.py    rolling lag-1 autocorrelation and variance (critical slowing down)
+    dmd.py        Hankel-DMD reconstruction residual of the loss curves (arXiv 2605.08237)
 
 Nanda et al.'s own measures (restricted and excluded loss, Gini of W_E and W_L, the share of
 neurons in a frequency cluster) are predictors too: they are read from the analysis's measures
@@ -19,7 +20,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from grokinterp.prediction.indicators import alignment, attention, graph, slowing, spectral
+from grokinterp.prediction.indicators import alignment, attention, dmd, graph, slowing, spectral
 
 CHECKPOINT_WINDOW = 8
 """Trailing window (checkpoints) of the critical-slowing-down statistics of an indicator."""
@@ -28,6 +29,9 @@ LOSS_WINDOW = 100
 SLOWING_OF = ("spectral_entropy", "lar_W_L", "fiedler")
 """Indicators whose rolling lag-1 autocorrelation (`<name>.ac1`) and variance (`<name>.var`)
 the table carries, besides the log train loss's (`train_loss.ac1`, `train_loss.var`)."""
+DMD_WINDOW, DMD_DELAYS, DMD_RANK = 100, 10, 4
+"""`loss_dmd_residual`: trailing window (epochs), Hankel delays and DMD rank of the residual of
+the (log train loss, log test loss) curves (`dmd.rolling_dmd_residual`)."""
 
 
 def mlp_weights(params: dict[str, Tensor], n_layers: int) -> list[Tensor]:
@@ -83,4 +87,16 @@ def with_slowing(table: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
     var = pd.Series(slowing.rolling_variance(log_loss, LOSS_WINDOW), metrics.index)
     out["train_loss.ac1"] = ac1.reindex(out["epoch"]).to_numpy()
     out["train_loss.var"] = var.reindex(out["epoch"]).to_numpy()
+    return out
+
+
+def with_loss_dmd(table: pd.DataFrame, metrics: pd.DataFrame) -> pd.DataFrame:
+    """`table` (column `epoch`) with `loss_dmd_residual`: the Hankel-DMD residual of
+    (log train loss, log test loss) over the DMD_WINDOW epochs of `metrics` (indexed by epoch,
+    one row per epoch) up to each checkpoint (NaN before a full window)."""
+    losses = np.log(metrics[["train_loss", "test_loss"]].to_numpy(dtype=np.float64))
+    ends = metrics.index.get_indexer(table["epoch"].to_numpy())
+    residual = dmd.rolling_dmd_residual(losses, ends, DMD_WINDOW, DMD_DELAYS, DMD_RANK)
+    out = table.copy()
+    out["loss_dmd_residual"] = np.where(ends >= 0, residual, np.nan)
     return out

@@ -23,12 +23,17 @@ def run_indicators(run, upto: int | None = None, progress: bool = False) -> pd.D
     """One row per complete checkpoint of `run` (a `grokinterp.storage.run.Run`) at epochs <= `upto`
     (default all): `epoch`, the train and test loss and accuracy of the metrics at that epoch,
     `weight_norm` (sum of squares), every `checkpoint_indicators` column and the
-    critical-slowing-down columns of `with_slowing` (computed on the rows up to `upto` only:
+    critical-slowing-down columns of `with_slowing` and the loss curves' Hankel-DMD residual of
+    `with_loss_dmd` (computed on the rows up to `upto` only:
     the table at `upto` never sees later epochs). UsageError when there is no checkpoint."""
     from grokinterp.analysis.context import AnalysisContext
     from grokinterp.analysis.loop import checkpoint_batches
     from grokinterp.analysis.measures import weights
-    from grokinterp.prediction.indicators import checkpoint_indicators, with_slowing
+    from grokinterp.prediction.indicators import (
+        checkpoint_indicators,
+        with_loss_dmd,
+        with_slowing,
+    )
 
     series = [(e, p) for e, p in store.list_checkpoints(run.path) if upto is None or e <= upto]
     if not series:
@@ -50,7 +55,7 @@ def run_indicators(run, upto: int | None = None, progress: bool = False) -> pd.D
         metrics = metrics.loc[:upto]
     table = pd.concat(rows, ignore_index=True)
     table = table.join(metrics[["train_loss", "test_loss", "train_acc", "test_acc"]], on="epoch")
-    return with_slowing(table, metrics)
+    return with_loss_dmd(with_slowing(table, metrics), metrics)
 
 
 def with_measures(table: pd.DataFrame, analysis_dir: Path) -> pd.DataFrame:
