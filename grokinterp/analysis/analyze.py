@@ -40,6 +40,7 @@ from grokinterp.storage.analysis_dir import (
     PROGRESS_EVERY_S,
     SUMMARY_FILE,
     check_owner,
+    commit,
     default_analysis_dir,
     run_fingerprint,
 )
@@ -97,9 +98,15 @@ def _analyze_into(out: Path, run: Run, basis, series, progress: bool, replace: b
     # a table written before a measure existed lacks its column: measure it all again
     required = required_columns(ctx)
     measured, final_fve = _previous(out, identity, digests, neurons_per_ckpt, required)
-    measured, final_fve = resume_progress(out, identity, digests, measured, final_fve)
-    if not (replace or stale) and _unchanged(out, measured, series, basis):
+    if not (replace or stale) and _all_measured(out, measured, series, basis):
+        if not (out / FINAL_VIEWS_FILE).is_file():  # an analysis without the final views
+            summary = Summary.load(out)
+            views = final_views(
+                run.task, run.architecture, final_state, final_epoch, basis, summary.key_components
+            )
+            commit(out, {FINAL_VIEWS_FILE: views.to_bytes()})
         return Summary.load(out)
+    measured, final_fve = resume_progress(out, identity, digests, measured, final_fve)
     done = set(measured.table["epoch"].tolist())
     todo = [(epoch, path) for epoch, path in series if epoch not in done]
     bar = Progress(len(todo), enabled=progress, unit="checkpoint")
@@ -147,13 +154,15 @@ def _analyze_into(out: Path, run: Run, basis, series, progress: bool, replace: b
     return dataclasses.replace(summary, path=out)
 
 
-def _unchanged(out: Path, measured: Measured, series, basis) -> bool:
-    """Whether the committed analysis in `out` already holds every checkpoint of `series`
-    (`measured`: its rows still valid) and all its files, in this version's summary format: then
-    analysing again changes nothing and writes nothing."""
+def _all_measured(out: Path, measured: Measured, series, basis) -> bool:
+    """Whether the committed analysis in `out` already measured every checkpoint of `series`
+    (`measured`: its rows still valid, the progress file's not included) and holds its measures
+    table, its summary (in this version's format) and, with a basis, its neurons file: then
+    analysing again measures nothing and keeps those files' bytes (a summary is computed from
+    values at full precision, which measures.csv rounds to 10 digits)."""
     if len(measured.table) != len(series):
         return False
-    needed = [SUMMARY_FILE, MEASURES_FILE, FINAL_VIEWS_FILE] + ([NEURONS_FILE] if basis else [])
+    needed = [SUMMARY_FILE, MEASURES_FILE] + ([NEURONS_FILE] if basis else [])
     if not all((out / name).is_file() for name in needed):
         return False
     return Summary.load(out).to_bytes() == (out / SUMMARY_FILE).read_bytes()
