@@ -5,9 +5,9 @@ way to hook any model. This module rebuilds the classic LayerNorm-free (or pre-L
 HookedTransformer, plus post-LN and sinusoidal positions (`RunConfig.layer_norm`,
 `RunConfig.positional`), with the same parameter names, shapes and hook points
 (`blocks.0.attn.hook_pattern`, `blocks.0.mlp.hook_post`, `blocks.0.ln1.hook_normalized`, ...), so
-`run_with_hooks` / `run_with_cache` work as before and a state dict moves between the two
-unchanged. It computes every position; `Transformer.forward` is the fast path that computes only
-the last. Its names and shapes are checked against `Transformer.param_shapes` by the tests (a
+`run_with_hooks` / `run_with_cache` work as on a HookedTransformer and a state dict moves between
+the two unchanged. It computes every position; `Transformer.forward` is the fast path that computes
+only the last. Its names and shapes are checked against `Transformer.param_shapes` by the tests (a
 strict `load_state_dict` of the family's state dict).
 """
 

@@ -342,7 +342,7 @@ class Epoch:
 
 def _choose(compile: str, cfgs, device, engine: str, before=None) -> bool:
     """`compiled.decide`, saying on stderr why runs asked to compile (`on`) train eagerly
-    (`auto`'s choice follows the rule stated in the README)."""
+    (`auto`'s choice follows `compiled.AUTO_CPU_MIN_WORK`; docs/speed.md, "The compiled epoch")."""
     use_compiled, reason = compiled.decide(compile, cfgs, device, engine, before)
     if reason is not None and compile == "on":
         print(f"compile {compile}: training eagerly, since {reason}", file=sys.stderr, flush=True)
