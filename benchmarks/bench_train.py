@@ -32,7 +32,7 @@ from grokinterp import data
 from grokinterp.models import architecture
 from grokinterp.presets import preset
 from grokinterp.training.loop import (
-    Split,
+    PaddedPairs,
     build_epoch,
     hooked_logits,
     on_device,
@@ -74,17 +74,17 @@ def stepper(cfgs, engine: str):
     for name in model.trained:
         params[name].requires_grad_(True)
     state = recipe.initial_state(params)
-    split = Split.stack(cfgs, [data.train_indices(cfg) for cfg in cfgs], device)
+    train = PaddedPairs.stack(cfgs, [data.train_indices(cfg) for cfg in cfgs], device)
     logits_fn = model.logits if engine == "fast" else hooked_logits(model, device)
     logits_fn = in_precision(logits_fn, cfgs[0].precision)
     lr = torch.tensor([cfg.lr for cfg in cfgs])
     wd = torch.tensor([cfg.weight_decay for cfg in cfgs])
 
     def step(i: int) -> None:
-        logits = logits_fn(params, split.a, split.b)
-        loss, _ = split.loss_and_accuracy(logits)
+        logits = logits_fn(params, train.a, train.b)
+        loss, _ = train.loss_and_accuracy(logits)
         if recipe.objective is not None:
-            loss = recipe.objective(logits, split.label, split.mask)
+            loss = recipe.objective(logits, train.label, train.mask)
         train_step(params, state, loss, i, lr, wd, recipe)
 
     return step

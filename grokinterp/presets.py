@@ -185,7 +185,7 @@ _ZHONG = _CANONICAL.replace(
 
 PRESETS: dict[str, RunConfig] = {
     "canonical": _CANONICAL,
-    # Groks on a 2-core CPU in under a minute (measured numbers in the README).
+    # Groks on a 2-core CPU in under a minute (docs/results.md, "the small preset").
     "small": _CANONICAL.replace(
         preset="small", p=59, d_model=64, d_mlp=256, lr=1e-2, epochs=4_000, save_every=50
     ),
@@ -212,8 +212,8 @@ PAPER_PRESETS = ("power2022", "chughtai2023", "devinterp-grokking")
 
 # Chughtai et al. (ICML 2023), their code's `rep_theory/batch_experiments/*_MLP_*/cfg.json`:
 # embeddings of a and b of width 256 each, concatenated, 128 ReLU neurons, AdamW lr 1e-3, weight
-# decay 1; they train 250,000 epochs (the README's MLP group study: S4 at 70% groks by epoch 9,100
-# in four seeds).
+# decay 1; they train 250,000 epochs (docs/results.md, "the group study with Chughtai et al.'s
+# MLP": S4 at 70% groks by epoch 9,100 in four seeds).
 _GROUP_CANONICAL = _CANONICAL.replace(
     operation="compose",
     train_frac=0.7,
@@ -228,7 +228,7 @@ _GROUP_CANONICAL = _CANONICAL.replace(
 GROUP_PRESETS: dict[str, RunConfig] = {
     "canonical": _GROUP_CANONICAL,
     # The same MLP at lr 1e-2 and weight decay 3: S4 groks on a 2-core CPU in a few minutes
-    # (measured numbers in the README, "Finite groups").
+    # (docs/results.md, "finite groups at the group presets").
     "small": _GROUP_CANONICAL.replace(
         preset="small", p=59, lr=1e-2, weight_decay=3.0, epochs=2_000, save_every=50
     ),

@@ -12,9 +12,6 @@ import pytest
 from tests.docs_text import PAGES, README, ROOT, fenced
 
 TEXTS = {path.relative_to(ROOT).as_posix(): path.read_text() for path in [README, *PAGES]}
-GENERATED_ELSEWHERE = {"docs/config.md", "docs/columns.md"}
-"""Pages the docs link to that their generators write (the flag table from the config schema,
-the column table from the column registry); drop each from here once its generator is merged."""
 
 
 def named_paths(text: str) -> set[str]:
@@ -87,6 +84,6 @@ def test_every_link_points_to_a_file(name):
         if re.match(r"\w+://", target):
             continue
         path = (here / target).resolve()
-        if not path.exists() and path.relative_to(ROOT).as_posix() not in GENERATED_ELSEWHERE:
+        if not path.exists():
             missing.append(target)
     assert missing == [], f"{name} links to files that do not exist"

@@ -585,12 +585,12 @@ def test_report_figures_name_components_by_the_basis_kind():
     irrep = pd.DataFrame(
         epochs | {f"{p}.{k}": [1.0, 2.0] for p in ("W_E", "cluster") for k in ("sign", "3a")}
     )
-    assert rf.frequency_columns(freq, "W_E") == [(1, "W_E.k1"), (3, "W_E.k3")]  # by frequency
-    assert rf.frequency_columns(irrep, "W_E") == [("sign", "W_E.sign"), ("3a", "W_E.3a")]
+    assert rf.component_columns(freq, "W_E") == [(1, "W_E.k1"), (3, "W_E.k3")]  # by frequency
+    assert rf.component_columns(irrep, "W_E") == [("sign", "W_E.sign"), ("3a", "W_E.3a")]
     clusters = rc.cluster_figure(freq, [3], 8)
     assert [t.name for t in clusters.data] == ["k = 3", "other frequencies", "not clustered"]
     clusters = rc.cluster_figure(irrep, ["3a"], 8, "irrep")
     assert [t.name for t in clusters.data] == ["irrep 3a", "other irreps", "not clustered"]
-    slider = rc.fourier_slider_figure(irrep, ["3a"], kind="irrep")
+    slider = rc.spectrum_slider_figure(irrep, ["3a"], kind="irrep")
     assert list(slider.data[0].x) == ["sign", "3a"] and slider.layout.xaxis.title.text == "irrep"
-    assert rc.fourier_slider_figure(freq, [3]).layout.xaxis.title.text == "frequency k"
+    assert rc.spectrum_slider_figure(freq, [3]).layout.xaxis.title.text == "frequency k"

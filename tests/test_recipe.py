@@ -13,7 +13,7 @@ from grokinterp.errors import UsageError
 from grokinterp.presets import preset
 from grokinterp.storage import store
 from grokinterp.storage.run import open_run
-from grokinterp.training.loop import Split, resume_runs, train_runs
+from grokinterp.training.loop import PaddedPairs, resume_runs, train_runs
 from grokinterp.training.recipe import Recipe, filters, norm, objectives, optimizers
 
 RECIPE_FIELDS = {
@@ -252,8 +252,8 @@ def test_label_noise_is_recorded_and_trained_on(tiny_cfg, tmp_path):
     assert len(noisy) == round(0.25 * len(train)) and set(noisy) <= set(train.tolist())
     true = data.labels(cfg)
     assert all(int(true[i]) != label for i, label in noisy.items())
-    split = Split.stack([cfg], [train], "cpu", [noisy])
-    changed = (split.label[0] != true[train]).sum()
+    pairs = PaddedPairs.stack([cfg], [train], "cpu", [noisy])
+    changed = (pairs.label[0] != true[train]).sum()
     assert changed == len(noisy)
     assert len(json.loads((tmp_path / "run" / "split.json").read_text())["noisy_labels"]) > 0
     train_runs([tiny_cfg], [tmp_path / "clean"], progress=False)

@@ -132,13 +132,13 @@ def test_fourier_figures_hold_the_table(tiny_analysis, page):
     figs = figures_in(page[1])
     m = pd.read_csv(tiny_analysis / "measures.csv")
     ks = np.arange(1, 6)
-    for trace, prefix in zip(figs["fourier_heatmap"]["data"], ("W_E", "W_L"), strict=True):
+    for trace, prefix in zip(figs["spectrum_heatmap"]["data"], ("W_E", "W_L"), strict=True):
         matrix = m[[f"{prefix}.k{k}" for k in ks]].to_numpy().T.astype(np.float32)
         np.testing.assert_array_equal(trace["z"], matrix)
         np.testing.assert_array_equal(trace["y"], ks)
         np.testing.assert_array_equal(trace["x"], m.epoch.to_numpy())
-    (bar,) = figs["fourier_slider"]["data"]
-    steps = figs["fourier_slider"]["layout"]["sliders"][0]["steps"]
+    (bar,) = figs["spectrum_slider"]["data"]
+    steps = figs["spectrum_slider"]["layout"]["sliders"][0]["steps"]
     rows = [m.index[m.epoch == int(step["label"])][0] for step in steps]
     assert len(steps) == 50 and rows[0] == 0 and rows[-1] == len(m) - 1
     assert np.all(np.diff(rows) > 0)
@@ -223,7 +223,7 @@ def test_one_checkpoint_and_no_key_frequencies(tiny_analysis, tmp_path):
     one = write_fake_analysis(tmp_path / "one", tiny_analysis.parent / "run", cfg, [20], [])
     figs = figures_in(report.write_report(one, tmp_path / "r.html").read_text())
     assert set(_traces(figs["clusters"])) == {"other frequencies", "not clustered"}
-    assert len(figs["fourier_slider"]["layout"]["sliders"][0]["steps"]) == 1
+    assert len(figs["spectrum_slider"]["layout"]["sliders"][0]["steps"]) == 1
 
 
 # ---- pure helpers ------------------------------------------------------------------------------

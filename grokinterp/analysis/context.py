@@ -26,23 +26,23 @@ from grokinterp.tasks import Task
 
 
 def forward_on_domain(
-    model: Architecture, floats: dict[str, torch.Tensor], task: Task
+    model: Architecture, params: dict[str, torch.Tensor], task: Task
 ) -> Internals:
     """The model's fast forward on every domain pair (in domain order), one checkpoint per
     `run` slot of the batched forward."""
     n, domain = task.n_elements, task.domain
-    ckpts = next(iter(floats.values())).shape[0]
+    ckpts = next(iter(params.values())).shape[0]
     with torch.no_grad():
         return model.forward(
-            floats, (domain // n).expand(ckpts, -1), (domain % n).expand(ckpts, -1)
+            params, (domain // n).expand(ckpts, -1), (domain % n).expand(ckpts, -1)
         )
 
 
-def joined_embedding(model: Architecture, floats: dict[str, torch.Tensor]) -> torch.Tensor:
+def joined_embedding(model: Architecture, params: dict[str, torch.Tensor]) -> torch.Tensor:
     """The element embeddings as one matrix [ckpt, vocab, d]: the shared table, or the a- and
     b-tables side by side (so a component's norm covers both operands)."""
     n = model.cfg.n_elements
-    return torch.cat([t[:, :n] for t in model.embeddings(floats).values()], dim=-1)
+    return torch.cat([t[:, :n] for t in model.embeddings(params).values()], dim=-1)
 
 
 def key_components(
@@ -123,14 +123,14 @@ class Checkpoints:
         self.ctx, self.epochs, self.states, self.previous = ctx, epochs, states, previous
 
     @cached_property
-    def floats(self) -> dict[str, Tensor]:
+    def params(self) -> dict[str, Tensor]:
         """The float parameters stacked: name -> [ckpt, ...] (float32)."""
         return {n: torch.stack([s[n] for s in self.states]) for n in self.ctx.model.param_shapes()}
 
     @cached_property
     def internals(self) -> Internals:
         """The fast forward on every domain pair (`forward_on_domain`)."""
-        return forward_on_domain(self.ctx.model, self.floats, self.ctx.task)
+        return forward_on_domain(self.ctx.model, self.params, self.ctx.task)
 
     @cached_property
     def logits64(self) -> Tensor:

@@ -142,8 +142,8 @@ def excluded_loss_by_component(
     """Train loss of one checkpoint with the directions of one key component removed, for each
     key component (the context must have a basis)."""
     task, model = ctx.task, ctx.model
-    floats = {name: state[name][None] for name in model.param_shapes()}
-    logits = forward_on_domain(model, floats, task).logits
+    params = {name: state[name][None] for name in model.param_shapes()}
+    logits = forward_on_domain(model, params, task).logits
     train_at = ctx.train_at
     result = {}
     for key in ctx.keys:

@@ -14,8 +14,9 @@ def add_export(sub) -> None:
             "--to transformer-lens: OUT/model.safetensors, the classic HookedTransformer state "
             "dict, and OUT/config.json, the TransformerBridgeConfig arguments; TransformerLens 4 "
             "loads it with TransformerBridge.boot_native(config) and "
-            "convert_tl_checkpoint(state, config) (see the README). Transformer runs with relu "
-            "or gelu and attention rate 1 only: the MLP family has no TransformerLens model."
+            "convert_tl_checkpoint(state, config) (see docs/import-export.md). Transformer runs "
+            "with relu or gelu and attention rate 1 only: the MLP family has no TransformerLens "
+            "model."
         ),
     )
     parser.add_argument("run", type=Path, metavar="RUN", help="the run directory")

@@ -14,7 +14,7 @@ def add_sweep(sub) -> None:
         description=(
             "Read a sweep spec (TOML: a base preset, [fixed] values, a [grid] of lists over any "
             "run config field, optional [arms.NAME] variants each crossed with the grid, the "
-            "[analysis] to run after training; see the README), print the "
+            "[analysis] to run after training; see docs/sweeps.md), print the "
             "plan (runs, the batches they pack into, disk and time estimates), then train "
             "and analyse every run into SWEEP/runs/<run>/, SWEEP/analyses/<run>/ and "
             "SWEEP/reports/<run>.html. Re-running the same command skips finished runs, resumes "

@@ -124,7 +124,7 @@ def add_train(sub) -> None:
         "--compile",
         default="auto",
         help="on: the whole epoch through torch.compile; off: the eager loop; auto (default): "
-        "compiled where the benchmarks measured it faster (README, Speed)",
+        "compiled where the benchmarks measured it faster (docs/speed.md, The compiled epoch)",
     )
     parser.add_argument(
         "--resume",

@@ -5,9 +5,9 @@ way to hook any model. This module rebuilds the classic LayerNorm-free (or pre-L
 HookedTransformer, plus post-LN and sinusoidal positions (`RunConfig.layer_norm`,
 `RunConfig.positional`), with the same parameter names, shapes and hook points
 (`blocks.0.attn.hook_pattern`, `blocks.0.mlp.hook_post`, `blocks.0.ln1.hook_normalized`, ...), so
-`run_with_hooks` / `run_with_cache` work as before and a state dict moves between the two
-unchanged. It computes every position; `Transformer.forward` is the fast path that computes only
-the last. Its names and shapes are checked against `Transformer.param_shapes` by the tests (a
+`run_with_hooks` / `run_with_cache` work as on a HookedTransformer and a state dict moves between
+the two unchanged. It computes every position; `Transformer.forward` is the fast path that computes
+only the last. Its names and shapes are checked against `Transformer.param_shapes` by the tests (a
 strict `load_state_dict` of the family's state dict).
 """
 
@@ -108,7 +108,10 @@ class Attention(nn.Module):
         return torch.einsum("bqhe,hed->bqd", z, self.W_O) + self.b_O
 
 
-class MLP(nn.Module):
+class FeedForward(nn.Module):
+    """TransformerLens's `MLP` component (held at `blocks.{l}.mlp`, with `W_in`, `b_in`, `W_out`,
+    `b_out`, `hook_pre`, `hook_post`): the position-wise feed-forward sublayer of a block."""
+
     def __init__(self, cfg: RunConfig):
         super().__init__()
         self.activation = cfg.activation
@@ -136,7 +139,7 @@ class TransformerBlock(nn.Module):
         self.attn = Attention(cfg)
         if cfg.layer_norm != "none":
             self.ln2 = LayerNorm(cfg)
-        self.mlp = MLP(cfg)
+        self.mlp = FeedForward(cfg)
         self.hook_resid_pre, self.hook_attn_out = HookPoint(), HookPoint()
         self.hook_resid_mid, self.hook_mlp_out = HookPoint(), HookPoint()
         self.hook_resid_post = HookPoint()

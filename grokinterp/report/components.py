@@ -16,25 +16,25 @@ from grokinterp.report.figures import (
     MAX_HEATMAP_COLUMNS,
     MAX_SLIDER_FRAMES,
     WORDS,
+    component_columns,
     epoch_lines,
     even_subsample,
     finish,
-    frequency_columns,
     layer_columns,
     layer_label,
 )
 
 
-def _frequency_matrix(measures: pd.DataFrame, prefix: str) -> tuple[list, np.ndarray]:
+def _component_matrix(measures: pd.DataFrame, prefix: str) -> tuple[list, np.ndarray]:
     """Component keys and the [n_components, n_ckpt] matrix of the `<prefix>.<c>` columns."""
-    columns = frequency_columns(measures, prefix)
+    columns = component_columns(measures, prefix)
     ks = [k for k, _ in columns]
     return ks, measures[[c for _, c in columns]].to_numpy(np.float64).T
 
 
-def fourier_heatmap_figure(measures: pd.DataFrame, kind: str = "frequency") -> go.Figure:
-    """Fourier norm of W_E and of each layer's W_L per frequency (rows) and epoch (columns);
-    per irrep in an irrep basis."""
+def spectrum_heatmap_figure(measures: pd.DataFrame, kind: str = "frequency") -> go.Figure:
+    """The component norms of W_E and of each layer's W_L (rows: the basis's components, e.g.
+    Fourier norm per frequency, irrep norm per irrep; columns: epochs)."""
     words = WORDS[kind]
     keep = even_subsample(len(measures), MAX_HEATMAP_COLUMNS)
     epochs = measures["epoch"].to_numpy()[keep]
@@ -46,7 +46,7 @@ def fourier_heatmap_figure(measures: pd.DataFrame, kind: str = "frequency") -> g
         rows=n, cols=1, shared_xaxes=True, vertical_spacing=0.2 / n, subplot_titles=titles
     )
     for row, prefix in enumerate(prefixes, start=1):
-        ks, matrix = _frequency_matrix(measures, prefix)
+        ks, matrix = _component_matrix(measures, prefix)
         fig.add_trace(
             go.Heatmap(
                 x=epochs,
@@ -77,18 +77,19 @@ def fourier_heatmap_figure(measures: pd.DataFrame, kind: str = "frequency") -> g
     )
 
 
-def fourier_slider_figure(
+def spectrum_slider_figure(
     measures: pd.DataFrame,
-    key_frequencies: list,
+    key_components: list,
     max_frames: int = MAX_SLIDER_FRAMES,
     kind: str = "frequency",
 ) -> go.Figure:
-    """Bars of W_E's per-frequency Fourier norms at one checkpoint, chosen with a slider.
+    """Bars of W_E's component norms at one checkpoint, chosen with a slider (red: the key
+    components).
 
     One bar trace; each slider step restyles its heights (5 significant digits), which draws
     faster than one hidden trace per checkpoint.
     """
-    ks, matrix = _frequency_matrix(measures, "W_E")
+    ks, matrix = _component_matrix(measures, "W_E")
     frames = even_subsample(len(measures), max_frames)
     epochs = measures["epoch"].to_numpy()
     heights = [[float(f"{x:.5g}") for x in matrix[:, index]] for index in frames]
@@ -98,7 +99,7 @@ def fourier_slider_figure(
         go.Bar(
             x=ks,
             y=heights[-1],
-            marker_color=["#d62728" if k in set(key_frequencies) else "#1f77b4" for k in ks],
+            marker_color=["#d62728" if k in set(key_components) else "#1f77b4" for k in ks],
             hovertemplate=hover.format(epochs[frames[-1]]),
         )
     )
@@ -127,18 +128,18 @@ def fourier_slider_figure(
 
 def cluster_figure(
     measures: pd.DataFrame,
-    key_frequencies: list,
+    key_components: list,
     d_mlp: int,
     kind: str = "frequency",
     prefix: str = "",
 ) -> go.Figure:
-    """Neurons per key-frequency cluster over epochs, the rest summed (paper, section 4.3), of
+    """Neurons per key-component cluster over epochs, the rest summed (paper, section 4.3), of
     the hidden layer whose columns carry `prefix`."""
-    ks, counts = _frequency_matrix(measures, prefix + "cluster")
+    ks, counts = _component_matrix(measures, prefix + "cluster")
     by_k = dict(zip(ks, counts, strict=True))
     label = WORDS[kind]["label"]
-    named = {label.format(k): by_k[k] for k in key_frequencies if k in by_k}
-    others = [by_k[k] for k in ks if k not in set(key_frequencies)]
+    named = {label.format(k): by_k[k] for k in key_components if k in by_k}
+    others = [by_k[k] for k in ks if k not in set(key_components)]
     one, many = WORDS[kind]["one"], WORDS[kind]["many"]
     named[f"other {many}"] = np.sum(others, axis=0) if others else np.zeros(len(measures))
     named["not clustered"] = d_mlp - counts.sum(axis=0)
@@ -151,24 +152,24 @@ def cluster_figure(
 
 
 def neuron_fve_figure(
-    fve_by_frequency: Float[np.ndarray, "d_mlp n_freq"],
-    dominant_frequency: Int[np.ndarray, " d_mlp"],
+    fve_by_component: Float[np.ndarray, "d_mlp n_components"],
+    dominant_component: Int[np.ndarray, " d_mlp"],
     fve: Float[np.ndarray, " d_mlp"],
     names: list | None = None,
     kind: str = "frequency",
     prefix: str = "",
 ) -> go.Figure:
-    """Final FVE of each neuron by each frequency, neurons sorted by dominant frequency (by
-    component, named by `names` in spectrum order, in another basis); `prefix` names the hidden
-    layer."""
-    order = np.lexsort((-fve, dominant_frequency))
-    n_freq = fve_by_frequency.shape[1]
+    """Final FVE of each neuron by each component of the basis, neurons sorted by dominant
+    component (components numbered from 1, or named by `names` in spectrum order); `prefix`
+    names the hidden layer."""
+    order = np.lexsort((-fve, dominant_component))
+    n_components = fve_by_component.shape[1]
     one = WORDS[kind]["one"]
     fig = go.Figure(
         go.Heatmap(
-            x=np.arange(1, n_freq + 1) if names is None else list(names),
+            x=np.arange(1, n_components + 1) if names is None else list(names),
             y=[f"neuron {i}" for i in order],
-            z=fve_by_frequency[order].astype(np.float32),
+            z=fve_by_component[order].astype(np.float32),
             colorscale="Viridis",
             zmin=0,
             zmax=1,
@@ -192,7 +193,8 @@ def attention_figure(
     kind: str = "frequency",
     prefix: str = "",
 ) -> go.Figure:
-    """|Fourier coefficients| of the attention from `=` to a (averaged over b), per head.
+    """|Coefficients| in the task's basis of the attention from `=` to a (averaged over b),
+    per head (`names`: the basis's rows).
 
     The constant row holds the mean attention and dwarfs the rest, so the colour scale stops at
     the largest non-constant coefficient; hover shows every signed value.

@@ -89,7 +89,7 @@ def words_key(name: str, kind: str) -> str:
     return "character" if name == "dlog" else kind
 
 
-def frequency_columns(measures: pd.DataFrame, prefix: str) -> list[tuple[int | str, str]]:
+def component_columns(measures: pd.DataFrame, prefix: str) -> list[tuple[int | str, str]]:
     """(key, column) of the spectrum columns `<prefix>.<component>`: for frequencies
     (`<prefix>.k<k>`) the int k, by frequency; for other components (irreps) the name, in table
     order."""
@@ -273,7 +273,7 @@ def layer_columns(measures: pd.DataFrame, column: str, name: str) -> dict[str, s
 
 
 def weights_figure(measures: pd.DataFrame, phases: dict, kind: str = "frequency") -> go.Figure:
-    """Total weight norm, the Gini coefficients of the Fourier norms, and two circuit fractions
+    """Total weight norm, the Gini coefficients of the component norms, and two circuit fractions
     (the per-layer ones for every hidden layer that has them); with the cause measures (when the
     analysis has those columns), two more rows: the logit scale, and the softmax-collapse share
     with the update-weight cosine, and the weight norm over its value at the end of memorisation."""

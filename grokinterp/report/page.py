@@ -106,8 +106,8 @@ SECTIONS = {
     "softmax collapse: their float32 loss and gradient are 0; grokinterp's loss is float64), "
     "the cosine between the net update since the previous checkpoint and the weights there (-1: "
     "pure shrinking), and the weight norm over its value at the end of memorisation.",
-    "fourier_heatmap": "{Norm} of the embedding and of the neuron-logit map per {one}.",
-    "fourier_slider": "The embedding's {norm}s at one checkpoint; move the slider.",
+    "spectrum_heatmap": "{Norm} of the embedding and of the neuron-logit map per {one}.",
+    "spectrum_slider": "The embedding's {norm}s at one checkpoint; move the slider.",
     "clusters": "Neurons whose dominant {one} explains more than the FVE threshold of their "
     "activation variance, per key {one} (paper, section 4.3).",
     "neuron_fve": "Final model: the fraction of each neuron's activation variance explained by "
@@ -145,12 +145,12 @@ def build_figures(analysis: Analysis) -> dict[str, go.Figure]:
         figures["weights"] = rf.weights_figure(m, s.phases)
         return figures | final
     keys, neurons = s.key_components, analysis.neurons
-    names = [key for key, _ in rf.frequency_columns(m, "W_E")] if kind == "irrep" else None
+    names = [key for key, _ in rf.component_columns(m, "W_E")] if kind == "irrep" else None
     figures |= {
         "progress": rf.progress_figure(m, s.phases),
         "weights": rf.weights_figure(m, s.phases, kind),
-        "fourier_heatmap": rc.fourier_heatmap_figure(m, kind),
-        "fourier_slider": rc.fourier_slider_figure(m, keys, kind=kind),
+        "spectrum_heatmap": rc.spectrum_heatmap_figure(m, kind),
+        "spectrum_slider": rc.spectrum_slider_figure(m, keys, kind=kind),
     }
     d_mlp = cfg.d_mlp
     for layer in range(neurons["fve"].shape[1] // d_mlp):

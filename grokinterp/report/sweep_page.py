@@ -6,7 +6,7 @@ Like the run report (`grokinterp.report.page.render_html`), the page inlines plo
 loads nothing else; each figure is a JSON payload in a `<script type="application/json"
 class="grokinterp-figure">` tag. Figures: epochs to 99% test accuracy against train fraction
 (per operation: Power et al. 2022's figure) and against weight decay, and the number of key
-frequencies of every run. Every point is one run: its `customdata` is the relative path of the
+components of every run. Every point is one run: its `customdata` is the relative path of the
 run's own report, which a click opens; the table below links to the same pages.
 """
 
@@ -34,8 +34,9 @@ SECTIONS = {
     "used for training, as Power et al. (2022) plot it for their operations. Each dot is "
     "a run (click it for its report); the line joins the medians over the runs that got there.",
     "weight_decay": "Epochs until test accuracy first reaches 99%, against AdamW's weight decay.",
-    "key_components": "Number of key frequencies (components of the task's basis holding at "
-    "least 5% of the final embedding's norm) of every run: one dot per run, stacked.",
+    "key_components": "Number of key components (components of the task's basis holding at "
+    "least 5% of the final embedding's norm: frequencies of Z_p, irreps of a finite group) of "
+    "every run: one dot per run, stacked.",
 }
 TABLE_COLUMNS = (
     "status",
@@ -135,8 +136,8 @@ def key_count_figure(table: pd.DataFrame) -> go.Figure:
             hovertemplate="%{hovertext}<extra></extra>",
         )
     figure.update_layout(
-        title="Key frequencies per run, across seeds",
-        xaxis_title="number of key frequencies",
+        title="Key components per run, across seeds",
+        xaxis_title="number of key components",
         yaxis_title="runs",
         xaxis={"dtick": 1},
         yaxis={"dtick": 1},
@@ -160,7 +161,7 @@ def build_figures(table: pd.DataFrame) -> tuple[dict[str, go.Figure], list[str]]
     if table["n_key_components"].notna().any():
         figures["key_components"] = key_count_figure(table)
     else:
-        notes.append("No run has been analysed in a basis yet: no key-frequency counts.")
+        notes.append("No run has been analysed in a basis yet: no key-component counts.")
     return figures, notes
 
 

@@ -143,7 +143,7 @@ class Summary:
     checkpoint_digests: dict[str, str] = field(default_factory=dict)
     """epoch -> the checkpoint's digest, for every measured row (reuse only when unchanged)."""
     run_fingerprint: str = ""
-    """Digest of the run's config and split (`grokinterp.storage.store.run_fingerprint`)."""
+    """Digest of the run's config and split (`grokinterp.storage.analysis_dir.run_fingerprint`)."""
     run_dir_abs: str = ""
     layers: list[dict] = field(default_factory=list)
     """Per hidden layer at the final checkpoint: `layer`, `prefix` (of its columns),

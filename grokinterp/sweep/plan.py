@@ -77,7 +77,7 @@ def step_seconds(cfg: RunConfig, device: str = "auto", budget: float = 0.3, runs
     from grokinterp import data
     from grokinterp.models import architecture
     from grokinterp.tasks import task_of
-    from grokinterp.training.loop import Split, resolve_device, train_step
+    from grokinterp.training.loop import PaddedPairs, resolve_device, train_step
     from grokinterp.training.recipe import Recipe
 
     dev = resolve_device(device)
@@ -92,8 +92,8 @@ def step_seconds(cfg: RunConfig, device: str = "auto", budget: float = 0.3, runs
     recipe = Recipe(cfgs, dev)
     state = recipe.initial_state(params)
     split = data.train_indices(cfg)
-    train = Split.stack(cfgs, [split] * runs, dev)
-    test = Split.stack(cfgs, [data.test_indices(task_of(cfg), split)] * runs, dev)
+    train = PaddedPairs.stack(cfgs, [split] * runs, dev)
+    test = PaddedPairs.stack(cfgs, [data.test_indices(task_of(cfg), split)] * runs, dev)
     lr = torch.full((runs,), cfg.lr, device=dev)
     wd = torch.full((runs,), cfg.weight_decay, device=dev)
 

@@ -14,8 +14,8 @@ static addresses; on the CPU with inductor's C++ kernels (g++).
 uncompiled loop); `on` compiles wherever `unsupported` finds nothing in the way, and otherwise
 trains eagerly and says why in one line; `auto` compiles where `benchmarks/bench_train.py` and
 `benchmarks/bench_gpu.py` measured the compiled epoch faster, the compile time included
-(`auto_reason`, stated in the README's "Speed"): on the CPU for long, large runs; on CUDA not
-yet, for want of a measurement.
+(`auto_reason`; the measurements: docs/speed.md, "The compiled epoch"): on the CPU for long, large
+runs; on CUDA not yet, for want of a measurement.
 """
 
 from __future__ import annotations
@@ -34,9 +34,9 @@ CHOICES = ("auto", "on", "off")
 
 AUTO_CPU_MIN_WORK = 2.0e9
 """`auto` compiles a CPU run whose epochs x training pairs x d_mlp reach this. Measured by
-`benchmarks/bench_train.py --compiled` (README "Speed"): a cold compile paid for itself after
-4,076 epochs of the small preset (1.1e9 in these units) and after 756 epochs of the canonical
-one (1.5e9); the canonical run is 7.8e10, the small one 1.1e9 (left eager)."""
+`benchmarks/bench_train.py --compiled` (docs/speed.md, "The compiled epoch"): a cold compile paid
+for itself after 4,076 epochs of the small preset (1.1e9 in these units) and after 756 epochs of the
+canonical one (1.5e9); the canonical run is 7.8e10, the small one 1.1e9 (left eager)."""
 
 
 def check_choice(choice: str) -> None:

@@ -80,8 +80,9 @@ def hooked_logits(model: Architecture, device: torch.device) -> Logits:
 
 
 @dataclass
-class Split:
-    """One split of every run, padded to a common length; `mask` is 1 on real pairs, else 0."""
+class PaddedPairs:
+    """A set of (a, b, label) pairs per run (one run's train or test pairs), stacked [run, pair]
+    and padded to the longest run's count; `mask` (float64) is 1 on real pairs, else 0."""
 
     a: Tensor
     b: Tensor
@@ -95,7 +96,7 @@ class Split:
         index_sets: Sequence[Tensor],
         device,
         relabels: Sequence[dict[int, int]] = (),
-    ) -> Split:
+    ) -> PaddedPairs:
         """The runs' pairs `index_sets` (grid indices) with their task's labels, except those
         that `relabels[r]` ({grid index: label}, label noise) replaces for run r."""
         longest = max(len(ix) for ix in index_sets)
@@ -114,9 +115,9 @@ class Split:
                 label[r, slots] = torch.tensor(list(relabel.values()), dtype=torch.int64)
         return cls(*(t.to(device) for t in (index // n, index % n, label, mask)))
 
-    def take(self, index: Tensor) -> Split:
-        """The pairs at positions `index` [run, k] (int64, on the split's device) of each run."""
-        return Split(*(t.gather(1, index) for t in (self.a, self.b, self.label, self.mask)))
+    def take(self, index: Tensor) -> PaddedPairs:
+        """The pairs at positions `index` [run, k] (int64, on these pairs' device) of each run."""
+        return PaddedPairs(*(t.gather(1, index) for t in (self.a, self.b, self.label, self.mask)))
 
     def loss_and_accuracy(self, logits: Tensor) -> tuple[Tensor, Tensor]:
         """Per-run mean cross-entropy in float64 and accuracy."""
@@ -140,7 +141,7 @@ def train_step(params, state, loss: Tensor, step, lr, wd, recipe: Recipe, update
         params[name].grad = None
 
 
-def metrics_row(logits_fn: Logits, params, test: Split, unseen_weight, train_loss, train_acc):
+def metrics_row(logits_fn: Logits, params, test: PaddedPairs, unseen_weight, train_loss, train_acc):
     """The metrics row [run, 5] (train_loss, test_loss, train_acc, test_acc, test_acc_unseen,
     float64) of `params`, from their training loss and accuracy and a forward on the test
     pairs; call it under no_grad."""
@@ -341,7 +342,7 @@ class Epoch:
 
 def _choose(compile: str, cfgs, device, engine: str, before=None) -> bool:
     """`compiled.decide`, saying on stderr why runs asked to compile (`on`) train eagerly
-    (`auto`'s choice follows the rule stated in the README)."""
+    (`auto`'s choice follows `compiled.AUTO_CPU_MIN_WORK`; docs/speed.md, "The compiled epoch")."""
     use_compiled, reason = compiled.decide(compile, cfgs, device, engine, before)
     if reason is not None and compile == "on":
         print(f"compile {compile}: training eagerly, since {reason}", file=sys.stderr, flush=True)
@@ -357,9 +358,9 @@ def build_epoch(cfgs, splits, params, state, options) -> Epoch:
     model = architecture(cfg)
     recipe = Recipe(cfgs, device)
     splits, relabels = [s for s, _ in splits], [r for _, r in splits]
-    train = Split.stack(cfgs, splits, device, relabels)
+    train = PaddedPairs.stack(cfgs, splits, device, relabels)
     tests = [data.test_indices(task_of(c), s) for c, s in zip(cfgs, splits, strict=True)]
-    test = Split.stack(cfgs, tests, device)
+    test = PaddedPairs.stack(cfgs, tests, device)
     unseen_weight = _unseen_weights(cfgs, splits, tests, test.mask.shape[1]).to(device)
     logits_fn = model.logits if engine == "fast" else hooked_logits(model, device)
     logits_fn = in_precision(logits_fn, cfg.precision)

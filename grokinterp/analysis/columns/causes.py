@@ -47,15 +47,15 @@ def columns(ctx, ckpts) -> dict[str, Tensor]:
     collapse = causes.softmax_collapse(ckpts.internals.logits[:, train_at], labels[train_at])
     out = {"logit_margin": margin, "logit_std": spread, "softmax_collapse": collapse}
     if ckpts.previous is not None:
-        out["update_cos"] = _update_cos(ctx.model, ckpts.floats, ckpts.previous)
+        out["update_cos"] = _update_cos(ctx.model, ckpts.params, ckpts.previous)
     return out
 
 
-def _update_cos(model, floats: dict, previous: list) -> Tensor:
+def _update_cos(model, params: dict, previous: list) -> Tensor:
     """`causes.update_cosine` of each checkpoint against its predecessor (NaN without one)."""
     result = torch.full((len(previous),), float("nan"), dtype=torch.float64)
     have = [i for i, state in enumerate(previous) if state is not None]
     if have:
         before = {n: torch.stack([previous[i][n] for i in have]) for n in model.param_shapes()}
-        result[have] = causes.update_cosine(before, {n: t[have] for n, t in floats.items()})
+        result[have] = causes.update_cosine(before, {n: t[have] for n, t in params.items()})
     return result

@@ -53,15 +53,15 @@ def not_applicable(ctx) -> str | None:
 def columns(ctx, ckpts) -> dict[str, Tensor]:
     """Norms of each component of the embeddings (joined, and each table when a and b have
     their own) and of each direct layer's W_L, with the Gini coefficients."""
-    model, floats, basis = ctx.model, ckpts.floats, ctx.basis
-    W_E = embedding.embedding_norms(joined_embedding(model, floats), basis)
+    model, params, basis = ctx.model, ckpts.params, ctx.basis
+    W_E = embedding.embedding_norms(joined_embedding(model, params), basis)
     out = {"gini_W_E": weights.gini(W_E)}
     out |= {f"W_E.{c.name}": W_E[:, j] for j, c in enumerate(basis.spectrum)}
-    tables = model.embeddings(floats)
+    tables = model.embeddings(params)
     for name, table in tables.items() if len(tables) > 1 else ():
         norms = embedding.embedding_norms(table, basis)
         out |= {f"{name}.{c.name}": norms[:, j] for j, c in enumerate(basis.spectrum)}
-    for layer, W_L in model.neuron_logit_maps(floats).items():
+    for layer, W_L in model.neuron_logit_maps(params).items():
         prefix, norms = layer_prefix(layer), basis.component_norms(W_L)
         out[f"{prefix}gini_W_L"] = weights.gini(norms)
         out |= {f"{prefix}W_L.{c.name}": norms[:, j] for j, c in enumerate(basis.spectrum)}

@@ -31,7 +31,7 @@ def not_applicable(ctx) -> str | None:
 
 
 def columns(ctx, ckpts) -> dict[str, Tensor]:
-    squares = weights.sum_of_squares(ckpts.floats)
+    squares = weights.sum_of_squares(ckpts.params)
     return {"weight_norm": sum(squares.values())} | {
         f"sq.{name}": value for name, value in squares.items()
     }

@@ -40,10 +40,10 @@ INSTALL_HINT = "the LLC needs devinterp: pip install 'grokinterp[llc]'"
 @dataclass(frozen=True)
 class LLCSettings:
     """SGLD settings of one LLC estimate (stored with every result). The defaults were picked
-    with `grokinterp llc-calibrate` on a grokked small-preset run (README, "The local learning
-    coefficient"): the largest step size whose estimate was stable at that localisation; 30
-    burn-in steps and 70 draws from scripts/llc_settings_study.py (as close to long chains as
-    100 draws after 50 steps, at two thirds of the cost)."""
+    with `grokinterp llc-calibrate` on a grokked small-preset run (docs/llc.md, "Calibration:
+    choosing the step size and localisation"): the largest step size whose estimate was stable
+    at that localisation; 30 burn-in steps and 70 draws from scripts/llc_settings_study.py (as
+    close to long chains as 100 draws after 50 steps, at two thirds of the cost)."""
 
     lr: float = 1e-4
     """Step size eps of SGLD (> 0)."""

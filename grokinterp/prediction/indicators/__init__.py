@@ -48,15 +48,15 @@ def mlp_weights(params: dict[str, Tensor], n_layers: int) -> list[Tensor]:
     return chain
 
 
-def checkpoint_indicators(model, floats: dict[str, Tensor], internals) -> dict[str, Tensor]:
+def checkpoint_indicators(model, params: dict[str, Tensor], internals) -> dict[str, Tensor]:
     """The per-checkpoint indicators of a batch of checkpoints of one run: `model` its
-    `Architecture`, `floats` its parameters [ckpt, ...], `internals` the forward on every domain
+    `Architecture`, `params` its parameters [ckpt, ...], `internals` the forward on every domain
     pair. Columns (float64 [ckpt]): spectral_entropy (hidden layer 0's neurons), lar_W_L (the
     last direct layer's neuron-to-logit map on its neurons), fiedler (the MLP weight graph), and
     with attention head_similarity and entropy_spread (layer 0)."""
     last = model.direct_layers[-1]
-    W_L = model.neuron_logit_maps(floats)[last].transpose(1, 2)  # ckpt d_mlp classes
-    chain = [w.double().numpy() for w in mlp_weights(floats, model.cfg.n_layers)]
+    W_L = model.neuron_logit_maps(params)[last].transpose(1, 2)  # ckpt d_mlp classes
+    chain = [w.double().numpy() for w in mlp_weights(params, model.cfg.n_layers)]
     fiedler = [
         graph.fiedler_value(graph.layered_adjacency([w[i] for w in chain]))
         for i in range(chain[0].shape[0])

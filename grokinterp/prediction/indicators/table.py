@@ -42,8 +42,8 @@ def run_indicators(run, upto: int | None = None, progress: bool = False) -> pd.D
     rows, count = [], 0
     bar = Progress(len(series), enabled=progress, unit="checkpoint")
     for ckpts in checkpoint_batches(run, ctx, series):
-        columns = checkpoint_indicators(ctx.model, ckpts.floats, ckpts.internals)
-        columns["weight_norm"] = sum(weights.sum_of_squares(ckpts.floats).values())
+        columns = checkpoint_indicators(ctx.model, ckpts.params, ckpts.internals)
+        columns["weight_norm"] = sum(weights.sum_of_squares(ckpts.params).values())
         rows.append(
             pd.DataFrame({"epoch": ckpts.epochs} | {k: v.numpy() for k, v in columns.items()})
         )

@@ -15,7 +15,7 @@ on t over its checkpoints from T_mem to T_grok (scipy.stats.linregress) over 2 e
 kappa the median of those over the runs with 2 such checkpoints or more; log V* is the mean of
 log V at the first checkpoint at or after T_grok. `PUBLISHED` holds for AdamW runs of the
 paper's one-layer transformer only (V* is architecture-dependent: another width or depth needs
-its own fit). """
+its own fit)."""
 
 from __future__ import annotations
 

@@ -61,7 +61,7 @@ PER_PAIR = {"cross_entropy": cross_entropy, "stablemax": stablemax_cross_entropy
 def objective(cfg: RunConfig) -> Objective | None:
     """The run's loss per run (the mean over its real pairs of `PER_PAIR[cfg.objective]` of
     logits / T), or None for plain cross-entropy at T = 1: the training loop then minimises
-    the cross-entropy it records, as before objectives."""
+    the cross-entropy it records (the metrics' train_loss)."""
     if cfg.objective == "cross_entropy" and cfg.temperature == 1.0:
         return None
     per_pair, temperature = PER_PAIR[cfg.objective], cfg.temperature
