@@ -1,6 +1,8 @@
-"""`grokinterp export --to transformer-lens`: the files load into TransformerLens 4's TL-native
+"""`grokinterp export`: --to transformer-lens files load into TransformerLens 4's TL-native
 TransformerBridge through its own checkpoint converter, and the bridge computes the logits of
-grokinterp's fast forward."""
+grokinterp's fast forward; --to devinterp writes the notebook's names, mapped here by hand; and
+every target imports back as the same run (config, split, weights bit for bit, measures.csv
+bytes)."""
 
 from __future__ import annotations
 
@@ -141,9 +143,8 @@ ROUND_TRIPS = {
 @pytest.mark.parametrize("case", sorted(ROUND_TRIPS))
 def test_export_then_import_gives_the_run_back(case, layout, tiny_cfg, tmp_path, capsys):
     """The imported run has the exported run's config (every field), split and weights, bit for
-    bit, at the exported epoch: whichever layout names the export."""
-    from grokinterp.storage import store
-
+    bit, at the exported epoch, and analyses to the same numbers: whichever layout names the
+    export."""
     cfg = tiny_cfg.replace(**ROUND_TRIPS[case])
     split = range(3, 36, 2)  # inside every case's domain (S3: 36 pairs)
     state = random_state(cfg)
@@ -153,12 +154,7 @@ def test_export_then_import_gives_the_run_back(case, layout, tiny_cfg, tmp_path,
     back = tmp_path / "back"
     assert main(["import", str(source), "--layout", layout, "--out", str(back)]) == 0
     capsys.readouterr()
-    assert store.read_config(back) == cfg
-    assert store.read_split(back).tolist() == sorted(split)
-    [(epoch, path)] = store.list_checkpoints(back)
-    loaded = store.load_checkpoint(path)[0]
-    assert epoch == 30 and loaded.keys() == state.keys()
-    assert all(torch.equal(loaded[name], state[name]) for name in state)
+    assert_same_run(run, back, cfg, split, {30: state})
 
 
 def test_an_export_import_refuses_flags_it_would_ignore(tiny_cfg, tmp_path, capsys):
@@ -169,3 +165,128 @@ def test_an_export_import_refuses_flags_it_would_ignore(tiny_cfg, tmp_path, caps
     assert main(cmd) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "drop --p" in err[0]
+
+
+def measures_bytes(run_dir, out_dir) -> bytes:
+    from grokinterp.analysis.analyze import analyze_run
+
+    return (analyze_run(run_dir, out_dir, progress=False).path / "measures.csv").read_bytes()
+
+
+def assert_same_run(run, back, cfg, split, states) -> None:
+    """`back` has `run`'s config (every field), split and checkpoints (epoch: state), bit for
+    bit, and the analysis of both writes the same measures.csv bytes."""
+    from grokinterp.storage import store
+
+    assert store.read_config(back) == cfg
+    assert store.read_split(back).tolist() == sorted(split)
+    listed = store.list_checkpoints(back)
+    assert [epoch for epoch, _ in listed] == sorted(states)
+    for epoch, path in listed:
+        loaded, state = store.load_checkpoint(path)[0], states[epoch]
+        assert loaded.keys() == state.keys()
+        assert all(torch.equal(loaded[name], state[name]) for name in state), epoch
+    analysis = back.parent / "analyses"
+    assert measures_bytes(run, analysis / "run") == measures_bytes(back, analysis / "back")
+
+
+MLP = {"model": "mlp", "input_format": "a-b", "d_model": 4, "d_mlp": 8, "n_heads": 1}
+SAFETENSORS_TRIPS = {
+    "transformer": {},
+    "mlp": MLP,
+    "mlp quadratic, separate tables, sum": {
+        **MLP, "activation": "quadratic", "embedding": "separate", "combine": "sum",
+    },
+    "mlp two layers with biases": {**MLP, "n_layers": 2, "first_bias": "per-operand"},
+    "mlp on a group": {**MLP, "group": "S3", "operation": "compose"},
+    "attention rate": {"attention_rate": 0.5, "attention_rule": "zhong"},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", sorted(SAFETENSORS_TRIPS))
+def test_safetensors_export_gives_every_family_back(case, tiny_cfg, tmp_path, capsys):
+    """--to safetensors keeps grokinterp's own names: the import reproduces the run, MLPs and
+    what TransformerLens cannot compute included."""
+    cfg = tiny_cfg.replace(**SAFETENSORS_TRIPS[case])
+    split = range(3, 36, 2)
+    state = random_state(cfg)
+    run = native_run(tmp_path / "run", cfg, split, [30], [state])
+    out = tmp_path / "x"
+    assert main(["export", str(run), "--to", "safetensors", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == [CONFIG_FILE, STATE_FILE]
+    back = tmp_path / "back"
+    assert main(["import", str(out), "--layout", "grokinterp-export", "--out", str(back)]) == 0
+    capsys.readouterr()
+    assert_same_run(run, back, cfg, split, {30: state})
+
+
+def devinterp_cfg():
+    from grokinterp.presets import preset
+
+    return preset("devinterp-grokking").replace(
+        p=11,
+        d_model=4,
+        d_mlp=8,
+        batch_size=8,
+        epochs=20,
+        save_every=10,
+        seed=3,
+        data_seed=3,
+        train_frac=0.5,
+    )
+
+
+def their_state(state: dict, e: int) -> dict:
+    """A grokinterp state of devinterp's MLP in the notebook's names, written out by hand:
+    nn.Linear weights are [out, in], so linear1l reads a's half of W_in and linear1r b's."""
+    w = state["blocks.0.mlp.W_in"]
+    return {
+        "embedding.weight": state["embed.W_E"],
+        "linear1l.weight": w[:e].T,
+        "linear1l.bias": state["blocks.0.mlp.b_in_a"],
+        "linear1r.weight": w[e:].T,
+        "linear1r.bias": state["blocks.0.mlp.b_in_b"],
+        "linear2.weight": state["unembed.W_U"].T,
+    }
+
+
+def test_devinterp_export_writes_their_layout_and_imports_as_the_run(tmp_path, capsys):
+    cfg = devinterp_cfg()
+    split = torch.randperm(121, generator=torch.Generator().manual_seed(0))[:60].tolist()
+    states = {epoch: random_state(cfg, seed) for seed, epoch in enumerate([0, 10, 20])}
+    run = native_run(tmp_path / "run", cfg, split, list(states), list(states.values()))
+    out = tmp_path / "x"
+    assert main(["export", str(run), "--to", "devinterp", "--out", str(out)]) == 0
+    assert "epoch 20" in capsys.readouterr().out
+    written = torch.load(out / "model.pt", weights_only=True)
+    assert written["checkpoint_epochs"] == [0, 10, 20]
+    for their, epoch in zip(written["checkpoints"], [0, 10, 20], strict=True):
+        expected = their_state(states[epoch], cfg.d_model)
+        assert their.keys() == expected.keys()
+        assert all(torch.equal(their[k], expected[k]) for k in expected)
+    assert sorted(written["train_indices"]) == sorted(split)
+    back = tmp_path / "back"
+    assert main(["import", str(out / "model.pt"), "--layout", "devinterp", "--out", str(back)]) == 0
+    capsys.readouterr()
+    assert_same_run(run, back, cfg, split, states)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "args", "message"),
+    [
+        ({"optimizer": "adamw"}, [], "cannot state optimizer='adamw' (reads back as 'adam')"),
+        ({"embedding": "separate"}, [], "one shared embedding"),
+        ({"n_layers": 2}, [], "one hidden layer"),
+        ({}, ["--epoch", "10"], "whole series; drop --epoch"),
+    ],
+)
+def test_devinterp_export_refuses_what_the_layout_cannot_state(
+    overrides, args, message, tmp_path, capsys
+):
+    cfg = devinterp_cfg().replace(**overrides)
+    run = native_run(tmp_path / "run", cfg, range(60), [0, 10, 20], [random_state(cfg)] * 3)
+    out = tmp_path / "x"
+    assert main(["export", str(run), "--to", "devinterp", "--out", str(out), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+    assert not out.exists() and [p.name for p in tmp_path.iterdir()] == ["run"]

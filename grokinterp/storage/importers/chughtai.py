@@ -35,13 +35,17 @@ from grokinterp.storage.importers.common import (
     Imported,
     Options,
     check_series,
-    checkpoint_series,
     config_dict,
     grokinterp_state,
     train_frac_for,
 )
-from grokinterp.storage.importers.curves import read_curves
-from grokinterp.storage.importers.mlp_common import load_with_config, refuse_flags
+from grokinterp.storage.importers.mlp_common import (
+    imported_run,
+    load_with_config,
+    mlp_config,
+    read_series,
+    refuse_flags,
+)
 from grokinterp.storage.importers.task_choice import check_split, task_for
 from grokinterp.storage.importers.transformer_lens import GROUP_P
 from grokinterp.tasks.groups import build_group
@@ -93,43 +97,37 @@ def read(data: dict, opts: Options) -> Imported:
     group, n, index = group_of(family, n_param)
     if opts.epoch is None and "num_epochs" in config:
         data = {**data, "epoch": int(config["num_epochs"])}
-    curves = read_curves(data, opts.metrics)
-    series, notes = checkpoint_series(data, "checkpoints", "checkpoint_epochs", opts.epoch, curves)
+    series, curves, notes = read_series(data, opts, _NAMES)
     shapes = {"W_x": (n, e), "W_y": (n, e), "W": (2 * e, m), "W_U": (m, n)}
     check_series(series, shapes, _NAMES, set())
     operation = "compose" if group else "add"
     task = task_for(operation, group, n)
     swap = family == "SymmetricGroup"
     train = check_split(_their_split(n, frac, seed, index, swap), task)
-    cfg = RunConfig(
+    cfg = mlp_config(
         preset=PRESET,
         p=n if group is None else GROUP_P,
         group=group,
         operation=operation,
-        input_format="a-b",
-        model="mlp",
         embedding="separate",
-        combine="concat",
         d_model=e,
         d_mlp=m,
-        n_heads=1,
         activation="relu",
-        init="paper",
         lr=lr,
         weight_decay=wd,
         beta1=beta1,
         beta2=beta2,
-        warmup_steps=1,
         train_frac=train_frac_for(len(train), task.n_pairs, None),
         epochs=max(series[-1][0], 1),
         save_every=max(series[-1][0], 1),
         seed=seed,
         data_seed=seed,
-    ).validate()
+    )
     if swap:
         notes.append("their (x, y) is grokinterp's (b, a): sympy's x * y applies x first")
-    checkpoints = [(epoch, _convert(state, cfg, index, swap)) for epoch, state in series]
-    return Imported(cfg, train, checkpoints, curves.columns, notes + curves.notes)
+    return imported_run(
+        cfg, train, series, lambda state, c: _convert(state, c, index, swap), curves, notes
+    )
 
 
 def _their_split(n: int, frac: float, seed: int, index: np.ndarray, swap: bool) -> list[int]:

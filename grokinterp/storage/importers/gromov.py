@@ -23,15 +23,19 @@ from grokinterp.storage.importers.common import (
     Imported,
     Options,
     check_series,
-    checkpoint_series,
     config_dict,
     grokinterp_state,
     schedule,
     tensor_shape,
     train_frac_for,
 )
-from grokinterp.storage.importers.curves import read_curves
-from grokinterp.storage.importers.mlp_common import given_split, refuse_flags
+from grokinterp.storage.importers.mlp_common import (
+    given_split,
+    imported_run,
+    mlp_config,
+    read_series,
+    refuse_flags,
+)
 from grokinterp.storage.importers.optimizer import optimizer_values, resolve
 from grokinterp.storage.importers.task_choice import task_for
 
@@ -43,10 +47,8 @@ DEFAULTS = {"lr": 1e-3, "weight_decay": 1.0, "beta1": 0.9, "beta2": 0.98, "adam_
 
 def read(data: dict, opts: Options) -> Imported:
     refuse_flags(opts, ("group", "data_seed", "train_frac"), "gromov")
-    curves = read_curves(data, opts.metrics)
-    series, notes = checkpoint_series(data, "checkpoints", "checkpoint_epochs", opts.epoch, curves)
+    series, curves, notes = read_series(data, opts, _NAMES)
     where, first = f"checkpoint at epoch {series[0][0]}", series[0][1]
-    check_series(series[:1], {}, _NAMES, set())
     p, hidden = tensor_shape(first, "fc2.weight", 2, where)
     if opts.p is not None and opts.p != p:
         raise UsageError(f"fc2.weight has {p} outputs, so p = {p}, but --p says {opts.p}")
@@ -61,29 +63,22 @@ def read(data: dict, opts: Options) -> Imported:
         "grokinterp's canonical value",
     )
     epochs = [epoch for epoch, _ in series]
-    cfg = RunConfig(
+    cfg = mlp_config(
         preset=PRESET,
         p=p,
         operation=task.name,
-        input_format="a-b",
-        model="mlp",
         embedding="shared",
-        combine="concat",
         d_model=p,
         d_mlp=hidden,
-        n_heads=1,
         activation="quadratic",
-        init="paper",
         **adamw,
-        warmup_steps=1,
         train_frac=train_frac_for(len(train), task.n_pairs, None),
         **schedule(epochs),
         seed=0 if opts.seed is None else opts.seed,
         data_seed=0,  # the split is given, never drawn
-    ).validate()
+    )
     notes.append("the one-hot input read as an identity embedding table (embed.W_E = I_p)")
-    checkpoints = [(epoch, _convert(state, cfg)) for epoch, state in series]
-    return Imported(cfg, train, checkpoints, curves.columns, notes + curves.notes + adamw_notes)
+    return imported_run(cfg, train, series, _convert, curves, notes + adamw_notes)
 
 
 def _convert(state: dict[str, Tensor], cfg: RunConfig) -> dict[str, Tensor]:

@@ -5,12 +5,24 @@ user can give (their code draws it unseeded or does not save it)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from torch import Tensor
 
+from grokinterp.config import RunConfig
 from grokinterp.errors import UsageError
-from grokinterp.storage.importers.common import Options, int_list, load_source, read_split_json
+from grokinterp.storage.importers.common import (
+    Imported,
+    Options,
+    check_series,
+    checkpoint_series,
+    int_list,
+    load_source,
+    read_split_json,
+)
+from grokinterp.storage.importers.curves import Curves, read_curves
 from grokinterp.storage.importers.task_choice import check_split
 from grokinterp.tasks import Task
 
@@ -60,3 +72,36 @@ def refuse_flags(opts: Options, names: tuple[str, ...], layout: str) -> None:
     if given:
         flags = ", ".join("--" + name.replace("_", "-") for name in given)
         raise UsageError(f"{flags} does not apply to the {layout} layout (its files state it)")
+
+
+def read_series(
+    data: dict, opts: Options, names: set[str]
+) -> tuple[list[tuple[int, dict]], Curves, list[str]]:
+    """(epoch, state dict) by epoch from 'checkpoints' + 'checkpoint_epochs', 'model' or a bare
+    state dict; the file's curves; notes. UsageError unless the first state holds exactly
+    `names` (their shapes are the layout's to check)."""
+    curves = read_curves(data, opts.metrics)
+    series, notes = checkpoint_series(data, "checkpoints", "checkpoint_epochs", opts.epoch, curves)
+    check_series(series[:1], {}, names, set())
+    return series, curves, notes
+
+
+def mlp_config(**fields: Any) -> RunConfig:
+    """A validated MLP RunConfig of the foreign layouts' common shape: inputs [a, b], the
+    operands' embeddings concatenated, `paper` init, no warm-up; `fields` give the rest."""
+    shape = dict(input_format="a-b", model="mlp", combine="concat", n_heads=1, init="paper")
+    return RunConfig(**shape, warmup_steps=1, **fields).validate()
+
+
+def imported_run(
+    cfg: RunConfig,
+    train: Tensor,
+    series: list[tuple[int, dict]],
+    convert: Callable[[dict, RunConfig], dict[str, Tensor]],
+    curves: Curves,
+    notes: list[str],
+) -> Imported:
+    """The Imported run: each checkpoint converted by `convert(their_state, cfg)`, the curves'
+    columns, the notes followed by the curves'."""
+    checkpoints = [(epoch, convert(state, cfg)) for epoch, state in series]
+    return Imported(cfg, train, checkpoints, curves.columns, notes + curves.notes)
