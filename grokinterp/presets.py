@@ -149,7 +149,9 @@ _DEVINTERP = RunConfig(
     epochs=25_000,  # n_batches: optimiser steps
     save_every=250,  # n_batches // n_save_model_checkpoints = 250 (100 checkpoints)
     seed=0,  # random_seed
-    data_seed=0,  # the split's deterministic_shuffle(idx, random_seed)
+    # the split: grokinterp's rule (torch.randperm seeded by data_seed); theirs is
+    # random.shuffle(seed) of the pairs in a Python set's order, another 40% subset
+    data_seed=0,
 )
 
 DEVINTERP_LLC = {
