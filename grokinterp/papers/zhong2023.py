@@ -157,9 +157,18 @@ def _verdict(finals: list[dict], column: str, low: float, high: float) -> str:
     outside = [f for f in finals if not low <= f[column] <= high]
     if not outside:
         return AGREES
-    return "; ".join(
+    found = "; ".join(
         f"seed {f['seed']}: {f[column]:.3f} outside {low:.3f}-{high:.3f}" for f in outside
     )
+    paper_epochs = preset("zhong2023").epochs
+    last = max(f["epoch"] for f in outside)
+    if last < paper_epochs:
+        found += (
+            f", at epoch {last:,} of the paper's {paper_epochs:,}: the budget cut, since both "
+            "measures still move long after the test accuracy reaches 1 (a rate-1 run trained "
+            "on: docs/results.md, 2026-12-07)"
+        )
+    return found
 
 
 def compare(experiment: Experiment, results: list[RunResult]) -> Comparison:
@@ -223,7 +232,9 @@ NOTE = (
     "step moves the weights, min((s + 1) / 10, 1)); the attention mask (theirs none, "
     "grokinterp's causal: the answer position is the last, which sees both operands either "
     "way, so one layer computes the same logits); seeds (theirs none: neither their splits "
-    "nor their inits can be redrawn); the sample of 100 triples of the gradient symmetricity."
+    "nor their inits can be redrawn); the sample of 100 triples of the gradient symmetricity "
+    "(its spread over other samples is far below the published ranges' widths: "
+    "scripts/symmetricity_spread.py)."
 )
 
 
