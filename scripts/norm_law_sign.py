@@ -10,14 +10,18 @@ weight decay, V = ||theta||^2 over every parameter (`grokinterp.prediction.laws`
 first checkpoint at or after T_mem, V_post at the first at or after T_grok.
 
 - the norm law as fitted: Delta eta lambda on log V_mem (calibration seeds, then all);
-- (c) the 1 / (eta lambda) factor: Delta on log V_mem, and the slope within each weight decay
-  (where eta lambda is one number, so the factor cannot matter);
-- (b) the norm measured: Delta eta lambda on log(V_mem / V_post) (the norm-separation law's
-  regressor), log V_post on log V_mem (a constant target norm is what a line in log V_mem
-  assumes), and the first-passage law's per-run contraction rate kappa;
+- (c) the 1 / (eta lambda) factor: Delta on log V_mem, log Delta on log(1 / eta lambda), and
+  the law's line within each weight decay (where eta lambda is one number, so the factor cannot
+  matter);
+- (b) the norm measured: the separation log(V_mem / V_post) the laws need, against the
+  2 kappa eta lambda Delta that the paper's contraction rate (kappa 0.252) would give; Delta eta
+  lambda on log(V_mem / V_post) (the norm-separation law's regressor); log V_post on log V_mem
+  (a constant target norm is what a line in log V_mem assumes); the first-passage law's per-run
+  contraction rate kappa;
 - (a) the setting: the runs that memorise but never grok within the budget, their V_mem against
-  the grokking runs' at each weight decay, and the norm law refitted with them entered at
-  their lower bound Delta = epochs - T_mem.
+  the grokking runs' at each weight decay; the budget caps Delta eta lambda at (epochs - T_mem)
+  eta lambda, a cap that grows with the weight decay, so the law is refitted on the runs below
+  the lowest cap of any run (one truncation for every weight decay).
 """
 
 from __future__ import annotations
@@ -72,8 +76,21 @@ def main() -> None:
     )
     for wd in sorted({r.weight_decay for r in runs}):
         at = np.array([r.weight_decay == wd for r in runs])
-        show(f"weight decay {wd:g}: Delta on log V_mem", log_v[at], delay[at])
+        show(
+            f"weight decay {wd:g}: Delta eta lambda on log V_mem",
+            log_v[at],
+            (delay * eta_lambda)[at],
+        )
     print("(b) the norm measured")
+    ratio = np.quantile(log_v - log_post, [0.1, 0.5, 0.9])
+    contraction = np.quantile(
+        2 * first_passage.PUBLISHED["kappa"] * eta_lambda * delay, [0.1, 0.5, 0.9]
+    )
+    print(
+        f"  log(V_mem / V_post): median {ratio[1]:.2f}, 10%-90% {ratio[0]:.2f} to {ratio[2]:.2f}; "
+        f"2 x 0.252 eta lambda Delta: median {contraction[1]:.2f}, {contraction[0]:.2f} to "
+        f"{contraction[2]:.2f}"
+    )
     show("Delta eta lambda on log(V_mem / V_post)", log_v - log_post, delay * eta_lambda)
     show("log V_post on log V_mem (0 if the target norm is fixed)", log_v, log_post)
     show("log V_mem on T_mem", [r.t_mem for r in runs], log_v)
@@ -91,11 +108,12 @@ def main() -> None:
         if never:
             text += f", {np.median(never):.2f} ({len(never)} never grok)"
         print(f"  weight decay {wd:g}: {text}")
-    bound = np.array([r.epochs - r.t_mem for r in sweep.censored], dtype=np.float64)
+    cap = min((r.epochs - r.t_mem) * r.eta_lambda for r in runs + sweep.censored)
+    below = delay * eta_lambda <= cap
     show(
-        "Delta eta lambda on log V_mem, never-grokking runs at their bound",
-        np.r_[log_v, np.log([r.v_mem for r in sweep.censored])],
-        np.r_[delay * eta_lambda, bound * [r.eta_lambda for r in sweep.censored]],
+        f"Delta eta lambda on log V_mem, runs with Delta eta lambda <= {cap:.2f}",
+        log_v[below],
+        (delay * eta_lambda)[below],
     )
 
 
