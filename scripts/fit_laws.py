@@ -9,7 +9,8 @@ seeds fits, the upper half is held out). For each law (default: all of
 held-out runs' grokking epoch forecast from the end of memorisation, with a 95% percentile
 bootstrap interval over runs (scipy.stats.bootstrap, 2,000 resamples, seed 0). The norm law of
 `grokinterp.prediction.forecast` (a free-intercept line in log ||theta_mem||^2) is fitted and
-judged beside them on the same runs, as the baseline. As in `grokinterp.prediction.evaluate`, a
+judged beside them on the same runs, as the baseline, and so is each law with its paper's
+constants where it publishes a complete set. As in `grokinterp.prediction.evaluate`, a
 forecast before the first checkpoint at or after memorisation (the epoch the forecaster sees) is
 judged as that epoch. A law whose inputs the runs lack (the pinned-norm law on a sweep without
 fixed_norm runs) says why and is skipped. Cost: one checkpoint read per checkpoint between
@@ -119,22 +120,24 @@ def main() -> None:
         try:
             constants = module.fit(sweep.fitting)
         except ValueError as exc:
-            print(f"{name:<24} not fitted: {exc}")
+            print(f"{name:<26} not fitted: {exc}")
             continue
         (args.out / f"{name}.json").write_text(json.dumps(constants, indent=1) + "\n")
         fitted[name] = (module, constants)
+        if module.PUBLISHED is not None:
+            fitted[f"{name} (published)"] = (module, module.PUBLISHED)
     norm = norm_law_constants(sweep.fitting)
     law = norm["norm_law"]
-    print(f"{NORM_LAW:<24} c = {law['c']:.2f}, r^2 = {law['r_squared']:.2f}")
+    print(f"{NORM_LAW:<26} c = {law['c']:.2f}, r^2 = {law['r_squared']:.2f}")
     fitted[NORM_LAW] = (None, norm)
     for name, (module, constants) in fitted.items():
         pairs = predictions(module, constants, sweep.held_out)
         if len(pairs) < 3:
-            print(f"{name:<24} fitted; {len(pairs)} held-out runs it applies to: no error")
+            print(f"{name:<26} fitted; {len(pairs)} held-out runs it applies to: no error")
             continue
         median, low, high = mdape(pairs)
         print(
-            f"{name:<24} MdAPE from memorisation {median:.1%} [{low:.1%}, {high:.1%}] "
+            f"{name:<26} MdAPE from memorisation {median:.1%} [{low:.1%}, {high:.1%}] "
             f"on {len(pairs)} held-out runs"
         )
 
