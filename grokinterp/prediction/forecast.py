@@ -266,6 +266,33 @@ def load_constants() -> dict:
     return json.loads(text)
 
 
+def fit_norm_law(
+    t_mem: np.ndarray, norm_mem: np.ndarray, lr_wd: np.ndarray, t_grok: np.ndarray
+) -> dict:
+    """The norm law's constants (module docstring) from grokking runs, one entry per run of
+    each float64 [runs] array: T_mem, ||theta_mem||^2, lr x weight decay and T_grok. c and
+    log ||theta*||^2 come from the straight line (scipy.stats.linregress, free intercept) of
+    (T_grok - T_mem) lr wd on log ||theta_mem||^2; the residual quantiles give the 80% interval;
+    r_squared is the line's. ValueError with fewer than 2 runs."""
+    from scipy import stats
+
+    if len(t_mem) < 2:
+        raise ValueError(f"the norm law needs 2 grokking runs, got {len(t_mem)}")
+    x = np.log(norm_mem)
+    y = (t_grok - t_mem) * lr_wd
+    line = stats.linregress(x, y)
+    residuals = y - (line.intercept + line.slope * x)
+    c = float(line.slope)
+    return {
+        "c": c,
+        "log_norm_star": float(-line.intercept / c),
+        "residual_low": float(np.quantile(residuals, INTERVAL[0])),
+        "residual_high": float(np.quantile(residuals, INTERVAL[1])),
+        "r_squared": float(line.rvalue**2),
+        "n_runs": len(x),
+    }
+
+
 def fit_constants(calibration: list[tuple[Observed, int | None]], source: str) -> dict:
     """Fit both forecasters on calibration data: for each calibration run that memorised, its
     Observed at every checkpoint from memorisation until it groks (at least one per run, the
@@ -273,7 +300,7 @@ def fit_constants(calibration: list[tuple[Observed, int | None]], source: str) -
     The norm law and the regression take the grokking runs (the norm law one point per run: its
     T_mem and ||theta_mem||^2 do not depend on the epoch seen), the gate every point.
     ValueError with fewer than 2 grokking runs."""
-    from scipy import linalg, optimize, special, stats
+    from scipy import linalg, optimize, special
 
     per_run = {}
     for obs, t_grok in calibration:
@@ -281,20 +308,7 @@ def fit_constants(calibration: list[tuple[Observed, int | None]], source: str) -
             per_run.setdefault((obs.t_mem, obs.norm_mem, obs.lr_wd), t_grok)
     if len(per_run) < 2:
         raise ValueError(f"the forecasters need 2 grokking calibration runs, got {len(per_run)}")
-    keys = list(per_run)
-    x = np.log([k[1] for k in keys])
-    y = np.array([(per_run[k] - k[0]) * k[2] for k in keys])
-    line = stats.linregress(x, y)
-    residuals = y - (line.intercept + line.slope * x)
-    c = float(line.slope)
-    norm = {
-        "c": c,
-        "log_norm_star": float(-line.intercept / c),
-        "residual_low": float(np.quantile(residuals, INTERVAL[0])),
-        "residual_high": float(np.quantile(residuals, INTERVAL[1])),
-        "r_squared": float(line.rvalue**2),
-        "n_runs": len(keys),
-    }
+    norm = fit_norm_law(*np.array([(*k, t) for k, t in per_run.items()], dtype=np.float64).T)
     X = np.stack([features(obs) for obs, _ in calibration])
     groks = np.array([t is not None for _, t in calibration])
     mean, scale = X.mean(axis=0), X.std(axis=0)
