@@ -127,7 +127,10 @@ def compare(experiment: Experiment, results: list[RunResult]) -> Comparison:
                 PAPER,
                 "final LLC (after grokking)",
                 f"{tag}{llc[-1]:.1f} ({llc[-1] / llc[peak]:.2f} of the peak)",
-                near(llc[-1], 23) if llc[-1] < 0.6 * llc[peak] else "not below 0.6 of the peak",
+                near(llc[-1], 23)
+                if llc[-1] < 0.6 * llc[peak]
+                else "not below 0.6 of the peak"
+                + ("" if s["grokked"] is not None else f": {NOT_GROKKED}, {LLC_FOLLOWS}"),
             ),
             published_row(
                 PAPER,
@@ -135,11 +138,26 @@ def compare(experiment: Experiment, results: list[RunResult]) -> Comparison:
                 f"{tag}epoch {s['grokked']:,}" if s["grokked"] is not None else f"{tag}not reached",
                 AGREES
                 if s["grokked"] is not None and abs(s["grokked"] - 19_000) <= 0.3 * 19_000
-                else "more than 30% from 19,000 steps, or not reached",
+                else (
+                    "more than 30% from 19,000 steps"
+                    if s["grokked"] is not None
+                    else f"{NOT_GROKKED} at this seed"
+                )
+                + f"; {SEED_REASON}",
             ),
         ]
     return Comparison(rows=tuple(rows), figures={"llc": (figure(found), CAPTION)})
 
+
+NOT_GROKKED = "the run did not grok within the 25,000 steps"
+LLC_FOLLOWS = "and its LLC stays high with its test loss, as the notebook says the LLC tracks it"
+SEED_REASON = (
+    "when grokking comes depends on the seed in this setting: the notebook warns that not all "
+    "seeds grok within its 100 checkpoints, and its own code (scripts/devinterp_notebook.py, "
+    "docs/results.md 2026-12-07) groks late or not at all at some seeds; grokinterp's seed s "
+    "draws another split and batch order than the notebook's (its split shuffles the pairs in "
+    "a Python set's order, its batches come from torch's global generator)"
+)
 
 CAPTION = (
     "LLC of every checkpoint (left axis) and test loss (right axis) against the checkpoint, as "
