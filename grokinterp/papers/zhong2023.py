@@ -164,9 +164,10 @@ def _verdict(finals: list[dict], column: str, low: float, high: float) -> str:
     last = max(f["epoch"] for f in outside)
     if last < paper_epochs:
         found += (
-            f", at epoch {last:,} of the paper's {paper_epochs:,}: the budget cut, since both "
-            "measures still move long after the test accuracy reaches 1 (a rate-1 run trained "
-            "on: docs/results.md, 2026-12-07)"
+            f", at epoch {last:,} of the paper's {paper_epochs:,}: a cut budget, and both "
+            "measures still move long after the test accuracy reaches 1 (the rate-1 runs trained "
+            f"on to {paper_epochs:,} epochs come to the published ranges: docs/results.md, "
+            "2026-12-07)"
         )
     return found
 
