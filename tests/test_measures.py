@@ -99,10 +99,16 @@ def test_multiplicative_embedding_has_exactly_its_characters_as_key_frequencies(
 
 
 def test_neuron_logit_map_is_wu_transpose_wout_transpose():
-    gen = torch.Generator().manual_seed(0)
-    W_out, W_U = torch.randn(1, 6, 4, generator=gen), torch.randn(1, 4, P, generator=gen)
-    want = W_U[0].double().T @ W_out[0].double().T
-    torch.testing.assert_close(embedding.neuron_logit_map(W_out, W_U)[0], want)
+    """Without LayerNorm the transformer's W_L is W_U^T W_out^T, checkpoint by checkpoint."""
+    from grokinterp.models import architecture
+
+    model = architecture(preset("small").replace(p=P, d_model=4, d_mlp=6))
+    params = {name: torch.stack([model.init_params()[name]] * 2) for name in model.param_shapes()}
+    params["blocks.0.mlp.W_out"][1] *= 2
+    maps = model.neuron_logit_maps(params)[0]
+    for c in range(2):
+        W_out, W_U = params["blocks.0.mlp.W_out"][c], params["unembed.W_U"][c]
+        torch.testing.assert_close(maps[c], W_U.double().T @ W_out.double().T)
 
 
 def test_pure_cos_neuron_has_fve_one_and_mixed_neuron_splits():

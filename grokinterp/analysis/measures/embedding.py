@@ -25,13 +25,6 @@ def embedding_norms(W_E: Float[Tensor, "ckpt d_vocab d_model"], basis: Basis) ->
     return basis.component_norms(W_E[:, : basis.n])
 
 
-def neuron_logit_map(
-    W_out: Float[Tensor, "ckpt d_mlp d_model"], W_U: Float[Tensor, "ckpt d_model classes"]
-) -> Float[Tensor, "ckpt classes d_mlp"]:
-    """W_L = W_U^T W_out^T: the direct effect of each neuron on each output logit."""
-    return torch.einsum("cmd,cdp->cpm", W_out.double(), W_U.double())
-
-
 FLAT_SHARE = 0.5
 """The spectrum is flat, and names no key components, when the components holding at least
 KEY_SHARE are more than this share of the spectrum's components: a grokked model's few key
