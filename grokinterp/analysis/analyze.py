@@ -98,14 +98,14 @@ def _analyze_into(out: Path, run: Run, basis, series, progress: bool, replace: b
     # a table written before a measure existed lacks its column: measure it all again
     required = required_columns(ctx)
     measured, final_fve = _previous(out, identity, digests, neurons_per_ckpt, required)
-    if not (replace or stale) and _all_measured(out, measured, series, basis):
+    kept = None if replace or stale else _kept_summary(out, measured, series, basis)
+    if kept is not None:
         if not (out / FINAL_VIEWS_FILE).is_file():  # an analysis without the final views
-            summary = Summary.load(out)
             views = final_views(
-                run.task, run.architecture, final_state, final_epoch, basis, summary.key_components
+                run.task, run.architecture, final_state, final_epoch, basis, kept.key_components
             )
             commit(out, {FINAL_VIEWS_FILE: views.to_bytes()})
-        return Summary.load(out)
+        return kept
     measured, final_fve = resume_progress(out, identity, digests, measured, final_fve)
     done = set(measured.table["epoch"].tolist())
     todo = [(epoch, path) for epoch, path in series if epoch not in done]
@@ -154,18 +154,19 @@ def _analyze_into(out: Path, run: Run, basis, series, progress: bool, replace: b
     return dataclasses.replace(summary, path=out)
 
 
-def _all_measured(out: Path, measured: Measured, series, basis) -> bool:
-    """Whether the committed analysis in `out` already measured every checkpoint of `series`
-    (`measured`: its rows still valid, the progress file's not included) and holds its measures
-    table, its summary (in this version's format) and, with a basis, its neurons file: then
-    analysing again measures nothing and keeps those files' bytes (a summary is computed from
-    values at full precision, which measures.csv rounds to 10 digits)."""
+def _kept_summary(out: Path, measured: Measured, series, basis) -> Summary | None:
+    """The summary of the committed analysis in `out` when it already measured every checkpoint
+    of `series` (`measured`: its rows still valid, the progress file's not included) and holds
+    its measures table, its summary (in this version's format) and, with a basis, its neurons
+    file: then analysing again measures nothing and keeps those files' bytes (a summary is
+    computed from values at full precision, which measures.csv rounds to 10 digits). Else None."""
     if len(measured.table) != len(series):
-        return False
+        return None
     needed = [SUMMARY_FILE, MEASURES_FILE] + ([NEURONS_FILE] if basis else [])
     if not all((out / name).is_file() for name in needed):
-        return False
-    return Summary.load(out).to_bytes() == (out / SUMMARY_FILE).read_bytes()
+        return None
+    summary = Summary.load(out)
+    return summary if summary.to_bytes() == (out / SUMMARY_FILE).read_bytes() else None
 
 
 def _summary_and_epochs(out: Path) -> tuple[Summary, list[int]]:

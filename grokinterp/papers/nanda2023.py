@@ -157,7 +157,6 @@ def _falling(s) -> bool | None:
 
 def compare(experiment: Experiment, results: list[RunResult]) -> Comparison:
     """The paper's claims against the analysis summary of each run."""
-    p = math.log(113)
 
     def within(value, target, tolerance, what):
         return None if abs(value - target) <= tolerance else what
@@ -211,7 +210,10 @@ def compare(experiment: Experiment, results: list[RunResult]) -> Comparison:
             _all(
                 results,
                 lambda r: within(
-                    r.summary.checks["initial_loss"], p, 0.1, "more than 0.1 from ln 113"
+                    r.summary.checks["initial_loss"],
+                    math.log(r.run.cfg.p),
+                    0.1,
+                    f"more than 0.1 from ln {r.run.cfg.p}",
                 ),
             ),
         ),
